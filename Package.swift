@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Release builds target this CPU: without it, SIMD code falls back to baseline x86-64
+// (a call to fmaf per lane) and kernels run ~80x slower. See ../shared/design/swift-performance.md.
+let fastSwift: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", "native"],
+                 .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Swiftlet",
+    products: [
+        .executable(name: "swiftlet", targets: ["swiftlet"]),
+        .library(name: "Swiftlet", targets: ["Swiftlet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // A thin extern "C" shim over libsentencepiece (Debian: libsentencepiece-dev).
+        .target(
+            name: "CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-O2", "-std=c++17"])],
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train")]
+        ),
+        // oneDNN (Debian: libdnnl-dev) for matrix products.
+        .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
+        .target(
+            name: "Swiftlet",
+            dependencies: ["CSentencePiece", "CDNNL"],
+            swiftSettings: fastSwift
+        ),
+        .executableTarget(
+            name: "swiftlet",
+            dependencies: ["Swiftlet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            // Swift 5 mode here only: the terminal code uses C's stdout/stderr globals.
+            swiftSettings: fastSwift + [.swiftLanguageMode(.v5)]
+        ),
+        .testTarget(
+            name: "SwiftletTests",
+            dependencies: ["Swiftlet"],
+            swiftSettings: fastSwift
+        ),
+    ]
+)

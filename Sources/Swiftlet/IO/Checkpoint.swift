@@ -1,0 +1,151 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+public enum CheckpointFiles {
+    public static let config = "config.json"
+    public static let model = "model.safetensors"
+    public static let tokenizer = "tokenizer.model"
+    public static let trainer = "trainer.json"
+    public static let optimizer = "optimizer.safetensors"
+    public static let metrics = "metrics.jsonl"
+    public static let lossCurve = "loss.svg"
+}
+
+/// What a checkpoint says about its tokenizer, so a mismatched `tokenizer.model` is caught.
+public struct TokenizerFacts: Codable, Equatable, Sendable {
+    public var vocabSize: Int
+    public var bosID: Int32
+    public var eosID: Int32
+    /// FNV-1a of the serialized model.
+    public var fingerprint: String
+
+    public init(_ tokenizer: Tokenizer) {
+        vocabSize = tokenizer.vocabSize
+        bosID = tokenizer.bosID
+        eosID = tokenizer.eosID
+        fingerprint = Fingerprint.hex(tokenizer.modelBytes)
+    }
+}
+
+/// config.json of a checkpoint directory.
+public struct CheckpointConfig: Codable, Sendable {
+    public var format = "swiftlet-checkpoint-1"
+    public var model: ModelConfig
+    public var tokenizer: TokenizerFacts
+    /// A short summary of how the weights were made (preset, steps, tokens, validation).
+    public var training: [String: String]
+
+    public init(model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:]) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.training = training
+    }
+}
+
+/// A loaded checkpoint: the model with its weights and the tokenizer it was trained with.
+public struct Checkpoint {
+    public let directory: String
+    public let config: CheckpointConfig
+    public let model: Transformer
+    public let tokenizer: Tokenizer
+
+    /// Loads and cross-checks config, weights and tokenizer; every problem is one sentence.
+    public static func load(_ directory: String) throws -> Checkpoint {
+        let dir = try resolve(directory)
+        for file in [CheckpointFiles.config, CheckpointFiles.model, CheckpointFiles.tokenizer] where !FileIO.exists(dir + "/" + file) {
+            throw SwiftletError("the checkpoint \(directory) has no \(file).")
+        }
+        let config = try readConfig(dir)
+        try config.model.validate()
+        let tokenizer = try Tokenizer(contentsOf: dir + "/" + CheckpointFiles.tokenizer)
+        let facts = TokenizerFacts(tokenizer)
+        guard facts.vocabSize == config.model.vocabSize, facts == config.tokenizer else {
+            throw SwiftletError("the checkpoint \(directory) has a tokenizer.model (\(facts.vocabSize) pieces) that does not match the one its model was trained with (\(config.tokenizer.vocabSize) pieces).")
+        }
+        let model = Transformer(config: config.model)
+        try loadWeights(dir + "/" + CheckpointFiles.model, into: model)
+        return Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer)
+    }
+
+    /// A directory interrupted mid-save leaves its previous version at NAME.old (see `save`).
+    static func resolve(_ directory: String) throws -> String {
+        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        if FileIO.isDirectory(dir) { return dir }
+        if FileIO.isDirectory(dir + ".old") { return dir + ".old" }
+        throw SwiftletError("the checkpoint directory \(directory) does not exist.")
+    }
+
+    static func readConfig(_ dir: String) throws -> CheckpointConfig {
+        let path = dir + "/" + CheckpointFiles.config
+        do {
+            return try JSONDecoder().decode(CheckpointConfig.self, from: Data(try FileIO.readBytes(path)))
+        } catch let error as SwiftletError {
+            throw error
+        } catch {
+            throw SwiftletError("\(path) is not a valid Swiftlet config.")
+        }
+    }
+
+    public static func loadWeights(_ path: String, into model: Transformer) throws {
+        let tensors = try Safetensors.parse(FileIO.readBytes(path), path: path)
+        for view in model.layout.views {
+            guard let tensor = tensors[view.name] else { throw SwiftletError("\(path) has no tensor \(view.name).") }
+            guard tensor.shape == view.shape else {
+                throw SwiftletError("\(path): tensor \(view.name) has shape \(tensor.shape) but the config says \(view.shape).")
+            }
+            tensor.values.withUnsafeBufferPointer { (model.parameters.pointer + view.offset).update(from: $0.baseAddress!, count: view.count) }
+        }
+    }
+
+    public static func weightBytes(_ model: Transformer) -> [UInt8] {
+        let tensors = model.layout.views.map {
+            Safetensors.Tensor(name: $0.name, shape: $0.shape,
+                               values: UnsafeBufferPointer(start: model.parameters.pointer + $0.offset, count: $0.count))
+        }
+        return Safetensors.serialize(tensors, metadata: ["format": "pt"])
+    }
+
+    public static func configBytes(_ config: CheckpointConfig) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return Array(try encoder.encode(config)) + [10]
+    }
+
+    /// Writes a whole checkpoint directory atomically: files go into NAME.tmp, then NAME moves
+    /// to NAME.old, NAME.tmp to NAME, and NAME.old is removed. Each rename is atomic, and a
+    /// loader falls back to NAME.old if a crash struck between the two.
+    public static func save(_ directory: String, files: [String: [UInt8]]) throws {
+        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        let temporary = dir + ".tmp", old = dir + ".old"
+        FileIO.removeItem(temporary)
+        try FileIO.createDirectory(temporary)
+        for (name, bytes) in files {
+            guard FileManager.default.createFile(atPath: temporary + "/" + name, contents: Data(bytes)) else {
+                throw SwiftletError("could not write \(temporary)/\(name).")
+            }
+        }
+        FileIO.removeItem(old)
+        if FileIO.exists(dir) { try FileIO.rename(dir, to: old) }
+        try FileIO.rename(temporary, to: dir)
+        FileIO.removeItem(old)
+    }
+}
+
+public enum Fingerprint {
+    public static func fnv1a(_ bytes: [UInt8], seed: UInt64 = 0xCBF2_9CE4_8422_2325) -> UInt64 {
+        var hash = seed
+        for b in bytes {
+            hash ^= UInt64(b)
+            hash = hash &* 0x100_0000_01B3
+        }
+        return hash
+    }
+
+    public static func hex(_ bytes: [UInt8]) -> String {
+        let h = String(fnv1a(bytes), radix: 16)
+        return String(repeating: "0", count: 16 - h.count) + h
+    }
+}

@@ -1,0 +1,118 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The safetensors format: an 8-byte little-endian header length, a JSON header naming each
+/// tensor's dtype, shape and byte range, then the raw little-endian data.
+/// Only F32 is written; F32 is read (other dtypes are refused with a clear message).
+public enum Safetensors {
+    public struct Tensor {
+        public let name: String
+        public let shape: [Int]
+        public let values: UnsafeBufferPointer<Float>
+        public init(name: String, shape: [Int], values: UnsafeBufferPointer<Float>) {
+            self.name = name
+            self.shape = shape
+            self.values = values
+        }
+    }
+
+    struct Entry: Codable {
+        let dtype: String
+        let shape: [Int]
+        let data_offsets: [Int]
+    }
+
+    /// Serializes tensors in the given order, header padded with spaces to 8-byte alignment.
+    public static func serialize(_ tensors: [Tensor], metadata: [String: String] = [:]) -> [UInt8] {
+        var header = "{"
+        var parts: [String] = []
+        if !metadata.isEmpty {
+            let fields = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+            parts.append("\"__metadata__\":{\(fields.joined(separator: ","))}")
+        }
+        var offset = 0
+        for t in tensors {
+            let bytes = t.values.count * 4
+            parts.append("\(jsonString(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            offset += bytes
+        }
+        header += parts.joined(separator: ",") + "}"
+        while (header.utf8.count + 8) % 8 != 0 { header += " " }
+        var out = [UInt8]()
+        out.reserveCapacity(8 + header.utf8.count + offset)
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { out += $0 }
+        out += header.utf8
+        for t in tensors {
+            out += UnsafeRawBufferPointer(t.values)
+        }
+        return out
+    }
+
+    /// Parses a file's bytes into tensors (name → (shape, values)). Every inconsistency is a
+    /// user-facing error naming the file.
+    public static func parse(_ bytes: [UInt8], path: String) throws -> [String: (shape: [Int], values: [Float])] {
+        func corrupt(_ why: String) -> SwiftletError { SwiftletError("\(path) is not a valid safetensors file (\(why)).") }
+        guard bytes.count >= 8 else { throw corrupt("it is shorter than its header") }
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard headerLength > 0, headerLength <= UInt64(bytes.count - 8), headerLength < 100_000_000 else {
+            throw corrupt("its header length \(headerLength) does not fit the file")
+        }
+        let headerBytes = bytes[8..<8 + Int(headerLength)]
+        let entries: [String: Entry]
+        do {
+            let raw = try JSONDecoder().decode([String: HeaderValue].self, from: Data(headerBytes))
+            entries = raw.compactMapValues { if case .tensor(let e) = $0 { e } else { nil } }
+        } catch {
+            throw corrupt("its header is not the expected JSON")
+        }
+        let dataStart = 8 + Int(headerLength)
+        let dataLength = bytes.count - dataStart
+        var result: [String: (shape: [Int], values: [Float])] = [:]
+        for (name, entry) in entries {
+            guard entry.dtype == "F32" else { throw SwiftletError("\(path): tensor \(name) is \(entry.dtype); only F32 is supported.") }
+            guard entry.data_offsets.count == 2 else { throw corrupt("tensor \(name) has bad offsets") }
+            let begin = entry.data_offsets[0], end = entry.data_offsets[1]
+            let count = entry.shape.reduce(1, *)
+            guard begin >= 0, end >= begin, end <= dataLength, end - begin == count * 4, entry.shape.allSatisfy({ $0 >= 0 }) else {
+                throw corrupt("tensor \(name)'s byte range does not match its shape")
+            }
+            var values = [Float](repeating: 0, count: count)
+            values.withUnsafeMutableBytes { destination in
+                bytes.withUnsafeBytes { source in
+                    destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[dataStart + begin..<dataStart + end]))
+                }
+            }
+            result[name] = (entry.shape, values)
+        }
+        return result
+    }
+
+    enum HeaderValue: Decodable {
+        case tensor(Entry)
+        case metadata
+        init(from decoder: Decoder) throws {
+            if let entry = try? Entry(from: decoder) { self = .tensor(entry) } else {
+                _ = try [String: String](from: decoder)
+                self = .metadata
+            }
+        }
+    }
+
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default:
+                if scalar.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+}

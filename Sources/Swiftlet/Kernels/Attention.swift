@@ -1,0 +1,157 @@
+import Glibc
+
+/// One sequence's slice of an attention call: query rows [queryStart, queryStart + queryCount)
+/// attend causally to key rows [keyStart, keyStart + past + r + 1) for the r-th query row.
+/// Training uses past = 0 and keyStart = queryStart (queries and keys share rows); inference
+/// points keyStart at the sequence's KV cache, where `past` tokens are already stored.
+public struct AttentionSpan: Sendable {
+    public var queryStart: Int
+    public var queryCount: Int
+    public var keyStart: Int
+    public var past: Int
+    public init(queryStart: Int, queryCount: Int, keyStart: Int, past: Int) {
+        self.queryStart = queryStart
+        self.queryCount = queryCount
+        self.keyStart = keyStart
+        self.past = past
+    }
+
+    /// Spans for packed training sequences given cumulative offsets [0, len0, len0+len1, ...].
+    public static func packed(cumulativeLengths: [Int]) -> [AttentionSpan] {
+        (0..<cumulativeLengths.count - 1).map { s in
+            AttentionSpan(queryStart: cumulativeLengths[s], queryCount: cumulativeLengths[s + 1] - cumulativeLengths[s],
+                          keyStart: cumulativeLengths[s], past: 0)
+        }
+    }
+}
+
+/// Causal multi-head attention with grouped KV heads, computed row by row without ever
+/// storing a T×T matrix: each query row's scores live in a stack scratch of its key count.
+/// The forward keeps one log-sum-exp per (row, head); the backward recomputes the
+/// probabilities from it.
+///
+/// Layouts: q, out, dq are (rows, heads, headDim); k, v, dk, dv are (rows, kvHeads, headDim);
+/// logSumExp is (rows, heads).
+public enum Attention {
+    public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                               out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+                               spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let group = heads / kvHeads
+        let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), ks = SendablePointer(UnsafeMutablePointer(mutating: k))
+        let vs = SendablePointer(UnsafeMutablePointer(mutating: v)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
+        let qStride = heads * headDim, kStride = kvHeads * headDim
+        let maxKeys = spans.map { $0.past + $0.queryCount }.max() ?? 0
+        parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
+            let span = spans[item / heads], h = item % heads, kh = h / group
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
+                let scores = scratch.baseAddress!
+                for r in 0..<span.queryCount {
+                    let row = span.queryStart + r
+                    let qr = qs.pointer + row * qStride + h * headDim
+                    let keyCount = span.past + r + 1
+                    let kBase = ks.pointer + span.keyStart * kStride + kh * headDim
+                    let vBase = vs.pointer + span.keyStart * kStride + kh * headDim
+                    var maxScore = -Float.infinity
+                    for j in 0..<keyCount {
+                        let s = dot(qr, kBase + j * kStride, headDim) * scale
+                        scores[j] = s
+                        maxScore = Swift.max(maxScore, s)
+                    }
+                    let sum = exponentiate(scores, count: keyCount, minus: maxScore)
+                    ls.pointer[row * heads + h] = maxScore + log(sum)
+                    let orow = os.pointer + row * qStride + h * headDim
+                    orow.update(repeating: 0, count: headDim)
+                    let inverse = 1 / sum
+                    for j in 0..<keyCount {
+                        axpy(scores[j] * inverse, vBase + j * kStride, orow, headDim)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes dq, dk and dv (overwriting the rows the spans cover) from dout.
+    public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                                v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+                                dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                                spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let group = heads / kvHeads
+        let qStride = heads * headDim, kStride = kvHeads * headDim
+        let maxKeys = spans.map { $0.past + $0.queryCount }.max() ?? 0
+        let p = (dout: SendablePointer(UnsafeMutablePointer(mutating: dout)), q: SendablePointer(UnsafeMutablePointer(mutating: q)),
+                 k: SendablePointer(UnsafeMutablePointer(mutating: k)), v: SendablePointer(UnsafeMutablePointer(mutating: v)),
+                 out: SendablePointer(UnsafeMutablePointer(mutating: out)), lse: SendablePointer(UnsafeMutablePointer(mutating: logSumExp)),
+                 dq: SendablePointer(dq), dk: SendablePointer(dk), dv: SendablePointer(dv))
+        // One work item per (sequence, KV head): it owns that head's dk/dv rows, so items never collide.
+        parallelFor(spans.count * kvHeads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
+            let span = spans[item / kvHeads], kh = item % kvHeads
+            let keyRows = span.past + span.queryCount
+            let kBase = p.k.pointer + span.keyStart * kStride + kh * headDim
+            let vBase = p.v.pointer + span.keyStart * kStride + kh * headDim
+            let dkBase = p.dk.pointer + span.keyStart * kStride + kh * headDim
+            let dvBase = p.dv.pointer + span.keyStart * kStride + kh * headDim
+            for j in 0..<keyRows {
+                (dkBase + j * kStride).update(repeating: 0, count: headDim)
+                (dvBase + j * kStride).update(repeating: 0, count: headDim)
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
+                let probabilities = scratch.baseAddress!
+                for h in kh * group..<(kh + 1) * group {
+                    for r in 0..<span.queryCount {
+                        let row = span.queryStart + r
+                        let qr = p.q.pointer + row * qStride + h * headDim
+                        let gr = p.dout.pointer + row * qStride + h * headDim
+                        let orow = p.out.pointer + row * qStride + h * headDim
+                        let dqr = p.dq.pointer + row * qStride + h * headDim
+                        let lse = p.lse.pointer[row * heads + h]
+                        let keyCount = span.past + r + 1
+                        for j in 0..<keyCount {
+                            probabilities[j] = dot(qr, kBase + j * kStride, headDim) * scale
+                        }
+                        _ = exponentiate(probabilities, count: keyCount, minus: lse)
+                        let rowDot = dot(gr, orow, headDim)
+                        dqr.update(repeating: 0, count: headDim)
+                        for j in 0..<keyCount {
+                            let pj = probabilities[j]
+                            let ds = pj * (dot(gr, vBase + j * kStride, headDim) - rowDot) * scale
+                            axpy(ds, kBase + j * kStride, dqr, headDim)
+                            axpy(ds, qr, dkBase + j * kStride, headDim)
+                            axpy(pj, gr, dvBase + j * kStride, headDim)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// x[j] = exp(x[j] − shift); returns Σ x[j].
+    @inline(__always)
+    static func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) -> Float {
+        let sv = Vec(repeating: shift)
+        var acc = Vec()
+        var j = 0
+        while j + 16 <= count {
+            let e = fastExp(load(x + j) - sv)
+            store(e, x + j)
+            acc += e
+            j += 16
+        }
+        var sum = horizontalSum(acc)
+        while j < count {
+            let e = fastExp(x[j] - shift)
+            x[j] = e
+            sum += e
+            j += 1
+        }
+        return sum
+    }
+
+    /// Below ~100k multiply-adds the second thread's wake-up costs more than it saves.
+    static func workIsSmall(_ spans: [AttentionSpan], heads: Int, headDim: Int) -> Bool {
+        var pairs = 0
+        for s in spans { pairs += s.queryCount * (s.past + s.queryCount) }
+        return pairs * heads * headDim < 100_000
+    }
+}

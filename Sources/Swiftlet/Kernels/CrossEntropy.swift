@@ -1,0 +1,91 @@
+import Glibc
+
+/// Softmax cross-entropy of the output projection, computed in row chunks straight from the
+/// final hidden states: the full (rows × vocab) logits matrix never exists. For each chunk,
+/// logits = h · Wᵀ, then the loss and, when asked, dlogits = (softmax − onehot) · weight,
+/// dh = dlogits · W and dW += dlogitsᵀ · h.
+public enum CrossEntropy {
+    public static let chunkRows = 256
+
+    /// Returns the sum over rows of −log p(target). Targets < 0 are ignored (no loss, no
+    /// gradient). Gradients are scaled by `gradientScale` (e.g. 1 / tokens in the batch).
+    /// `logits` is scratch of (chunkRows, vocab). dh is overwritten; dweight accumulates.
+    public static func forwardBackward(hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                                       targets: UnsafePointer<Int32>, rows: Int, dim: Int, vocab: Int,
+                                       logits: UnsafeMutablePointer<Float>,
+                                       gradientScale: Float,
+                                       dhidden: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
+                                       rowLosses: UnsafeMutablePointer<Float>? = nil) -> Double {
+        var total: Double = 0
+        var start = 0
+        while start < rows {
+            let count = min(chunkRows, rows - start)
+            let h = hidden + start * dim
+            Gemm.linear(h, weight, logits, rows: count, inFeatures: dim, outFeatures: vocab)
+            let wantsGradient = dhidden != nil
+            let chunkLoss = softmaxRows(logits, targets: targets + start, rows: count, vocab: vocab,
+                                        gradientScale: wantsGradient ? gradientScale : nil,
+                                        rowLosses: rowLosses.map { $0 + start })
+            total += chunkLoss
+            if let dhidden, let dweight {
+                Gemm.linearBackwardInput(logits, weight, dhidden + start * dim, rows: count, inFeatures: dim,
+                                         outFeatures: vocab, accumulate: false)
+                Gemm.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab)
+            }
+            start += count
+        }
+        return total
+    }
+
+    /// Per row: loss = logSumExp − logit[target]. With a gradient scale, overwrites the row
+    /// with (softmax − onehot) · scale (all zeros for ignored rows).
+    static func softmaxRows(_ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+                            gradientScale: Float?, rowLosses: UnsafeMutablePointer<Float>?) -> Double {
+        let losses = ResultSlots<Double>(count: 2)
+        let lp = SendablePointer(logits), tp = SendablePointer(UnsafeMutablePointer(mutating: targets))
+        let rl = rowLosses.map { SendablePointer($0) }
+        parallelFor(2, serial: rows * vocab < 1 << 16) { half in
+            var sum: Double = 0
+            for r in rows * half / 2..<rows * (half + 1) / 2 {
+                let row = lp.pointer + r * vocab
+                let target = Int(tp.pointer[r])
+                if target < 0 {
+                    if gradientScale != nil { row.update(repeating: 0, count: vocab) }
+                    rl?.pointer[r] = 0
+                    continue
+                }
+                var maxVec = Vec(repeating: -Float.greatestFiniteMagnitude)
+                var i = 0
+                while i + 16 <= vocab {
+                    maxVec = vmax(maxVec, load(row + i))
+                    i += 16
+                }
+                var maxLogit = horizontalMax(maxVec)
+                while i < vocab {
+                    maxLogit = Swift.max(maxLogit, row[i])
+                    i += 1
+                }
+                let targetLogit = row[target]
+                let sumExp = Attention.exponentiate(row, count: vocab, minus: maxLogit)
+                let loss = maxLogit + log(sumExp) - targetLogit
+                rl?.pointer[r] = loss
+                sum += Double(loss)
+                if let scale = gradientScale {
+                    let factor = Vec(repeating: scale / sumExp)
+                    i = 0
+                    while i + 16 <= vocab {
+                        store(load(row + i) * factor, row + i)
+                        i += 16
+                    }
+                    while i < vocab {
+                        row[i] *= scale / sumExp
+                        i += 1
+                    }
+                    row[target] -= scale
+                }
+            }
+            losses.set(half, sum)
+        }
+        return losses.all.reduce(0, +)
+    }
+}

@@ -1,0 +1,51 @@
+/// SwiGLU gate: h = silu(g) · u with silu(g) = g · σ(g). All buffers are (count).
+public enum SwiGLU {
+    public static func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int) {
+        let chunks = count >= 1 << 17 ? 2 : 1
+        let g = SendablePointer(UnsafeMutablePointer(mutating: gate)), u = SendablePointer(UnsafeMutablePointer(mutating: up))
+        let o = SendablePointer(out)
+        parallelFor(chunks) { chunk in
+            var i = (count * chunk / chunks) & ~15
+            let hi = chunk == chunks - 1 ? count : (count * (chunk + 1) / chunks) & ~15
+            while i + 16 <= hi {
+                let gv = load(g.pointer + i)
+                let sigmoid = 1 / (1 + fastExp(-gv))
+                store(gv * sigmoid * load(u.pointer + i), o.pointer + i)
+                i += 16
+            }
+            while i < hi {
+                let gv = g.pointer[i]
+                o.pointer[i] = gv / (1 + fastExp(-gv)) * u.pointer[i]
+                i += 1
+            }
+        }
+    }
+
+    /// Writes (not accumulates) dgate and dup from dout.
+    /// dup = dout · silu(g);  dgate = dout · u · σ(g) · (1 + g · (1 − σ(g)))
+    public static func backward(dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>, count: Int) {
+        let chunks = count >= 1 << 17 ? 2 : 1
+        let d = SendablePointer(UnsafeMutablePointer(mutating: dout))
+        let g = SendablePointer(UnsafeMutablePointer(mutating: gate)), u = SendablePointer(UnsafeMutablePointer(mutating: up))
+        let dg = SendablePointer(dgate), du = SendablePointer(dup)
+        parallelFor(chunks) { chunk in
+            var i = (count * chunk / chunks) & ~15
+            let hi = chunk == chunks - 1 ? count : (count * (chunk + 1) / chunks) & ~15
+            while i + 16 <= hi {
+                let gv = load(g.pointer + i), dv = load(d.pointer + i)
+                let sigmoid = 1 / (1 + fastExp(-gv))
+                store(dv * gv * sigmoid, du.pointer + i)
+                store(dv * load(u.pointer + i) * sigmoid * (1 + gv * (1 - sigmoid)), dg.pointer + i)
+                i += 16
+            }
+            while i < hi {
+                let gv = g.pointer[i], dv = d.pointer[i]
+                let sigmoid = 1 / (1 + fastExp(-gv))
+                du.pointer[i] = dv * gv * sigmoid
+                dg.pointer[i] = dv * u.pointer[i] * sigmoid * (1 + gv * (1 - sigmoid))
+                i += 1
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/// A Llama-style decoder's shape. Codable: it is the `model` part of a checkpoint's config.json.
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public var dim: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var hiddenDim: Int
+    public var vocabSize: Int
+    public var contextLength: Int
+    public var normEpsilon: Float = 1e-5
+    public var ropeTheta: Float = 10_000
+    public var tiedEmbedding: Bool = true
+    public var dropout: Float = 0
+
+    public init(dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, hiddenDim: Int? = nil, vocabSize: Int,
+                contextLength: Int, tiedEmbedding: Bool = true, dropout: Float = 0) {
+        self.dim = dim
+        self.layers = layers
+        self.heads = heads
+        self.kvHeads = kvHeads ?? heads
+        self.hiddenDim = hiddenDim ?? ModelConfig.defaultHiddenDim(dim: dim)
+        self.vocabSize = vocabSize
+        self.contextLength = contextLength
+        self.tiedEmbedding = tiedEmbedding
+        self.dropout = dropout
+    }
+
+    public var headDim: Int { dim / heads }
+    public var kvDim: Int { kvHeads * headDim }
+
+    /// llama2.c's rule: 2/3 of 4·dim, rounded up to a multiple of 32 (768 for dim 288).
+    public static func defaultHiddenDim(dim: Int) -> Int {
+        let raw = 2 * (4 * dim) / 3
+        return (raw + 31) / 32 * 32
+    }
+
+    /// Checks the shape makes sense; the reason is a sentence for the user.
+    public func validate() throws {
+        guard dim > 0, layers > 0, heads > 0, kvHeads > 0, vocabSize > 0, contextLength > 0, hiddenDim > 0 else {
+            throw SwiftletError("every model dimension must be positive.")
+        }
+        guard dim % heads == 0 else { throw SwiftletError("dim \(dim) is not a multiple of heads \(heads).") }
+        guard heads % kvHeads == 0 else { throw SwiftletError("heads \(heads) is not a multiple of kv-heads \(kvHeads).") }
+        guard headDim % 2 == 0 else { throw SwiftletError("the head size \(headDim) must be even for rotary embeddings.") }
+        guard dropout >= 0, dropout < 1 else { throw SwiftletError("dropout must be in [0, 1).") }
+    }
+
+    public var parameterCount: Int { ParameterLayout(config: self).totalCount }
+
+    /// Parameters excluding the embedding table (the usual "non-embedding" count); an untied
+    /// output head is counted, since every token multiplies through it.
+    public var nonEmbeddingParameterCount: Int { parameterCount - vocabSize * dim }
+
+    /// Training FLOPs per token: 6 · N (forward and backward of every weight, the output
+    /// projection included) + 12 · layers · dim · context (attention scores and values).
+    public var trainingFLOPsPerToken: Double {
+        let matmulParameters = nonEmbeddingParameterCount + (tiedEmbedding ? vocabSize * dim : 0)
+        return 6 * Double(matmulParameters) + 12 * Double(layers * dim * contextLength)
+    }
+}
+
+/// Named model shapes. `small` is llama2.c's 15M model.
+public enum ModelPreset: String, CaseIterable, Sendable {
+    case tiny, small, medium, base
+
+    public func config(vocabSize: Int) -> ModelConfig {
+        switch self {
+        case .tiny: ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, vocabSize: vocabSize, contextLength: 128)
+        case .small: ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: vocabSize, contextLength: 256)
+        case .medium: ModelConfig(dim: 512, layers: 8, heads: 8, vocabSize: vocabSize, contextLength: 512)
+        case .base: ModelConfig(dim: 640, layers: 10, heads: 10, vocabSize: vocabSize, contextLength: 512)
+        }
+    }
+
+    /// The tokenizer size a preset gets when training trains one.
+    public var defaultVocabSize: Int {
+        switch self {
+        case .tiny: 512
+        case .small, .medium: 4096
+        case .base: 8192
+        }
+    }
+}

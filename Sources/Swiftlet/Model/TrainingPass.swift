@@ -1,0 +1,205 @@
+/// Forward and backward of the Transformer over a packed batch, llm.c style: every activation
+/// the backward needs is cached by name in preallocated buffers, and every backward
+/// accumulates (+=) into the gradient arena, so micro-batches add up for free.
+/// Nothing is allocated inside a step.
+public final class TrainingPass {
+    public let model: Transformer
+    public let maxRows: Int
+    /// Mirrors the parameter arena.
+    public let gradients: FloatBuffer
+
+    /// residuals[l] is the input of layer l; residuals[layers] feeds the final norm.
+    let residuals: [FloatBuffer]
+    let layers: [LayerActivations]
+    let finalNormed: FloatBuffer
+    let finalRstd: FloatBuffer
+    // Scratch shared by all layers in the backward pass.
+    let dResidual, dNormed, dAttention, branch: FloatBuffer
+    let dQuery, dKey, dValue: FloatBuffer
+    let dHidden, dGate, dUp: FloatBuffer
+    let logits: FloatBuffer
+
+    struct LayerActivations {
+        let normed1, rstd1, query, key, value, attention, logSumExp, middle, normed2, rstd2, gate, up, hidden: FloatBuffer
+        let attentionMask, mlpMask: FloatBuffer?
+    }
+
+    public init(model: Transformer, maxRows: Int) {
+        self.model = model
+        self.maxRows = maxRows
+        let c = model.config
+        let n = maxRows
+        gradients = FloatBuffer(count: model.layout.totalCount)
+        residuals = (0...c.layers).map { _ in FloatBuffer(count: n * c.dim) }
+        layers = (0..<c.layers).map { _ in
+            LayerActivations(
+                normed1: FloatBuffer(count: n * c.dim), rstd1: FloatBuffer(count: n),
+                query: FloatBuffer(count: n * c.dim), key: FloatBuffer(count: n * c.kvDim), value: FloatBuffer(count: n * c.kvDim),
+                attention: FloatBuffer(count: n * c.dim), logSumExp: FloatBuffer(count: n * c.heads),
+                middle: FloatBuffer(count: n * c.dim), normed2: FloatBuffer(count: n * c.dim), rstd2: FloatBuffer(count: n),
+                gate: FloatBuffer(count: n * c.hiddenDim), up: FloatBuffer(count: n * c.hiddenDim), hidden: FloatBuffer(count: n * c.hiddenDim),
+                attentionMask: c.dropout > 0 ? FloatBuffer(count: n * c.dim) : nil,
+                mlpMask: c.dropout > 0 ? FloatBuffer(count: n * c.dim) : nil)
+        }
+        finalNormed = FloatBuffer(count: n * c.dim)
+        finalRstd = FloatBuffer(count: n)
+        dResidual = FloatBuffer(count: n * c.dim)
+        dNormed = FloatBuffer(count: n * c.dim)
+        dAttention = FloatBuffer(count: n * c.dim)
+        branch = FloatBuffer(count: n * c.dim)
+        dQuery = FloatBuffer(count: n * c.dim)
+        dKey = FloatBuffer(count: n * c.kvDim)
+        dValue = FloatBuffer(count: n * c.kvDim)
+        dHidden = FloatBuffer(count: n * c.hiddenDim)
+        dGate = FloatBuffer(count: n * c.hiddenDim)
+        dUp = FloatBuffer(count: n * c.hiddenDim)
+        logits = FloatBuffer(count: CrossEntropy.chunkRows * c.vocabSize)
+    }
+
+    /// Forward, loss and backward. Gradients of the mean loss over `gradientTokens` tokens
+    /// are added to `gradients`. Returns the summed loss over the batch's target tokens.
+    /// `dropoutSeed` switches dropout on (when the config has any).
+    @discardableResult
+    public func forwardBackward(_ batch: Batch, gradientTokens: Int, dropoutSeed: UInt64? = nil) -> Double {
+        let spans = AttentionSpan.packed(cumulativeLengths: batch.cumulativeLengths)
+        forward(batch, spans: spans, dropoutSeed: dropoutSeed)
+        return lossAndBackward(batch, spans: spans, gradientScale: 1 / Float(max(gradientTokens, 1)), dropout: dropoutSeed != nil)
+    }
+
+    /// Summed loss over the batch's target tokens, without gradients or dropout.
+    /// `rowLosses`, when given, receives each row's loss (0 where the target is ignored).
+    public func loss(_ batch: Batch, rowLosses: UnsafeMutablePointer<Float>? = nil) -> Double {
+        let spans = AttentionSpan.packed(cumulativeLengths: batch.cumulativeLengths)
+        forward(batch, spans: spans, dropoutSeed: nil)
+        let c = model.config
+        let w = model.parameters.pointer
+        return batch.targets.withUnsafeBufferPointer { targets in
+            CrossEntropy.forwardBackward(hidden: finalNormed.pointer, weight: w + model.layout.outputHead, targets: targets.baseAddress!,
+                                         rows: batch.rows, dim: c.dim, vocab: c.vocabSize, logits: logits.pointer,
+                                         gradientScale: 0, dhidden: nil, dweight: nil, rowLosses: rowLosses)
+        }
+    }
+
+    /// The final normalized hidden states of the last forward pass, (rows, dim).
+    public var finalHidden: UnsafePointer<Float> { UnsafePointer(finalNormed.pointer) }
+
+    func forward(_ batch: Batch, spans: [AttentionSpan], dropoutSeed: UInt64?) {
+        let c = model.config
+        let n = batch.rows
+        precondition(n <= maxRows, "batch of \(n) rows exceeds the pass's \(maxRows)")
+        let w = model.parameters.pointer
+        let useDropout = dropoutSeed != nil && c.dropout > 0
+        batch.tokens.withUnsafeBufferPointer { tokens in
+            Embedding.forward(tokens: tokens.baseAddress!, table: w + model.layout.embedding, out: residuals[0].pointer, rows: n, dim: c.dim)
+        }
+        batch.positions.withUnsafeBufferPointer { positionBuffer in
+            let positions = positionBuffer.baseAddress!
+            for l in 0..<c.layers {
+                let o = model.layout.layers[l], a = layers[l]
+                let x = residuals[l].pointer
+                RMSNorm.forward(x, weight: w + o.attentionNorm, out: a.normed1.pointer, rstd: a.rstd1.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
+                Gemm.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                Gemm.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                Gemm.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                RoPE.apply(a.query.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope)
+                RoPE.apply(a.key.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope)
+                Attention.forward(q: a.query.pointer, k: a.key.pointer, v: a.value.pointer, out: a.attention.pointer,
+                                  logSumExp: a.logSumExp.pointer, spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+                addBranch(input: x, output: a.middle.pointer, rows: n,
+                          mask: useDropout ? (a.attentionMask!, dropoutSeed! &+ UInt64(2 * l)) : nil) { out, accumulate in
+                    Gemm.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: accumulate)
+                }
+                RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
+                Gemm.linear(a.normed2.pointer, w + o.gate, a.gate.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                Gemm.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                SwiGLU.forward(gate: a.gate.pointer, up: a.up.pointer, out: a.hidden.pointer, count: n * c.hiddenDim)
+                addBranch(input: a.middle.pointer, output: residuals[l + 1].pointer, rows: n,
+                          mask: useDropout ? (a.mlpMask!, dropoutSeed! &+ UInt64(2 * l + 1)) : nil) { out, accumulate in
+                    Gemm.linear(a.hidden.pointer, w + o.down, out, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: accumulate)
+                }
+            }
+        }
+        RMSNorm.forward(residuals[c.layers].pointer, weight: w + model.layout.finalNorm, out: finalNormed.pointer,
+                        rstd: finalRstd.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
+    }
+
+    /// output = input + branch, where `compute(out, accumulate)` writes the branch. Without
+    /// dropout the branch's GEMM accumulates straight onto a copy of the input.
+    private func addBranch(input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int,
+                           mask: (FloatBuffer, UInt64)?, compute: (UnsafeMutablePointer<Float>, Bool) -> Void) {
+        let count = rows * model.config.dim
+        guard let (maskBuffer, seed) = mask else {
+            output.update(from: input, count: count)
+            compute(output, true)
+            return
+        }
+        compute(branch.pointer, false)
+        let p = model.config.dropout, keep = 1 / (1 - p)
+        for i in 0..<count {
+            let m: Float = RandomGenerator.hashUniform(seed: seed, UInt64(i), 0, 0) < p ? 0 : keep
+            maskBuffer.pointer[i] = m
+            output[i] = input[i] + branch.pointer[i] * m
+        }
+    }
+
+    private func lossAndBackward(_ batch: Batch, spans: [AttentionSpan], gradientScale: Float, dropout: Bool) -> Double {
+        let c = model.config
+        let n = batch.rows
+        let w = model.parameters.pointer, g = gradients.pointer
+        let L = model.layout
+        let loss = batch.targets.withUnsafeBufferPointer { targets in
+            CrossEntropy.forwardBackward(hidden: finalNormed.pointer, weight: w + L.outputHead, targets: targets.baseAddress!,
+                                         rows: n, dim: c.dim, vocab: c.vocabSize, logits: logits.pointer,
+                                         gradientScale: gradientScale, dhidden: dNormed.pointer, dweight: g + L.outputHead)
+        }
+        dResidual.pointer.update(repeating: 0, count: n * c.dim)
+        RMSNorm.backward(dout: dNormed.pointer, x: residuals[c.layers].pointer, weight: w + L.finalNorm, rstd: finalRstd.pointer,
+                         dx: dResidual.pointer, dweight: g + L.finalNorm, rows: n, dim: c.dim)
+        let useDropout = dropout && c.dropout > 0
+        batch.positions.withUnsafeBufferPointer { positionBuffer in
+            let positions = positionBuffer.baseAddress!
+            for l in stride(from: c.layers - 1, through: 0, by: -1) {
+                let o = L.layers[l], a = layers[l]
+                // MLP branch: the residual's gradient flows into the down projection's output.
+                let dMlpOut = useDropout ? masked(dResidual, by: a.mlpMask!, rows: n) : dResidual.pointer
+                Gemm.linearBackwardInput(dMlpOut, w + o.down, dHidden.pointer, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: false)
+                Gemm.linearBackwardWeight(dMlpOut, a.hidden.pointer, g + o.down, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim)
+                SwiGLU.backward(dout: dHidden.pointer, gate: a.gate.pointer, up: a.up.pointer, dgate: dGate.pointer, dup: dUp.pointer, count: n * c.hiddenDim)
+                Gemm.linearBackwardInput(dGate.pointer, w + o.gate, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: false)
+                Gemm.linearBackwardInput(dUp.pointer, w + o.up, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: true)
+                Gemm.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                Gemm.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                RMSNorm.backward(dout: dNormed.pointer, x: a.middle.pointer, weight: w + o.mlpNorm, rstd: a.rstd2.pointer,
+                                 dx: dResidual.pointer, dweight: g + o.mlpNorm, rows: n, dim: c.dim)
+                // Attention branch.
+                let dAttnOut = useDropout ? masked(dResidual, by: a.attentionMask!, rows: n) : dResidual.pointer
+                Gemm.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
+                Gemm.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                Attention.backward(dout: dAttention.pointer, q: a.query.pointer, k: a.key.pointer, v: a.value.pointer,
+                                   out: a.attention.pointer, logSumExp: a.logSumExp.pointer,
+                                   dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer,
+                                   spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+                RoPE.apply(dQuery.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope, inverse: true)
+                RoPE.apply(dKey.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope, inverse: true)
+                Gemm.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
+                Gemm.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
+                Gemm.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
+                Gemm.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                Gemm.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                Gemm.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                RMSNorm.backward(dout: dNormed.pointer, x: residuals[l].pointer, weight: w + o.attentionNorm, rstd: a.rstd1.pointer,
+                                 dx: dResidual.pointer, dweight: g + o.attentionNorm, rows: n, dim: c.dim)
+            }
+        }
+        batch.tokens.withUnsafeBufferPointer { tokens in
+            Embedding.backward(tokens: tokens.baseAddress!, dout: dResidual.pointer, dtable: g + L.embedding, rows: n, dim: c.dim)
+        }
+        return loss
+    }
+
+    /// branch = gradient ⊙ mask, in the shared branch buffer.
+    private func masked(_ gradient: FloatBuffer, by mask: FloatBuffer, rows: Int) -> UnsafeMutablePointer<Float> {
+        for i in 0..<rows * model.config.dim { branch.pointer[i] = gradient.pointer[i] * mask.pointer[i] }
+        return branch.pointer
+    }
+}

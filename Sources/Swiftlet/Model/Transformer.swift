@@ -1,0 +1,34 @@
+/// The model: its shape, the parameter arena and the rotary table. Training passes and
+/// inference sessions borrow it; it holds no activations.
+public final class Transformer: @unchecked Sendable {
+    public let config: ModelConfig
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+    public let rope: RoPETable
+
+    public init(config: ModelConfig) {
+        self.config = config
+        layout = ParameterLayout(config: config)
+        parameters = FloatBuffer(count: layout.totalCount)
+        rope = RoPETable(headDim: config.headDim, maxPositions: config.contextLength, theta: config.ropeTheta)
+    }
+
+    /// GPT-2 / llama2.c initialisation: N(0, 0.02) for matrices, scaled by 1/√(2·layers) for
+    /// the projections that write into the residual stream; norm gains at 1.
+    public func initialize(seed: UInt64) {
+        var rng = RandomGenerator(seed: seed)
+        let residualStd = 0.02 / Float(2 * config.layers).squareRoot()
+        for view in layout.views {
+            let p = parameters.pointer + view.offset
+            if view.shape.count == 1 {
+                p.update(repeating: 1, count: view.count)
+            } else {
+                let writesResidual = view.name.hasSuffix("o_proj.weight") || view.name.hasSuffix("down_proj.weight")
+                let std = writesResidual ? residualStd : 0.02
+                for i in 0..<view.count { p[i] = rng.normal() * std }
+            }
+        }
+    }
+
+    public func view(named name: String) -> TensorView? { layout.views.first { $0.name == name } }
+}

@@ -1,0 +1,154 @@
+import CSentencePiece
+#if canImport(Dispatch)
+import Dispatch
+#endif
+
+/// Swift face of a SentencePiece model. Immutable after loading, so it is safe to share
+/// between threads (SentencePiece's Encode/Decode are const).
+public final class Tokenizer: @unchecked Sendable {
+    private let handle: OpaquePointer
+    /// The serialized model, exactly the bytes of a `.model` file.
+    public let modelBytes: [UInt8]
+    public let vocabSize: Int
+    public let bosID: Int32
+    public let eosID: Int32
+    public let unknownID: Int32
+    /// Bytes each piece stands for in decoded text ("▁" becomes a space, "<0x0A>" one byte,
+    /// control pieces nothing). Lets the generator stream text token by token.
+    public let pieceBytes: [[UInt8]]
+
+    public init(modelBytes: [UInt8]) throws {
+        var error: UnsafeMutablePointer<CChar>?
+        let loaded = modelBytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { spm_load_bytes($0.baseAddress, $0.count, &error) }
+        }
+        guard let handle = loaded else {
+            let reason = error.map { String(cString: $0) } ?? "unknown error"
+            spm_free_string(error)
+            throw SwiftletError("not a valid SentencePiece model (\(reason)).")
+        }
+        self.handle = handle
+        self.modelBytes = modelBytes
+        vocabSize = Int(spm_piece_count(handle))
+        bosID = spm_bos_id(handle)
+        eosID = spm_eos_id(handle)
+        unknownID = spm_unk_id(handle)
+        var table: [[UInt8]] = []
+        table.reserveCapacity(vocabSize)
+        for id in 0..<Int32(vocabSize) {
+            table.append(Tokenizer.bytes(ofPiece: String(cString: spm_id_to_piece(handle, id)),
+                                         isByte: spm_is_byte(handle, id) != 0,
+                                         isControl: spm_is_control(handle, id) != 0 || spm_is_unknown(handle, id) != 0))
+        }
+        pieceBytes = table
+    }
+
+    public convenience init(contentsOf path: String) throws {
+        let bytes = try FileIO.readBytes(path)
+        do { try self.init(modelBytes: bytes) } catch let error as SwiftletError {
+            throw SwiftletError("\(path) is \(error.message)")
+        }
+    }
+
+    deinit { spm_free(handle) }
+
+    private static func bytes(ofPiece piece: String, isByte: Bool, isControl: Bool) -> [UInt8] {
+        if isControl { return [] }
+        if isByte, piece.hasPrefix("<0x"), piece.hasSuffix(">"),
+           let value = UInt8(piece.dropFirst(3).dropLast(), radix: 16) {
+            return [value]
+        }
+        return Array(piece.replacingAll("\u{2581}", with: " ").utf8)
+    }
+
+    public func piece(_ id: Int32) -> String {
+        guard id >= 0, Int(id) < vocabSize else { return "<invalid \(id)>" }
+        return String(cString: spm_id_to_piece(handle, id))
+    }
+
+    public func id(ofPiece piece: String) -> Int32 { spm_piece_to_id(handle, piece) }
+
+    public func encode(_ text: String) -> [Int32] {
+        var utf8 = Array(text.utf8)
+        if utf8.isEmpty { return [] }
+        return utf8.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                encode(chars.baseAddress!, count: chars.count)
+            }
+        }
+    }
+
+    func encode(_ text: UnsafePointer<CChar>, count: Int) -> [Int32] {
+        // Byte fallback yields at most one id per byte.
+        var capacity = count + 16
+        while true {
+            var ids = [Int32](repeating: 0, count: capacity)
+            var error: UnsafeMutablePointer<CChar>?
+            let n = ids.withUnsafeMutableBufferPointer { spm_encode(handle, text, count, $0.baseAddress, capacity, &error) }
+            if n < 0 {
+                spm_free_string(error)
+                return []
+            }
+            if n <= capacity {
+                ids.removeLast(capacity - n)
+                return ids
+            }
+            capacity = n
+        }
+    }
+
+    /// Encodes a large text line by line on all cores (much faster than one call on the whole
+    /// text, and identical: no piece contains a newline, so segmentation splits at newlines).
+    public func encodeLarge(_ text: String) -> [Int32] {
+        var bytes = Array(text.utf8)
+        if bytes.isEmpty { return [] }
+        // Cut the text into ~1 MB spans at newline boundaries.
+        var cuts = [0]
+        let span = 1 << 20
+        while cuts.last! < bytes.count {
+            var end = min(cuts.last! + span, bytes.count)
+            while end < bytes.count, bytes[end - 1] != UInt8(ascii: "\n") { end += 1 }
+            cuts.append(end)
+        }
+        let parts = cuts.count - 1
+        let spans = cuts
+        let results = ResultSlots<[Int32]>(count: parts)
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            let base = SendablePointer(buffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                var out: [Int32] = []
+                var lineStart = spans[part]
+                let end = spans[part + 1]
+                while lineStart < end {
+                    var lineEnd = lineStart
+                    while lineEnd < end, base.pointer[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+                    if lineEnd < end { lineEnd += 1 }  // keep the newline with its line
+                    let chars = UnsafeRawPointer(base.pointer + lineStart).assumingMemoryBound(to: CChar.self)
+                    out.append(contentsOf: self.encode(chars, count: lineEnd - lineStart))
+                    lineStart = lineEnd
+                }
+                results.set(part, out)
+            }
+        }
+        return results.all.flatMap { $0 }
+    }
+
+    public func decode(_ ids: [Int32]) -> String {
+        var bytes: [UInt8] = []
+        for id in ids where id >= 0 && Int(id) < vocabSize { bytes += pieceBytes[Int(id)] }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Number of UTF-8 bytes the ids decode to (for bits per byte).
+    public func byteCount(_ ids: UnsafeBufferPointer<Int32>) -> Int {
+        var total = 0
+        for id in ids where id >= 0 && Int(id) < vocabSize { total += pieceBytes[Int(id)].count }
+        return total
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, with replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

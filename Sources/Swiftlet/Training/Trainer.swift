@@ -1,0 +1,244 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// What the training loop tells its caller; the command line turns these into a progress
+/// line and messages (the library prints nothing).
+public enum TrainingEvent: Sendable {
+    case step(step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
+              trainingSeconds: Double, etaSeconds: Double?)
+    case evaluation(step: Int, result: EvaluationResult)
+    case saved(step: Int, directory: String)
+}
+
+public enum TrainingOutcome: Sendable, Equatable {
+    case finished, interrupted
+}
+
+/// The training loop, nanoGPT style: draw a batch, forward/backward (accumulating over
+/// micro-batches), clip, step AdamW on the schedule, evaluate and checkpoint now and then.
+public final class Trainer {
+    public let model: Transformer
+    public let tokenizer: Tokenizer
+    public let directory: String
+    public private(set) var state: TrainerState
+    public private(set) var records: [MetricRecord] = []
+    let pass: TrainingPass
+    let firstMoment: FloatBuffer
+    let secondMoment: FloatBuffer
+    let trainTokens: [Int32]
+    let validationWindows: [[Int32]]
+    private var firstStepSeconds: Double = 0
+
+    /// A new run from freshly initialised weights.
+    public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
+                            trainTokens: [Int32], validationTokens: [Int32], directory: String) throws {
+        try options.validate()
+        model.initialize(seed: options.seed)
+        try self.init(model: model, tokenizer: tokenizer, state: TrainerState(options: options, preset: preset),
+                      trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
+    }
+
+    init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, trainTokens: [Int32], validationTokens: [Int32],
+         directory: String) throws {
+        let context = model.config.contextLength
+        guard trainTokens.count > context else {
+            throw SwiftletError("the training text is only \(trainTokens.count) tokens; the model's context of \(context) needs at least \(context + 1).")
+        }
+        self.model = model
+        self.tokenizer = tokenizer
+        self.state = state
+        self.directory = directory
+        self.trainTokens = trainTokens
+        validationWindows = Evaluator.windows(of: validationTokens, context: context, maxTokens: state.options.evalTokens)
+        let microRows = max(1, min(state.options.microBatchTokens, state.options.batchTokens) / context) * context
+        pass = TrainingPass(model: model, maxRows: microRows)
+        firstMoment = FloatBuffer(count: model.layout.totalCount)
+        secondMoment = FloatBuffer(count: model.layout.totalCount)
+    }
+
+    /// Continues the run saved in `directory` exactly where it stopped.
+    public static func resume(directory: String, trainTokens: [Int32], validationTokens: [Int32]) throws -> Trainer {
+        let checkpoint = try Checkpoint.load(directory)
+        let dir = checkpoint.directory
+        guard FileIO.exists(dir + "/" + CheckpointFiles.trainer), FileIO.exists(dir + "/" + CheckpointFiles.optimizer) else {
+            throw SwiftletError("\(directory) holds no training state to resume (trainer.json and optimizer.safetensors).")
+        }
+        let state: TrainerState
+        do {
+            state = try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(dir + "/" + CheckpointFiles.trainer)))
+        } catch {
+            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
+        }
+        let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
+                                  trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
+        let path = dir + "/" + CheckpointFiles.optimizer
+        let moments = try Safetensors.parse(try FileIO.readBytes(path), path: path)
+        for (name, buffer) in [("adamw.m", trainer.firstMoment), ("adamw.v", trainer.secondMoment)] {
+            guard let tensor = moments[name], tensor.values.count == buffer.count else {
+                throw SwiftletError("\(path) does not match the model (tensor \(name)).")
+            }
+            tensor.values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: buffer.count) }
+        }
+        if let text = try? FileIO.readUTF8(dir + "/" + CheckpointFiles.metrics) {
+            let decoder = JSONDecoder()
+            trainer.records = text.split(separator: "\n").compactMap { try? decoder.decode(MetricRecord.self, from: Data($0.utf8)) }
+                .filter { $0.step <= state.step }
+        }
+        return trainer
+    }
+
+    var sequencesPerStep: Int { max(1, state.options.batchTokens / model.config.contextLength) }
+
+    public func run(report: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> TrainingOutcome {
+        let options = state.options
+        try FileIO.createDirectory(directory)
+        while !isDone {
+            let clock = Stopwatch()
+            let (loss, learningRate) = trainStep()
+            let seconds = clock.seconds
+            state.trainingSeconds += seconds
+            if state.step == 1 { firstStepSeconds = seconds }
+            estimateTotalStepsIfTimed()
+            let tokens = sequencesPerStep * model.config.contextLength
+            let tokensPerSecond = Double(tokens) / seconds
+            var record = MetricRecord(step: state.step, kind: "train", loss: loss)
+            record.learningRate = Double(learningRate)
+            record.tokensPerSecond = tokensPerSecond
+            record.trainingSeconds = state.trainingSeconds
+            records.append(record)
+            try? FileIO.appendLine(record.jsonLine, to: directory + "/" + CheckpointFiles.metrics)
+            report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
+                         tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
+            if state.step % options.evalInterval == 0 || isDone { evaluate(report: report) }
+            if shouldStop() {
+                try save()
+                report(.saved(step: state.step, directory: directory))
+                return .interrupted
+            }
+            if state.step % options.saveInterval == 0 && !isDone {
+                try save()
+                report(.saved(step: state.step, directory: directory))
+            }
+        }
+        try save()
+        report(.saved(step: state.step, directory: directory))
+        return .finished
+    }
+
+    var isDone: Bool {
+        if let total = state.totalSteps, state.step >= total { return true }
+        if let budget = state.options.timeBudget, state.trainingSeconds >= budget { return true }
+        return false
+    }
+
+    /// Under --time the cosine schedule needs an end: after 10 steps, the measured speed fixes
+    /// it, and it is saved so a resumed run keeps it.
+    private func estimateTotalStepsIfTimed() {
+        guard state.totalSteps == nil, let budget = state.options.timeBudget, state.step >= 10 else { return }
+        let perStep = (state.trainingSeconds - firstStepSeconds) / Double(state.step - 1)
+        state.totalSteps = max(state.step + 1, Int(budget / perStep))
+    }
+
+    private func eta() -> Double? {
+        guard state.step > 1 else { return nil }
+        let perStep = state.trainingSeconds / Double(state.step)
+        var remaining: Double? = state.totalSteps.map { Double($0 - state.step) * perStep }
+        if let budget = state.options.timeBudget {
+            remaining = min(remaining ?? .infinity, budget - state.trainingSeconds)
+        }
+        return remaining.map { max(0, $0) }
+    }
+
+    /// One optimizer step. Returns the mean training loss and the learning rate used.
+    func trainStep() -> (Double, Float) {
+        let c = model.config
+        let context = c.contextLength
+        let total = sequencesPerStep
+        let perPass = pass.maxRows / context
+        pass.gradients.zero()
+        var lossSum: Double = 0
+        var done = 0
+        let dropoutSeed: UInt64? = c.dropout > 0 ? state.options.seed &* 1_000_003 &+ UInt64(state.step) : nil
+        while done < total {
+            let count = min(perPass, total - done)
+            var windows: [[Int32]] = []
+            for _ in 0..<count {
+                let start = state.dataRandom.below(trainTokens.count - context)
+                windows.append(Array(trainTokens[start...start + context]))
+            }
+            lossSum += pass.forwardBackward(Batch(windows: windows), gradientTokens: total * context,
+                                            dropoutSeed: dropoutSeed.map { $0 &+ UInt64(done) &* 7919 })
+            done += count
+        }
+        let gradients = pass.gradients
+        if state.options.gradientClip > 0 {
+            let norm = AdamW.sumOfSquares(gradients.pointer, count: gradients.count).squareRoot()
+            if norm > Double(state.options.gradientClip) {
+                AdamW.scale(gradients.pointer, count: gradients.count, by: Float(Double(state.options.gradientClip) / norm))
+            }
+        }
+        let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
+                                            warmupSteps: state.warmupSteps, totalSteps: state.totalSteps ?? Int.max)
+        let learningRate = schedule.rate(atStep: state.step)
+        for view in model.layout.views {
+            let decays = view.isDecayed || (state.options.decayEmbeddings && view.name == "model.embed_tokens.weight")
+            AdamW.update(parameters: model.parameters.pointer + view.offset, gradients: gradients.pointer + view.offset,
+                         m: firstMoment.pointer + view.offset, v: secondMoment.pointer + view.offset, count: view.count,
+                         learningRate: learningRate, weightDecay: decays ? state.options.adam.weightDecay : 0,
+                         step: state.step + 1, settings: state.options.adam)
+        }
+        state.step += 1
+        state.tokensSeen += total * context
+        return (lossSum / Double(total * context), learningRate)
+    }
+
+    /// Scores the validation windows; nil when there are none.
+    @discardableResult
+    public func evaluate(report: (TrainingEvent) -> Void = { _ in }) -> EvaluationResult? {
+        guard !validationWindows.isEmpty else { return nil }
+        let result = Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: validationWindows)
+        var record = MetricRecord(step: state.step, kind: "eval", loss: result.loss)
+        record.perplexity = result.perplexity
+        record.bitsPerByte = result.bitsPerByte
+        records.removeAll { $0.kind == "eval" && $0.step == state.step }
+        records.append(record)
+        try? FileIO.appendLine(record.jsonLine, to: directory + "/" + CheckpointFiles.metrics)
+        state.bestValidationLoss = min(state.bestValidationLoss ?? .infinity, result.loss)
+        report(.evaluation(step: state.step, result: result))
+        return result
+    }
+
+    /// Writes the whole checkpoint directory atomically.
+    public func save() throws {
+        var summary = ["preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
+                       "trainingSeconds": String(Int(state.trainingSeconds.rounded()))]
+        if let lastEval = records.last(where: { $0.kind == "eval" }) {
+            summary["validationLoss"] = String(lastEval.loss)
+            summary["validationBitsPerByte"] = lastEval.bitsPerByte.map { String($0) }
+        }
+        let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let moments = Safetensors.serialize([
+            Safetensors.Tensor(name: "adamw.m", shape: [firstMoment.count], values: UnsafeBufferPointer(start: firstMoment.pointer, count: firstMoment.count)),
+            Safetensors.Tensor(name: "adamw.v", shape: [secondMoment.count], values: UnsafeBufferPointer(start: secondMoment.pointer, count: secondMoment.count)),
+        ])
+        let title = "\(directory.lastComponent) — \(state.preset), step \(state.step)"
+        try Checkpoint.save(directory, files: [
+            CheckpointFiles.config: try Checkpoint.configBytes(config),
+            CheckpointFiles.model: Checkpoint.weightBytes(model),
+            CheckpointFiles.tokenizer: tokenizer.modelBytes,
+            CheckpointFiles.trainer: Array(try encoder.encode(state)),
+            CheckpointFiles.optimizer: moments,
+            CheckpointFiles.metrics: Array(records.map { $0.jsonLine + "\n" }.joined().utf8),
+            CheckpointFiles.lossCurve: Array(LossCurve.svg(records, title: title).utf8),
+        ])
+    }
+}
+
+extension String {
+    var lastComponent: String { split(separator: "/").last.map(String.init) ?? self }
+}

@@ -1,0 +1,56 @@
+/// Everything that decides how a run trains. Saved in trainer.json, so `--resume` continues
+/// with exactly the schedule it started with.
+public struct TrainingOptions: Codable, Sendable, Equatable {
+    public var seed: UInt64 = 1
+    public var learningRate: Float = 2e-3
+    /// The cosine schedule ends here (a tenth of the peak by default).
+    public var minLearningRate: Float? = nil
+    public var warmupSteps: Int? = nil
+    /// Stop after this many optimizer steps …
+    public var steps: Int? = nil
+    /// … or after this many seconds of training (evaluation and saving not counted).
+    public var timeBudget: Double? = nil
+    /// Tokens per optimizer step; micro-batches accumulate gradients up to it.
+    public var batchTokens: Int = 4096
+    /// Largest forward/backward pass, bounding activation memory.
+    public var microBatchTokens: Int = 8192
+    public var adam = AdamWSettings()
+    public var decayEmbeddings = false
+    public var gradientClip: Float = 1
+    public var evalInterval: Int = 100
+    /// Validation tokens per evaluation (the whole split when it is smaller).
+    public var evalTokens: Int = 131_072
+    public var saveInterval: Int = 500
+
+    public init() {}
+
+    public var finalLearningRate: Float { minLearningRate ?? learningRate / 10 }
+
+    public func validate() throws {
+        if let steps, steps <= 0 { throw SwiftletError("--steps must be positive.") }
+        if let timeBudget, timeBudget <= 0 { throw SwiftletError("--time must be positive.") }
+        guard learningRate > 0, learningRate < 10 else { throw SwiftletError("--lr must be a small positive number.") }
+        guard batchTokens > 0 else { throw SwiftletError("--batch-tokens must be positive.") }
+        guard microBatchTokens > 0 else { throw SwiftletError("--micro-batch-tokens must be positive.") }
+        guard gradientClip >= 0 else { throw SwiftletError("--grad-clip must not be negative.") }
+        guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }
+        guard saveInterval > 0 else { throw SwiftletError("--save-interval must be positive.") }
+        if let warmupSteps, warmupSteps < 0 { throw SwiftletError("--warmup must not be negative.") }
+    }
+}
+
+/// Linear warmup to the peak, then cosine decay to the floor at the last step.
+public struct LearningRateSchedule: Sendable {
+    public let peak: Float
+    public let floor: Float
+    public let warmupSteps: Int
+    public let totalSteps: Int
+
+    public func rate(atStep step: Int) -> Float {
+        if step < warmupSteps { return peak * Float(step + 1) / Float(warmupSteps) }
+        if step >= totalSteps { return floor }
+        let progress = Double(step - warmupSteps) / Double(max(1, totalSteps - warmupSteps))
+        let cosine = 0.5 * (1 + cos(Double.pi * progress))
+        return floor + (peak - floor) * Float(cosine)
+    }
+}

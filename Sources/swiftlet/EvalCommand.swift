@@ -1,0 +1,58 @@
+import ArgumentParser
+import Swiftlet
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Measure a checkpoint's loss, perplexity and bits per byte on some text.")
+
+    @Option(name: .long, help: "Checkpoint directory.")
+    var checkpoint: String
+    @Option(name: .long, parsing: .upToNextOption, help: "Text files or folders.")
+    var data: [String]
+    @Option(name: .long, help: "Score at most this many tokens.")
+    var maxTokens: Int = 10_000_000
+
+    func run() throws {
+        try runReportingErrors {
+            let loaded = try Checkpoint.load(checkpoint)
+            let corpus = try CorpusReader.readText(paths: data)
+            let tokens = TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).tokens
+            let context = loaded.model.config.contextLength
+            let windows = Evaluator.windows(of: tokens, context: context, maxTokens: maxTokens)
+            guard !windows.isEmpty else { throw SwiftletError("the text is too short to score.") }
+            let pass = TrainingPass(model: loaded.model, maxRows: max(1, 8192 / context) * context)
+            let clock = Stopwatch()
+            let result = Evaluator.evaluate(pass: pass, tokenizer: loaded.tokenizer, windows: windows)
+            print("tokens: \(result.tokens)")
+            print("bytes: \(result.bytes)")
+            print("loss: \(Format.fixed(result.loss, 4)) nats/token")
+            print("perplexity: \(Format.fixed(result.perplexity, 2))")
+            print("bits per byte: \(Format.fixed(result.bitsPerByte, 4))")
+            Console.info("scored in \(Format.seconds(clock.seconds)) (\(Format.grouped(Int(Double(result.tokens) / clock.seconds))) tokens/s)")
+        }
+    }
+}
+
+struct InfoCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Describe a checkpoint: architecture, size, tokenizer and training.")
+
+    @Argument(help: "Checkpoint directory.")
+    var checkpoint: String
+
+    func run() throws {
+        try runReportingErrors {
+            let loaded = try Checkpoint.load(checkpoint)
+            let c = loaded.config.model
+            print("checkpoint: \(loaded.directory)")
+            print("architecture: Llama-style decoder, dim \(c.dim), \(c.layers) layers, \(c.heads) heads (\(c.kvHeads) kv heads, head size \(c.headDim)), SwiGLU hidden \(c.hiddenDim), context \(c.contextLength)")
+            print("parameters: \(Format.grouped(c.parameterCount)) (\(Format.grouped(c.nonEmbeddingParameterCount)) outside the embedding), \(c.tiedEmbedding ? "tied" : "separate") output head")
+            print("tokenizer: \(loaded.tokenizer.vocabSize) pieces, bos \(loaded.tokenizer.bosID), eos \(loaded.tokenizer.eosID)")
+            for (key, value) in loaded.config.training.sorted(by: { $0.key < $1.key }) {
+                print("training.\(key): \(value)")
+            }
+        }
+    }
+}

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Swiftlet
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a Llama-style model (and, if needed, its tokenizer) on local text.",
+        discussion: """
+        --data takes files or folders; a folder with train/ and val/ subfolders splits itself, \
+        otherwise the last 5% of the tokens are held out for validation unless --val is given. \
+        Ctrl-C saves a checkpoint and stops; --resume continues it exactly.
+        """)
+
+    @Option(name: .long, parsing: .upToNextOption, help: "Training text: files or folders.")
+    var data: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "Validation text: files or folders.")
+    var val: [String] = []
+    @Option(name: .long, help: "Model shape: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var preset: String = "small"
+    @Option(name: .long, help: "Checkpoint directory to write.")
+    var out: String
+    @Option(name: .long, help: "Training time budget, e.g. 5m, 90s, 1h (evaluation and saving not counted).")
+    var time: String?
+    @Option(name: .long, help: "Number of optimizer steps.")
+    var steps: Int?
+    @Option(name: .long, help: "Tokens per optimizer step (gradient accumulation reaches it).")
+    var batchTokens: Int = 4096
+    @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory).")
+    var microBatchTokens: Int = 8192
+    @Option(name: .long, help: "Peak learning rate.")
+    var lr: Float = 2e-3
+    @Option(name: .long, help: "Final learning rate of the cosine decay (default lr/10).")
+    var minLr: Float?
+    @Option(name: .long, help: "Warmup steps (default: a 15th of the run, at most 100; 25 under --time).")
+    var warmup: Int?
+    @Option(name: .long, help: "AdamW weight decay (matrices only).")
+    var weightDecay: Float = 0.1
+    @Flag(name: .long, help: "Apply weight decay to the embedding table too.")
+    var decayEmbeddings = false
+    @Option(name: .long, help: "Clip the global gradient norm to this (0 = off).")
+    var gradClip: Float = 1
+    @Option(name: .long, help: "Dropout on the residual branches.")
+    var dropout: Float = 0
+    @Option(name: .long, help: "Random seed (weights, data order, dropout).")
+    var seed: UInt64 = 1
+    @Option(name: .long, help: "Evaluate every N steps.")
+    var evalInterval: Int = 100
+    @Option(name: .long, help: "Validation tokens per evaluation.")
+    var evalTokens: Int = 131_072
+    @Option(name: .long, help: "Save a checkpoint every N steps.")
+    var saveInterval: Int = 500
+    @Option(name: .long, help: "Tokenizer size when one is trained (default per preset).")
+    var vocabSize: Int?
+    @Option(name: .long, help: "Use this SentencePiece .model instead of training one.")
+    var tokenizer: String?
+    @Option(name: .long, help: "Override the preset's context length.")
+    var context: Int?
+    @Option(name: .long, help: "Override the preset's number of key/value heads (grouped-query attention).")
+    var kvHeads: Int?
+    @Flag(name: .long, help: "Continue the run saved in --out.")
+    var resume = false
+
+    func validate() throws {
+        guard ModelPreset(rawValue: preset) != nil else {
+            throw ValidationError("unknown preset \(preset); choose one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
+        if let steps, steps <= 0 { throw ValidationError("--steps must be positive.") }
+        if let time, (Format.parseDuration(time) ?? 0) <= 0 { throw ValidationError("--time must be a duration like 5m, 90s or 1h.") }
+        if let vocabSize, vocabSize <= 0 { throw ValidationError("--vocab-size must be positive.") }
+        if let context, context <= 1 { throw ValidationError("--context must be at least 2.") }
+        if let kvHeads, kvHeads <= 0 { throw ValidationError("--kv-heads must be positive.") }
+        guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
+        guard !data.isEmpty else { throw ValidationError("give the training text with --data.") }
+        if !resume, steps == nil, time == nil { throw ValidationError("say how long to train with --steps N or --time 5m.") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            Interrupt.install()
+            let split = try DataSplit.resolve(data: data, validation: val)
+            let trainCorpus = try CorpusReader.readText(paths: split.trainFiles)
+            let validationCorpus = split.validationFiles.isEmpty ? nil : try CorpusReader.readText(paths: split.validationFiles)
+
+            if resume {
+                let checkpoint = try Checkpoint.load(out)
+                let (train, validation) = tokenize(trainCorpus, validationCorpus, tokenizer: checkpoint.tokenizer)
+                let trainer = try Trainer.resume(directory: out, trainTokens: train, validationTokens: validation)
+                Console.info("resuming \(out) at step \(trainer.state.step)")
+                try self.train(trainer)
+                return
+            }
+            if FileIO.exists(out + "/" + CheckpointFiles.config) {
+                throw SwiftletError("\(out) already holds a checkpoint; add --resume to continue it, or choose another --out.")
+            }
+            let presetValue = ModelPreset(rawValue: preset)!
+            let tokenizer = try obtainTokenizer(trainCorpus, preset: presetValue)
+            var config = presetValue.config(vocabSize: tokenizer.vocabSize)
+            if let context { config.contextLength = context }
+            if let kvHeads { config.kvHeads = kvHeads }
+            config.dropout = dropout
+            try config.validate()
+            let (train, validation) = tokenize(trainCorpus, validationCorpus, tokenizer: tokenizer)
+
+            var options = TrainingOptions()
+            options.seed = seed
+            options.learningRate = lr
+            options.minLearningRate = minLr
+            options.warmupSteps = warmup
+            options.steps = steps
+            options.timeBudget = time.flatMap(Format.parseDuration)
+            options.batchTokens = batchTokens
+            options.microBatchTokens = microBatchTokens
+            options.adam.weightDecay = weightDecay
+            options.decayEmbeddings = decayEmbeddings
+            options.gradientClip = gradClip
+            options.evalInterval = evalInterval
+            options.evalTokens = evalTokens
+            options.saveInterval = saveInterval
+            let model = Transformer(config: config)
+            let trainer = try Trainer(model: model, tokenizer: tokenizer, preset: preset, options: options,
+                                      trainTokens: train, validationTokens: validation, directory: out)
+            Console.info("model: \(preset), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
+            Console.info("batch: \(max(1, batchTokens / config.contextLength)) × \(config.contextLength) tokens per step")
+            try self.train(trainer)
+        }
+    }
+
+    /// Uses --tokenizer, a tokenizer.model beside the data, or trains one (cached by content).
+    func obtainTokenizer(_ corpus: Corpus, preset: ModelPreset) throws -> Tokenizer {
+        if let tokenizer { return try Tokenizer(contentsOf: tokenizer) }
+        if let bundled = DataSplit.bundledTokenizer(data: data) {
+            Console.info("tokenizer: \(bundled)")
+            return try Tokenizer(contentsOf: bundled)
+        }
+        let options = TokenizerTrainingOptions(vocabSize: vocabSize ?? preset.defaultVocabSize)
+        let text = corpus.text
+        let cached = TokenCache.tokenizerPath(for: text, options: options)
+        if FileIO.exists(cached), let tokenizer = try? Tokenizer(contentsOf: cached) {
+            Console.info("tokenizer: \(tokenizer.vocabSize)-piece unigram, trained earlier on this text (cached)")
+            return tokenizer
+        }
+        Console.info("training a \(options.vocabSize)-piece unigram tokenizer on \(Format.grouped(text.utf8.count)) bytes…")
+        let clock = Stopwatch()
+        let tokenizer = try Tokenizer.train(text: text, options: options)
+        try? FileIO.createDirectory(TokenCache.directory)
+        try? FileIO.writeAtomically(tokenizer.modelBytes, to: cached)
+        Console.info("tokenizer trained in \(Format.seconds(clock.seconds))")
+        return tokenizer
+    }
+
+    func tokenize(_ train: Corpus, _ validation: Corpus?, tokenizer: Tokenizer) -> ([Int32], [Int32]) {
+        let clock = Stopwatch()
+        var (trainTokens, cached) = TokenCache.tokens(of: train, tokenizer: tokenizer)
+        var validationTokens: [Int32]
+        if let validation {
+            validationTokens = TokenCache.tokens(of: validation, tokenizer: tokenizer).tokens
+        } else {
+            let cut = trainTokens.count - max(trainTokens.count / 20, 2)
+            validationTokens = Array(trainTokens[cut...])
+            trainTokens.removeLast(trainTokens.count - cut)
+            Console.info("no validation text given: holding out the last 5% of the tokens")
+        }
+        Console.info("data: \(Format.grouped(trainTokens.count)) training tokens, \(Format.grouped(validationTokens.count)) validation tokens" +
+                     (cached ? " (token cache)" : " (tokenized in \(Format.seconds(clock.seconds)))"))
+        return (trainTokens, validationTokens)
+    }
+
+    func train(_ trainer: Trainer) throws {
+        let outcome = try trainer.run(report: { event in
+            switch event {
+            case let .step(step, total, loss, learningRate, tokensPerSecond, seconds, eta):
+                var line = "step \(step)" + (total.map { "/\($0)" } ?? "")
+                line += " | loss \(Format.fixed(loss, 3)) | \(Format.grouped(Int(tokensPerSecond))) tok/s"
+                line += " | lr \(Format.scientific(Double(learningRate))) | \(Format.seconds(seconds))"
+                if let eta { line += " | ETA \(Format.seconds(eta))" }
+                Console.progress(line)
+            case let .evaluation(step, result):
+                Console.info("step \(step): validation loss \(Format.fixed(result.loss, 3)), perplexity \(Format.fixed(result.perplexity, 1)), \(Format.fixed(result.bitsPerByte, 3)) bits per byte")
+            case let .saved(step, directory):
+                Console.info("saved \(directory) at step \(step)")
+            }
+        }, shouldStop: { Interrupt.isRequested })
+        if outcome == .interrupted {
+            Console.info("interrupted: the checkpoint is saved; continue with --resume")
+            throw ExitCode(130)
+        }
+    }
+}
