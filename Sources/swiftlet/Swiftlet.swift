@@ -1,5 +1,8 @@
 import ArgumentParser
 import Swiftlet
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct SwiftletCommand: ParsableCommand {
@@ -8,4 +11,23 @@ struct SwiftletCommand: ParsableCommand {
         abstract: "Train, fine-tune and run small Transformer language models on your CPU.",
         subcommands: [TrainCommand.self, GenerateCommand.self, EvalCommand.self, InfoCommand.self, TokenizerCommand.self]
     )
+
+    static func main() {
+        ProcessSetup.preferPassiveOpenMPThreads()
+        main(nil)
+    }
+}
+
+enum ProcessSetup {
+    /// oneDNN's OpenMP threads spin for a while after each GEMM, stealing the core our own
+    /// kernels run on next (measured ≈ 10 % of a training step). libgomp reads
+    /// OMP_WAIT_POLICY only when it loads, before main, so the process re-executes itself
+    /// once with the variable set. A user's own setting is respected.
+    static func preferPassiveOpenMPThreads() {
+        guard getenv("OMP_WAIT_POLICY") == nil else { return }
+        setenv("OMP_WAIT_POLICY", "passive", 1)
+        var arguments = CommandLine.unsafeArgv
+        execv("/proc/self/exe", &arguments[0])
+        // If exec fails we simply carry on with the default policy.
+    }
 }

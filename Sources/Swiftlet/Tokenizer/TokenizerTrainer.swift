@@ -96,7 +96,12 @@ extension Tokenizer {
                 return SwiftletError("a vocabulary of \(requested) is too large for this corpus; the largest that works is \(largest).")
             }
         }
-        if reason.contains("Vocabulary size is smaller than required_chars") {
+        // e.g. "Vocabulary size is smaller than required_chars. 300 vs 304. Increase vocab_size ..."
+        if let marker = reason.firstRange(of: "required_chars. ") {
+            let numbers = reason[marker.upperBound...].split(separator: " ").prefix(3)
+            if numbers.count == 3, let needed = Int(numbers.last!.filter(\.isNumber)) {
+                return SwiftletError("a vocabulary of \(requested) is too small to hold every character of this corpus; it needs at least \(needed + 1).")
+            }
             return SwiftletError("a vocabulary of \(requested) is too small to hold every character of this corpus.")
         }
         return SwiftletError("tokenizer training failed: \(reason)")

@@ -134,10 +134,12 @@ public final class Trainer {
         return false
     }
 
-    /// Under --time the cosine schedule needs an end: after 10 steps, the measured speed fixes
-    /// it, and it is saved so a resumed run keeps it.
+    /// Under --time the cosine schedule needs an end: from step 10 the measured speed sets it,
+    /// refined every 10 steps during the first third of the run (the first step, which pays
+    /// one-time set-up costs, is left out). It is saved, so a resumed run keeps it.
     private func estimateTotalStepsIfTimed() {
-        guard state.totalSteps == nil, let budget = state.options.timeBudget, state.step >= 10 else { return }
+        guard let budget = state.options.timeBudget, state.options.steps == nil, state.step >= 10, state.step % 10 == 0 else { return }
+        if let total = state.totalSteps, state.step * 3 > total { return }
         let perStep = (state.trainingSeconds - firstStepSeconds) / Double(state.step - 1)
         state.totalSteps = max(state.step + 1, Int(budget / perStep))
     }

@@ -46,6 +46,7 @@ public enum Format {
         var m = abs(x)
         while m >= 10 { m /= 10; exponent += 1 }
         while m < 1 { m *= 10; exponent -= 1 }
+        if (m * 100).rounded() >= 1000 { m /= 10; exponent += 1 }
         return (x < 0 ? "-" : "") + fixed(m, 2) + "e" + String(exponent)
     }
 

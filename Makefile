@@ -1,0 +1,37 @@
+# Two commands for a fresh Debian bookworm machine with Swift 6:
+#   make run   — install what is missing, fetch the corpora, build, train the demo model, generate
+#   make test  — install what is missing, fetch the corpora, build and run the test suite
+SHELL := /bin/bash
+BIN := .build/release/swiftlet
+DEMO := checkpoints/demo
+APT_PACKAGES := libsentencepiece-dev libdnnl-dev pkg-config
+
+.PHONY: run test deps corpora build demo clean bench-train
+
+run: deps corpora build demo
+
+deps:
+	@bash scripts/install-deps.sh $(APT_PACKAGES)
+
+corpora:
+	@bash corpora/fetch.sh
+
+build: deps
+	swift build -c release
+
+# Train the small preset on the ~1 MB demo subset for a few minutes, then write from it.
+demo: build corpora
+	@if [ -f $(DEMO)/trainer.json ]; then \
+		echo "$(DEMO) exists: continuing it is 'swiftlet train ... --resume'; generating from it"; \
+	else \
+		$(BIN) train --data corpora/shakespeare-demo --preset small --time 3m --out $(DEMO); \
+	fi
+	$(BIN) generate --checkpoint $(DEMO) --prompt "ROMEO:" --max-tokens 200 --seed 1 --verbose
+
+# Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports.
+test: deps corpora
+	swift build -c release -Xswiftc -enable-testing
+	swift test -c release -Xswiftc -enable-testing
+
+clean:
+	rm -rf .build

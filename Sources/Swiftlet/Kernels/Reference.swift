@@ -1,0 +1,73 @@
+import Glibc
+
+/// Plain, obviously-correct versions of the hand-written kernels, in Double: the tests hold
+/// every fast kernel to these.
+public enum Reference {
+    /// Causal attention over spans, materializing each score row. Layouts as in `Attention`.
+    public static func attention(q: [Float], k: [Float], v: [Float], spans: [AttentionSpan], heads: Int, kvHeads: Int,
+                                 headDim: Int) -> (out: [Float], logSumExp: [Float]) {
+        let rows = spans.map { $0.queryStart + $0.queryCount }.max() ?? 0
+        var out = [Float](repeating: 0, count: rows * heads * headDim)
+        var lse = [Float](repeating: 0, count: rows * heads)
+        let scale = 1 / Double(headDim).squareRoot()
+        for span in spans {
+            for h in 0..<heads {
+                let kh = h / (heads / kvHeads)
+                for r in 0..<span.queryCount {
+                    let row = span.queryStart + r
+                    let keys = span.past + r + 1
+                    var scores = [Double](repeating: 0, count: keys)
+                    for j in 0..<keys {
+                        var s = 0.0
+                        for d in 0..<headDim {
+                            s += Double(q[(row * heads + h) * headDim + d]) * Double(k[((span.keyStart + j) * kvHeads + kh) * headDim + d])
+                        }
+                        scores[j] = s * scale
+                    }
+                    let m = scores.max()!
+                    let z = scores.reduce(0) { $0 + exp($1 - m) }
+                    lse[row * heads + h] = Float(m + log(z))
+                    for d in 0..<headDim {
+                        var acc = 0.0
+                        for j in 0..<keys { acc += exp(scores[j] - m) / z * Double(v[((span.keyStart + j) * kvHeads + kh) * headDim + d]) }
+                        out[(row * heads + h) * headDim + d] = Float(acc)
+                    }
+                }
+            }
+        }
+        return (out, lse)
+    }
+
+    /// Per-row softmax cross-entropy from full logits (rows × vocab); targets < 0 ignored.
+    public static func crossEntropy(hidden: [Float], weight: [Float], targets: [Int32], dim: Int, vocab: Int) -> [Double] {
+        let rows = targets.count
+        var losses = [Double](repeating: 0, count: rows)
+        for r in 0..<rows where targets[r] >= 0 {
+            var logits = [Double](repeating: 0, count: vocab)
+            for t in 0..<vocab {
+                var s = 0.0
+                for d in 0..<dim { s += Double(hidden[r * dim + d]) * Double(weight[t * dim + d]) }
+                logits[t] = s
+            }
+            let m = logits.max()!
+            let lse = m + log(logits.reduce(0) { $0 + exp($1 - m) })
+            losses[r] = lse - logits[Int(targets[r])]
+        }
+        return losses
+    }
+
+    public static func rmsNorm(_ x: [Float], weight: [Float], rows: Int, dim: Int, eps: Float) -> [Float] {
+        var out = x
+        for r in 0..<rows {
+            var ms = 0.0
+            for d in 0..<dim { ms += Double(x[r * dim + d]) * Double(x[r * dim + d]) }
+            let s = 1 / (ms / Double(dim) + Double(eps)).squareRoot()
+            for d in 0..<dim { out[r * dim + d] = Float(Double(x[r * dim + d]) * s * Double(weight[d])) }
+        }
+        return out
+    }
+
+    public static func swiglu(gate: [Float], up: [Float]) -> [Float] {
+        zip(gate, up).map { g, u in Float(Double(g) / (1 + exp(-Double(g))) * Double(u)) }
+    }
+}

@@ -1,0 +1,167 @@
+import XCTest
+@testable import Swiftlet
+
+final class ModelTests: XCTestCase {
+    static let config = ModelConfig(dim: 32, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 48, vocabSize: 40, contextLength: 16)
+
+    /// Two sequences of different lengths packed in one batch.
+    func packedBatch() -> Batch {
+        let a: [Int32] = [1, 5, 9, 13, 17, 21, 25, 29, 33]
+        let b: [Int32] = [2, 4, 8, 16, 32, 3]
+        return Batch(windows: [a, b])
+    }
+
+    func randomModel(_ config: ModelConfig = config, scale: Float = 0.2) -> Transformer {
+        let model = Transformer(config: config)
+        model.initialize(seed: 3)
+        var rng = RandomGenerator(seed: 4)
+        for i in 0..<model.parameters.count { model.parameters[i] += rng.normal() * scale * 0.5 }
+        return model
+    }
+
+    func testWholeModelGradientMatchesFiniteDifferences() {
+        let model = randomModel()
+        let batch = packedBatch()
+        let pass = TrainingPass(model: model, maxRows: 32)
+        pass.forwardBackward(batch, gradientTokens: batch.lossTokens)
+        let analytic = pass.gradients.array
+        func meanLoss() -> Double { pass.loss(batch) / Double(batch.lossTokens) }
+        // A few coordinates of every tensor.
+        var rng = RandomGenerator(seed: 5)
+        for view in model.layout.views {
+            for _ in 0..<3 {
+                let i = view.offset + rng.below(view.count)
+                let saved = model.parameters[i]
+                let eps: Float = 1e-2
+                model.parameters[i] = saved + eps
+                let plus = meanLoss()
+                model.parameters[i] = saved - eps
+                let minus = meanLoss()
+                model.parameters[i] = saved
+                let numeric = (plus - minus) / Double(2 * eps)
+                assertClose(Double(analytic[i]), numeric, relative: 3e-2, absolute: 3e-4, view.name)
+            }
+        }
+    }
+
+    func testPackedBatchLossEqualsSequencesAlone() {
+        let model = randomModel()
+        let pass = TrainingPass(model: model, maxRows: 32)
+        let packed = pass.loss(packedBatch())
+        let a = pass.loss(Batch(windows: [[1, 5, 9, 13, 17, 21, 25, 29, 33]]))
+        let b = pass.loss(Batch(windows: [[2, 4, 8, 16, 32, 3]]))
+        XCTAssertEqual(packed, a + b, accuracy: 1e-4)
+    }
+
+    func testCachedDecodingMatchesFullForward() {
+        // Logits of the last token after feeding a prompt in pieces equal those of one pass.
+        let model = randomModel()
+        let tokens: [Int32] = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
+        let whole = InferenceSession(model: model)
+        whole.feed(tokens)
+        let pieces = InferenceSession(model: model, maxChunk: 3)
+        pieces.feed(Array(tokens[0..<4]))
+        for t in tokens[4...] { pieces.feed([t]) }
+        XCTAssertLessThan(maxAbsDifference(whole.logits.array, pieces.logits.array), 1e-4)
+        // And they match the training pass's final hidden state through the output head.
+        let pass = TrainingPass(model: model, maxRows: 16)
+        var rowLosses = [Float](repeating: 0, count: tokens.count - 1)
+        _ = pass.loss(Batch(windows: [tokens]), rowLosses: &rowLosses)
+        let logits = whole.logits.array
+        let m = logits.max()!
+        let lse = Double(m) + log(logits.reduce(0.0) { $0 + exp(Double($1 - m)) })
+        // The loss of predicting tokens[9] from the first nine tokens, via the cache:
+        let cached = InferenceSession(model: model)
+        cached.feed(Array(tokens[0..<9]))
+        let c = cached.logits.array
+        let cm = c.max()!
+        let clse = Double(cm) + log(c.reduce(0.0) { $0 + exp(Double($1 - cm)) })
+        XCTAssertEqual(clse - Double(c[Int(tokens[9])]), Double(rowLosses[8]), accuracy: 1e-3)
+        _ = lse
+    }
+
+    func testTinyModelOverfitsAShortText() throws {
+        let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, vocabSize: 40, contextLength: 32)
+        let model = Transformer(config: config)
+        model.initialize(seed: 1)
+        let sequence: [Int32] = (0..<33).map { Int32(($0 * 7 + 3) % 40) }
+        let tokenizer = try TestData.tokenizer()
+        var options = TrainingOptions()
+        options.steps = 150
+        options.batchTokens = 32
+        options.learningRate = 3e-3
+        options.adam.weightDecay = 0
+        options.evalInterval = 1000
+        let stream = Array(repeating: sequence, count: 4).flatMap { $0 }
+        let state = TrainerState(options: options, preset: "test")
+        let trainer = try Trainer(model: model, tokenizer: tokenizer, state: state, trainTokens: stream,
+                                  validationTokens: sequence, directory: TestData.temporaryDirectory("overfit"))
+        var lastLoss = Double.infinity
+        for _ in 0..<150 { lastLoss = trainer.trainStep().0 }
+        XCTAssertLessThan(lastLoss, 0.05, "a tiny model should memorize a repeating sequence")
+    }
+
+    func testDropoutIsDeterministicAndOffInEvaluation() {
+        var config = Self.config
+        config.dropout = 0.3
+        let model = randomModel(config)
+        let pass = TrainingPass(model: model, maxRows: 32)
+        let batch = packedBatch()
+        let a = pass.forwardBackward(batch, gradientTokens: 1, dropoutSeed: 42)
+        let b = pass.forwardBackward(batch, gradientTokens: 1, dropoutSeed: 42)
+        let c = pass.forwardBackward(batch, gradientTokens: 1, dropoutSeed: 43)
+        XCTAssertEqual(a, b)
+        XCTAssertNotEqual(a, c)
+        XCTAssertEqual(pass.loss(batch), pass.loss(batch))
+    }
+
+    func testDropoutGradientMatchesFiniteDifferences() {
+        var config = Self.config
+        config.dropout = 0.25
+        let model = randomModel(config)
+        let batch = packedBatch()
+        let pass = TrainingPass(model: model, maxRows: 32)
+        pass.forwardBackward(batch, gradientTokens: 1, dropoutSeed: 7)
+        let analytic = pass.gradients.array
+        let scratch = TrainingPass(model: model, maxRows: 32)
+        func loss() -> Double {
+            scratch.gradients.zero()
+            return scratch.forwardBackward(batch, gradientTokens: 1, dropoutSeed: 7)
+        }
+        for name in ["model.layers.1.mlp.down_proj.weight", "model.layers.0.self_attn.q_proj.weight"] {
+            let view = model.view(named: name)!
+            for k in 0..<4 {
+                let i = view.offset + (k * 131) % view.count
+                let saved = model.parameters[i]
+                model.parameters[i] = saved + 1e-2
+                let plus = loss()
+                model.parameters[i] = saved - 1e-2
+                let minus = loss()
+                model.parameters[i] = saved
+                assertClose(Double(analytic[i]), (plus - minus) / 2e-2, relative: 3e-2, absolute: 3e-3, name)
+            }
+        }
+    }
+
+    func testPresetsHaveTheAdvertisedShapes() {
+        let small = ModelPreset.small.config(vocabSize: 4096)
+        XCTAssertEqual([small.dim, small.layers, small.heads, small.contextLength, small.hiddenDim], [288, 6, 6, 256, 768])
+        XCTAssertGreaterThanOrEqual(ModelPreset.base.config(vocabSize: 8192).parameterCount, 40_000_000)
+        let layout = ParameterLayout(config: small)
+        XCTAssertEqual(layout.views.first?.name, "model.embed_tokens.weight")
+        XCTAssertTrue(layout.views.contains { $0.name == "model.layers.5.mlp.down_proj.weight" && $0.shape == [288, 768] })
+        XCTAssertEqual(layout.outputHead, layout.embedding, "tied by default")
+        var untied = small
+        untied.tiedEmbedding = false
+        XCTAssertTrue(ParameterLayout(config: untied).views.contains { $0.name == "lm_head.weight" })
+    }
+
+    func testLearningRateScheduleWarmsUpThenDecays() {
+        let s = LearningRateSchedule(peak: 1, floor: 0.1, warmupSteps: 10, totalSteps: 110)
+        XCTAssertEqual(s.rate(atStep: 0), 0.1, accuracy: 1e-6)
+        XCTAssertEqual(s.rate(atStep: 9), 1, accuracy: 1e-6)
+        XCTAssertEqual(s.rate(atStep: 60), 0.55, accuracy: 1e-3)
+        XCTAssertEqual(s.rate(atStep: 110), 0.1, accuracy: 1e-6)
+        XCTAssertGreaterThan(s.rate(atStep: 30), s.rate(atStep: 31))
+    }
+}
