@@ -44,6 +44,11 @@ public enum Attention {
         let maxKeys = spans.map { $0.past + $0.queryCount }.max() ?? 0
         parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / heads], h = item % heads, kh = h / group
+            if usesTiles(span, headDim: headDim) {
+                forwardTiled(q: qs.pointer, k: ks.pointer, v: vs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span,
+                             head: h, kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
+                return
+            }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
                 let scores = scratch.baseAddress!
                 for r in 0..<span.queryCount {
@@ -96,6 +101,12 @@ public enum Attention {
                 (dkBase + j * kStride).update(repeating: 0, count: headDim)
                 (dvBase + j * kStride).update(repeating: 0, count: headDim)
             }
+            if usesTiles(span, headDim: headDim) {
+                backwardTiled(dout: p.dout.pointer, q: p.q.pointer, k: p.k.pointer, v: p.v.pointer, out: p.out.pointer,
+                              logSumExp: p.lse.pointer, dq: p.dq.pointer, dk: p.dk.pointer, dv: p.dv.pointer, span: span,
+                              kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
+                return
+            }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
                 let probabilities = scratch.baseAddress!
                 for h in kh * group..<(kh + 1) * group {
@@ -123,6 +134,131 @@ public enum Attention {
                     }
                 }
             }
+        }
+    }
+
+    /// Tiles pay off once a sequence has a few query rows; decode steps (one row against a
+    /// cache) take the row path, which needs no transposed copy of the keys.
+    @inline(__always)
+    static func usesTiles(_ span: AttentionSpan, headDim: Int) -> Bool {
+        headDim % 16 == 0 && span.queryCount >= 8
+    }
+
+    /// One (sequence, head): four query rows at a time against the transposed keys.
+    static func forwardTiled(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                             out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, span: AttentionSpan,
+                             head h: Int, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
+        let qStride = heads * headDim, kStride = kvHeads * headDim
+        let keyRows = span.past + span.queryCount
+        let ld = (keyRows + 15) & ~15
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: headDim * ld + 4 * ld + headDim)
+        defer { scratch.deallocate() }
+        let kT = scratch, s = scratch + headDim * ld, sink = s + 4 * ld
+        let kBase = k + span.keyStart * kStride + kh * headDim
+        let vBase = v + span.keyStart * kStride + kh * headDim
+        AttentionTiles.transpose(kBase, stride: kStride, count: keyRows, headDim: headDim, into: kT, ld: ld)
+        var r0 = 0
+        while r0 < span.queryCount {
+            let n = min(AttentionTiles.rowsPerTile, span.queryCount - r0)
+            let maxKeys = span.past + r0 + n
+            func qRow(_ i: Int) -> UnsafeMutablePointer<Float> { q + (span.queryStart + r0 + min(i, n - 1)) * qStride + h * headDim }
+            func oRow(_ i: Int) -> UnsafeMutablePointer<Float> { i < n ? out + (span.queryStart + r0 + i) * qStride + h * headDim : sink }
+            AttentionTiles.scores(qRow(0), qRow(1), qRow(2), qRow(3), yT: kT, ld: ld, count: maxKeys, headDim: headDim, scale: scale, into: s)
+            for i in 0..<AttentionTiles.rowsPerTile {
+                let row = s + i * ld
+                guard i < n else { row.update(repeating: 0, count: maxKeys); continue }
+                let keyCount = span.past + r0 + i + 1
+                var maxScore = -Float.infinity
+                for j in 0..<keyCount { maxScore = Swift.max(maxScore, row[j]) }
+                let sum = exponentiate(row, count: keyCount, minus: maxScore)
+                logSumExp[(span.queryStart + r0 + i) * heads + h] = maxScore + log(sum)
+                scaleRow(row, count: keyCount, by: 1 / sum)
+                if maxKeys > keyCount { (row + keyCount).update(repeating: 0, count: maxKeys - keyCount) }
+            }
+            AttentionTiles.combine(s, ld: ld, vBase, stride: kStride, count: maxKeys, headDim: headDim, oRow(0), oRow(1), oRow(2), oRow(3))
+            r0 += n
+        }
+    }
+
+    /// One (sequence, KV head): every query head of the group, four rows at a time.
+    /// dk and dv rows must already be zero; dq rows are overwritten.
+    static func backwardTiled(dout: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
+                              v: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+                              dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                              span: AttentionSpan, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
+        let qStride = heads * headDim, kStride = kvHeads * headDim
+        let group = heads / kvHeads
+        let keyRows = span.past + span.queryCount
+        let ld = (keyRows + 15) & ~15
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * headDim * ld + 8 * ld + headDim)
+        defer { scratch.deallocate() }
+        let kT = scratch, vT = kT + headDim * ld, probabilities = vT + headDim * ld, dScores = probabilities + 4 * ld
+        let sink = dScores + 4 * ld
+        let kBase = k + span.keyStart * kStride + kh * headDim
+        let vBase = v + span.keyStart * kStride + kh * headDim
+        let dkBase = dk + span.keyStart * kStride + kh * headDim
+        let dvBase = dv + span.keyStart * kStride + kh * headDim
+        AttentionTiles.transpose(kBase, stride: kStride, count: keyRows, headDim: headDim, into: kT, ld: ld)
+        AttentionTiles.transpose(vBase, stride: kStride, count: keyRows, headDim: headDim, into: vT, ld: ld)
+        for h in kh * group..<(kh + 1) * group {
+            var r0 = 0
+            while r0 < span.queryCount {
+                let n = min(AttentionTiles.rowsPerTile, span.queryCount - r0)
+                let maxKeys = span.past + r0 + n
+                func at(_ base: UnsafeMutablePointer<Float>, _ i: Int) -> UnsafeMutablePointer<Float> {
+                    base + (span.queryStart + r0 + min(i, n - 1)) * qStride + h * headDim
+                }
+                func dqRow(_ i: Int) -> UnsafeMutablePointer<Float> { i < n ? at(dq, i) : sink }
+                AttentionTiles.scores(at(q, 0), at(q, 1), at(q, 2), at(q, 3), yT: kT, ld: ld, count: maxKeys, headDim: headDim,
+                                      scale: scale, into: probabilities)
+                AttentionTiles.scores(at(dout, 0), at(dout, 1), at(dout, 2), at(dout, 3), yT: vT, ld: ld, count: maxKeys,
+                                      headDim: headDim, scale: 1, into: dScores)
+                for i in 0..<AttentionTiles.rowsPerTile {
+                    let p = probabilities + i * ld, ds = dScores + i * ld
+                    guard i < n else {
+                        p.update(repeating: 0, count: maxKeys)
+                        ds.update(repeating: 0, count: maxKeys)
+                        continue
+                    }
+                    let row = span.queryStart + r0 + i
+                    let keyCount = span.past + r0 + i + 1
+                    _ = exponentiate(p, count: keyCount, minus: logSumExp[row * heads + h])
+                    if maxKeys > keyCount { (p + keyCount).update(repeating: 0, count: maxKeys - keyCount) }
+                    // dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale
+                    let rowDot = dot(at(dout, i), at(out, i), headDim)
+                    let rd = Vec(repeating: rowDot), sv = Vec(repeating: scale)
+                    var j = 0
+                    while j + 16 <= maxKeys {
+                        store(load(p + j) * (load(ds + j) - rd) * sv, ds + j)
+                        j += 16
+                    }
+                    while j < maxKeys {
+                        ds[j] = p[j] * (ds[j] - rowDot) * scale
+                        j += 1
+                    }
+                }
+                AttentionTiles.combine(dScores, ld: ld, kBase, stride: kStride, count: maxKeys, headDim: headDim,
+                                       dqRow(0), dqRow(1), dqRow(2), dqRow(3))
+                AttentionTiles.accumulateOuter(dScores, ld: ld, at(q, 0), at(q, 1), at(q, 2), at(q, 3), count: maxKeys,
+                                               headDim: headDim, into: dkBase, stride: kStride)
+                AttentionTiles.accumulateOuter(probabilities, ld: ld, at(dout, 0), at(dout, 1), at(dout, 2), at(dout, 3),
+                                               count: maxKeys, headDim: headDim, into: dvBase, stride: kStride)
+                r0 += n
+            }
+        }
+    }
+
+    @inline(__always)
+    static func scaleRow(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+        let f = Vec(repeating: factor)
+        var j = 0
+        while j + 16 <= count {
+            store(load(x + j) * f, x + j)
+            j += 16
+        }
+        while j < count {
+            x[j] *= factor
+            j += 1
         }
     }
 
