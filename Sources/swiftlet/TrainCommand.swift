@@ -23,8 +23,8 @@ struct TrainCommand: ParsableCommand {
     var time: String?
     @Option(name: .long, help: "Number of optimizer steps.")
     var steps: Int?
-    @Option(name: .long, help: "Tokens per optimizer step (gradient accumulation reaches it).")
-    var batchTokens: Int = 4096
+    @Option(name: .long, help: "Tokens per optimizer step; gradient accumulation reaches it (default: 8 sequences of the context).")
+    var batchTokens: Int?
     @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory).")
     var microBatchTokens: Int = 8192
     @Option(name: .long, help: "Peak learning rate.")
@@ -69,6 +69,7 @@ struct TrainCommand: ParsableCommand {
         if let vocabSize, vocabSize <= 0 { throw ValidationError("--vocab-size must be positive.") }
         if let context, context <= 1 { throw ValidationError("--context must be at least 2.") }
         if let kvHeads, kvHeads <= 0 { throw ValidationError("--kv-heads must be positive.") }
+        if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
         guard !data.isEmpty else { throw ValidationError("give the training text with --data.") }
         if !resume, steps == nil, time == nil { throw ValidationError("say how long to train with --steps N or --time 5m.") }
@@ -108,7 +109,7 @@ struct TrainCommand: ParsableCommand {
             options.warmupSteps = warmup
             options.steps = steps
             options.timeBudget = time.flatMap(Format.parseDuration)
-            options.batchTokens = batchTokens
+            options.batchTokens = batchTokens ?? 8 * config.contextLength
             options.microBatchTokens = microBatchTokens
             options.adam.weightDecay = weightDecay
             options.decayEmbeddings = decayEmbeddings
@@ -120,7 +121,7 @@ struct TrainCommand: ParsableCommand {
             let trainer = try Trainer(model: model, tokenizer: tokenizer, preset: preset, options: options,
                                       trainTokens: train, validationTokens: validation, directory: out)
             Console.info("model: \(preset), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
-            Console.info("batch: \(max(1, batchTokens / config.contextLength)) × \(config.contextLength) tokens per step")
+            Console.info("batch: \(max(1, options.batchTokens / config.contextLength)) × \(config.contextLength) tokens per step")
             try self.train(trainer)
         }
     }
