@@ -32,6 +32,8 @@ enum Console {
         }
     }
 
+    static func flush() { fflush(stdout) }
+
     static func write(_ text: String) {
         fputs(text, stdout)
         fflush(stdout)

@@ -103,6 +103,21 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(decoded.stdout, "my lord 😀")
     }
 
+    func testBenchPrintsJSONLines() throws {
+        let result = try run(["bench", "train", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "32",
+                              "--batch", "2", "--steps", "2", "--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let lines = result.stdout.split(separator: "\n").map(String.init)
+        let names = try lines.map { line -> String in
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            XCTAssertNotNil(object["value"] as? Double)
+            XCTAssertNotNil(object["unit"] as? String)
+            return object["name"] as! String
+        }
+        XCTAssertEqual(names, ["fp32.peak.gflops", "train.tokens_per_s", "train.mfu"])
+        try expectFailure(["bench", "train", "--precision", "fp8"], mentioning: "--precision")
+    }
+
     func testResumeContinuesAndRefusesToOverwrite() throws {
         let dir = workDirectory + "/resume"
         FileIO.removeItem(dir)

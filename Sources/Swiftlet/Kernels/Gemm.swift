@@ -20,6 +20,10 @@ public enum Gemm {
     @inline(__always)
     public static func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                               rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false) {
+        if rows == 1 {
+            Gemv.apply(w, x, y, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+            return
+        }
         sgemm(transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures,
               a: x, lda: inFeatures, b: w, ldb: inFeatures, beta: accumulate ? 1 : 0, c: y, ldc: outFeatures)
     }

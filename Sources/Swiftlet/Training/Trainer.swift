@@ -26,8 +26,7 @@ public final class Trainer {
     public private(set) var state: TrainerState
     public private(set) var records: [MetricRecord] = []
     let pass: TrainingPass
-    let firstMoment: FloatBuffer
-    let secondMoment: FloatBuffer
+    let optimizer: Optimizer
     let trainTokens: [Int32]
     let validationWindows: [[Int32]]
     private var firstStepSeconds: Double = 0
@@ -55,8 +54,7 @@ public final class Trainer {
         validationWindows = Evaluator.windows(of: validationTokens, context: context, maxTokens: state.options.evalTokens)
         let microRows = max(1, min(state.options.microBatchTokens, state.options.batchTokens) / context) * context
         pass = TrainingPass(model: model, maxRows: microRows)
-        firstMoment = FloatBuffer(count: model.layout.totalCount)
-        secondMoment = FloatBuffer(count: model.layout.totalCount)
+        optimizer = Optimizer(layout: model.layout)
     }
 
     /// Continues the run saved in `directory` exactly where it stopped.
@@ -76,7 +74,7 @@ public final class Trainer {
                                   trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
         let path = dir + "/" + CheckpointFiles.optimizer
         let moments = try Safetensors.parse(try FileIO.readBytes(path), path: path)
-        for (name, buffer) in [("adamw.m", trainer.firstMoment), ("adamw.v", trainer.secondMoment)] {
+        for (name, buffer) in [("adamw.m", trainer.optimizer.firstMoment), ("adamw.v", trainer.optimizer.secondMoment)] {
             guard let tensor = moments[name], tensor.values.count == buffer.count else {
                 throw SwiftletError("\(path) does not match the model (tensor \(name)).")
             }
@@ -175,23 +173,12 @@ public final class Trainer {
                                             dropoutSeed: dropoutSeed.map { $0 &+ UInt64(done) &* 7919 })
             done += count
         }
-        let gradients = pass.gradients
-        if state.options.gradientClip > 0 {
-            let norm = AdamW.sumOfSquares(gradients.pointer, count: gradients.count).squareRoot()
-            if norm > Double(state.options.gradientClip) {
-                AdamW.scale(gradients.pointer, count: gradients.count, by: Float(Double(state.options.gradientClip) / norm))
-            }
-        }
+        optimizer.clip(pass.gradients, maxNorm: state.options.gradientClip)
         let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
                                             warmupSteps: state.warmupSteps, totalSteps: state.totalSteps ?? Int.max)
         let learningRate = schedule.rate(atStep: state.step)
-        for view in model.layout.views {
-            let decays = view.isDecayed || (state.options.decayEmbeddings && view.name == "model.embed_tokens.weight")
-            AdamW.update(parameters: model.parameters.pointer + view.offset, gradients: gradients.pointer + view.offset,
-                         m: firstMoment.pointer + view.offset, v: secondMoment.pointer + view.offset, count: view.count,
-                         learningRate: learningRate, weightDecay: decays ? state.options.adam.weightDecay : 0,
-                         step: state.step + 1, settings: state.options.adam)
-        }
+        optimizer.step(parameters: model.parameters, gradients: pass.gradients, learningRate: learningRate, step: state.step + 1,
+                       settings: state.options.adam, decayEmbeddings: state.options.decayEmbeddings)
         state.step += 1
         state.tokensSeen += total * context
         return (lossSum / Double(total * context), learningRate)
@@ -224,10 +211,9 @@ public final class Trainer {
         let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let moments = Safetensors.serialize([
-            Safetensors.Tensor(name: "adamw.m", shape: [firstMoment.count], values: UnsafeBufferPointer(start: firstMoment.pointer, count: firstMoment.count)),
-            Safetensors.Tensor(name: "adamw.v", shape: [secondMoment.count], values: UnsafeBufferPointer(start: secondMoment.pointer, count: secondMoment.count)),
-        ])
+        let moments = Safetensors.serialize([("adamw.m", optimizer.firstMoment), ("adamw.v", optimizer.secondMoment)].map { name, buffer in
+            Safetensors.Tensor(name: name, shape: [buffer.count], values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
+        })
         let title = "\(directory.lastComponent) — \(state.preset), step \(state.step)"
         try Checkpoint.save(directory, files: [
             CheckpointFiles.config: try Checkpoint.configBytes(config),

@@ -1,0 +1,146 @@
+/// Measurements behind `swiftlet bench`. Each returns numbers; the command prints them.
+public struct BenchResult: Sendable {
+    public let name: String
+    public let value: Double
+    public let unit: String
+    public init(_ name: String, _ value: Double, _ unit: String) {
+        self.name = name
+        self.value = value
+        self.unit = unit
+    }
+}
+
+public enum Benchmarks {
+    /// Repeats `body` until at least `seconds` have passed (after one warm-up call); returns
+    /// seconds per call.
+    public static func time(seconds: Double = 0.5, _ body: () -> Void) -> Double {
+        body()
+        var calls = 0
+        let clock = Stopwatch()
+        repeat {
+            body()
+            calls += 1
+        } while clock.seconds < seconds
+        return clock.seconds / Double(calls)
+    }
+
+    /// fp32 peak from independent FMA chains on every core, in GFLOP/s.
+    public static func fmaPeak(cores: Int = 2) -> Double {
+        let iterations = 20_000_000
+        let sink = ResultSlots<Float>(count: cores)
+        let clock = Stopwatch()
+        parallelFor(cores) { core in
+            var a0 = Vec(repeating: 0.1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+            var a8 = a0, a9 = a0, a10 = a0, a11 = a0
+            let b = Vec(repeating: 0.999_999), c = Vec(repeating: 1e-7)
+            for _ in 0..<iterations {
+                a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
+                a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
+                a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
+                a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+            }
+            let total = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+            sink.set(core, horizontalSum(total))
+        }
+        let seconds = clock.seconds
+        _ = sink.all
+        return Double(cores * iterations * 12 * 16 * 2) / seconds / 1e9
+    }
+
+    /// GFLOP/s of C[m×n] = A[m×k] · B[n×k]ᵀ (a linear layer's forward).
+    public static func gemm(m: Int, n: Int, k: Int) -> Double {
+        let a = FloatBuffer(TestPattern.values(m * k)), b = FloatBuffer(TestPattern.values(n * k)), c = FloatBuffer(count: m * n)
+        let seconds = time { Gemm.linear(a.pointer, b.pointer, c.pointer, rows: m, inFeatures: k, outFeatures: n) }
+        return 2 * Double(m * n * k) / seconds / 1e9
+    }
+
+    /// Fused and unfused causal attention, forward and backward, in GFLOP/s of useful (causal)
+    /// work: 2·T²·d per head forward (QKᵀ and PV over the lower triangle), 5·T²·d backward.
+    public static func attention(headDim: Int, context: Int, heads: Int, kvHeads: Int, sequences: Int) -> [BenchResult] {
+        let rows = sequences * context
+        let q = FloatBuffer(TestPattern.values(rows * heads * headDim)), k = FloatBuffer(TestPattern.values(rows * kvHeads * headDim, seed: 2))
+        let v = FloatBuffer(TestPattern.values(rows * kvHeads * headDim, seed: 3)), dout = FloatBuffer(TestPattern.values(rows * heads * headDim, seed: 4))
+        let out = FloatBuffer(count: rows * heads * headDim), lse = FloatBuffer(count: rows * heads)
+        let dq = FloatBuffer(count: q.count), dk = FloatBuffer(count: k.count), dv = FloatBuffer(count: v.count)
+        let spans = AttentionSpan.packed(cumulativeLengths: (0...sequences).map { $0 * context })
+        let forwardFLOPs = 2 * Double(context) * Double(context) * Double(headDim) * Double(heads * sequences)
+        let backwardFLOPs = 2.5 * forwardFLOPs
+        let fused = time {
+            Attention.forward(q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, logSumExp: lse.pointer, spans: spans,
+                              heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
+        let fusedBackward = time {
+            Attention.backward(dout: dout.pointer, q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, logSumExp: lse.pointer,
+                               dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
+        let probabilities = FloatBuffer(count: sequences * heads * context * context), scratch = FloatBuffer(count: context * context)
+        let naive = time {
+            UnfusedAttention.forward(q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, probabilities: probabilities.pointer,
+                                     sequences: sequences, length: context, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
+        let naiveBackward = time {
+            UnfusedAttention.backward(dout: dout.pointer, q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer,
+                                      probabilities: probabilities.pointer, scratch: scratch.pointer, dq: dq.pointer, dk: dk.pointer,
+                                      dv: dv.pointer, sequences: sequences, length: context, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
+        return [
+            BenchResult("attention.forward.gflops", forwardFLOPs / fused / 1e9, "GFLOP/s"),
+            BenchResult("attention.backward.gflops", backwardFLOPs / fusedBackward / 1e9, "GFLOP/s"),
+            BenchResult("attention.naive.forward.gflops", forwardFLOPs / naive / 1e9, "GFLOP/s"),
+            BenchResult("attention.naive.backward.gflops", backwardFLOPs / naiveBackward / 1e9, "GFLOP/s"),
+        ]
+    }
+
+    /// Full training steps (forward, backward, clipping, AdamW) on random tokens.
+    public static func trainStep(config: ModelConfig, sequences: Int, steps: Int = 5, peakGFLOPs: Double?) -> [BenchResult] {
+        let model = Transformer(config: config)
+        model.initialize(seed: 1)
+        let pass = TrainingPass(model: model, maxRows: sequences * config.contextLength)
+        let optimizer = Optimizer(layout: model.layout)
+        var rng = RandomGenerator(seed: 9)
+        let windows = (0..<sequences).map { _ in (0...config.contextLength).map { _ in Int32(rng.below(config.vocabSize)) } }
+        let batch = Batch(windows: windows)
+        var step = 0
+        func trainOnce() {
+            pass.gradients.zero()
+            pass.forwardBackward(batch, gradientTokens: batch.rows)
+            optimizer.clip(pass.gradients, maxNorm: 1)
+            step += 1
+            optimizer.step(parameters: model.parameters, gradients: pass.gradients, learningRate: 1e-4, step: step,
+                           settings: AdamWSettings(), decayEmbeddings: false)
+        }
+        trainOnce()
+        let clock = Stopwatch()
+        for _ in 0..<steps { trainOnce() }
+        let tokensPerSecond = Double(steps * batch.rows) / clock.seconds
+        var results = [BenchResult("train.tokens_per_s", tokensPerSecond, "tokens/s")]
+        if let peakGFLOPs {
+            results.append(BenchResult("train.mfu", tokensPerSecond * config.trainingFLOPsPerToken / (peakGFLOPs * 1e9), "fraction"))
+        }
+        return results
+    }
+
+    /// Batch-1 greedy decoding of `tokens` new tokens after a one-token prompt, in tokens/s.
+    public static func decode(config: ModelConfig, tokens: Int) -> [BenchResult] {
+        let model = Transformer(config: config)
+        model.initialize(seed: 1)
+        let session = InferenceSession(model: model)
+        var sampler = Sampler(SamplingSettings(temperature: 0))
+        let count = min(tokens, config.contextLength - 1)
+        session.feed([1])
+        let clock = Stopwatch()
+        for _ in 0..<count {
+            let next = sampler.sample(session.logits.pointer, vocab: config.vocabSize)
+            session.feed([next])
+        }
+        return [BenchResult("decode.tokens_per_s", Double(count) / clock.seconds, "tokens/s")]
+    }
+}
+
+/// Deterministic non-trivial values for benchmark inputs.
+enum TestPattern {
+    static func values(_ count: Int, seed: UInt64 = 1) -> [Float] {
+        var rng = RandomGenerator(seed: seed)
+        return (0..<count).map { _ in Float(rng.uniform() - 0.5) }
+    }
+}

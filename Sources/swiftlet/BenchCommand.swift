@@ -1,0 +1,129 @@
+import ArgumentParser
+import Swiftlet
+
+/// Shape options shared by `bench train` and `bench decode`.
+struct ShapeOptions: ParsableArguments {
+    @Option(name: .long, help: "Model width.") var dim: Int = 288
+    @Option(name: .long, help: "Number of layers.") var layers: Int = 6
+    @Option(name: .long, help: "Attention heads.") var heads: Int = 6
+    @Option(name: .long, help: "Key/value heads (default: heads).") var kvHeads: Int?
+    @Option(name: .long, help: "Vocabulary size.") var vocab: Int = 8192
+    @Option(name: .long, help: "Context length.") var context: Int = 256
+
+    func config() throws -> ModelConfig {
+        let c = ModelConfig(dim: dim, layers: layers, heads: heads, kvHeads: kvHeads, vocabSize: vocab, contextLength: context)
+        try c.validate()
+        return c
+    }
+}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure this machine: FMA peak, GEMMs, attention, training and decoding speed.",
+        discussion: "With no subcommand, runs the whole suite. --json prints one {\"name\", \"value\", \"unit\"} object per line.",
+        subcommands: [All.self, Train.self, Decode.self, AttentionBench.self],
+        defaultSubcommand: All.self)
+
+    struct Output: ParsableArguments {
+        @Flag(name: .long, help: "One JSON object per line instead of a table.") var json = false
+
+        func emit(_ results: [BenchResult]) {
+            for r in results {
+                if json {
+                    print("{\"name\":\"\(r.name)\",\"value\":\(r.value),\"unit\":\"\(r.unit)\"}")
+                } else {
+                    let value = r.unit == "fraction" ? Format.fixed(r.value * 100, 1) + " %" : Format.fixed(r.value, 1) + " " + r.unit
+                    print(r.name.padding(to: 40) + value)
+                }
+            }
+            Console.flush()
+        }
+    }
+
+    struct All: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The whole suite (a few minutes).")
+        @OptionGroup var output: Output
+
+        func run() throws {
+            let peak = Benchmarks.fmaPeak()
+            output.emit([BenchResult("fp32.peak.gflops", peak, "GFLOP/s")])
+            var gemms: [BenchResult] = []
+            for (m, n, k) in [(2048, 288, 288), (2048, 768, 288), (2048, 288, 768), (2048, 8192, 288), (1, 8192, 288)] {
+                gemms.append(BenchResult("gemm.\(m)x\(n)x\(k).gflops", Benchmarks.gemm(m: m, n: n, k: k), "GFLOP/s"))
+            }
+            output.emit(gemms)
+            output.emit(Benchmarks.attention(headDim: 64, context: 1024, heads: 8, kvHeads: 8, sequences: 2))
+            for preset in ModelPreset.allCases where preset != .base {
+                let config = preset.config(vocabSize: 8192)
+                let sequences = preset == .medium ? 4 : 8
+                output.emit(Benchmarks.trainStep(config: config, sequences: sequences, steps: preset == .tiny ? 20 : 3, peakGFLOPs: peak)
+                    .map { BenchResult("\(preset.rawValue).\($0.name)", $0.value, $0.unit) })
+            }
+            let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
+            output.emit(Benchmarks.decode(config: decodeShape, tokens: 256))
+        }
+    }
+
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Training steps per second for any model shape, no checkpoint needed.")
+        @OptionGroup var shape: ShapeOptions
+        @Option(name: .long, help: "Sequences per step.") var batch: Int = 8
+        @Option(name: .long, help: "Timed steps.") var steps: Int = 5
+        @Option(name: .long, help: "fp32 (bf16 is not implemented yet).") var precision: String = "fp32"
+        @OptionGroup var output: Output
+
+        func validate() throws {
+            guard batch > 0, steps > 0 else { throw ValidationError("--batch and --steps must be positive.") }
+            guard precision == "fp32" else { throw ValidationError("--precision \(precision) is not available yet; only fp32 is.") }
+        }
+
+        func run() throws {
+            try runReportingErrors {
+                let config = try shape.config()
+                let peak = Benchmarks.fmaPeak()
+                output.emit([BenchResult("fp32.peak.gflops", peak, "GFLOP/s")] +
+                            Benchmarks.trainStep(config: config, sequences: batch, steps: steps, peakGFLOPs: peak))
+            }
+        }
+    }
+
+    struct Decode: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Batch-1 decoding speed for any model shape.")
+        @OptionGroup var shape: ShapeOptions
+        @Option(name: .long, help: "New tokens to generate.") var tokens: Int = 256
+        @OptionGroup var output: Output
+
+        func run() throws {
+            try runReportingErrors {
+                var config = try shape.config()
+                config.contextLength = max(config.contextLength, tokens + 1)
+                output.emit(Benchmarks.decode(config: config, tokens: tokens))
+            }
+        }
+    }
+
+    struct AttentionBench: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "attention", abstract: "Fused against unfused attention.")
+        @Option(name: .long) var headDim: Int = 64
+        @Option(name: .long) var context: Int = 1024
+        @Option(name: .long) var heads: Int = 8
+        @Option(name: .long) var kvHeads: Int?
+        @Option(name: .long, help: "Sequences per call.") var sequences: Int = 2
+        @OptionGroup var output: Output
+
+        func validate() throws {
+            guard headDim > 0, context > 0, heads > 0, sequences > 0, heads % (kvHeads ?? heads) == 0 else {
+                throw ValidationError("shapes must be positive and heads a multiple of --kv-heads.")
+            }
+        }
+
+        func run() throws {
+            output.emit(Benchmarks.attention(headDim: headDim, context: context, heads: heads, kvHeads: kvHeads ?? heads, sequences: sequences))
+        }
+    }
+}
+
+extension String {
+    func padding(to width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+}
