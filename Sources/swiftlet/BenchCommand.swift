@@ -57,8 +57,11 @@ struct BenchCommand: ParsableCommand {
             for preset in ModelPreset.allCases where preset != .base {
                 let config = preset.config(vocabSize: 8192)
                 let sequences = preset == .medium ? 4 : 8
-                output.emit(Benchmarks.trainStep(config: config, sequences: sequences, steps: preset == .tiny ? 20 : 3, peakGFLOPs: peak)
-                    .map { BenchResult("\(preset.rawValue).\($0.name)", $0.value, $0.unit) })
+                for precision in Precision.allCases where precision == .fp32 || MatrixEngine.bf16IsNative {
+                    output.emit(Benchmarks.trainStep(config: config, sequences: sequences, steps: preset == .tiny ? 20 : 3,
+                                                     precision: precision, peakGFLOPs: peak)
+                        .map { BenchResult("\(preset.rawValue).\(precision.rawValue).\($0.name)", $0.value, $0.unit) })
+                }
             }
             let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
             output.emit(Benchmarks.decode(config: decodeShape, tokens: 256))
@@ -70,12 +73,12 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "Sequences per step.") var batch: Int = 8
         @Option(name: .long, help: "Timed steps.") var steps: Int = 5
-        @Option(name: .long, help: "fp32 (bf16 is not implemented yet).") var precision: String = "fp32"
+        @Option(name: .long, help: "fp32, or bf16 products with fp32 accumulation.") var precision: String = "fp32"
         @OptionGroup var output: Output
 
         func validate() throws {
             guard batch > 0, steps > 0 else { throw ValidationError("--batch and --steps must be positive.") }
-            guard precision == "fp32" else { throw ValidationError("--precision \(precision) is not available yet; only fp32 is.") }
+            guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16.") }
         }
 
         func run() throws {
@@ -83,7 +86,8 @@ struct BenchCommand: ParsableCommand {
                 let config = try shape.config()
                 let peak = Benchmarks.fmaPeak()
                 output.emit([BenchResult("fp32.peak.gflops", peak, "GFLOP/s")] +
-                            Benchmarks.trainStep(config: config, sequences: batch, steps: steps, peakGFLOPs: peak))
+                            Benchmarks.trainStep(config: config, sequences: batch, steps: steps, precision: Precision(rawValue: precision)!,
+                                                 peakGFLOPs: peak))
             }
         }
     }

@@ -57,6 +57,8 @@ struct TrainCommand: ParsableCommand {
     var context: Int?
     @Option(name: .long, help: "Override the preset's number of key/value heads (grouped-query attention).")
     var kvHeads: Int?
+    @Option(name: .long, help: "Matrix products in fp32, or bf16 with fp32 accumulation and master weights.")
+    var precision: String = "fp32"
     @Flag(name: .long, help: "Continue the run saved in --out.")
     var resume = false
 
@@ -72,6 +74,7 @@ struct TrainCommand: ParsableCommand {
         if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
         guard !data.isEmpty else { throw ValidationError("give the training text with --data.") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16.") }
         if !resume, steps == nil, time == nil { throw ValidationError("say how long to train with --steps N or --time 5m.") }
     }
 
@@ -117,6 +120,7 @@ struct TrainCommand: ParsableCommand {
             options.evalInterval = evalInterval
             options.evalTokens = evalTokens
             options.saveInterval = saveInterval
+            options.precision = Precision(rawValue: precision)!
             let model = Transformer(config: config)
             let trainer = try Trainer(model: model, tokenizer: tokenizer, preset: preset, options: options,
                                       trainTokens: train, validationTokens: validation, directory: out)

@@ -92,10 +92,11 @@ public enum Benchmarks {
     }
 
     /// Full training steps (forward, backward, clipping, AdamW) on random tokens.
-    public static func trainStep(config: ModelConfig, sequences: Int, steps: Int = 5, peakGFLOPs: Double?) -> [BenchResult] {
+    public static func trainStep(config: ModelConfig, sequences: Int, steps: Int = 5, precision: Precision = .fp32,
+                                 peakGFLOPs: Double?) -> [BenchResult] {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
-        let pass = TrainingPass(model: model, maxRows: sequences * config.contextLength)
+        let pass = TrainingPass(model: model, maxRows: sequences * config.contextLength, precision: precision)
         let optimizer = Optimizer(layout: model.layout)
         var rng = RandomGenerator(seed: 9)
         let windows = (0..<sequences).map { _ in (0...config.contextLength).map { _ in Int32(rng.below(config.vocabSize)) } }

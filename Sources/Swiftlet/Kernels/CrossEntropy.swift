@@ -15,22 +15,24 @@ public enum CrossEntropy {
                                        logits: UnsafeMutablePointer<Float>,
                                        gradientScale: Float,
                                        dhidden: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
-                                       rowLosses: UnsafeMutablePointer<Float>? = nil) -> Double {
+                                       rowLosses: UnsafeMutablePointer<Float>? = nil,
+                                       matrices: MatrixEngine? = nil) -> Double {
+        let engine = matrices ?? MatrixEngine(precision: .fp32)
         var total: Double = 0
         var start = 0
         while start < rows {
             let count = min(chunkRows, rows - start)
             let h = hidden + start * dim
-            Gemm.linear(h, weight, logits, rows: count, inFeatures: dim, outFeatures: vocab)
+            engine.linear(h, weight, logits, rows: count, inFeatures: dim, outFeatures: vocab)
             let wantsGradient = dhidden != nil
             let chunkLoss = softmaxRows(logits, targets: targets + start, rows: count, vocab: vocab,
                                         gradientScale: wantsGradient ? gradientScale : nil,
                                         rowLosses: rowLosses.map { $0 + start })
             total += chunkLoss
             if let dhidden, let dweight {
-                Gemm.linearBackwardInput(logits, weight, dhidden + start * dim, rows: count, inFeatures: dim,
-                                         outFeatures: vocab, accumulate: false)
-                Gemm.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab)
+                engine.linearBackwardInput(logits, weight, dhidden + start * dim, rows: count, inFeatures: dim,
+                                           outFeatures: vocab, accumulate: false)
+                engine.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab)
             }
             start += count
         }

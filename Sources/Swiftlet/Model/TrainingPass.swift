@@ -7,6 +7,8 @@ public final class TrainingPass {
     public let maxRows: Int
     /// Mirrors the parameter arena.
     public let gradients: FloatBuffer
+    /// Runs every matrix product, in fp32 or bf16.
+    public let matrices: MatrixEngine
 
     /// residuals[l] is the input of layer l; residuals[layers] feeds the final norm.
     let residuals: [FloatBuffer]
@@ -24,8 +26,9 @@ public final class TrainingPass {
         let attentionMask, mlpMask: FloatBuffer?
     }
 
-    public init(model: Transformer, maxRows: Int) {
+    public init(model: Transformer, maxRows: Int, precision: Precision = .fp32) {
         self.model = model
+        matrices = MatrixEngine(precision: precision)
         self.maxRows = maxRows
         let c = model.config
         let n = maxRows
@@ -76,7 +79,7 @@ public final class TrainingPass {
         return batch.targets.withUnsafeBufferPointer { targets in
             CrossEntropy.forwardBackward(hidden: finalNormed.pointer, weight: w + model.layout.outputHead, targets: targets.baseAddress!,
                                          rows: batch.rows, dim: c.dim, vocab: c.vocabSize, logits: logits.pointer,
-                                         gradientScale: 0, dhidden: nil, dweight: nil, rowLosses: rowLosses)
+                                         gradientScale: 0, dhidden: nil, dweight: nil, rowLosses: rowLosses, matrices: matrices)
         }
     }
 
@@ -98,24 +101,24 @@ public final class TrainingPass {
                 let o = model.layout.layers[l], a = layers[l]
                 let x = residuals[l].pointer
                 RMSNorm.forward(x, weight: w + o.attentionNorm, out: a.normed1.pointer, rstd: a.rstd1.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
-                Gemm.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim)
-                Gemm.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
-                Gemm.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                matrices.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                matrices.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                matrices.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
                 RoPE.apply(a.query.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope)
                 RoPE.apply(a.key.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope)
                 Attention.forward(q: a.query.pointer, k: a.key.pointer, v: a.value.pointer, out: a.attention.pointer,
                                   logSumExp: a.logSumExp.pointer, spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
                 addBranch(input: x, output: a.middle.pointer, rows: n,
                           mask: useDropout ? (a.attentionMask!, dropoutSeed! &+ UInt64(2 * l)) : nil) { out, accumulate in
-                    Gemm.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: accumulate)
+                    matrices.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: accumulate)
                 }
                 RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
-                Gemm.linear(a.normed2.pointer, w + o.gate, a.gate.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
-                Gemm.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                matrices.linear(a.normed2.pointer, w + o.gate, a.gate.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                matrices.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
                 SwiGLU.forward(gate: a.gate.pointer, up: a.up.pointer, out: a.hidden.pointer, count: n * c.hiddenDim)
                 addBranch(input: a.middle.pointer, output: residuals[l + 1].pointer, rows: n,
                           mask: useDropout ? (a.mlpMask!, dropoutSeed! &+ UInt64(2 * l + 1)) : nil) { out, accumulate in
-                    Gemm.linear(a.hidden.pointer, w + o.down, out, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: accumulate)
+                    matrices.linear(a.hidden.pointer, w + o.down, out, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: accumulate)
                 }
             }
         }
@@ -150,7 +153,8 @@ public final class TrainingPass {
         let loss = batch.targets.withUnsafeBufferPointer { targets in
             CrossEntropy.forwardBackward(hidden: finalNormed.pointer, weight: w + L.outputHead, targets: targets.baseAddress!,
                                          rows: n, dim: c.dim, vocab: c.vocabSize, logits: logits.pointer,
-                                         gradientScale: gradientScale, dhidden: dNormed.pointer, dweight: g + L.outputHead)
+                                         gradientScale: gradientScale, dhidden: dNormed.pointer, dweight: g + L.outputHead,
+                                         matrices: matrices)
         }
         dResidual.pointer.update(repeating: 0, count: n * c.dim)
         RMSNorm.backward(dout: dNormed.pointer, x: residuals[c.layers].pointer, weight: w + L.finalNorm, rstd: finalRstd.pointer,
@@ -162,31 +166,31 @@ public final class TrainingPass {
                 let o = L.layers[l], a = layers[l]
                 // MLP branch: the residual's gradient flows into the down projection's output.
                 let dMlpOut = useDropout ? masked(dResidual, by: a.mlpMask!, rows: n) : dResidual.pointer
-                Gemm.linearBackwardInput(dMlpOut, w + o.down, dHidden.pointer, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: false)
-                Gemm.linearBackwardWeight(dMlpOut, a.hidden.pointer, g + o.down, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim)
+                matrices.linearBackwardInput(dMlpOut, w + o.down, dHidden.pointer, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: false)
+                matrices.linearBackwardWeight(dMlpOut, a.hidden.pointer, g + o.down, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim)
                 SwiGLU.backward(dout: dHidden.pointer, gate: a.gate.pointer, up: a.up.pointer, dgate: dGate.pointer, dup: dUp.pointer, count: n * c.hiddenDim)
-                Gemm.linearBackwardInput(dGate.pointer, w + o.gate, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: false)
-                Gemm.linearBackwardInput(dUp.pointer, w + o.up, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: true)
-                Gemm.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
-                Gemm.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                matrices.linearBackwardInput(dGate.pointer, w + o.gate, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: false)
+                matrices.linearBackwardInput(dUp.pointer, w + o.up, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: true)
+                matrices.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                matrices.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
                 RMSNorm.backward(dout: dNormed.pointer, x: a.middle.pointer, weight: w + o.mlpNorm, rstd: a.rstd2.pointer,
                                  dx: dResidual.pointer, dweight: g + o.mlpNorm, rows: n, dim: c.dim)
                 // Attention branch.
                 let dAttnOut = useDropout ? masked(dResidual, by: a.attentionMask!, rows: n) : dResidual.pointer
-                Gemm.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
-                Gemm.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                matrices.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
+                matrices.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.dim, outFeatures: c.dim)
                 Attention.backward(dout: dAttention.pointer, q: a.query.pointer, k: a.key.pointer, v: a.value.pointer,
                                    out: a.attention.pointer, logSumExp: a.logSumExp.pointer,
                                    dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer,
                                    spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
                 RoPE.apply(dQuery.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope, inverse: true)
                 RoPE.apply(dKey.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope, inverse: true)
-                Gemm.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
-                Gemm.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
-                Gemm.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
-                Gemm.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.dim)
-                Gemm.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
-                Gemm.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                matrices.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
+                matrices.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
+                matrices.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
+                matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
                 RMSNorm.backward(dout: dNormed.pointer, x: residuals[l].pointer, weight: w + o.attentionNorm, rstd: a.rstd1.pointer,
                                  dx: dResidual.pointer, dweight: g + o.attentionNorm, rows: n, dim: c.dim)
             }

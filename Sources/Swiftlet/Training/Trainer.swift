@@ -53,7 +53,7 @@ public final class Trainer {
         self.trainTokens = trainTokens
         validationWindows = Evaluator.windows(of: validationTokens, context: context, maxTokens: state.options.evalTokens)
         let microRows = max(1, min(state.options.microBatchTokens, state.options.batchTokens) / context) * context
-        pass = TrainingPass(model: model, maxRows: microRows)
+        pass = TrainingPass(model: model, maxRows: microRows, precision: state.options.precision)
         optimizer = Optimizer(layout: model.layout)
     }
 

@@ -21,6 +21,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     /// Validation tokens per evaluation (the whole split when it is smaller).
     public var evalTokens: Int = 131_072
     public var saveInterval: Int = 500
+    public var precision: Precision = .fp32
 
     public init() {}
 
@@ -36,6 +37,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }
         guard saveInterval > 0 else { throw SwiftletError("--save-interval must be positive.") }
         if let warmupSteps, warmupSteps < 0 { throw SwiftletError("--warmup must not be negative.") }
+        if precision == .bf16, !MatrixEngine.bf16IsNative {
+            throw SwiftletError("this CPU has no bf16 instructions (AVX512-BF16); train with --precision fp32.")
+        }
     }
 }
 

@@ -1,0 +1,153 @@
+import CDNNL
+
+/// Numeric precision of the training pass's matrix products.
+public enum Precision: String, Codable, CaseIterable, Sendable {
+    /// fp32 inputs, fp32 accumulation (`dnnl_sgemm`).
+    case fp32
+    /// bf16 inputs, fp32 accumulation and output (oneDNN's matmul primitive with the CPU's bf16
+    /// dot-product instructions; ≈ 1.8× the fp32 rate here). Master weights, gradients and
+    /// everything outside the products stay fp32.
+    case bf16
+}
+
+/// The three products of a linear layer in either precision. In bf16 both operands are
+/// rounded into scratch buffers just before each product (a few percent of a step) and oneDNN
+/// matmul primitives are cached per shape. One engine serves one thread.
+public final class MatrixEngine {
+    public let precision: Precision
+    private var scratchA = BFloat16Buffer(count: 0)
+    private var scratchB = BFloat16Buffer(count: 0)
+    private var primitives: [PrimitiveKey: dnnl_primitive_t] = [:]
+
+    public init(precision: Precision) { self.precision = precision }
+
+    deinit { for p in primitives.values { dnnl_primitive_destroy(p) } }
+
+    /// y[rows×out] (+)= x[rows×in] · W[out×in]ᵀ
+    public func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                       rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false) {
+        guard precision == .bf16 else {
+            return Gemm.linear(x, w, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+        }
+        matmul(a: x, aTransposed: false, b: w, bTransposed: true, c: y, m: rows, n: outFeatures, k: inFeatures, accumulate: accumulate)
+    }
+
+    /// dx[rows×in] (+)= dy[rows×out] · W[out×in]
+    public func linearBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                    rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool) {
+        guard precision == .bf16 else {
+            return Gemm.linearBackwardInput(dy, w, dx, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+        }
+        matmul(a: dy, aTransposed: false, b: w, bTransposed: false, c: dx, m: rows, n: inFeatures, k: outFeatures, accumulate: accumulate)
+    }
+
+    /// dW[out×in] += dy[rows×out]ᵀ · x[rows×in]
+    public func linearBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+                                     rows: Int, inFeatures: Int, outFeatures: Int) {
+        guard precision == .bf16 else {
+            return Gemm.linearBackwardWeight(dy, x, dw, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        }
+        matmul(a: dy, aTransposed: true, b: x, bTransposed: false, c: dw, m: outFeatures, n: inFeatures, k: rows, accumulate: true)
+    }
+
+    /// C[m×n] (+)= op(A)[m×k] · op(B)[k×n], A stored (m×k) or, transposed, (k×m); B stored (k×n)
+    /// or, transposed, (n×k); all row-major and contiguous.
+    private func matmul(a: UnsafePointer<Float>, aTransposed: Bool, b: UnsafePointer<Float>, bTransposed: Bool,
+                        c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, accumulate: Bool) {
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            if !accumulate { c.update(repeating: 0, count: m * n) }
+            return
+        }
+        scratchA.reserve(m * k)
+        scratchB.reserve(k * n)
+        BFloat16.convert(a, into: scratchA.pointer, count: m * k)
+        BFloat16.convert(b, into: scratchB.pointer, count: k * n)
+        let key = PrimitiveKey(m: m, n: n, k: k, aTransposed: aTransposed, bTransposed: bTransposed, accumulate: accumulate)
+        let primitive = primitives[key] ?? makePrimitive(key)
+        primitives[key] = primitive
+        var (aDesc, bDesc, cDesc) = descriptors(key)
+        var aMemory: dnnl_memory_t?, bMemory: dnnl_memory_t?, cMemory: dnnl_memory_t?
+        let engine = DNNLContext.shared.engine
+        check(dnnl_memory_create(&aMemory, &aDesc, engine, scratchA.pointer))
+        check(dnnl_memory_create(&bMemory, &bDesc, engine, scratchB.pointer))
+        check(dnnl_memory_create(&cMemory, &cDesc, engine, c))
+        var arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: aMemory), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: bMemory),
+                         dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: cMemory)]
+        check(dnnl_primitive_execute(primitive, DNNLContext.shared.stream, 3, &arguments))
+        check(dnnl_stream_wait(DNNLContext.shared.stream))
+        dnnl_memory_destroy(aMemory)
+        dnnl_memory_destroy(bMemory)
+        dnnl_memory_destroy(cMemory)
+    }
+
+    private struct PrimitiveKey: Hashable {
+        let m, n, k: Int
+        let aTransposed, bTransposed, accumulate: Bool
+    }
+
+    private func makePrimitive(_ key: PrimitiveKey) -> dnnl_primitive_t {
+        var (aDesc, bDesc, cDesc) = descriptors(key)
+        var descriptor = dnnl_matmul_desc_t()
+        check(dnnl_matmul_desc_init(&descriptor, &aDesc, &bDesc, nil, &cDesc))
+        var attributes: dnnl_primitive_attr_t?
+        check(dnnl_primitive_attr_create(&attributes))
+        defer { dnnl_primitive_attr_destroy(attributes) }
+        if key.accumulate {
+            var postOps: dnnl_post_ops_t?
+            check(dnnl_post_ops_create(&postOps))
+            check(dnnl_post_ops_append_sum(postOps, 1))
+            check(dnnl_primitive_attr_set_post_ops(attributes, postOps))
+            dnnl_post_ops_destroy(postOps)
+        }
+        var primitiveDescriptor: dnnl_primitive_desc_t?
+        check(dnnl_primitive_desc_create(&primitiveDescriptor, &descriptor, attributes, DNNLContext.shared.engine, nil))
+        defer { dnnl_primitive_desc_destroy(primitiveDescriptor) }
+        var primitive: dnnl_primitive_t?
+        check(dnnl_primitive_create(&primitive, primitiveDescriptor))
+        return primitive!
+    }
+
+    /// Memory descriptors of A (m×k), B (k×n) in bf16 and C (m×n) in f32, with the stored
+    /// transpositions expressed as format tags.
+    private func descriptors(_ key: PrimitiveKey) -> (dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t) {
+        var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
+        func describe(_ desc: inout dnnl_memory_desc_t, _ rows: Int, _ columns: Int, _ type: dnnl_data_type_t, transposed: Bool) {
+            let dims: [Int64] = [Int64(rows), Int64(columns)] + Array(repeating: 0, count: Int(DNNL_MAX_NDIMS) - 2)
+            dims.withUnsafeBufferPointer { check(dnnl_memory_desc_init_by_tag(&desc, 2, $0.baseAddress, type, transposed ? dnnl_ba : dnnl_ab)) }
+        }
+        describe(&a, key.m, key.k, dnnl_bf16, transposed: key.aTransposed)
+        describe(&b, key.k, key.n, dnnl_bf16, transposed: key.bTransposed)
+        describe(&c, key.m, key.n, dnnl_f32, transposed: false)
+        return (a, b, c)
+    }
+
+    private func check(_ status: dnnl_status_t, line: Int = #line) {
+        precondition(status == dnnl_success, "oneDNN call failed with status \(status.rawValue) (MatrixEngine.swift:\(line))")
+    }
+
+    /// Whether this CPU runs bf16 products natively (oneDNN picks a bf16 kernel).
+    public static var bf16IsNative: Bool { DNNLContext.shared.bf16IsNative }
+}
+
+/// The process's oneDNN engine and stream.
+final class DNNLContext: @unchecked Sendable {
+    static let shared = DNNLContext()
+    let engine: dnnl_engine_t
+    let stream: dnnl_stream_t
+    let bf16IsNative: Bool
+
+    private init() {
+        // Calls are made outside `precondition`: under -Ounchecked its condition is not evaluated.
+        var engine: dnnl_engine_t?
+        let engineStatus = dnnl_engine_create(&engine, dnnl_cpu, 0)
+        precondition(engineStatus == dnnl_success, "oneDNN CPU engine unavailable")
+        var stream: dnnl_stream_t?
+        let streamStatus = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
+        precondition(streamStatus == dnnl_success, "oneDNN stream unavailable")
+        self.engine = engine!
+        self.stream = stream!
+        let isa = dnnl_get_effective_cpu_isa()
+        bf16IsNative = isa.rawValue & dnnl_cpu_isa_avx512_core_bf16.rawValue == dnnl_cpu_isa_avx512_core_bf16.rawValue
+    }
+}
