@@ -24,27 +24,33 @@ public enum Benchmarks {
         return clock.seconds / Double(calls)
     }
 
-    /// fp32 peak from independent FMA chains on every core, in GFLOP/s.
+    /// fp32 peak from independent FMA chains on every core, in GFLOP/s: each core times its own
+    /// loop (so a late-starting thread does not count against the others), the rates add up,
+    /// and the best of three runs is kept.
     public static func fmaPeak(cores: Int = 2) -> Double {
-        let iterations = 20_000_000
-        let sink = ResultSlots<Float>(count: cores)
-        let clock = Stopwatch()
-        parallelFor(cores) { core in
-            var a0 = Vec(repeating: 0.1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-            var a8 = a0, a9 = a0, a10 = a0, a11 = a0
-            let b = Vec(repeating: 0.999_999), c = Vec(repeating: 1e-7)
-            for _ in 0..<iterations {
-                a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
-                a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
-                a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
-                a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+        let iterations = 30_000_000
+        var best = 0.0
+        for _ in 0..<3 {
+            let rates = ResultSlots<Double>(count: cores)
+            parallelFor(cores) { core in
+                let clock = Stopwatch()
+                var a0 = Vec(repeating: 0.1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+                var a8 = a0, a9 = a0, a10 = a0, a11 = a0
+                let b = Vec(repeating: 0.999_999), c = Vec(repeating: 1e-7)
+                for _ in 0..<iterations {
+                    a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
+                    a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
+                    a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
+                    a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+                }
+                let total = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+                // The sum keeps the loop alive; it is never near this bound.
+                let flops = Double(iterations * 12 * 16 * 2) + (horizontalSum(total) > 1e30 ? 1 : 0)
+                rates.set(core, flops / clock.seconds / 1e9)
             }
-            let total = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
-            sink.set(core, horizontalSum(total))
+            best = max(best, rates.all.reduce(0, +))
         }
-        let seconds = clock.seconds
-        _ = sink.all
-        return Double(cores * iterations * 12 * 16 * 2) / seconds / 1e9
+        return best
     }
 
     /// GFLOP/s of C[m×n] = A[m×k] · B[n×k]ᵀ (a linear layer's forward).
