@@ -151,6 +151,41 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Spans long enough for every path of the tiled kernel: 64-key score blocks plus 16-key
+    /// tails, 64/32/16-column products, partial four-row tiles, and the row path for length 1.
+    func testTiledAttentionOnLongSpansMatchesReference() {
+        for headDim in [48, 64] {
+            let heads = 4, kvHeads = 2
+            let spans = AttentionSpan.packed(cumulativeLengths: [0, 1, 18, 88, 219])
+            let rows = 219
+            var q = TestData.randoms(rows * heads * headDim, seed: 30), k = TestData.randoms(rows * kvHeads * headDim, seed: 31)
+            var v = TestData.randoms(rows * kvHeads * headDim, seed: 32)
+            let r = TestData.randoms(rows * heads * headDim, seed: 33)
+            var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: rows * heads)
+            Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, "head size \(headDim)")
+            XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4)
+            var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
+            Attention.backward(dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv,
+                               spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            func loss(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double {
+                weightedSum(Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim).out, r)
+            }
+            let (q0, k0, v0) = (q, k, v)
+            for i in stride(from: 5, to: q.count, by: 997) {
+                let n = numericalDerivative(at: &q, index: i, epsilon: 1e-2) { loss($0, k0, v0) }
+                assertClose(Double(dq[i]), n, relative: 2e-2, absolute: 2e-3, "dq[\(i)] head size \(headDim)")
+            }
+            for i in stride(from: 3, to: k.count, by: 499) {
+                let n = numericalDerivative(at: &k, index: i, epsilon: 1e-2) { loss(q0, $0, v0) }
+                assertClose(Double(dk[i]), n, relative: 2e-2, absolute: 2e-3, "dk[\(i)] head size \(headDim)")
+                let m = numericalDerivative(at: &v, index: i, epsilon: 1e-2) { loss(q0, k0, $0) }
+                assertClose(Double(dv[i]), m, relative: 2e-2, absolute: 2e-3, "dv[\(i)] head size \(headDim)")
+            }
+        }
+    }
+
     func testChunkedCrossEntropyMatchesFullOneAndItsGradients() {
         // More rows than one chunk, a vocabulary that is not a multiple of 16, ignored targets.
         let rows = CrossEntropy.chunkRows + 9, dim = 12, vocab = 37

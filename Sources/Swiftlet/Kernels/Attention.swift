@@ -168,8 +168,7 @@ public enum Attention {
                 let row = s + i * ld
                 guard i < n else { row.update(repeating: 0, count: maxKeys); continue }
                 let keyCount = span.past + r0 + i + 1
-                var maxScore = -Float.infinity
-                for j in 0..<keyCount { maxScore = Swift.max(maxScore, row[j]) }
+                let maxScore = maximum(row, count: keyCount)
                 let sum = exponentiate(row, count: keyCount, minus: maxScore)
                 logSumExp[(span.queryStart + r0 + i) * heads + h] = maxScore + log(sum)
                 scaleRow(row, count: keyCount, by: 1 / sum)
@@ -246,6 +245,22 @@ public enum Attention {
                 r0 += n
             }
         }
+    }
+
+    @inline(__always)
+    static func maximum(_ x: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        var m = Vec(repeating: -Float.greatestFiniteMagnitude)
+        var j = 0
+        while j + 16 <= count {
+            m = vmax(m, load(x + j))
+            j += 16
+        }
+        var result = horizontalMax(m)
+        while j < count {
+            result = Swift.max(result, x[j])
+            j += 1
+        }
+        return result
     }
 
     @inline(__always)
