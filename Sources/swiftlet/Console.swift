@@ -9,6 +9,7 @@ import Glibc
 enum Console {
     static let stderrIsTerminal = isatty(2) != 0
     nonisolated(unsafe) static var progressShown = false
+    nonisolated(unsafe) static var lastPlainProgress = -Double.infinity
 
     static func info(_ message: String) {
         clearProgress()
@@ -20,8 +21,10 @@ enum Console {
             fputs("\r\u{1B}[2K" + line, stderr)
             progressShown = !final
             if final { fputs("\n", stderr) }
-        } else {
+        } else if final || Stopwatch.now() - lastPlainProgress >= 10 {
+            // Piped to a file: a line every 10 seconds, not one per step.
             fputs(line + "\n", stderr)
+            lastPlainProgress = Stopwatch.now()
         }
     }
 

@@ -26,8 +26,7 @@ enum ProcessSetup {
     static func preferPassiveOpenMPThreads() {
         guard getenv("OMP_WAIT_POLICY") == nil else { return }
         setenv("OMP_WAIT_POLICY", "passive", 1)
-        var arguments = CommandLine.unsafeArgv
-        execv("/proc/self/exe", &arguments[0])
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
         // If exec fails we simply carry on with the default policy.
     }
 }

@@ -123,6 +123,28 @@ final class KernelTests: XCTestCase {
         XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5)
     }
 
+    /// Decoding many sequences in one call: one new query row each, against that sequence's
+    /// own cached keys elsewhere in a shared cache buffer, with different past lengths.
+    func testDecodeAttentionForManySequencesInOneCall() {
+        let heads = 6, kvHeads = 3, headDim = 32
+        let pasts = [0, 5, 63, 200]
+        let cacheStarts = [0, 256, 512, 768]
+        let spans = (0..<4).map { AttentionSpan(queryStart: $0, queryCount: 1, keyStart: cacheStarts[$0], past: pasts[$0]) }
+        let q = TestData.randoms(4 * heads * headDim, seed: 40)
+        let k = TestData.randoms(1024 * kvHeads * headDim, seed: 41), v = TestData.randoms(1024 * kvHeads * headDim, seed: 42)
+        var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: 4 * heads)
+        Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        for s in 0..<4 {
+            // Each sequence alone, with only its own cache.
+            let single = [AttentionSpan(queryStart: 0, queryCount: 1, keyStart: 0, past: pasts[s])]
+            let rowQ = Array(q[s * heads * headDim..<(s + 1) * heads * headDim])
+            let cache = cacheStarts[s] * kvHeads * headDim..<(cacheStarts[s] + pasts[s] + 1) * kvHeads * headDim
+            let reference = Reference.attention(q: rowQ, k: Array(k[cache]), v: Array(v[cache]), spans: single,
+                                                heads: heads, kvHeads: kvHeads, headDim: headDim)
+            XCTAssertLessThan(maxAbsDifference(Array(out[s * heads * headDim..<(s + 1) * heads * headDim]), reference.out), 1e-5)
+        }
+    }
+
     func testAttentionBackwardMatchesFiniteDifferences() {
         let heads = 4, kvHeads = 2, headDim = 16
         let spans = AttentionSpan.packed(cumulativeLengths: [0, 1, 6, 13])
