@@ -10,26 +10,47 @@ public enum Precision: String, Codable, CaseIterable, Sendable {
     case bf16
 }
 
-/// The three products of a linear layer in either precision. In bf16 both operands are
-/// rounded into scratch buffers just before each product (a few percent of a step) and oneDNN
-/// matmul primitives are cached per shape. One engine serves one thread.
+/// The three products of a linear layer in either precision. In bf16 the operands are rounded
+/// to bf16 just before each product and oneDNN matmul primitives are cached per shape. A
+/// weight is rounded once per pass (weights do not change within one) and reused by the
+/// forward and backward products; an activation is rounded again unless the caller says it is
+/// the same, unchanged input as the slot's previous product (the K and V projections after Q).
+/// One engine serves one thread.
 public final class MatrixEngine {
     public let precision: Precision
     private var scratchA = BFloat16Buffer(count: 0)
     private var scratchB = BFloat16Buffer(count: 0)
+    private var lastActivation: [UnsafePointer<Float>?] = [nil, nil]
+    private var weightCopies: [UnsafePointer<Float>: (copy: BFloat16Buffer, pass: Int)] = [:]
+    private var pass = 0
     private var primitives: [PrimitiveKey: dnnl_primitive_t] = [:]
 
     public init(precision: Precision) { self.precision = precision }
 
+    /// Marks the start of a forward/backward pass: weights may have changed since the last one.
+    public func beginPass() {
+        pass += 1
+        lastActivation = [nil, nil]
+    }
+
+    enum Operand {
+        case weight
+        case activation
+        /// The same buffer, unchanged, as this operand slot's previous product.
+        case unchangedActivation
+    }
+
     deinit { for p in primitives.values { dnnl_primitive_destroy(p) } }
 
     /// y[rows×out] (+)= x[rows×in] · W[out×in]ᵀ
+    /// `sameInput`: x is the buffer of the previous `linear` call, unchanged.
     public func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                       rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false) {
+                       rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false, sameInput: Bool = false) {
         guard precision == .bf16 else {
             return Gemm.linear(x, w, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
         }
-        matmul(a: x, aTransposed: false, b: w, bTransposed: true, c: y, m: rows, n: outFeatures, k: inFeatures, accumulate: accumulate)
+        matmul(a: (x, sameInput ? .unchangedActivation : .activation, false), b: (w, .weight, true), c: y,
+               m: rows, n: outFeatures, k: inFeatures, accumulate: accumulate)
     }
 
     /// dx[rows×in] (+)= dy[rows×out] · W[out×in]
@@ -38,39 +59,40 @@ public final class MatrixEngine {
         guard precision == .bf16 else {
             return Gemm.linearBackwardInput(dy, w, dx, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
         }
-        matmul(a: dy, aTransposed: false, b: w, bTransposed: false, c: dx, m: rows, n: inFeatures, k: outFeatures, accumulate: accumulate)
+        matmul(a: (dy, .activation, false), b: (w, .weight, false), c: dx, m: rows, n: inFeatures, k: outFeatures, accumulate: accumulate)
     }
 
-    /// dW[out×in] += dy[rows×out]ᵀ · x[rows×in]
+    /// dW[out×in] += dy[rows×out]ᵀ · x[rows×in]. `sameInput`: x is the buffer of the previous
+    /// `linearBackwardWeight` call, unchanged.
     public func linearBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
-                                     rows: Int, inFeatures: Int, outFeatures: Int) {
+                                     rows: Int, inFeatures: Int, outFeatures: Int, sameInput: Bool = false) {
         guard precision == .bf16 else {
             return Gemm.linearBackwardWeight(dy, x, dw, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         }
-        matmul(a: dy, aTransposed: true, b: x, bTransposed: false, c: dw, m: outFeatures, n: inFeatures, k: rows, accumulate: true)
+        matmul(a: (dy, .activation, true), b: (x, sameInput ? .unchangedActivation : .activation, false), c: dw,
+               m: outFeatures, n: inFeatures, k: rows, accumulate: true)
     }
 
     /// C[m×n] (+)= op(A)[m×k] · op(B)[k×n], A stored (m×k) or, transposed, (k×m); B stored (k×n)
     /// or, transposed, (n×k); all row-major and contiguous.
-    private func matmul(a: UnsafePointer<Float>, aTransposed: Bool, b: UnsafePointer<Float>, bTransposed: Bool,
+    private func matmul(a: (UnsafePointer<Float>, Operand, transposed: Bool), b: (UnsafePointer<Float>, Operand, transposed: Bool),
                         c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, accumulate: Bool) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if !accumulate { c.update(repeating: 0, count: m * n) }
             return
         }
-        scratchA.reserve(m * k)
-        scratchB.reserve(k * n)
-        BFloat16.convert(a, into: scratchA.pointer, count: m * k)
-        BFloat16.convert(b, into: scratchB.pointer, count: k * n)
+        let aBits = rounded(a.0, count: m * k, as: a.1, slot: 0)
+        let bBits = rounded(b.0, count: k * n, as: b.1, slot: 1)
+        let aTransposed = a.transposed, bTransposed = b.transposed
         let key = PrimitiveKey(m: m, n: n, k: k, aTransposed: aTransposed, bTransposed: bTransposed, accumulate: accumulate)
         let primitive = primitives[key] ?? makePrimitive(key)
         primitives[key] = primitive
         var (aDesc, bDesc, cDesc) = descriptors(key)
         var aMemory: dnnl_memory_t?, bMemory: dnnl_memory_t?, cMemory: dnnl_memory_t?
         let engine = DNNLContext.shared.engine
-        check(dnnl_memory_create(&aMemory, &aDesc, engine, scratchA.pointer))
-        check(dnnl_memory_create(&bMemory, &bDesc, engine, scratchB.pointer))
+        check(dnnl_memory_create(&aMemory, &aDesc, engine, aBits))
+        check(dnnl_memory_create(&bMemory, &bDesc, engine, bBits))
         check(dnnl_memory_create(&cMemory, &cDesc, engine, c))
         var arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: aMemory), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: bMemory),
                          dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: cMemory)]
@@ -79,6 +101,26 @@ public final class MatrixEngine {
         dnnl_memory_destroy(aMemory)
         dnnl_memory_destroy(bMemory)
         dnnl_memory_destroy(cMemory)
+    }
+
+    /// The bf16 bits of an operand: a weight's per-pass copy, or the slot's scratch.
+    private func rounded(_ source: UnsafePointer<Float>, count: Int, as operand: Operand, slot: Int) -> UnsafeMutablePointer<UInt16> {
+        switch operand {
+        case .weight:
+            if let cached = weightCopies[source], cached.pass == pass, cached.copy.capacity >= count { return cached.copy.pointer }
+            let copy = weightCopies[source]?.copy ?? BFloat16Buffer(count: count)
+            copy.reserve(count)
+            BFloat16.convert(source, into: copy.pointer, count: count)
+            weightCopies[source] = (copy, pass)
+            return copy.pointer
+        case .activation, .unchangedActivation:
+            let scratch = slot == 0 ? scratchA : scratchB
+            if case .unchangedActivation = operand, lastActivation[slot] == source { return scratch.pointer }
+            scratch.reserve(count)
+            BFloat16.convert(source, into: scratch.pointer, count: count)
+            lastActivation[slot] = source
+            return scratch.pointer
+        }
     }
 
     private struct PrimitiveKey: Hashable {

@@ -92,6 +92,7 @@ public final class TrainingPass {
         precondition(n <= maxRows, "batch of \(n) rows exceeds the pass's \(maxRows)")
         let w = model.parameters.pointer
         let useDropout = dropoutSeed != nil && c.dropout > 0
+        matrices.beginPass()
         batch.tokens.withUnsafeBufferPointer { tokens in
             Embedding.forward(tokens: tokens.baseAddress!, table: w + model.layout.embedding, out: residuals[0].pointer, rows: n, dim: c.dim)
         }
@@ -102,8 +103,8 @@ public final class TrainingPass {
                 let x = residuals[l].pointer
                 RMSNorm.forward(x, weight: w + o.attentionNorm, out: a.normed1.pointer, rstd: a.rstd1.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
                 matrices.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim)
-                matrices.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
-                matrices.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                matrices.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                matrices.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
                 RoPE.apply(a.query.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope)
                 RoPE.apply(a.key.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope)
                 Attention.forward(q: a.query.pointer, k: a.key.pointer, v: a.value.pointer, out: a.attention.pointer,
@@ -114,7 +115,7 @@ public final class TrainingPass {
                 }
                 RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
                 matrices.linear(a.normed2.pointer, w + o.gate, a.gate.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
-                matrices.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                matrices.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
                 SwiGLU.forward(gate: a.gate.pointer, up: a.up.pointer, out: a.hidden.pointer, count: n * c.hiddenDim)
                 addBranch(input: a.middle.pointer, output: residuals[l + 1].pointer, rows: n,
                           mask: useDropout ? (a.mlpMask!, dropoutSeed! &+ UInt64(2 * l + 1)) : nil) { out, accumulate in
@@ -172,7 +173,7 @@ public final class TrainingPass {
                 matrices.linearBackwardInput(dGate.pointer, w + o.gate, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: false)
                 matrices.linearBackwardInput(dUp.pointer, w + o.up, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: true)
                 matrices.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
-                matrices.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                matrices.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
                 RMSNorm.backward(dout: dNormed.pointer, x: a.middle.pointer, weight: w + o.mlpNorm, rstd: a.rstd2.pointer,
                                  dx: dResidual.pointer, dweight: g + o.mlpNorm, rows: n, dim: c.dim)
                 // Attention branch.
@@ -189,8 +190,8 @@ public final class TrainingPass {
                 matrices.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
                 matrices.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
                 matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.dim)
-                matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
-                matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim)
+                matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
                 RMSNorm.backward(dout: dNormed.pointer, x: residuals[l].pointer, weight: w + o.attentionNorm, rstd: a.rstd1.pointer,
                                  dx: dResidual.pointer, dweight: g + o.attentionNorm, rows: n, dim: c.dim)
             }
