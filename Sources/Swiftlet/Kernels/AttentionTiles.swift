@@ -18,11 +18,11 @@ enum AttentionTiles {
     }
 
     /// s_i[j] = scale · (x_i · y_j) for four rows x_i and keys j < count, with yT = (headDim, ld).
-    /// s has rows of length ld.
+    /// Row i of s starts at s + i · sStride.
     @inline(__always)
     static func scores(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
                        yT: UnsafePointer<Float>, ld: Int, count: Int, headDim: Int, scale: Float,
-                       into s: UnsafeMutablePointer<Float>) {
+                       into s: UnsafeMutablePointer<Float>, sStride: Int) {
         let sv = Vec(repeating: scale)
         var j = 0
         // 4 rows × 64 keys per pass: 16 accumulators, 8 loads per 16 FMAs.
@@ -39,7 +39,7 @@ enum AttentionTiles {
                 a30 = a30.addingProduct(b3, y0); a31 = a31.addingProduct(b3, y1); a32 = a32.addingProduct(b3, y2); a33 = a33.addingProduct(b3, y3)
                 p += ld
             }
-            let r0 = s + j, r1 = r0 + ld, r2 = r1 + ld, r3 = r2 + ld
+            let r0 = s + j, r1 = r0 + sStride, r2 = r1 + sStride, r3 = r2 + sStride
             store(a00 * sv, r0); store(a01 * sv, r0 + 16); store(a02 * sv, r0 + 32); store(a03 * sv, r0 + 48)
             store(a10 * sv, r1); store(a11 * sv, r1 + 16); store(a12 * sv, r1 + 32); store(a13 * sv, r1 + 48)
             store(a20 * sv, r2); store(a21 * sv, r2 + 16); store(a22 * sv, r2 + 32); store(a23 * sv, r2 + 48)
@@ -58,24 +58,31 @@ enum AttentionTiles {
                 p += ld
             }
             store(a0 * sv, s + j)
-            store(a1 * sv, s + ld + j)
-            store(a2 * sv, s + 2 * ld + j)
-            store(a3 * sv, s + 3 * ld + j)
+            store(a1 * sv, s + sStride + j)
+            store(a2 * sv, s + 2 * sStride + j)
+            store(a3 * sv, s + 3 * sStride + j)
             j += 16
         }
     }
 
     /// out_i = Σ_{j<count} w_i[j] · y_j for four rows (w has rows of length ld; y rows at `stride`).
-    /// Overwrites out_i (headDim each).
+    /// Overwrites out_i (headDim each), or with `rescale` r computes out_i = r_i · out_i + Σ …
+    /// (the online-softmax update).
     @inline(__always)
     static func combine(_ w: UnsafePointer<Float>, ld: Int, _ y: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
                         _ o0: UnsafeMutablePointer<Float>, _ o1: UnsafeMutablePointer<Float>,
-                        _ o2: UnsafeMutablePointer<Float>, _ o3: UnsafeMutablePointer<Float>) {
+                        _ o2: UnsafeMutablePointer<Float>, _ o3: UnsafeMutablePointer<Float>, rescale: SIMD4<Float>? = nil) {
+        @inline(__always) func start(_ o: UnsafeMutablePointer<Float>, _ row: Int) -> Vec {
+            guard let rescale else { return Vec() }
+            return load(o) * Vec(repeating: rescale[row])
+        }
         var dc = 0
         // 4 rows × 64 (then 32) output columns per pass over the keys: 8 loads per 16 FMAs.
         while dc + 64 <= headDim {
-            var a00 = Vec(), a01 = Vec(), a02 = Vec(), a03 = Vec(), a10 = Vec(), a11 = Vec(), a12 = Vec(), a13 = Vec()
-            var a20 = Vec(), a21 = Vec(), a22 = Vec(), a23 = Vec(), a30 = Vec(), a31 = Vec(), a32 = Vec(), a33 = Vec()
+            var a00 = start(o0 + dc, 0), a01 = start(o0 + dc + 16, 0), a02 = start(o0 + dc + 32, 0), a03 = start(o0 + dc + 48, 0)
+            var a10 = start(o1 + dc, 1), a11 = start(o1 + dc + 16, 1), a12 = start(o1 + dc + 32, 1), a13 = start(o1 + dc + 48, 1)
+            var a20 = start(o2 + dc, 2), a21 = start(o2 + dc + 16, 2), a22 = start(o2 + dc + 32, 2), a23 = start(o2 + dc + 48, 2)
+            var a30 = start(o3 + dc, 3), a31 = start(o3 + dc + 16, 3), a32 = start(o3 + dc + 32, 3), a33 = start(o3 + dc + 48, 3)
             var p = y + dc
             for j in 0..<count {
                 let v0 = load(p), v1 = load(p + 16), v2 = load(p + 32), v3 = load(p + 48)
@@ -93,7 +100,8 @@ enum AttentionTiles {
             dc += 64
         }
         while dc + 32 <= headDim {
-            var a00 = Vec(), a01 = Vec(), a10 = Vec(), a11 = Vec(), a20 = Vec(), a21 = Vec(), a30 = Vec(), a31 = Vec()
+            var a00 = start(o0 + dc, 0), a01 = start(o0 + dc + 16, 0), a10 = start(o1 + dc, 1), a11 = start(o1 + dc + 16, 1)
+            var a20 = start(o2 + dc, 2), a21 = start(o2 + dc + 16, 2), a30 = start(o3 + dc, 3), a31 = start(o3 + dc + 16, 3)
             var p = y + dc
             for j in 0..<count {
                 let v0 = load(p), v1 = load(p + 16)
@@ -111,7 +119,7 @@ enum AttentionTiles {
             dc += 32
         }
         while dc < headDim {
-            var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+            var a0 = start(o0 + dc, 0), a1 = start(o1 + dc, 1), a2 = start(o2 + dc, 2), a3 = start(o3 + dc, 3)
             var p = y + dc
             for j in 0..<count {
                 let v = load(p)
