@@ -56,16 +56,7 @@ public enum AdamW {
     }
 
     public static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
-        let f = Vec(repeating: factor)
-        var i = 0
-        while i + 16 <= count {
-            store(load(x + i) * f, x + i)
-            i += 16
-        }
-        while i < count {
-            x[i] *= factor
-            i += 1
-        }
+        scaleInPlace(x, count: count, by: factor)
     }
 }
 

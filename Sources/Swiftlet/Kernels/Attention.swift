@@ -63,7 +63,7 @@ public enum Attention {
                         scores[j] = s
                         maxScore = Swift.max(maxScore, s)
                     }
-                    let sum = exponentiate(scores, count: keyCount, minus: maxScore)
+                    let sum = exponentiateInPlace(scores, count: keyCount, minus: maxScore)
                     ls.pointer[row * heads + h] = maxScore + log(sum)
                     let orow = os.pointer + row * qStride + h * headDim
                     orow.update(repeating: 0, count: headDim)
@@ -121,7 +121,7 @@ public enum Attention {
                         for j in 0..<keyCount {
                             probabilities[j] = dot(qr, kBase + j * kStride, headDim) * scale
                         }
-                        _ = exponentiate(probabilities, count: keyCount, minus: lse)
+                        _ = exponentiateInPlace(probabilities, count: keyCount, minus: lse)
                         let rowDot = dot(gr, orow, headDim)
                         dqr.update(repeating: 0, count: headDim)
                         for j in 0..<keyCount {
@@ -188,7 +188,7 @@ public enum Attention {
                     }
                     let newMax = Swift.max(runningMax[i], maximum(row, count: valid))
                     let correction = runningMax[i] == -.infinity ? 0 : fastExp(runningMax[i] - newMax)
-                    let sum = exponentiate(row, count: valid, minus: newMax)
+                    let sum = exponentiateInPlace(row, count: valid, minus: newMax)
                     if valid < width { (row + valid).update(repeating: 0, count: width - valid) }
                     normalizer[i] = normalizer[i] * correction + sum
                     runningMax[i] = newMax
@@ -199,7 +199,7 @@ public enum Attention {
                 j0 += width
             }
             for i in 0..<n {
-                scaleRow(oRow(i), count: headDim, by: 1 / normalizer[i])
+                scaleInPlace(oRow(i), count: headDim, by: 1 / normalizer[i])
                 logSumExp[(span.queryStart + r0 + i) * heads + h] = runningMax[i] + log(normalizer[i])
             }
             r0 += n
@@ -248,7 +248,7 @@ public enum Attention {
                     }
                     let row = span.queryStart + r0 + i
                     let keyCount = span.past + r0 + i + 1
-                    _ = exponentiate(p, count: keyCount, minus: logSumExp[row * heads + h])
+                    _ = exponentiateInPlace(p, count: keyCount, minus: logSumExp[row * heads + h])
                     if maxKeys > keyCount { (p + keyCount).update(repeating: 0, count: maxKeys - keyCount) }
                     // dS = P ⊙ (dP − rowsum(dO ⊙ O)) · scale
                     let rowDot = dot(at(dout, i), at(out, i), headDim)
@@ -272,58 +272,6 @@ public enum Attention {
                 r0 += n
             }
         }
-    }
-
-    @inline(__always)
-    static func maximum(_ x: UnsafeMutablePointer<Float>, count: Int) -> Float {
-        var m = Vec(repeating: -Float.greatestFiniteMagnitude)
-        var j = 0
-        while j + 16 <= count {
-            m = vmax(m, load(x + j))
-            j += 16
-        }
-        var result = horizontalMax(m)
-        while j < count {
-            result = Swift.max(result, x[j])
-            j += 1
-        }
-        return result
-    }
-
-    @inline(__always)
-    static func scaleRow(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
-        let f = Vec(repeating: factor)
-        var j = 0
-        while j + 16 <= count {
-            store(load(x + j) * f, x + j)
-            j += 16
-        }
-        while j < count {
-            x[j] *= factor
-            j += 1
-        }
-    }
-
-    /// x[j] = exp(x[j] − shift); returns Σ x[j].
-    @inline(__always)
-    static func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) -> Float {
-        let sv = Vec(repeating: shift)
-        var acc = Vec()
-        var j = 0
-        while j + 16 <= count {
-            let e = fastExp(load(x + j) - sv)
-            store(e, x + j)
-            acc += e
-            j += 16
-        }
-        var sum = horizontalSum(acc)
-        while j < count {
-            let e = fastExp(x[j] - shift)
-            x[j] = e
-            sum += e
-            j += 1
-        }
-        return sum
     }
 
     /// Below ~100k multiply-adds the second thread's wake-up costs more than it saves.

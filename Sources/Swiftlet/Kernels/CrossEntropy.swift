@@ -56,33 +56,14 @@ public enum CrossEntropy {
                     rl?.pointer[r] = 0
                     continue
                 }
-                var maxVec = Vec(repeating: -Float.greatestFiniteMagnitude)
-                var i = 0
-                while i + 16 <= vocab {
-                    maxVec = vmax(maxVec, load(row + i))
-                    i += 16
-                }
-                var maxLogit = horizontalMax(maxVec)
-                while i < vocab {
-                    maxLogit = Swift.max(maxLogit, row[i])
-                    i += 1
-                }
+                let maxLogit = maximum(row, count: vocab)
                 let targetLogit = row[target]
-                let sumExp = Attention.exponentiate(row, count: vocab, minus: maxLogit)
+                let sumExp = exponentiateInPlace(row, count: vocab, minus: maxLogit)
                 let loss = maxLogit + log(sumExp) - targetLogit
                 rl?.pointer[r] = loss
                 sum += Double(loss)
                 if let scale = gradientScale {
-                    let factor = Vec(repeating: scale / sumExp)
-                    i = 0
-                    while i + 16 <= vocab {
-                        store(load(row + i) * factor, row + i)
-                        i += 16
-                    }
-                    while i < vocab {
-                        row[i] *= scale / sumExp
-                        i += 1
-                    }
+                    scaleInPlace(row, count: vocab, by: scale / sumExp)
                     row[target] -= scale
                 }
             }

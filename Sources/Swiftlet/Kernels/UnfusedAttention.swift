@@ -20,8 +20,8 @@ public enum UnfusedAttention {
                     let row = p + i * length
                     var m = -Float.infinity
                     for j in 0...i { m = max(m, row[j]) }
-                    let sum = Attention.exponentiate(row, count: i + 1, minus: m)
-                    Attention.scaleRow(row, count: i + 1, by: 1 / sum)
+                    let sum = exponentiateInPlace(row, count: i + 1, minus: m)
+                    scaleInPlace(row, count: i + 1, by: 1 / sum)
                     if i + 1 < length { (row + i + 1).update(repeating: 0, count: length - i - 1) }
                 }
                 Gemm.sgemm(transA: false, transB: false, m: length, n: headDim, k: length, a: p, lda: length,

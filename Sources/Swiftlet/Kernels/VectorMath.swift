@@ -100,3 +100,54 @@ public let vecWidth = 16
         i += 1
     }
 }
+
+/// Largest of x[0..<count].
+@inline(__always) func maximum(_ x: UnsafeMutablePointer<Float>, count: Int) -> Float {
+    var m = Vec(repeating: -Float.greatestFiniteMagnitude)
+    var j = 0
+    while j + 16 <= count {
+        m = vmax(m, load(x + j))
+        j += 16
+    }
+    var result = horizontalMax(m)
+    while j < count {
+        result = Swift.max(result, x[j])
+        j += 1
+    }
+    return result
+}
+
+/// x[j] *= factor.
+@inline(__always) func scaleInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
+    let f = Vec(repeating: factor)
+    var j = 0
+    while j + 16 <= count {
+        store(load(x + j) * f, x + j)
+        j += 16
+    }
+    while j < count {
+        x[j] *= factor
+        j += 1
+    }
+}
+
+/// x[j] = exp(x[j] − shift); returns Σ x[j].
+@inline(__always) func exponentiateInPlace(_ x: UnsafeMutablePointer<Float>, count: Int, minus shift: Float) -> Float {
+    let sv = Vec(repeating: shift)
+    var acc = Vec()
+    var j = 0
+    while j + 16 <= count {
+        let e = fastExp(load(x + j) - sv)
+        store(e, x + j)
+        acc += e
+        j += 16
+    }
+    var sum = horizontalSum(acc)
+    while j < count {
+        let e = fastExp(x[j] - shift)
+        x[j] = e
+        sum += e
+        j += 1
+    }
+    return sum
+}
