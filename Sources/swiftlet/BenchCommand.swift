@@ -11,6 +11,7 @@ struct ShapeOptions: ParsableArguments {
     @Option(name: .long, help: "Context length.") var context: Int = 256
 
     func config() throws -> ModelConfig {
+        guard vocab >= 2 else { throw ValidationError("--vocab must be at least 2.") }
         let c = ModelConfig(dim: dim, layers: layers, heads: heads, kvHeads: kvHeads, vocabSize: vocab, contextLength: context)
         try c.validate()
         return c
@@ -78,7 +79,10 @@ struct BenchCommand: ParsableCommand {
 
         func validate() throws {
             guard batch > 0, steps > 0 else { throw ValidationError("--batch and --steps must be positive.") }
-            guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16.") }
+            guard let chosen = Precision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16.") }
+            if chosen == .bf16, !MatrixEngine.bf16IsNative {
+                throw ValidationError("this CPU has no bf16 instructions (AVX512-BF16); use --precision fp32.")
+            }
         }
 
         func run() throws {
@@ -97,6 +101,10 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "New tokens to generate.") var tokens: Int = 256
         @OptionGroup var output: Output
+
+        func validate() throws {
+            guard tokens > 0 else { throw ValidationError("--tokens must be positive.") }
+        }
 
         func run() throws {
             try runReportingErrors {
@@ -117,7 +125,7 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var output: Output
 
         func validate() throws {
-            guard headDim > 0, context > 0, heads > 0, sequences > 0, heads % (kvHeads ?? heads) == 0 else {
+            guard headDim > 0, context > 0, heads > 0, sequences > 0, (kvHeads ?? heads) > 0, heads % (kvHeads ?? heads) == 0 else {
                 throw ValidationError("shapes must be positive and heads a multiple of --kv-heads.")
             }
         }

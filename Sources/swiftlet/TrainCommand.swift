@@ -15,8 +15,8 @@ struct TrainCommand: ParsableCommand {
     var data: [String] = []
     @Option(name: .long, parsing: .upToNextOption, help: "Validation text: files or folders.")
     var val: [String] = []
-    @Option(name: .long, help: "Model shape: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var preset: String = "small"
+    @Option(name: .long, help: "Model shape: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")) (default small).")
+    var preset: String?
     @Option(name: .long, help: "Checkpoint directory to write.")
     var out: String
     @Option(name: .long, help: "Training time budget, e.g. 5m, 90s, 1h (evaluation and saving not counted).")
@@ -27,8 +27,8 @@ struct TrainCommand: ParsableCommand {
     var batchTokens: Int?
     @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory).")
     var microBatchTokens: Int = 8192
-    @Option(name: .long, help: "Peak learning rate.")
-    var lr: Float = 2e-3
+    @Option(name: .long, help: "Peak learning rate (default 2e-3).")
+    var lr: Float?
     @Option(name: .long, help: "Final learning rate of the cosine decay (default lr/10).")
     var minLr: Float?
     @Option(name: .long, help: "Warmup steps (default: a 15th of the run, at most 100; 25 under --time).")
@@ -57,13 +57,13 @@ struct TrainCommand: ParsableCommand {
     var context: Int?
     @Option(name: .long, help: "Override the preset's number of key/value heads (grouped-query attention).")
     var kvHeads: Int?
-    @Option(name: .long, help: "Matrix products in fp32, or bf16 with fp32 accumulation and master weights.")
-    var precision: String = "fp32"
+    @Option(name: .long, help: "Matrix products in fp32 (default), or bf16 with fp32 accumulation and master weights.")
+    var precision: String?
     @Flag(name: .long, help: "Continue the run saved in --out.")
     var resume = false
 
     func validate() throws {
-        guard ModelPreset(rawValue: preset) != nil else {
+        if let preset, ModelPreset(rawValue: preset) == nil {
             throw ValidationError("unknown preset \(preset); choose one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive.") }
@@ -74,7 +74,10 @@ struct TrainCommand: ParsableCommand {
         if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
         guard !data.isEmpty else { throw ValidationError("give the training text with --data.") }
-        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16.") }
+        if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
+        if resume, time != nil {
+            throw ValidationError("--resume continues the saved run with its own schedule; give --steps for a new total instead of --time.")
+        }
         if !resume, steps == nil, time == nil { throw ValidationError("say how long to train with --steps N or --time 5m.") }
     }
 
@@ -89,14 +92,19 @@ struct TrainCommand: ParsableCommand {
                 let checkpoint = try Checkpoint.load(out)
                 let (train, validation) = tokenize(trainCorpus, validationCorpus, tokenizer: checkpoint.tokenizer)
                 let trainer = try Trainer.resume(directory: out, trainTokens: train, validationTokens: validation)
-                Console.info("resuming \(out) at step \(trainer.state.step)")
+                try checkUnchanged(trainer)
+                if let steps { try trainer.setTotalSteps(steps) }
+                Console.info("resuming \(out) at step \(trainer.state.step)" + (trainer.state.totalSteps.map { " of \($0)" } ?? ""))
                 try self.train(trainer)
                 return
             }
-            if FileIO.exists(out + "/" + CheckpointFiles.config) {
+            if Checkpoint.isComplete(out) || Checkpoint.isComplete(out + ".old") {
                 throw SwiftletError("\(out) already holds a checkpoint; add --resume to continue it, or choose another --out.")
             }
-            let presetValue = ModelPreset(rawValue: preset)!
+            guard Checkpoint.mayWrite(out) else {
+                throw SwiftletError("\(out) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
+            }
+            let presetValue = ModelPreset(rawValue: preset ?? "small")!
             let tokenizer = try obtainTokenizer(trainCorpus, preset: presetValue)
             var config = presetValue.config(vocabSize: tokenizer.vocabSize)
             if let context { config.contextLength = context }
@@ -107,7 +115,7 @@ struct TrainCommand: ParsableCommand {
 
             var options = TrainingOptions()
             options.seed = seed
-            options.learningRate = lr
+            options.learningRate = lr ?? 2e-3
             options.minLearningRate = minLr
             options.warmupSteps = warmup
             options.steps = steps
@@ -120,13 +128,29 @@ struct TrainCommand: ParsableCommand {
             options.evalInterval = evalInterval
             options.evalTokens = evalTokens
             options.saveInterval = saveInterval
-            options.precision = Precision(rawValue: precision)!
+            options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .fp32
             let model = Transformer(config: config)
-            let trainer = try Trainer(model: model, tokenizer: tokenizer, preset: preset, options: options,
+            let trainer = try Trainer(model: model, tokenizer: tokenizer, preset: presetValue.rawValue, options: options,
                                       trainTokens: train, validationTokens: validation, directory: out)
-            Console.info("model: \(preset), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
+            Console.info("model: \(presetValue.rawValue), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
             Console.info("batch: \(max(1, options.batchTokens / config.contextLength)) × \(config.contextLength) tokens per step")
             try self.train(trainer)
+        }
+    }
+
+    /// Options that shaped the saved run may be repeated with --resume, but not changed.
+    func checkUnchanged(_ trainer: Trainer) throws {
+        let saved = trainer.state.options, model = trainer.model.config
+        var changed: [String] = []
+        if let lr, lr != saved.learningRate { changed.append("--lr") }
+        if let precision, precision != saved.precision.rawValue { changed.append("--precision") }
+        if let context, context != model.contextLength { changed.append("--context") }
+        if let kvHeads, kvHeads != model.kvHeads { changed.append("--kv-heads") }
+        if let vocabSize, vocabSize != model.vocabSize { changed.append("--vocab-size") }
+        if let preset, preset != trainer.state.preset { changed.append("--preset") }
+        if let batchTokens, batchTokens != saved.batchTokens { changed.append("--batch-tokens") }
+        guard changed.isEmpty else {
+            throw SwiftletError("--resume continues the saved run with its own settings, but \(changed.joined(separator: ", ")) differ from them; only --steps (a new total) may change.")
         }
     }
 

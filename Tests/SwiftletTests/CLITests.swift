@@ -124,18 +124,31 @@ final class CLITests: XCTestCase {
         let base = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64", "--batch-tokens", "128", "--out", dir]
         XCTAssertEqual(try run(base + ["--steps", "2"]).status, 0)
         try expectFailure(base + ["--steps", "2"], mentioning: "already holds a checkpoint")
-        let resumed = try run(base + ["--resume"])
+        try expectFailure(base + ["--resume", "--lr", "0.1"], mentioning: "--lr differ")
+        let resumed = try run(base + ["--resume", "--steps", "4"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertTrue(resumed.stderr.contains("resuming"), resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming \(dir) at step 2 of 4"), resumed.stderr)
+        XCTAssertEqual(try Checkpoint.load(dir).config.training["steps"], "4")
     }
 
-    func testCtrlCSavesACheckpoint() throws {
+    func testNeverOverwritesAFolderThatIsNotACheckpoint() throws {
+        let dir = workDirectory + "/notes"
+        FileIO.removeItem(dir)
+        try FileIO.createDirectory(dir)
+        try FileIO.writeAtomically("my precious notes", to: dir + "/notes.txt")
+        try expectFailure(["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "1", "--context", "64",
+                           "--out", dir], mentioning: "not a Swiftlet checkpoint")
+        XCTAssertEqual(try FileIO.readUTF8(dir + "/notes.txt"), "my precious notes")
+    }
+
+    func testCtrlCSavesACheckpointThatResumes() throws {
         let dir = workDirectory + "/interrupted"
         FileIO.removeItem(dir)
+        let arguments = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
+                         "--batch-tokens", "256", "--out", dir]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "100000",
-                             "--context", "64", "--batch-tokens", "256", "--out", dir]
+        process.arguments = arguments + ["--steps", "100000"]
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFTLET_CACHE"] = workDirectory + "/cache"
         process.environment = environment
@@ -143,16 +156,23 @@ final class CLITests: XCTestCase {
         process.standardError = err
         process.standardOutput = Pipe()
         try process.run()
-        // Wait for training to be under way, then interrupt.
-        let deadline = Date().addingTimeInterval(60)
-        while !FileIO.exists(dir + "/metrics.jsonl"), Date() < deadline { usleep(50_000) }
+        // Wait for the first progress line, then interrupt.
+        var stderr = ""
+        while !stderr.contains("step 1") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            stderr += String(decoding: chunk, as: UTF8.self)
+        }
         kill(process.processIdentifier, SIGINT)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        stderr += String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 130, stderr)
         XCTAssertTrue(stderr.contains("interrupted"), stderr)
-        let checkpoint = try Checkpoint.load(dir)
-        XCTAssertGreaterThan(Int(checkpoint.config.training["steps"] ?? "0") ?? 0, 0)
+        let saved = Int(try Checkpoint.load(dir).config.training["steps"] ?? "0") ?? 0
+        XCTAssertGreaterThan(saved, 0)
+        let resumed = try run(arguments + ["--resume", "--steps", String(saved + 3)])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try Checkpoint.load(dir).config.training["steps"], String(saved + 3))
     }
 
     func testBadInputGetsOneClearSentence() throws {

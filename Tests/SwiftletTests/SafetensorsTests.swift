@@ -39,5 +39,9 @@ final class SafetensorsTests: XCTestCase {
         var bytes: [UInt8] = [UInt8(header.utf8.count), 0, 0, 0, 0, 0, 0, 0] + Array(header.utf8)
         bytes += [0, 0, 0, 0]
         XCTAssertThrowsError(try Safetensors.parse(bytes, path: "w"))
+        // A shape whose element count overflows.
+        let huge = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2305843009213693952,4],\"data_offsets\":[0,0]}}"
+        let overflow: [UInt8] = [UInt8(huge.utf8.count), 0, 0, 0, 0, 0, 0, 0] + Array(huge.utf8)
+        XCTAssertThrowsError(try Safetensors.parse(overflow, path: "w"))
     }
 }

@@ -87,17 +87,41 @@ final class TrainerTests: XCTestCase {
 
     func testInterruptedSaveFallsBackToThePreviousCheckpoint() throws {
         let dir = TestData.temporaryDirectory("swap")
-        let (trainer, _, _) = try makeTrainer(dir, steps: 1, dropout: 0)
-        _ = try trainer.run(report: { _ in }, shouldStop: { false })
-        // A crash between the two renames leaves only NAME.old behind.
+        let (trainer, train, validation) = try makeTrainer(dir, steps: 2, dropout: 0)
+        var steps = 0
+        _ = try trainer.run(report: { if case .step = $0 { steps += 1 } }, shouldStop: { steps >= 1 })
+        // A crash between the two renames leaves only NAME.old behind …
         try FileIO.rename(dir, to: dir + ".old")
         XCTAssertNoThrow(try Checkpoint.load(dir))
+        // … and an empty NAME (say, made by hand) does not hide it.
+        try FileIO.createDirectory(dir)
+        XCTAssertEqual(try Checkpoint.load(dir).directory, dir + ".old")
+        // Resuming from the fallback and saving puts a whole checkpoint back at NAME.
+        let resumed = try Trainer.resume(directory: dir, trainTokens: train, validationTokens: validation)
+        XCTAssertEqual(try resumed.run(report: { _ in }, shouldStop: { false }), .finished)
+        XCTAssertTrue(Checkpoint.isComplete(dir))
+        XCTAssertFalse(FileIO.exists(dir + ".old"))
+        XCTAssertEqual(try Checkpoint.load(dir).config.training["steps"], "2")
+    }
+
+    func testDivergenceStopsWithoutSaving() throws {
+        let dir = TestData.temporaryDirectory("diverge")
+        let (trainer, _, _) = try makeTrainer(dir, steps: 3, dropout: 0)
+        trainer.model.parameters[trainer.model.layout.layers[0].query] = .nan
+        XCTAssertThrowsError(try trainer.run(report: { _ in }, shouldStop: { false })) { error in
+            XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("diverged"))
+        }
+        XCTAssertFalse(Checkpoint.isComplete(dir))
     }
 
     func testEvaluationReportsBitsPerByte() throws {
         let (trainer, _, _) = try makeTrainer(TestData.temporaryDirectory("eval"), steps: 1, dropout: 0)
         let result = try XCTUnwrap(trainer.evaluate())
-        XCTAssertGreaterThan(result.tokens, 0)
+        let tokenizer = try TestData.tokenizer()
+        let validation = tokenizer.encode(TestData.text(lines: 40, seed: 2))
+        // Every token but the first is predicted once; their bytes are the text's bytes.
+        XCTAssertEqual(result.tokens, validation.count - 1)
+        XCTAssertEqual(result.bytes, tokenizer.decode(Array(validation.dropFirst())).utf8.count)
         XCTAssertEqual(result.bitsPerByte, result.loss * Double(result.tokens) / (Double(result.bytes) * log(2)), accuracy: 1e-9)
         // An untrained model is near uniform: loss ≈ ln(vocabulary).
         XCTAssertEqual(result.loss, log(Double(trainer.model.config.vocabSize)), accuracy: 0.5)

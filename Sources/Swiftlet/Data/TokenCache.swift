@@ -27,7 +27,8 @@ public enum TokenCache {
         var tokens: [Int32] = []
         for doc in corpus.documents {
             tokens += tokenizer.encodeLarge(doc.text)
-            tokens.append(tokenizer.eosID)
+            // A tokenizer may define no end-of-sequence piece (eos_id = -1).
+            if tokenizer.eosID >= 0 { tokens.append(tokenizer.eosID) }
         }
         // The cache is an optimisation: failing to write it is not an error.
         try? FileIO.createDirectory(directory)

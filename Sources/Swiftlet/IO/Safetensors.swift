@@ -76,8 +76,13 @@ public enum Safetensors {
             guard entry.dtype == "F32" else { throw SwiftletError("\(path): tensor \(name) is \(entry.dtype); only F32 is supported.") }
             guard entry.data_offsets.count == 2 else { throw corrupt("tensor \(name) has bad offsets") }
             let begin = entry.data_offsets[0], end = entry.data_offsets[1]
-            let count = entry.shape.reduce(1, *)
-            guard begin >= 0, end >= begin, end <= dataLength, end - begin == count * 4, entry.shape.allSatisfy({ $0 >= 0 }) else {
+            var count = 1
+            for d in entry.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                guard d >= 0, !overflow, product <= dataLength / 4 else { throw corrupt("tensor \(name)'s shape does not fit the file") }
+                count = product
+            }
+            guard begin >= 0, end >= begin, end <= dataLength, end - begin == count * 4 else {
                 throw corrupt("tensor \(name)'s byte range does not match its shape")
             }
             var values = [Float](repeating: 0, count: count)

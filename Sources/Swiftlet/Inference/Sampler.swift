@@ -36,11 +36,7 @@ public struct Sampler {
     }
 
     public mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocab: Int) -> Int32 {
-        if settings.temperature == 0 {
-            var best = 0
-            for i in 1..<vocab where logits[i] > logits[best] { best = i }
-            return Int32(best)
-        }
+        if settings.temperature == 0 { return argmax(logits, vocab: vocab) }
         var maxLogit = -Float.infinity
         for i in 0..<vocab { maxLogit = max(maxLogit, logits[i]) }
         var sum: Float = 0
@@ -54,7 +50,8 @@ public struct Sampler {
         if !limitK && settings.topP >= 1 { return draw(logits, candidates: nil, vocab: vocab, total: 1) }
         // Sort candidates by probability (only those that can matter: top-k, or above a floor).
         order.removeAll(keepingCapacity: true)
-        let floor = limitK ? 0 : (1 - settings.topP) / Float(vocab - 1)
+        // Never above the likeliest token, so at least one candidate always remains.
+        let floor = limitK ? 0 : min((1 - settings.topP) / Float(max(vocab - 1, 1)), maximum(logits, count: vocab))
         for i in 0..<vocab where logits[i] >= floor { order.append(Int32(i)) }
         order.sort { logits[Int($0)] > logits[Int($1)] }
         if limitK && order.count > settings.topK { order.removeLast(order.count - settings.topK) }
@@ -66,7 +63,14 @@ public struct Sampler {
             if cumulative >= settings.topP { break }
         }
         order.removeLast(order.count - kept)
+        guard !order.isEmpty else { return argmax(logits, vocab: vocab) }
         return draw(logits, candidates: order, vocab: vocab, total: cumulative)
+    }
+
+    private func argmax(_ logits: UnsafeMutablePointer<Float>, vocab: Int) -> Int32 {
+        var best = 0
+        for i in 1..<vocab where logits[i] > logits[best] { best = i }
+        return Int32(best)
     }
 
     private mutating func draw(_ probabilities: UnsafeMutablePointer<Float>, candidates: [Int32]?, vocab: Int, total: Float) -> Int32 {

@@ -13,7 +13,7 @@ public enum Gemm {
         let status = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78,  // 'T' : 'N'
                                 Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),
                                 beta, c, Int64(ldc))
-        precondition(status == dnnl_success, "dnnl_sgemm failed with status \(status)")
+        if status != dnnl_success { fatalError("dnnl_sgemm failed with status \(status)") }
     }
 
     /// y[rows×out] (+)= x[rows×in] · W[out×in]ᵀ — a linear layer's forward.

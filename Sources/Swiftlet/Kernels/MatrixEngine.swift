@@ -164,8 +164,10 @@ public final class MatrixEngine {
         return (a, b, c)
     }
 
+    /// oneDNN failing here is an environment fault, not bad input: stop with its status.
+    /// (Not `precondition`: release builds use -Ounchecked, which skips those checks.)
     private func check(_ status: dnnl_status_t, line: Int = #line) {
-        precondition(status == dnnl_success, "oneDNN call failed with status \(status.rawValue) (MatrixEngine.swift:\(line))")
+        if status != dnnl_success { fatalError("oneDNN call failed with status \(status.rawValue) (MatrixEngine.swift:\(line))") }
     }
 
     /// Whether this CPU runs bf16 products natively (oneDNN picks a bf16 kernel).
@@ -180,13 +182,12 @@ final class DNNLContext: @unchecked Sendable {
     let bf16IsNative: Bool
 
     private init() {
-        // Calls are made outside `precondition`: under -Ounchecked its condition is not evaluated.
         var engine: dnnl_engine_t?
         let engineStatus = dnnl_engine_create(&engine, dnnl_cpu, 0)
-        precondition(engineStatus == dnnl_success, "oneDNN CPU engine unavailable")
+        if engineStatus != dnnl_success { fatalError("oneDNN CPU engine unavailable") }
         var stream: dnnl_stream_t?
         let streamStatus = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue)
-        precondition(streamStatus == dnnl_success, "oneDNN stream unavailable")
+        if streamStatus != dnnl_success { fatalError("oneDNN stream unavailable") }
         self.engine = engine!
         self.stream = stream!
         let isa = dnnl_get_effective_cpu_isa()

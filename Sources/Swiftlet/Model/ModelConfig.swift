@@ -43,6 +43,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard heads % kvHeads == 0 else { throw SwiftletError("heads \(heads) is not a multiple of kv-heads \(kvHeads).") }
         guard headDim % 2 == 0 else { throw SwiftletError("the head size \(headDim) must be even for rotary embeddings.") }
         guard dropout >= 0, dropout < 1 else { throw SwiftletError("dropout must be in [0, 1).") }
+        guard dim <= 16384, layers <= 256, heads <= 1024, hiddenDim <= 65536, vocabSize <= 1 << 20, contextLength <= 1 << 17 else {
+            throw SwiftletError("that model shape is beyond what Swiftlet supports (dim ≤ 16384, context ≤ 131072, vocabulary ≤ 1,048,576).")
+        }
     }
 
     public var parameterCount: Int { ParameterLayout(config: self).totalCount }

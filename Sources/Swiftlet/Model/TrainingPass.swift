@@ -61,7 +61,8 @@ public final class TrainingPass {
 
     /// Forward, loss and backward. Gradients of the mean loss over `gradientTokens` tokens
     /// are added to `gradients`. Returns the summed loss over the batch's target tokens.
-    /// `dropoutSeed` switches dropout on (when the config has any).
+    /// `dropoutSeed` switches dropout on (when the config has any); masks are a hash of the
+    /// seed, the element and the layer's branch, so each pass and site draws its own.
     @discardableResult
     public func forwardBackward(_ batch: Batch, gradientTokens: Int, dropoutSeed: UInt64? = nil) -> Double {
         let spans = AttentionSpan.packed(cumulativeLengths: batch.cumulativeLengths)
@@ -110,7 +111,7 @@ public final class TrainingPass {
                 Attention.forward(q: a.query.pointer, k: a.key.pointer, v: a.value.pointer, out: a.attention.pointer,
                                   logSumExp: a.logSumExp.pointer, spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
                 addBranch(input: x, output: a.middle.pointer, rows: n,
-                          mask: useDropout ? (a.attentionMask!, dropoutSeed! &+ UInt64(2 * l)) : nil) { out, accumulate in
+                          mask: useDropout ? (a.attentionMask!, dropoutSeed!, UInt64(2 * l)) : nil) { out, accumulate in
                     matrices.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: accumulate)
                 }
                 RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
@@ -118,7 +119,7 @@ public final class TrainingPass {
                 matrices.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
                 SwiGLU.forward(gate: a.gate.pointer, up: a.up.pointer, out: a.hidden.pointer, count: n * c.hiddenDim)
                 addBranch(input: a.middle.pointer, output: residuals[l + 1].pointer, rows: n,
-                          mask: useDropout ? (a.mlpMask!, dropoutSeed! &+ UInt64(2 * l + 1)) : nil) { out, accumulate in
+                          mask: useDropout ? (a.mlpMask!, dropoutSeed!, UInt64(2 * l + 1)) : nil) { out, accumulate in
                     matrices.linear(a.hidden.pointer, w + o.down, out, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: accumulate)
                 }
             }
@@ -130,9 +131,9 @@ public final class TrainingPass {
     /// output = input + branch, where `compute(out, accumulate)` writes the branch. Without
     /// dropout the branch's GEMM accumulates straight onto a copy of the input.
     private func addBranch(input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int,
-                           mask: (FloatBuffer, UInt64)?, compute: (UnsafeMutablePointer<Float>, Bool) -> Void) {
+                           mask: (FloatBuffer, seed: UInt64, site: UInt64)?, compute: (UnsafeMutablePointer<Float>, Bool) -> Void) {
         let count = rows * model.config.dim
-        guard let (maskBuffer, seed) = mask else {
+        guard let (maskBuffer, seed, site) = mask else {
             output.update(from: input, count: count)
             compute(output, true)
             return
@@ -140,7 +141,7 @@ public final class TrainingPass {
         compute(branch.pointer, false)
         let p = model.config.dropout, keep = 1 / (1 - p)
         for i in 0..<count {
-            let m: Float = RandomGenerator.hashUniform(seed: seed, UInt64(i), 0, 0) < p ? 0 : keep
+            let m: Float = RandomGenerator.hashUniform(seed: seed, UInt64(i), site, 0x5EED) < p ? 0 : keep
             maskBuffer.pointer[i] = m
             output[i] = input[i] + branch.pointer[i] * m
         }

@@ -30,6 +30,7 @@ public final class Trainer {
     let trainTokens: [Int32]
     let validationWindows: [[Int32]]
     private var firstStepSeconds: Double = 0
+    private var lastGradientNorm: Double = 0
 
     /// A new run from freshly initialised weights.
     public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
@@ -70,6 +71,10 @@ public final class Trainer {
         } catch {
             throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
         }
+        guard state.dataRandom.state.count == 4, state.step >= 0, state.warmupSteps >= 0 else {
+            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
+        }
+        try state.options.validate()
         let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
                                   trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
         let path = dir + "/" + CheckpointFiles.optimizer
@@ -88,14 +93,29 @@ public final class Trainer {
         return trainer
     }
 
+    /// A new length for a resumed run (the cosine schedule stretches or shrinks to it).
+    public func setTotalSteps(_ steps: Int) throws {
+        guard steps > 0 else { throw SwiftletError("--steps must be positive.") }
+        state.options.steps = steps
+        state.options.timeBudget = nil
+        state.totalSteps = steps
+    }
+
     var sequencesPerStep: Int { max(1, state.options.batchTokens / model.config.contextLength) }
 
     public func run(report: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> TrainingOutcome {
         let options = state.options
-        try FileIO.createDirectory(directory)
+        guard Checkpoint.mayWrite(directory) else {
+            throw SwiftletError("\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
+        }
+        // Metrics are appended live only once a checkpoint exists there; until then they are
+        // kept in memory and written with the first save.
         while !isDone {
             let clock = Stopwatch()
             let (loss, learningRate) = trainStep()
+            guard loss.isFinite, lastGradientNorm.isFinite else {
+                throw SwiftletError("training diverged at step \(state.step) (the loss or gradient is not a number); nothing was saved from this step — try a lower --lr, or --resume from the last checkpoint.")
+            }
             let seconds = clock.seconds
             state.trainingSeconds += seconds
             if state.step == 1 { firstStepSeconds = seconds }
@@ -107,7 +127,7 @@ public final class Trainer {
             record.tokensPerSecond = tokensPerSecond
             record.trainingSeconds = state.trainingSeconds
             records.append(record)
-            try? FileIO.appendLine(record.jsonLine, to: directory + "/" + CheckpointFiles.metrics)
+            appendMetric(record)
             report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
                          tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
             if state.step % options.evalInterval == 0 || isDone { evaluate(report: report) }
@@ -124,6 +144,12 @@ public final class Trainer {
         try save()
         report(.saved(step: state.step, directory: directory))
         return .finished
+    }
+
+    /// Live metrics go into the saved checkpoint's metrics.jsonl (the next save rewrites it whole).
+    private func appendMetric(_ record: MetricRecord) {
+        guard Checkpoint.isComplete(directory) else { return }
+        try? FileIO.appendLine(record.jsonLine, to: directory + "/" + CheckpointFiles.metrics)
     }
 
     var isDone: Bool {
@@ -161,7 +187,12 @@ public final class Trainer {
         pass.gradients.zero()
         var lossSum: Double = 0
         var done = 0
-        let dropoutSeed: UInt64? = c.dropout > 0 ? state.options.seed &* 1_000_003 &+ UInt64(state.step) : nil
+        // One independent dropout stream per (run seed, step, micro-batch).
+        func dropoutSeed(_ microBatch: Int) -> UInt64? {
+            guard c.dropout > 0 else { return nil }
+            var mix = state.options.seed ^ 0xD809_0A7
+            return RandomGenerator.splitMix(&mix) ^ RandomGenerator.splitMix(&mix) &* UInt64(state.step + 1) ^ UInt64(microBatch) &* 0x9E37_79B9_7F4A_7C15
+        }
         while done < total {
             let count = min(perPass, total - done)
             var windows: [[Int32]] = []
@@ -170,10 +201,11 @@ public final class Trainer {
                 windows.append(Array(trainTokens[start...start + context]))
             }
             lossSum += pass.forwardBackward(Batch(windows: windows), gradientTokens: total * context,
-                                            dropoutSeed: dropoutSeed.map { $0 &+ UInt64(done) &* 7919 })
+                                            dropoutSeed: dropoutSeed(done / perPass))
             done += count
         }
-        optimizer.clip(pass.gradients, maxNorm: state.options.gradientClip)
+        lastGradientNorm = optimizer.clip(pass.gradients, maxNorm: state.options.gradientClip)
+        guard lastGradientNorm.isFinite else { return (.nan, 0) }
         let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
                                             warmupSteps: state.warmupSteps, totalSteps: state.totalSteps ?? Int.max)
         let learningRate = schedule.rate(atStep: state.step)
@@ -194,7 +226,7 @@ public final class Trainer {
         record.bitsPerByte = result.bitsPerByte
         records.removeAll { $0.kind == "eval" && $0.step == state.step }
         records.append(record)
-        try? FileIO.appendLine(record.jsonLine, to: directory + "/" + CheckpointFiles.metrics)
+        appendMetric(record)
         state.bestValidationLoss = min(state.bestValidationLoss ?? .infinity, result.loss)
         report(.evaluation(step: state.step, result: result))
         return result

@@ -31,7 +31,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if let steps, steps <= 0 { throw SwiftletError("--steps must be positive.") }
         if let timeBudget, timeBudget <= 0 { throw SwiftletError("--time must be positive.") }
         guard learningRate > 0, learningRate < 10 else { throw SwiftletError("--lr must be a small positive number.") }
-        guard batchTokens > 0 else { throw SwiftletError("--batch-tokens must be positive.") }
+        guard batchTokens > 0, batchTokens <= 1 << 24 else { throw SwiftletError("--batch-tokens must be between 1 and 16,777,216.") }
+        if let timeBudget, timeBudget > 1e8 { throw SwiftletError("--time is longer than Swiftlet can plan for.") }
+        if let steps, steps > 1 << 40 { throw SwiftletError("--steps is larger than Swiftlet can plan for.") }
         guard microBatchTokens > 0 else { throw SwiftletError("--micro-batch-tokens must be positive.") }
         guard gradientClip >= 0 else { throw SwiftletError("--grad-clip must not be negative.") }
         guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }

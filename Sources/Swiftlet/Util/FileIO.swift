@@ -48,6 +48,30 @@ public enum FileIO {
         try writeAtomically(Array(text.utf8), to: path)
     }
 
+    /// Writes and fsyncs a file (no rename: the caller's directory swap is the atomic step).
+    public static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw SwiftletError("could not write \(path).") }
+        defer { close(fd) }
+        var written = 0
+        try bytes.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = write(fd, raw.baseAddress! + written, raw.count - written)
+                guard n > 0 else { throw SwiftletError("could not write \(path) (is the disk full?).") }
+                written += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw SwiftletError("could not flush \(path) to disk.") }
+    }
+
+    /// Flushes a directory's entries (so a rename inside it survives a crash).
+    public static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+
     public static func rename(_ from: String, to: String) throws {
         guard Glibc.rename(from, to) == 0 else {
             throw SwiftletError("could not move \(from) to \(to).")
