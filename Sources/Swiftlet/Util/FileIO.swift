@@ -31,7 +31,8 @@ public enum FileIO {
     /// Reads a text file, rejecting anything that is not valid UTF-8 (a binary file, say).
     public static func readUTF8(_ path: String) throws -> String {
         let bytes = try readBytes(path)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        // NUL bytes are valid UTF-8 but never appear in text (UTF-16 files are full of them).
+        guard !bytes.contains(0), let text = String(validating: bytes, as: UTF8.self) else {
             throw SwiftletError("\(path) is not UTF-8 text (is it a binary file?).")
         }
         return text
