@@ -36,9 +36,6 @@ public final class InferenceSession {
 
     public func reset() { length = 0 }
 
-    /// Forgets everything after the first `count` tokens.
-    public func truncate(to count: Int) { length = min(length, count) }
-
     public var remaining: Int { model.config.contextLength - length }
 
     /// Runs `tokens` through the model after what is cached and leaves the next-token logits

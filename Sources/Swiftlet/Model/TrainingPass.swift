@@ -84,9 +84,6 @@ public final class TrainingPass {
         }
     }
 
-    /// The final normalized hidden states of the last forward pass, (rows, dim).
-    public var finalHidden: UnsafePointer<Float> { UnsafePointer(finalNormed.pointer) }
-
     func forward(_ batch: Batch, spans: [AttentionSpan], dropoutSeed: UInt64?) {
         let c = model.config
         let n = batch.rows
