@@ -146,14 +146,35 @@ final class KernelTests: XCTestCase {
     }
 
     func testAttentionBackwardMatchesFiniteDifferences() {
-        let heads = 4, kvHeads = 2, headDim = 16
-        let spans = AttentionSpan.packed(cumulativeLengths: [0, 1, 6, 13])
-        let rows = 13
-        var q = TestData.randoms(rows * heads * headDim, seed: 16), k = TestData.randoms(rows * kvHeads * headDim, seed: 17)
-        var v = TestData.randoms(rows * kvHeads * headDim, seed: 18)
-        let r = TestData.randoms(rows * heads * headDim, seed: 19)
+        checkAttentionBackward(cumulativeLengths: [0, 1, 6, 13], heads: 4, kvHeads: 2, headDim: 16, seed: 16,
+                               strides: (query: 7, key: 5))
+    }
+
+    /// Spans long enough for every path of the tiled kernel: several key tiles with 64- and
+    /// 16-key score blocks, 64/32/16-column products, partial four-row tiles, and the row path
+    /// for length 1.
+    func testTiledAttentionOnLongSpansMatchesReference() {
+        for headDim in [48, 64] {
+            checkAttentionBackward(cumulativeLengths: [0, 1, 18, 88, 219], heads: 4, kvHeads: 2, headDim: headDim, seed: 30,
+                                   strides: (query: 997, key: 499))
+        }
+    }
+
+    /// Forward against the reference, then dq, dk, dv at every `strides`-th coordinate against
+    /// finite differences of the reference (gradient buffers start as garbage: they must be
+    /// overwritten).
+    func checkAttentionBackward(cumulativeLengths: [Int], heads: Int, kvHeads: Int, headDim: Int, seed: UInt64,
+                                strides: (query: Int, key: Int), file: StaticString = #filePath, line: UInt = #line) {
+        let spans = AttentionSpan.packed(cumulativeLengths: cumulativeLengths)
+        let rows = cumulativeLengths.last!
+        var q = TestData.randoms(rows * heads * headDim, seed: seed), k = TestData.randoms(rows * kvHeads * headDim, seed: seed + 1)
+        var v = TestData.randoms(rows * kvHeads * headDim, seed: seed + 2)
+        let r = TestData.randoms(rows * heads * headDim, seed: seed + 3)
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: rows * heads)
         Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, "head size \(headDim)", file: file, line: line)
+        XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4, file: file, line: line)
         var dq = [Float](repeating: 9, count: q.count), dk = [Float](repeating: 9, count: k.count), dv = dk
         Attention.backward(dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv,
                            spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
@@ -161,50 +182,15 @@ final class KernelTests: XCTestCase {
             weightedSum(Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim).out, r)
         }
         let (q0, k0, v0) = (q, k, v)
-        for i in stride(from: 0, to: q.count, by: 7) {
+        for i in stride(from: 0, to: q.count, by: strides.query) {
             let n = numericalDerivative(at: &q, index: i, epsilon: 1e-2) { loss($0, k0, v0) }
-            assertClose(Double(dq[i]), n, relative: 2e-2, absolute: 2e-3, "dq[\(i)]")
+            assertClose(Double(dq[i]), n, relative: 2e-2, absolute: 2e-3, "dq[\(i)] head size \(headDim)", file: file, line: line)
         }
-        for i in stride(from: 0, to: k.count, by: 5) {
+        for i in stride(from: 0, to: k.count, by: strides.key) {
             let n = numericalDerivative(at: &k, index: i, epsilon: 1e-2) { loss(q0, $0, v0) }
-            assertClose(Double(dk[i]), n, relative: 2e-2, absolute: 2e-3, "dk[\(i)]")
+            assertClose(Double(dk[i]), n, relative: 2e-2, absolute: 2e-3, "dk[\(i)] head size \(headDim)", file: file, line: line)
             let m = numericalDerivative(at: &v, index: i, epsilon: 1e-2) { loss(q0, k0, $0) }
-            assertClose(Double(dv[i]), m, relative: 2e-2, absolute: 2e-3, "dv[\(i)]")
-        }
-    }
-
-    /// Spans long enough for every path of the tiled kernel: 64-key score blocks plus 16-key
-    /// tails, 64/32/16-column products, partial four-row tiles, and the row path for length 1.
-    func testTiledAttentionOnLongSpansMatchesReference() {
-        for headDim in [48, 64] {
-            let heads = 4, kvHeads = 2
-            let spans = AttentionSpan.packed(cumulativeLengths: [0, 1, 18, 88, 219])
-            let rows = 219
-            var q = TestData.randoms(rows * heads * headDim, seed: 30), k = TestData.randoms(rows * kvHeads * headDim, seed: 31)
-            var v = TestData.randoms(rows * kvHeads * headDim, seed: 32)
-            let r = TestData.randoms(rows * heads * headDim, seed: 33)
-            var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: rows * heads)
-            Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
-            let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
-            XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, "head size \(headDim)")
-            XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4)
-            var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
-            Attention.backward(dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv,
-                               spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
-            func loss(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double {
-                weightedSum(Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim).out, r)
-            }
-            let (q0, k0, v0) = (q, k, v)
-            for i in stride(from: 5, to: q.count, by: 997) {
-                let n = numericalDerivative(at: &q, index: i, epsilon: 1e-2) { loss($0, k0, v0) }
-                assertClose(Double(dq[i]), n, relative: 2e-2, absolute: 2e-3, "dq[\(i)] head size \(headDim)")
-            }
-            for i in stride(from: 3, to: k.count, by: 499) {
-                let n = numericalDerivative(at: &k, index: i, epsilon: 1e-2) { loss(q0, $0, v0) }
-                assertClose(Double(dk[i]), n, relative: 2e-2, absolute: 2e-3, "dk[\(i)] head size \(headDim)")
-                let m = numericalDerivative(at: &v, index: i, epsilon: 1e-2) { loss(q0, k0, $0) }
-                assertClose(Double(dv[i]), m, relative: 2e-2, absolute: 2e-3, "dv[\(i)] head size \(headDim)")
-            }
+            assertClose(Double(dv[i]), m, relative: 2e-2, absolute: 2e-3, "dv[\(i)] head size \(headDim)", file: file, line: line)
         }
     }
 
