@@ -91,7 +91,7 @@ struct TrainCommand: ParsableCommand {
             if resume {
                 let checkpoint = try Checkpoint.load(out)
                 let (train, validation) = tokenize(trainCorpus, validationCorpus, tokenizer: checkpoint.tokenizer)
-                let trainer = try Trainer.resume(directory: out, trainTokens: train, validationTokens: validation)
+                let trainer = try Trainer.resume(from: checkpoint, directory: out, trainTokens: train, validationTokens: validation)
                 try checkUnchanged(trainer)
                 if let steps { try trainer.setTotalSteps(steps) }
                 Console.info("resuming \(out) at step \(trainer.state.step)" + (trainer.state.totalSteps.map { " of \($0)" } ?? ""))

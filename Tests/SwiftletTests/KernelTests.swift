@@ -206,7 +206,8 @@ final class KernelTests: XCTestCase {
         var dh = [Float](repeating: 0, count: rows * dim), dw = [Float](repeating: 0, count: vocab * dim)
         var perRow = [Float](repeating: 0, count: rows)
         let total = CrossEntropy.forwardBackward(hidden: hidden, weight: weight, targets: targets, rows: rows, dim: dim, vocab: vocab,
-                                                 logits: &logits, gradientScale: 1, dhidden: &dh, dweight: &dw, rowLosses: &perRow)
+                                                 logits: &logits, gradientScale: 1, dhidden: &dh, dweight: &dw, rowLosses: &perRow,
+                                                 matrices: MatrixEngine(precision: .fp32))
         let reference = Reference.crossEntropy(hidden: hidden, weight: weight, targets: targets, dim: dim, vocab: vocab)
         assertClose(total, reference.reduce(0, +), relative: 1e-5, absolute: 1e-4)
         for r in 0..<rows { assertClose(Double(perRow[r]), reference[r], relative: 1e-4, absolute: 1e-4) }

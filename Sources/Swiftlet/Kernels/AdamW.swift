@@ -54,10 +54,6 @@ public enum AdamW {
         }
         return total
     }
-
-    public static func scale(_ x: UnsafeMutablePointer<Float>, count: Int, by factor: Float) {
-        scaleInPlace(x, count: count, by: factor)
-    }
 }
 
 extension Double {

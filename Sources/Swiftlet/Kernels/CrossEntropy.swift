@@ -16,8 +16,7 @@ public enum CrossEntropy {
                                        gradientScale: Float,
                                        dhidden: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
                                        rowLosses: UnsafeMutablePointer<Float>? = nil,
-                                       matrices: MatrixEngine? = nil) -> Double {
-        let engine = matrices ?? MatrixEngine(precision: .fp32)
+                                       matrices engine: MatrixEngine) -> Double {
         var total: Double = 0
         var start = 0
         while start < rows {

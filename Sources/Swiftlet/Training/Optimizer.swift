@@ -17,7 +17,7 @@ public final class Optimizer {
     public func clip(_ gradients: FloatBuffer, maxNorm: Float) -> Double {
         let norm = AdamW.sumOfSquares(gradients.pointer, count: gradients.count).squareRoot()
         if maxNorm > 0, norm > Double(maxNorm) {
-            AdamW.scale(gradients.pointer, count: gradients.count, by: Float(Double(maxNorm) / norm))
+            scaleInPlace(gradients.pointer, count: gradients.count, by: Float(Double(maxNorm) / norm))
         }
         return norm
     }

@@ -60,7 +60,12 @@ public final class Trainer {
 
     /// Continues the run saved in `directory` exactly where it stopped.
     public static func resume(directory: String, trainTokens: [Int32], validationTokens: [Int32]) throws -> Trainer {
-        let checkpoint = try Checkpoint.load(directory)
+        try resume(from: Checkpoint.load(directory), directory: directory, trainTokens: trainTokens, validationTokens: validationTokens)
+    }
+
+    /// Continues the run of an already loaded checkpoint; saves go to `directory`.
+    public static func resume(from checkpoint: Checkpoint, directory: String, trainTokens: [Int32],
+                              validationTokens: [Int32]) throws -> Trainer {
         let dir = checkpoint.directory
         guard FileIO.exists(dir + "/" + CheckpointFiles.trainer), FileIO.exists(dir + "/" + CheckpointFiles.optimizer) else {
             throw SwiftletError("\(directory) holds no training state to resume (trainer.json and optimizer.safetensors).")
