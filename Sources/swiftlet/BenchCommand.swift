@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure this machine: FMA peak, GEMMs, attention, training and decoding speed.",
         discussion: "With no subcommand, runs the whole suite. --json prints one {\"name\", \"value\", \"unit\"} object per line.",
-        subcommands: [All.self, Train.self, Decode.self, AttentionBench.self],
+        subcommands: [All.self, Train.self, Decode.self, Generate.self, AttentionBench.self],
         defaultSubcommand: All.self)
 
     struct Output: ParsableArguments {
@@ -66,6 +66,7 @@ struct BenchCommand: ParsableCommand {
             }
             let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
             output.emit(Benchmarks.decode(config: decodeShape, tokens: 256))
+            output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 32000)))
         }
     }
 
@@ -111,6 +112,37 @@ struct BenchCommand: ParsableCommand {
                 var config = try shape.config()
                 config.contextLength = max(config.contextLength, tokens + 1)
                 output.emit(Benchmarks.decode(config: config, tokens: tokens))
+            }
+        }
+    }
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The generation engine: concurrent prompts against one at a time, and time to first token when busy.")
+        @Option(name: .long, help: "Take the shape of a preset (tiny, small, medium, base) instead of the shape options; --vocab still applies.")
+        var preset: String?
+        @OptionGroup var shape: ShapeOptions
+        @Option(name: .long, help: "Concurrent prompts.") var prompts: Int = 8
+        @Option(name: .long, help: "New tokens per prompt.") var newTokens: Int = 128
+        @Option(name: .long, help: "Tokens per prompt.") var promptTokens: Int = 32
+        @Option(name: .long, help: "Tokens of the prompt that joins the busy engine.") var joinTokens: Int = 200
+        @OptionGroup var output: Output
+
+        func validate() throws {
+            guard prompts > 0, newTokens > 0, promptTokens > 0, joinTokens > 0 else {
+                throw ValidationError("--prompts, --new-tokens, --prompt-tokens and --join-tokens must be positive.")
+            }
+            if let preset, ModelPreset(rawValue: preset) == nil {
+                throw ValidationError("--preset must be one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+        }
+
+        func run() throws {
+            try runReportingErrors {
+                var config = try shape.config()
+                if let preset { config = ModelPreset(rawValue: preset)!.config(vocabSize: shape.vocab) }
+                output.emit(try Benchmarks.generate(config: config, prompts: prompts, newTokens: newTokens,
+                                                    promptTokens: promptTokens, joinTokens: joinTokens))
             }
         }
     }

@@ -9,20 +9,29 @@ struct SamplingOptions: ParsableArguments {
     var topK: Int = 0
     @Option(name: .long, help: "Sample from the smallest set of tokens whose probability reaches p.")
     var topP: Float = 0.95
+    @Option(name: .long, help: "Drop tokens less likely than this fraction of the likeliest one (0 = off).")
+    var minP: Float = 0
+    @Option(name: .long, help: "Divide positive (multiply negative) logits of tokens already seen by this (1 = off).")
+    var repetitionPenalty: Float = 1
     @Option(name: .long, help: "Random seed; the same seed gives the same text.")
     var seed: UInt64?
     @Option(name: .long, help: "Largest number of new tokens.")
     var maxTokens: Int = 256
+    @Option(name: .long, help: "End the reply before this text (repeatable); it is not printed.")
+    var stop: [String] = []
 
     func validate() throws {
-        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 or more.") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be 0 (off) or more.") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1].") }
+        do {
+            try settings.validate()
+        } catch let error as SwiftletError {
+            throw ValidationError(error.message)
+        }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive.") }
+        guard !stop.contains(where: \.isEmpty) else { throw ValidationError("--stop must not be empty.") }
     }
 
     var settings: SamplingSettings {
-        SamplingSettings(temperature: temperature, topK: topK, topP: topP,
+        SamplingSettings(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty,
                          seed: seed ?? UInt64(Stopwatch.now() * 1e6))
     }
 }
@@ -30,32 +39,88 @@ struct SamplingOptions: ParsableArguments {
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Continue a prompt with a trained model, streaming the text.")
+        abstract: "Continue a prompt with a trained model, streaming the text; or complete a file of prompts in parallel.")
 
     @Option(name: .long, help: "Checkpoint directory.")
     var checkpoint: String
     @Option(name: .long, help: "The prompt (read from standard input when absent).")
     var prompt: String?
+    @Option(name: .long, help: "A file of prompts, one per line: plain text or JSON objects; results as JSON lines.")
+    var promptsFile: String?
+    @Option(name: .long, help: "With --prompts-file: prompts generated at once.")
+    var parallel: Int = 8
+    @Option(name: .long, help: "With --prompts-file: write the JSON lines here (atomically) instead of standard output.")
+    var out: String?
     @OptionGroup var sampling: SamplingOptions
     @Flag(name: .long, help: "Report speed on standard error.")
     var verbose = false
+
+    func validate() throws {
+        guard parallel > 0, parallel <= 256 else { throw ValidationError("--parallel must be between 1 and 256.") }
+        if promptsFile != nil, prompt != nil { throw ValidationError("give either --prompt or --prompts-file, not both.") }
+        if promptsFile == nil, out != nil { throw ValidationError("--out goes with --prompts-file.") }
+    }
 
     func run() throws {
         try runReportingErrors {
             Interrupt.install()
             let loaded = try Checkpoint.load(checkpoint)
+            if let promptsFile {
+                try runBatch(loaded, file: promptsFile)
+                return
+            }
             let text = prompt ?? readAllStandardInput()
             let tokens = loaded.tokenizer.encode(text)
             guard !tokens.isEmpty else { throw SwiftletError("the prompt is empty.") }
-            let session = InferenceSession(model: loaded.model)
             Console.write(text)
-            let result = try Generator.generate(session: session, tokenizer: loaded.tokenizer, prompt: tokens,
-                                                maxTokens: sampling.maxTokens, sampling: sampling.settings,
+            let result = try Generator.generate(model: loaded.model, tokenizer: loaded.tokenizer, prompt: tokens,
+                                                maxTokens: sampling.maxTokens, sampling: sampling.settings, stop: sampling.stop,
                                                 onText: Console.write, shouldStop: { Interrupt.isRequested })
             Console.write("\n")
             if verbose {
-                Console.info("\(tokens.count) prompt tokens in \(Format.fixed(result.promptSeconds * 1000, 1)) ms; \(result.tokens.count) new tokens at \(Format.fixed(result.tokensPerSecond, 1)) tokens/s (stopped: \(result.stopReason.rawValue))")
+                Console.info("\(tokens.count) prompt tokens, first token after \(Format.fixed(result.timeToFirstToken * 1000, 1)) ms; \(result.tokens.count) new tokens at \(Format.fixed(result.tokensPerSecond, 1)) tokens/s (stopped: \(result.stopReason.rawValue))")
             }
         }
+    }
+
+    func runBatch(_ loaded: Checkpoint, file: String) throws {
+        let lines = try PromptsFile.parse(FileIO.readUTF8(file), name: file, maxTokens: sampling.maxTokens,
+                                          sampling: sampling.settings, stop: sampling.stop)
+        let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer,
+                                      options: GenerationEngine.Options(parallel: parallel))
+        var ids: [GenerationEngine.RequestID] = []
+        for line in lines {
+            let request = GenerationRequest(prompt: loaded.tokenizer.encode(line.prompt), maxTokens: line.maxTokens,
+                                            sampling: line.sampling, stop: line.stop)
+            do {
+                ids.append(try engine.submit(request))
+            } catch let error as SwiftletError {
+                throw SwiftletError("line \(line.line) of \(file): \(error.message)")
+            }
+        }
+        var results: [GenerationEngine.RequestID: GenerationResult] = [:]
+        var tokens = 0
+        let clock = Stopwatch()
+        while !engine.isIdle {
+            if Interrupt.isRequested { for id in ids where results[id] == nil { engine.cancel(id) } }
+            for (id, result) in engine.step() {
+                results[id] = result
+                tokens += result.tokens.count
+            }
+            let done = results.count, seconds = clock.seconds
+            let eta = done > 0 ? seconds / Double(done) * Double(lines.count - done) : 0
+            Console.progress("generate: \(done)/\(lines.count) prompts, \(Format.fixed(Double(tokens) / max(seconds, 1e-9), 1)) tokens/s, ETA \(Format.seconds(eta))",
+                             final: engine.isIdle)
+        }
+        let output = zip(lines, ids).map { line, id in CompletionRecord(prompt: line.prompt, result: results[id]!).jsonLine + "\n" }.joined()
+        if let out {
+            try FileIO.writeAtomically(output, to: out)
+        } else {
+            Console.write(output)
+        }
+        if verbose {
+            Console.info("\(lines.count) prompts, \(tokens) new tokens in \(Format.fixed(clock.seconds, 2)) s (\(Format.fixed(Double(tokens) / max(clock.seconds, 1e-9), 1)) tokens/s)")
+        }
+        if Interrupt.isRequested { throw ExitCode(130) }
     }
 }

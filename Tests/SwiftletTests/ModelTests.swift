@@ -54,32 +54,52 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(packed, a + b, accuracy: 1e-4)
     }
 
+    /// Runs `tokens` through the engine's forward pass after what `table` holds, `chunk` rows at a
+    /// time; returns the logits after the last one.
+    func feed(_ tokens: [Int32], into table: inout BlockTable, forward: BatchForward, chunk: Int = 256) -> [Float] {
+        var start = 0
+        var logits: [Float] = []
+        while start < tokens.count {
+            let piece = Array(tokens[start..<min(start + chunk, tokens.count)])
+            XCTAssertTrue(table.grow(toHold: table.length + piece.count, from: forward.pool))
+            let last = start + piece.count == tokens.count
+            forward.forward([BatchForward.Segment(tokens: piece, past: table.length, blocks: table.blocks, wantsLogits: last)])
+            if last { logits = Array(UnsafeBufferPointer(start: forward.logits.pointer, count: forward.model.config.vocabSize)) }
+            table.length += piece.count
+            start += piece.count
+        }
+        return logits
+    }
+
     func testCachedDecodingMatchesFullForward() {
         // Logits of the last token after feeding a prompt in pieces equal those of one pass.
         let model = randomModel()
+        let pool = KVBlockPool(config: model.config, blockCount: 16, blockSize: 4)
+        let forward = BatchForward(model: model, pool: pool, maxRows: 32, maxLogitRows: 2)
         let tokens: [Int32] = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
-        let whole = InferenceSession(model: model)
-        whole.feed(tokens)
-        let pieces = InferenceSession(model: model, maxChunk: 3)
-        pieces.feed(Array(tokens[0..<4]))
-        for t in tokens[4...] { pieces.feed([t]) }
-        XCTAssertLessThan(maxAbsDifference(whole.logits.array, pieces.logits.array), 1e-4)
+        var wholeTable = BlockTable(), piecesTable = BlockTable()
+        let whole = feed(tokens, into: &wholeTable, forward: forward)
+        _ = feed(Array(tokens[0..<4]), into: &piecesTable, forward: forward, chunk: 3)
+        var pieces: [Float] = []
+        for t in tokens[4...] { pieces = feed([t], into: &piecesTable, forward: forward) }
+        XCTAssertLessThan(maxAbsDifference(whole, pieces), 1e-4)
+        wholeTable.release(to: pool)
+        piecesTable.release(to: pool)
         // A prompt prefilled in chunks of 8 (the tiled path, with cached past keys) equals one pass.
         let long: [Int32] = (0..<22).map { Int32(($0 * 7 + 1) % 40) }
-        let onePass = InferenceSession(model: model), chunked = InferenceSession(model: model, maxChunk: 8)
-        onePass.feed(long)
-        chunked.feed(long)
-        XCTAssertLessThan(maxAbsDifference(onePass.logits.array, chunked.logits.array), 1e-4)
-        // And they match the training pass's final hidden state through the output head.
+        var oneTable = BlockTable(), chunkedTable = BlockTable()
+        let onePass = feed(long, into: &oneTable, forward: forward)
+        let chunked = feed(long, into: &chunkedTable, forward: forward, chunk: 8)
+        XCTAssertLessThan(maxAbsDifference(onePass, chunked), 1e-4)
+        oneTable.release(to: pool)
+        chunkedTable.release(to: pool)
+        // And they match the training pass: the loss of predicting tokens[9] from the first nine tokens, via the cache.
         let pass = TrainingPass(model: model, maxRows: 16)
         var rowLosses = [Float](repeating: 0, count: tokens.count - 1)
         _ = pass.loss(Batch(windows: [tokens]), rowLosses: &rowLosses)
-        let logits = whole.logits.array
-        XCTAssertEqual(logits.count, model.config.vocabSize)
-        // The loss of predicting tokens[9] from the first nine tokens, via the cache:
-        let cached = InferenceSession(model: model)
-        cached.feed(Array(tokens[0..<9]))
-        let c = cached.logits.array
+        XCTAssertEqual(whole.count, model.config.vocabSize)
+        var table = BlockTable()
+        let c = feed(Array(tokens[0..<9]), into: &table, forward: forward)
         let cm = c.max()!
         let clse = Double(cm) + log(c.reduce(0.0) { $0 + exp(Double($1 - cm)) })
         XCTAssertEqual(clse - Double(c[Int(tokens[9])]), Double(rowLosses[8]), accuracy: 1e-3)

@@ -127,21 +127,19 @@ public enum Benchmarks {
         return results
     }
 
-    /// Batch-1 greedy decoding of `tokens` new tokens after a one-token prompt, in tokens/s.
+    /// Batch-1 greedy decoding of `tokens` new tokens after a one-token prompt, in tokens/s,
+    /// through the generation engine (the path `swiftlet generate` takes).
     public static func decode(config: ModelConfig, tokens: Int) -> [BenchResult] {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
-        let session = InferenceSession(model: model)
-        var sampler = Sampler(SamplingSettings(temperature: 0))
         let count = min(tokens, config.contextLength - 1)
-        session.feed([1])
-        let clock = Stopwatch()
-        for _ in 0..<count {
-            let next = sampler.sample(session.logits.pointer, vocab: config.vocabSize)
-            session.feed([next])
-        }
-        return [BenchResult("decode.tokens_per_s", Double(count) / clock.seconds, "tokens/s")]
+        let engine = GenerationEngine(model: model, tokenizer: nil, options: GenerationEngine.Options(parallel: 1))
+        // count + 1 tokens: the first comes from the prompt's pass, then `count` decode steps are timed.
+        let id = try! engine.submit(GenerationRequest(prompt: [1], maxTokens: count + 1, sampling: SamplingSettings(temperature: 0)))
+        let result = engine.runUntilIdle()[id]!
+        return [BenchResult("decode.tokens_per_s", result.tokensPerSecond, "tokens/s")]
     }
+
 }
 
 /// Deterministic non-trivial values for benchmark inputs.

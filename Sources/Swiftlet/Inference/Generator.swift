@@ -1,84 +1,11 @@
-/// Turns a token stream into text pieces that never split a multi-byte UTF-8 character:
-/// bytes of an unfinished character wait for the token that completes them.
-public struct TextStreamer {
-    let tokenizer: Tokenizer
-    var pending: [UInt8] = []
-
-    public init(tokenizer: Tokenizer) { self.tokenizer = tokenizer }
-
-    public mutating func push(_ id: Int32) -> String {
-        guard id >= 0, Int(id) < tokenizer.vocabSize else { return "" }
-        pending += tokenizer.pieceBytes[Int(id)]
-        let complete = completePrefixLength(pending)
-        guard complete > 0 else { return "" }
-        let text = String(decoding: pending[..<complete], as: UTF8.self)
-        pending.removeFirst(complete)
-        return text
-    }
-
-    /// Whatever is left (an unfinished character becomes U+FFFD).
-    public mutating func flush() -> String {
-        defer { pending.removeAll() }
-        return pending.isEmpty ? "" : String(decoding: pending, as: UTF8.self)
-    }
-
-    /// Length of the longest prefix that does not end inside a character.
-    func completePrefixLength(_ bytes: [UInt8]) -> Int {
-        var i = bytes.count - 1
-        var back = 0
-        while i >= 0, back < 4, bytes[i] & 0xC0 == 0x80 {
-            i -= 1
-            back += 1
-        }
-        guard i >= 0 else { return bytes.count }
-        let lead = bytes[i]
-        let need = lead < 0x80 ? 1 : lead >> 5 == 0b110 ? 2 : lead >> 4 == 0b1110 ? 3 : lead >> 3 == 0b11110 ? 4 : 1
-        return bytes.count - i >= need ? bytes.count : i
-    }
-}
-
-public struct GenerationResult: Sendable {
-    public enum StopReason: String, Sendable { case endOfSequence, tokenLimit, contextFull, cancelled }
-    public let tokens: [Int32]
-    public let promptTokens: Int
-    public let stopReason: StopReason
-    public let promptSeconds: Double
-    public let generationSeconds: Double
-    public var tokensPerSecond: Double { Double(tokens.count) / max(generationSeconds, 1e-9) }
-}
-
-/// Completion of one prompt with a KV cache.
+/// Completion of one prompt: the engine with a single request, driven to the end.
 public enum Generator {
-    public static func generate(session: InferenceSession, tokenizer: Tokenizer, prompt: [Int32], maxTokens: Int,
-                                sampling: SamplingSettings, onText: (String) -> Void,
+    public static func generate(model: Transformer, tokenizer: Tokenizer, prompt: [Int32], maxTokens: Int,
+                                sampling: SamplingSettings, stop: [String] = [], onText: @escaping (String) -> Void,
                                 shouldStop: () -> Bool = { false }) throws -> GenerationResult {
-        let context = session.model.config.contextLength
-        guard !prompt.isEmpty else { throw SwiftletError("the prompt is empty.") }
-        guard prompt.count < context else {
-            throw SwiftletError("the prompt is \(prompt.count) tokens, but the model's context holds \(context) (the prompt must leave room for at least one new token).")
-        }
-        var sampler = Sampler(sampling)
-        var streamer = TextStreamer(tokenizer: tokenizer)
-        session.reset()
-        let promptClock = Stopwatch()
-        session.feed(prompt)
-        let promptSeconds = promptClock.seconds
-        let clock = Stopwatch()
-        var generated: [Int32] = []
-        var reason = GenerationResult.StopReason.tokenLimit
-        let vocab = session.model.config.vocabSize
-        while generated.count < maxTokens {
-            if shouldStop() { reason = .cancelled; break }
-            let next = sampler.sample(session.logits.pointer, vocab: vocab)
-            if next == tokenizer.eosID { reason = .endOfSequence; break }
-            generated.append(next)
-            onText(streamer.push(next))
-            if generated.count == maxTokens { break }
-            if session.remaining == 0 { reason = .contextFull; break }
-            session.feed([next])
-        }
-        onText(streamer.flush())
-        return GenerationResult(tokens: generated, promptTokens: prompt.count, stopReason: reason,
-                                promptSeconds: promptSeconds, generationSeconds: clock.seconds)
+        let engine = GenerationEngine(model: model, tokenizer: tokenizer, options: GenerationEngine.Options(parallel: 1))
+        let id = try engine.submit(GenerationRequest(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, onText: onText))
+        guard let result = engine.runUntilIdle(shouldStop: shouldStop)[id] else { fatalError("the engine lost a request") }
+        return result
     }
 }

@@ -8,12 +8,20 @@ public struct SamplingSettings: Codable, Sendable, Equatable {
     public var topK: Int = 0
     /// Keep the smallest set whose probability reaches p (1 = all).
     public var topP: Float = 0.95
+    /// Drop tokens whose probability is below minP × the likeliest token's (0 = off).
+    public var minP: Float = 0
+    /// CTRL-style penalty on tokens already in the prompt or the reply: a positive logit is
+    /// divided by it, a negative one multiplied (1 = off).
+    public var repetitionPenalty: Float = 1
     public var seed: UInt64 = 1
 
-    public init(temperature: Float = 0.8, topK: Int = 0, topP: Float = 0.95, seed: UInt64 = 1) {
+    public init(temperature: Float = 0.8, topK: Int = 0, topP: Float = 0.95, minP: Float = 0, repetitionPenalty: Float = 1,
+                seed: UInt64 = 1) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
+        self.minP = minP
+        self.repetitionPenalty = repetitionPenalty
         self.seed = seed
     }
 
@@ -21,21 +29,50 @@ public struct SamplingSettings: Codable, Sendable, Equatable {
         guard temperature >= 0, temperature.isFinite else { throw SwiftletError("--temperature must be 0 or more.") }
         guard topK >= 0 else { throw SwiftletError("--top-k must be 0 (off) or more.") }
         guard topP > 0, topP <= 1 else { throw SwiftletError("--top-p must be in (0, 1].") }
+        guard minP >= 0, minP < 1 else { throw SwiftletError("--min-p must be in [0, 1).") }
+        guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw SwiftletError("--repetition-penalty must be positive.") }
     }
 }
 
-/// Temperature, top-k and top-p sampling with its own reproducible random stream.
+/// Repetition penalty, then temperature, top-k, top-p and min-p sampling, with its own
+/// reproducible random stream (so a seeded request draws the same numbers whatever else runs).
 public struct Sampler {
     public let settings: SamplingSettings
     var random: RandomGenerator
     var order: [Int32] = []
+    /// Distinct tokens seen so far (for the repetition penalty), and a membership map.
+    var seenTokens: [Int32] = []
+    var isSeen: [Bool] = []
 
     public init(_ settings: SamplingSettings) {
         self.settings = settings
         random = RandomGenerator(seed: settings.seed)
     }
 
+    /// Records a token of the context (prompt or reply) for the repetition penalty.
+    public mutating func observe(_ token: Int32) {
+        guard settings.repetitionPenalty != 1, token >= 0 else { return }
+        let i = Int(token)
+        if i >= isSeen.count { isSeen += [Bool](repeating: false, count: i + 1 - isSeen.count) }
+        if !isSeen[i] {
+            isSeen[i] = true
+            seenTokens.append(token)
+        }
+    }
+
+    /// Divides positive logits of `tokens` by `penalty` and multiplies negative ones (CTRL, as in Hugging Face).
+    public static func applyRepetitionPenalty(_ logits: UnsafeMutablePointer<Float>, vocab: Int, tokens: [Int32], penalty: Float) {
+        for t in tokens where t >= 0 && Int(t) < vocab {
+            let l = logits[Int(t)]
+            logits[Int(t)] = l > 0 ? l / penalty : l * penalty
+        }
+    }
+
+    /// Picks a token; overwrites `logits` (with probabilities).
     public mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocab: Int) -> Int32 {
+        if settings.repetitionPenalty != 1 {
+            Sampler.applyRepetitionPenalty(logits, vocab: vocab, tokens: seenTokens, penalty: settings.repetitionPenalty)
+        }
         if settings.temperature == 0 { return argmax(logits, vocab: vocab) }
         var maxLogit = -Float.infinity
         for i in 0..<vocab { maxLogit = max(maxLogit, logits[i]) }
@@ -47,17 +84,24 @@ public struct Sampler {
         }
         for i in 0..<vocab { logits[i] /= sum }
         let limitK = settings.topK > 0 && settings.topK < vocab
-        if !limitK && settings.topP >= 1 { return draw(logits, candidates: nil, vocab: vocab, total: 1) }
+        let limitMin = settings.minP > 0
+        if !limitK && settings.topP >= 1 && !limitMin { return draw(logits, candidates: nil, vocab: vocab, total: 1) }
+        let maxProbability = maximum(logits, count: vocab)
+        let minFloor = settings.minP * maxProbability
         // Sort candidates by probability (only those that can matter: top-k, or above a floor).
+        // Below (1 − p)/(vocab − 1) a token cannot be needed to reach p; never above the likeliest
+        // token, so at least one candidate always remains.
+        let nucleusFloor = limitK || settings.topP >= 1 ? 0 : (1 - settings.topP) / Float(max(vocab - 1, 1))
+        let floor = min(max(nucleusFloor, minFloor), maxProbability)
         order.removeAll(keepingCapacity: true)
-        // Never above the likeliest token, so at least one candidate always remains.
-        let floor = limitK ? 0 : min((1 - settings.topP) / Float(max(vocab - 1, 1)), maximum(logits, count: vocab))
         for i in 0..<vocab where logits[i] >= floor { order.append(Int32(i)) }
         order.sort { logits[Int($0)] > logits[Int($1)] }
         if limitK && order.count > settings.topK { order.removeLast(order.count - settings.topK) }
         var kept = 0
         var cumulative: Float = 0
         for id in order {
+            // min-p: the list is sorted, so the first token under the floor ends it.
+            if kept > 0 && logits[Int(id)] < minFloor { break }
             cumulative += logits[Int(id)]
             kept += 1
             if cumulative >= settings.topP { break }

@@ -153,22 +153,37 @@ public enum Attention {
     static func forwardTiled(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
                              out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, span: AttentionSpan,
                              head h: Int, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
-        let qStride = heads * headDim, kStride = kvHeads * headDim
+        let kStride = kvHeads * headDim
         let keyRows = span.past + span.queryCount
         let ld = (keyRows + 15) & ~15
-        let tile = keyTile
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: headDim * ld + 4 * tile + headDim)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: headDim * ld + sweepScratch(headDim: headDim))
         defer { scratch.deallocate() }
-        let kT = scratch, s = scratch + headDim * ld, sink = s + 4 * tile
         let kBase = k + span.keyStart * kStride + kh * headDim
-        let vBase = v + span.keyStart * kStride + kh * headDim
-        AttentionTiles.transpose(kBase, stride: kStride, count: keyRows, headDim: headDim, into: kT, ld: ld)
+        AttentionTiles.transpose(kBase, stride: kStride, count: keyRows, headDim: headDim, into: scratch, ld: ld)
+        tiledSweep(q: q, kT: scratch, ld: ld, v: v + span.keyStart * kStride + kh * headDim, vStride: kStride, out: out,
+                   logSumExp: logSumExp, queryStart: span.queryStart, queryCount: span.queryCount, past: span.past,
+                   head: h, heads: heads, headDim: headDim, scale: scale, scratch: scratch + headDim * ld)
+    }
+
+    /// Floats of scratch `tiledSweep` needs besides the transposed keys.
+    static func sweepScratch(headDim: Int) -> Int { 4 * keyTile + headDim }
+
+    /// The online-softmax sweep of `forwardTiled` for one (sequence, head), given the keys
+    /// already transposed to kT = (headDim, ld) and value rows at `v + j · vStride`. Shared by
+    /// the contiguous and the paged (block-table) attention.
+    static func tiledSweep(q: UnsafeMutablePointer<Float>, kT: UnsafeMutablePointer<Float>, ld: Int, v: UnsafeMutablePointer<Float>,
+                           vStride: Int, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+                           queryStart: Int, queryCount: Int, past: Int, head h: Int, heads: Int, headDim: Int, scale: Float,
+                           scratch: UnsafeMutablePointer<Float>) {
+        let qStride = heads * headDim
+        let tile = keyTile
+        let s = scratch, sink = s + 4 * tile
         var r0 = 0
-        while r0 < span.queryCount {
-            let n = min(AttentionTiles.rowsPerTile, span.queryCount - r0)
-            let maxKeys = span.past + r0 + n
-            func qRow(_ i: Int) -> UnsafeMutablePointer<Float> { q + (span.queryStart + r0 + min(i, n - 1)) * qStride + h * headDim }
-            func oRow(_ i: Int) -> UnsafeMutablePointer<Float> { i < n ? out + (span.queryStart + r0 + i) * qStride + h * headDim : sink }
+        while r0 < queryCount {
+            let n = min(AttentionTiles.rowsPerTile, queryCount - r0)
+            let maxKeys = past + r0 + n
+            func qRow(_ i: Int) -> UnsafeMutablePointer<Float> { q + (queryStart + r0 + min(i, n - 1)) * qStride + h * headDim }
+            func oRow(_ i: Int) -> UnsafeMutablePointer<Float> { i < n ? out + (queryStart + r0 + i) * qStride + h * headDim : sink }
             var runningMax = SIMD4<Float>(repeating: -.infinity), normalizer = SIMD4<Float>(repeating: 0)
             for i in 0..<AttentionTiles.rowsPerTile { oRow(i).update(repeating: 0, count: headDim) }
             var j0 = 0
@@ -180,7 +195,7 @@ public enum Attention {
                 for i in 0..<AttentionTiles.rowsPerTile {
                     let row = s + i * tile
                     // Keys this row may see within the tile (causal); the rest weigh nothing.
-                    let valid = i < n ? min(width, span.past + r0 + i + 1 - j0) : 0
+                    let valid = i < n ? min(width, past + r0 + i + 1 - j0) : 0
                     guard valid > 0 else {
                         row.update(repeating: 0, count: width)
                         rescale[i] = 1
@@ -194,13 +209,13 @@ public enum Attention {
                     runningMax[i] = newMax
                     rescale[i] = correction
                 }
-                AttentionTiles.combine(s, ld: tile, vBase + j0 * kStride, stride: kStride, count: width, headDim: headDim,
+                AttentionTiles.combine(s, ld: tile, v + j0 * vStride, stride: vStride, count: width, headDim: headDim,
                                        oRow(0), oRow(1), oRow(2), oRow(3), rescale: rescale)
                 j0 += width
             }
             for i in 0..<n {
                 scaleInPlace(oRow(i), count: headDim, by: 1 / normalizer[i])
-                logSumExp[(span.queryStart + r0 + i) * heads + h] = runningMax[i] + log(normalizer[i])
+                logSumExp[(queryStart + r0 + i) * heads + h] = runningMax[i] + log(normalizer[i])
             }
             r0 += n
         }

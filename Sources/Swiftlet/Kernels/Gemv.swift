@@ -51,4 +51,76 @@ public enum Gemv {
             r += 1
         }
     }
+    /// Y[rows×out] (+)= X[rows×in] · Wᵀ for a few rows (the decode rows of a batch): each weight
+    /// row is read from memory once for all of them. Every output element is summed in exactly
+    /// the order `apply` uses, so a row's result never depends on which other rows share the
+    /// call: batching does not change what a sequence generates.
+    public static func applyRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int,
+                                 inFeatures: Int, outFeatures: Int, accumulate: Bool) {
+        if rows == 1 {
+            apply(w, x, y, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+            return
+        }
+        let parts = rows * outFeatures * inFeatures >= parallelThreshold ? 2 : 1
+        let ws = SendablePointer(UnsafeMutablePointer(mutating: w)), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        let ys = SendablePointer(y)
+        parallelFor(parts) { part in
+            let lo = (outFeatures * part / parts) & ~3
+            let hi = part == parts - 1 ? outFeatures : (outFeatures * (part + 1) / parts) & ~3
+            // Weight rows in groups of 4 (kept in L1 while every input row passes), input rows in pairs.
+            var r = lo
+            while r + 4 <= hi {
+                var i = 0
+                while i + 2 <= rows {
+                    pairOfRows(ws.pointer + r * inFeatures, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r,
+                               inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+                    i += 2
+                }
+                if i < rows {
+                    Gemv.rows(ws.pointer, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures, from: r, to: r + 4,
+                              inFeatures: inFeatures, accumulate: accumulate)
+                }
+                r += 4
+            }
+            if r < hi {
+                for i in 0..<rows {
+                    Gemv.rows(ws.pointer, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures, from: r, to: hi,
+                              inFeatures: inFeatures, accumulate: accumulate)
+                }
+            }
+        }
+    }
+
+    /// Four weight rows against two input rows; per element the same sums as `rows`.
+    @inline(__always)
+    static func pairOfRows(_ w0: UnsafePointer<Float>, _ xa: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                           inFeatures n: Int, outFeatures: Int, accumulate: Bool) {
+        let w1 = w0 + n, w2 = w1 + n, w3 = w2 + n
+        let xb = xa + n
+        var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
+        var b0 = Vec(), b1 = Vec(), b2 = Vec(), b3 = Vec()
+        var i = 0
+        while i + 16 <= n {
+            let va = load(xa + i), vb = load(xb + i)
+            let v0 = load(w0 + i), v1 = load(w1 + i), v2 = load(w2 + i), v3 = load(w3 + i)
+            a0 = a0.addingProduct(v0, va); a1 = a1.addingProduct(v1, va); a2 = a2.addingProduct(v2, va); a3 = a3.addingProduct(v3, va)
+            b0 = b0.addingProduct(v0, vb); b1 = b1.addingProduct(v1, vb); b2 = b2.addingProduct(v2, vb); b3 = b3.addingProduct(v3, vb)
+            i += 16
+        }
+        var s0 = horizontalSum(a0), s1 = horizontalSum(a1), s2 = horizontalSum(a2), s3 = horizontalSum(a3)
+        var t0 = horizontalSum(b0), t1 = horizontalSum(b1), t2 = horizontalSum(b2), t3 = horizontalSum(b3)
+        while i < n {
+            s0 += w0[i] * xa[i]; s1 += w1[i] * xa[i]; s2 += w2[i] * xa[i]; s3 += w3[i] * xa[i]
+            t0 += w0[i] * xb[i]; t1 += w1[i] * xb[i]; t2 += w2[i] * xb[i]; t3 += w3[i] * xb[i]
+            i += 1
+        }
+        let ya = y, yb = y + outFeatures
+        if accumulate {
+            ya[0] += s0; ya[1] += s1; ya[2] += s2; ya[3] += s3
+            yb[0] += t0; yb[1] += t1; yb[2] += t2; yb[3] += t3
+        } else {
+            ya[0] = s0; ya[1] = s1; ya[2] = s2; ya[3] = s3
+            yb[0] = t0; yb[1] = t1; yb[2] = t2; yb[3] = t3
+        }
+    }
 }

@@ -1,0 +1,94 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A batch of prompts for `swiftlet generate --prompts-file`: one per line, either plain text
+/// or a JSON object whose optional fields override the command line's settings.
+public struct PromptLine: Sendable, Equatable {
+    /// 1-based line number in the file, for messages.
+    public var line: Int
+    public var prompt: String
+    public var maxTokens: Int
+    public var sampling: SamplingSettings
+    public var stop: [String]
+}
+
+public enum PromptsFile {
+    struct JSONLine: Decodable {
+        var prompt: String
+        var max_tokens: Int?
+        var temperature: Float?
+        var top_k: Int?
+        var top_p: Float?
+        var min_p: Float?
+        var repetition_penalty: Float?
+        var seed: UInt64?
+        var stop: [String]?
+    }
+
+    /// Blank lines are skipped; a line starting with `{` is JSON.
+    public static func parse(_ text: String, name: String, maxTokens: Int, sampling: SamplingSettings, stop: [String]) throws -> [PromptLine] {
+        var prompts: [PromptLine] = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let number = index + 1
+            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
+            guard !line.allSatisfy(\.isWhitespace) else { continue }
+            guard line.first == "{" else {
+                prompts.append(PromptLine(line: number, prompt: String(line), maxTokens: maxTokens, sampling: sampling, stop: stop))
+                continue
+            }
+            let object: JSONLine
+            do {
+                object = try JSONDecoder().decode(JSONLine.self, from: Data(line.utf8))
+            } catch {
+                throw SwiftletError("line \(number) of \(name) is not a valid JSON prompt object (it needs a \"prompt\" string; numbers and lists where documented).")
+            }
+            var settings = sampling
+            settings.temperature = object.temperature ?? settings.temperature
+            settings.topK = object.top_k ?? settings.topK
+            settings.topP = object.top_p ?? settings.topP
+            settings.minP = object.min_p ?? settings.minP
+            settings.repetitionPenalty = object.repetition_penalty ?? settings.repetitionPenalty
+            settings.seed = object.seed ?? settings.seed
+            let tokens = object.max_tokens ?? maxTokens
+            do {
+                try settings.validate()
+                guard tokens > 0 else { throw SwiftletError("max_tokens must be positive.") }
+                guard !(object.stop ?? []).contains(where: \.isEmpty) else { throw SwiftletError("a stop string must not be empty.") }
+            } catch let error as SwiftletError {
+                throw SwiftletError("line \(number) of \(name): \(error.message)")
+            }
+            prompts.append(PromptLine(line: number, prompt: object.prompt, maxTokens: tokens, sampling: settings, stop: object.stop ?? stop))
+        }
+        guard !prompts.isEmpty else { throw SwiftletError("\(name) holds no prompts.") }
+        return prompts
+    }
+}
+
+/// One line of `generate --prompts-file` output.
+public struct CompletionRecord: Codable, Sendable {
+    public var prompt: String
+    public var completion: String
+    public var tokens: Int
+    public var stop_reason: String
+    public var ttft_ms: Double
+    public var tokens_per_s: Double
+
+    public init(prompt: String, result: GenerationResult) {
+        self.prompt = prompt
+        completion = result.text
+        tokens = result.tokens.count
+        stop_reason = result.stopReason.rawValue
+        ttft_ms = (result.timeToFirstToken * 1e4).rounded() / 10
+        tokens_per_s = (result.tokensPerSecond * 10).rounded() / 10
+    }
+
+    /// One JSON line (fields in a fixed order).
+    public var jsonLine: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+}

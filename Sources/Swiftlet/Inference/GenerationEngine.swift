@@ -1,0 +1,226 @@
+/// Serves many completions at once. Each `step()` is one forward pass over a batch that mixes
+/// the next token of every running sequence with chunks of prompts still being read (up to
+/// `promptTokensPerStep` prompt tokens), then samples and streams each sequence that got logits.
+/// KV caches live in a shared block pool; a finished or cancelled request returns its blocks
+/// at once. The engine schedules; `BatchForward` computes. Not thread-safe: one caller drives it.
+public final class GenerationEngine {
+    public struct Options: Sendable {
+        /// Sequences generating at once.
+        public var parallel = 8
+        /// Prompt tokens read per step, at most; a prompt longer than this is read in chunks of this size.
+        public var promptTokensPerStep = 256
+        /// Tokens per KV block.
+        public var blockSize = 16
+        /// KV blocks in the pool (default: room for `parallel` full contexts).
+        public var blocks: Int?
+        public init(parallel: Int = 8, promptTokensPerStep: Int = 256, blockSize: Int = 16, blocks: Int? = nil) {
+            self.parallel = parallel
+            self.promptTokensPerStep = promptTokensPerStep
+            self.blockSize = blockSize
+            self.blocks = blocks
+        }
+    }
+
+    public typealias RequestID = Int
+
+    final class Sequence {
+        let id: RequestID
+        let request: GenerationRequest
+        var sampler: Sampler
+        var streamer: TextStreamer?
+        var stops: StopStrings
+        var table = BlockTable()
+        /// Blocks this sequence may need at most; admission keeps them available.
+        let reservedBlocks: Int
+        var prefilled = 0
+        var generated: [Int32] = []
+        /// Sampled, not yet run through the model.
+        var pendingToken: Int32?
+        var text = ""
+        let submitted = Stopwatch.now()
+        var firstToken: Double?
+
+        init(id: RequestID, request: GenerationRequest, tokenizer: Tokenizer?, reservedBlocks: Int) {
+            self.id = id
+            self.request = request
+            self.reservedBlocks = reservedBlocks
+            sampler = Sampler(request.sampling)
+            streamer = tokenizer.map { TextStreamer(tokenizer: $0) }
+            stops = StopStrings(request.stop)
+            for token in request.prompt { sampler.observe(token) }
+        }
+
+        var isPrefilling: Bool { prefilled < request.prompt.count }
+    }
+
+    public let model: Transformer
+    public let tokenizer: Tokenizer?
+    public let options: Options
+    public let pool: KVBlockPool
+    let forwardPass: BatchForward
+    var waiting: [Sequence] = []
+    var running: [Sequence] = []
+    var finished: [(id: RequestID, result: GenerationResult)] = []
+    var nextID = 0
+
+    /// Without a tokenizer there is no text (callbacks get nothing, stop strings are refused) and no end-of-sequence token.
+    public init(model: Transformer, tokenizer: Tokenizer?, options: Options = Options()) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.options = options
+        let c = model.config
+        let perSequence = (c.contextLength + options.blockSize - 1) / options.blockSize
+        pool = KVBlockPool(config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize)
+        forwardPass = BatchForward(model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,
+                                   maxLogitRows: options.parallel)
+    }
+
+    /// Queues a request; throws (one sentence) when it can never run.
+    @discardableResult
+    public func submit(_ request: GenerationRequest) throws -> RequestID {
+        let context = model.config.contextLength
+        guard !request.prompt.isEmpty else { throw SwiftletError("the prompt is empty.") }
+        guard request.prompt.count < context else {
+            throw SwiftletError("the prompt is \(request.prompt.count) tokens, but the model's context holds \(context) (the prompt must leave room for at least one new token).")
+        }
+        guard request.prompt.allSatisfy({ $0 >= 0 && Int($0) < model.config.vocabSize }) else {
+            throw SwiftletError("the prompt holds token ids outside the model's vocabulary of \(model.config.vocabSize).")
+        }
+        guard request.maxTokens > 0 else { throw SwiftletError("the largest number of new tokens must be positive.") }
+        try request.sampling.validate()
+        guard !request.stop.contains(where: \.isEmpty) else { throw SwiftletError("a stop string must not be empty.") }
+        guard request.stop.isEmpty || tokenizer != nil else { throw SwiftletError("stop strings need a tokenizer to decode text.") }
+        let reserved = pool.blocksFor(tokens: min(request.prompt.count + request.maxTokens, context))
+        guard reserved <= pool.blockCount else {
+            throw SwiftletError("the request needs \(reserved) KV blocks but the pool holds \(pool.blockCount).")
+        }
+        let id = nextID
+        nextID += 1
+        waiting.append(Sequence(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reserved))
+        return id
+    }
+
+    /// Stops a request now (also from inside its own callback) and frees its KV blocks.
+    public func cancel(_ id: RequestID) {
+        if let sequence = running.first(where: { $0.id == id }) ?? waiting.first(where: { $0.id == id }) {
+            finish(sequence, .cancelled)
+        }
+    }
+
+    public var isIdle: Bool { waiting.isEmpty && running.isEmpty }
+    public var runningCount: Int { running.count }
+    public var waitingCount: Int { waiting.count }
+
+    /// One forward pass and the sampling after it. Returns the requests that ended since the
+    /// last call (including ones cancelled in between).
+    public func step() -> [(id: RequestID, result: GenerationResult)] {
+        admit()
+        var segments: [BatchForward.Segment] = []
+        var owners: [Sequence] = []
+        // Every running sequence's next token…
+        for sequence in running {
+            guard let token = sequence.pendingToken else { continue }
+            growOrFail(sequence, toHold: sequence.table.length + 1)
+            segments.append(BatchForward.Segment(tokens: [token], past: sequence.table.length, blocks: sequence.table.blocks, wantsLogits: true))
+            owners.append(sequence)
+        }
+        // …then prompt chunks, first come first served. A prompt is always cut at the same
+        // places (multiples of promptTokensPerStep), whatever else runs, so its arithmetic is
+        // the same alone or in company; a chunk that does not fit waits for the next step.
+        var budget = options.promptTokensPerStep
+        for sequence in running where sequence.isPrefilling {
+            let prompt = sequence.request.prompt
+            let count = min(prompt.count - sequence.prefilled, options.promptTokensPerStep)
+            if count > budget { break }
+            budget -= count
+            growOrFail(sequence, toHold: sequence.prefilled + count)
+            let done = sequence.prefilled + count == prompt.count
+            segments.append(BatchForward.Segment(tokens: Array(prompt[sequence.prefilled..<(sequence.prefilled + count)]),
+                                                 past: sequence.prefilled, blocks: sequence.table.blocks, wantsLogits: done))
+            owners.append(sequence)
+        }
+        if !segments.isEmpty {
+            forwardPass.forward(segments)
+            var logitRow = 0
+            for (segment, sequence) in zip(segments, owners) {
+                let logits = forwardPass.logits.pointer + logitRow * model.config.vocabSize
+                if segment.wantsLogits { logitRow += 1 }
+                // A callback earlier in this loop may have cancelled this sequence.
+                guard running.contains(where: { $0 === sequence }) else { continue }
+                sequence.table.length += segment.tokens.count
+                if sequence.isPrefilling { sequence.prefilled += segment.tokens.count }
+                sequence.pendingToken = nil
+                if segment.wantsLogits { advance(sequence, with: sequence.sampler.sample(logits, vocab: model.config.vocabSize)) }
+            }
+        }
+        defer { finished.removeAll() }
+        return finished
+    }
+
+    /// Steps until every request has ended; returns all results by id.
+    public func runUntilIdle(shouldStop: () -> Bool = { false }) -> [RequestID: GenerationResult] {
+        var results: [RequestID: GenerationResult] = [:]
+        while !isIdle {
+            if shouldStop() { for s in running + waiting { cancel(s.id) } }
+            for (id, result) in step() { results[id] = result }
+        }
+        for (id, result) in step() { results[id] = result }
+        return results
+    }
+
+    /// Moves waiting requests into the running set while there are slots and KV blocks for
+    /// their worst case (so a running sequence never finds the pool empty).
+    func admit() {
+        var owed = 0
+        for s in running { owed += max(0, s.reservedBlocks - s.table.blocks.count) }
+        while running.count < options.parallel, let next = waiting.first, pool.freeBlocks - owed >= next.reservedBlocks {
+            waiting.removeFirst()
+            running.append(next)
+            owed += next.reservedBlocks
+        }
+    }
+
+    func growOrFail(_ sequence: Sequence, toHold tokens: Int) {
+        if !sequence.table.grow(toHold: tokens, from: pool) { fatalError("KV pool exhausted despite reservations") }
+    }
+
+    /// Takes a sampled token: end, stream, or queue it for the next step.
+    func advance(_ sequence: Sequence, with token: Int32) {
+        if sequence.firstToken == nil { sequence.firstToken = Stopwatch.now() }
+        if let tokenizer, token == tokenizer.eosID { return finish(sequence, .endOfSequence) }
+        sequence.generated.append(token)
+        sequence.sampler.observe(token)
+        if sequence.streamer != nil {
+            let (shown, stopped) = sequence.stops.push(sequence.streamer!.push(token))
+            emit(shown, to: sequence)
+            if stopped { return finish(sequence, .stopString) }
+            // The callback may have cancelled the request.
+            guard running.contains(where: { $0 === sequence }) else { return }
+        }
+        if sequence.generated.count == sequence.request.maxTokens { return finish(sequence, .tokenLimit) }
+        if sequence.table.length == model.config.contextLength { return finish(sequence, .contextFull) }
+        sequence.pendingToken = token
+    }
+
+    func emit(_ text: String, to sequence: Sequence) {
+        guard !text.isEmpty else { return }
+        sequence.text += text
+        sequence.request.onText(text)
+    }
+
+    func finish(_ sequence: Sequence, _ reason: GenerationResult.StopReason) {
+        running.removeAll { $0 === sequence }
+        waiting.removeAll { $0 === sequence }
+        sequence.table.release(to: pool)
+        // Text still held back is shown unless a stop string ended the reply or it was cancelled.
+        if reason != .cancelled && reason != .stopString, sequence.streamer != nil {
+            let tail = sequence.stops.push(sequence.streamer!.flush()).text + sequence.stops.flush()
+            emit(tail, to: sequence)
+        }
+        let now = Stopwatch.now()
+        let first = sequence.firstToken ?? now
+        finished.append((sequence.id, GenerationResult(tokens: sequence.generated, text: sequence.text, promptTokens: sequence.request.prompt.count,
+                                                       stopReason: reason, timeToFirstToken: first - sequence.submitted,
+                                                       generationSeconds: now - first)))
+    }
+}

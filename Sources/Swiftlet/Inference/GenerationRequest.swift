@@ -1,0 +1,38 @@
+/// One completion to produce: the prompt's tokens and how to continue it.
+public struct GenerationRequest {
+    public var prompt: [Int32]
+    public var maxTokens: Int
+    public var sampling: SamplingSettings
+    /// The reply ends before the first of these; it is not part of the text.
+    public var stop: [String]
+    /// Receives the reply's text as it streams (whole UTF-8 characters only).
+    public var onText: (String) -> Void
+
+    public init(prompt: [Int32], maxTokens: Int = 256, sampling: SamplingSettings = SamplingSettings(), stop: [String] = [],
+                onText: @escaping (String) -> Void = { _ in }) {
+        self.prompt = prompt
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.stop = stop
+        self.onText = onText
+    }
+}
+
+public struct GenerationResult: Sendable {
+    public enum StopReason: String, Sendable {
+        case endOfSequence = "end_of_sequence", tokenLimit = "token_limit", contextFull = "context_full"
+        case stopString = "stop_string", cancelled
+    }
+    /// Every sampled token (those that spelled a stop string included; not the end-of-sequence token).
+    public let tokens: [Int32]
+    /// The text streamed to the callback.
+    public let text: String
+    public let promptTokens: Int
+    public let stopReason: StopReason
+    /// From submission to the first sampled token (queueing and prompt processing).
+    public let timeToFirstToken: Double
+    /// From the first sampled token to the end.
+    public let generationSeconds: Double
+    /// Tokens after the first per second of `generationSeconds` (the first one's cost is in `timeToFirstToken`).
+    public var tokensPerSecond: Double { tokens.count > 1 ? Double(tokens.count - 1) / max(generationSeconds, 1e-9) : 0 }
+}

@@ -1,0 +1,133 @@
+import Glibc
+
+/// One sequence's slice of a paged attention call: query rows [queryStart, queryStart + queryCount)
+/// attend causally to the sequence's first `past + r + 1` cached tokens for the r-th row; those
+/// tokens sit in the pool blocks listed at `blockTables[tableStart...]`.
+public struct PagedSpan: Sendable {
+    public var queryStart: Int
+    public var queryCount: Int
+    public var past: Int
+    public var tableStart: Int
+    public init(queryStart: Int, queryCount: Int, past: Int, tableStart: Int) {
+        self.queryStart = queryStart
+        self.queryCount = queryCount
+        self.past = past
+        self.tableStart = tableStart
+    }
+}
+
+/// One layer's keys and values in a block pool, as the kernel sees them: token j of a span is
+/// at `keys + blockTables[tableStart + j / blockSize] · blockStride + (j % blockSize) · rowStride`.
+public struct KVPages {
+    public var keys: UnsafePointer<Float>
+    public var values: UnsafePointer<Float>
+    public var blockTables: UnsafePointer<Int32>
+    public var blockSize: Int
+    public var blockStride: Int
+    public var rowStride: Int
+    public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, blockTables: UnsafePointer<Int32>,
+                blockSize: Int, blockStride: Int, rowStride: Int) {
+        self.keys = keys
+        self.values = values
+        self.blockTables = blockTables
+        self.blockSize = blockSize
+        self.blockStride = blockStride
+        self.rowStride = rowStride
+    }
+}
+
+/// Causal attention of query rows against keys and values stored in pool blocks (the
+/// inference engine's KV cache). Same arithmetic as `Attention.forward`: decode rows and short
+/// chunks take the row path, walking the blocks in place; chunks of 8 or more rows gather their
+/// keys through the block table into the tiled path's transposed scratch (and the values into
+/// a contiguous copy) and share its online-softmax sweep.
+///
+/// Layouts: q and out are (rows, heads, headDim); logSumExp is (rows, heads).
+public enum PagedAttention {
+    public static func forward(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+                               spans: [PagedSpan], pages: KVPages, heads: Int, kvHeads: Int, headDim: Int) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let group = heads / kvHeads
+        let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
+        let pagesBox = UncheckedSendable(pages)
+        let maxKeys = spans.map { $0.past + $0.queryCount }.max() ?? 0
+        var pairs = 0
+        for s in spans { pairs += s.queryCount * (s.past + s.queryCount) }
+        parallelFor(spans.count * heads, serial: pairs * heads * headDim < 100_000) { item in
+            let span = spans[item / heads], h = item % heads, kh = h / group
+            let pages = pagesBox.value
+            if Attention.usesTiles(AttentionSpan(queryStart: 0, queryCount: span.queryCount, keyStart: 0, past: span.past), headDim: headDim) {
+                forwardTiled(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: h, kvHead: kh,
+                             heads: heads, headDim: headDim, scale: scale)
+            } else {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
+                    forwardRows(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: h, kvHead: kh,
+                                heads: heads, headDim: headDim, scale: scale, scores: scratch.baseAddress!)
+                }
+            }
+        }
+    }
+
+    /// Row by row, each row's scores in `scores` (its key count long), walking the blocks in place.
+    static func forwardRows(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+                            span: PagedSpan, pages: KVPages, head h: Int, kvHead kh: Int, heads: Int, headDim: Int, scale: Float,
+                            scores: UnsafeMutablePointer<Float>) {
+        let qStride = heads * headDim
+        let bs = pages.blockSize, rowStride = pages.rowStride
+        let table = pages.blockTables + span.tableStart
+        for r in 0..<span.queryCount {
+            let row = span.queryStart + r
+            let qr = q + row * qStride + h * headDim
+            let keyCount = span.past + r + 1
+            var maxScore = -Float.infinity
+            var j = 0
+            while j < keyCount {
+                let block = pages.keys + Int(table[j / bs]) * pages.blockStride + kh * headDim
+                for i in 0..<min(bs, keyCount - j) {
+                    let s = dot(qr, block + i * rowStride, headDim) * scale
+                    scores[j + i] = s
+                    maxScore = Swift.max(maxScore, s)
+                }
+                j += bs
+            }
+            let sum = exponentiateInPlace(scores, count: keyCount, minus: maxScore)
+            logSumExp[row * heads + h] = maxScore + log(sum)
+            let orow = out + row * qStride + h * headDim
+            orow.update(repeating: 0, count: headDim)
+            let inverse = 1 / sum
+            j = 0
+            while j < keyCount {
+                let block = pages.values + Int(table[j / bs]) * pages.blockStride + kh * headDim
+                for i in 0..<min(bs, keyCount - j) {
+                    axpy(scores[j + i] * inverse, block + i * rowStride, orow, headDim)
+                }
+                j += bs
+            }
+        }
+    }
+
+    /// Gathers the span's keys (transposed, zero-padded to ld) and values (contiguous) through
+    /// the block table, then runs the contiguous kernel's tiled sweep.
+    static func forwardTiled(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+                             span: PagedSpan, pages: KVPages, head h: Int, kvHead kh: Int, heads: Int, headDim: Int, scale: Float) {
+        let keyRows = span.past + span.queryCount
+        let ld = (keyRows + 15) & ~15
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: headDim * ld + keyRows * headDim + Attention.sweepScratch(headDim: headDim))
+        defer { scratch.deallocate() }
+        let kT = scratch, v = kT + headDim * ld, rest = v + keyRows * headDim
+        let bs = pages.blockSize
+        let table = pages.blockTables + span.tableStart
+        for j in 0..<keyRows {
+            let offset = Int(table[j / bs]) * pages.blockStride + (j % bs) * pages.rowStride + kh * headDim
+            let key = pages.keys + offset
+            for d in 0..<headDim { kT[d * ld + j] = key[d] }
+            (v + j * headDim).update(from: pages.values + offset, count: headDim)
+        }
+        if ld > keyRows {
+            for d in 0..<headDim { (kT + d * ld + keyRows).update(repeating: 0, count: ld - keyRows) }
+        }
+        Attention.tiledSweep(q: q, kT: kT, ld: ld, v: v, vStride: headDim, out: out, logSumExp: logSumExp,
+                             queryStart: span.queryStart, queryCount: span.queryCount, past: span.past,
+                             head: h, heads: heads, headDim: headDim, scale: scale, scratch: rest)
+    }
+}

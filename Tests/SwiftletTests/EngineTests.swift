@@ -1,0 +1,293 @@
+import XCTest
+@testable import Swiftlet
+
+/// The KV block pool, paged attention, the sampler's min-p and repetition penalty, stop strings,
+/// and the generation engine's batching guarantees.
+final class EngineTests: XCTestCase {
+    /// Head size 16 (chunks of 8+ rows take the tiled path), grouped KV heads, the test tokenizer's vocabulary.
+    static let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 128, vocabSize: 320, contextLength: 96)
+
+    nonisolated(unsafe) static var cachedModel: Transformer?
+    /// Random weights scaled up so the next-token distribution is far from uniform.
+    func model() -> Transformer {
+        if let m = Self.cachedModel { return m }
+        let model = Transformer(config: Self.config)
+        model.initialize(seed: 21)
+        var rng = RandomGenerator(seed: 22)
+        for i in 0..<model.parameters.count { model.parameters[i] += rng.normal() * 0.08 }
+        // A zero embedding row for the special tokens: their logit is 0, far below the best, so
+        // greedy replies never end early on the end-of-sequence token.
+        (model.parameters.pointer + model.layout.embedding).update(repeating: 0, count: 3 * Self.config.dim)
+        Self.cachedModel = model
+        return model
+    }
+
+    func prompt(_ length: Int, seed: UInt64) -> [Int32] {
+        var rng = RandomGenerator(seed: seed)
+        return (0..<length).map { _ in Int32(3 + rng.below(Self.config.vocabSize - 3)) }
+    }
+
+    // MARK: paged attention
+
+    /// Sequences of (cached past, new query rows): length 1, block-unaligned lengths, a chunk
+    /// long enough for the tiled path with and without a past, a decode row deep in a sequence.
+    static let pagedShapes: [(past: Int, rows: Int)] = [(0, 1), (5, 1), (0, 13), (7, 9), (21, 3), (40, 1), (17, 20)]
+
+    func testPagedAttentionMatchesReferenceAndContiguousKernel() {
+        for (heads, kvHeads, headDim, blockSize) in [(4, 2, 16, 4), (6, 3, 8, 16), (4, 1, 64, 5), (3, 3, 24, 7)] {
+            let rowStride = kvHeads * headDim
+            let shapes = Self.pagedShapes
+            let totalRows = shapes.reduce(0) { $0 + $1.rows }, totalKeys = shapes.reduce(0) { $0 + $1.past + $1.rows }
+            let q = TestData.randoms(totalRows * heads * headDim, seed: 30)
+            let k = TestData.randoms(totalKeys * rowStride, seed: 31), v = TestData.randoms(totalKeys * rowStride, seed: 32)
+            // Contiguous layout for the reference; the same rows scattered into pool blocks taken
+            // in a scrambled order for the paged kernel.
+            let blocksNeeded = shapes.reduce(0) { $0 + ($1.past + $1.rows + blockSize - 1) / blockSize }
+            let blockCount = blocksNeeded + 3
+            var order = Array(0..<Int32(blockCount))
+            var rng = RandomGenerator(seed: 33)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
+            var keysPool = [Float](repeating: .nan, count: blockCount * blockSize * rowStride), valuesPool = keysPool
+            var spans: [AttentionSpan] = [], paged: [PagedSpan] = [], tables: [Int32] = []
+            var queryStart = 0, keyStart = 0
+            for shape in shapes {
+                let keys = shape.past + shape.rows
+                let table = Array(order[tables.count..<(tables.count + (keys + blockSize - 1) / blockSize)])
+                for j in 0..<keys {
+                    let slot = (Int(table[j / blockSize]) * blockSize + j % blockSize) * rowStride
+                    for d in 0..<rowStride {
+                        keysPool[slot + d] = k[(keyStart + j) * rowStride + d]
+                        valuesPool[slot + d] = v[(keyStart + j) * rowStride + d]
+                    }
+                }
+                spans.append(AttentionSpan(queryStart: queryStart, queryCount: shape.rows, keyStart: keyStart, past: shape.past))
+                paged.append(PagedSpan(queryStart: queryStart, queryCount: shape.rows, past: shape.past, tableStart: tables.count))
+                tables += table
+                queryStart += shape.rows
+                keyStart += keys
+            }
+            var out = [Float](repeating: 0, count: totalRows * heads * headDim), lse = [Float](repeating: 0, count: totalRows * heads)
+            keysPool.withUnsafeBufferPointer { kp in
+                valuesPool.withUnsafeBufferPointer { vp in
+                    tables.withUnsafeBufferPointer { tp in
+                        let pages = KVPages(keys: kp.baseAddress!, values: vp.baseAddress!, blockTables: tp.baseAddress!, blockSize: blockSize,
+                                            blockStride: blockSize * rowStride, rowStride: rowStride)
+                        PagedAttention.forward(q: q, out: &out, logSumExp: &lse, spans: paged, pages: pages, heads: heads, kvHeads: kvHeads,
+                                               headDim: headDim)
+                    }
+                }
+            }
+            let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            let label = "heads \(heads)/\(kvHeads) size \(headDim) block \(blockSize)"
+            XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, label)
+            XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4, label)
+            // Same arithmetic as the contiguous kernel, to the bit.
+            var contiguous = [Float](repeating: 0, count: out.count), contiguousLSE = [Float](repeating: 0, count: lse.count)
+            Attention.forward(q: q, k: k, v: v, out: &contiguous, logSumExp: &contiguousLSE, spans: spans, heads: heads, kvHeads: kvHeads,
+                              headDim: headDim)
+            XCTAssertEqual(out, contiguous, label)
+        }
+    }
+
+    func testMultiRowGemvEqualsSingleRowsExactly() {
+        for (rows, inFeatures, outFeatures) in [(5, 70, 37), (8, 64, 4096), (2, 288, 768), (3, 16, 3)] {
+            let w = TestData.randoms(outFeatures * inFeatures, seed: 40), x = TestData.randoms(rows * inFeatures, seed: 41)
+            var batched = [Float](repeating: 0.5, count: rows * outFeatures), single = batched
+            Gemv.applyRows(w, x, &batched, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            for r in 0..<rows {
+                x.withUnsafeBufferPointer { xp in
+                    single.withUnsafeMutableBufferPointer { yp in
+                        Gemv.apply(w, xp.baseAddress! + r * inFeatures, yp.baseAddress! + r * outFeatures, inFeatures: inFeatures,
+                                   outFeatures: outFeatures, accumulate: true)
+                    }
+                }
+            }
+            XCTAssertEqual(batched, single, "\(rows)×\(outFeatures)×\(inFeatures)")
+        }
+    }
+
+    // MARK: the block pool
+
+    func testBlockTablesTakeAndReturnBlocks() {
+        let pool = KVBlockPool(config: Self.config, blockCount: 5, blockSize: 16)
+        var a = BlockTable(), b = BlockTable()
+        XCTAssertTrue(a.grow(toHold: 17, from: pool))
+        XCTAssertEqual(a.blocks.count, 2)
+        XCTAssertTrue(b.grow(toHold: 48, from: pool))
+        XCTAssertEqual(pool.freeBlocks, 0)
+        XCTAssertFalse(a.grow(toHold: 33, from: pool), "the pool is empty")
+        a.release(to: pool)
+        XCTAssertEqual(pool.freeBlocks, 2)
+        XCTAssertTrue(a.blocks.isEmpty)
+        b.release(to: pool)
+        XCTAssertEqual(pool.freeBlocks, 5)
+    }
+
+    // MARK: sampling
+
+    func testMinPDropsTokensBelowTheFractionOfTheLikeliest() {
+        // Probabilities 0.5, 0.3, 0.15, 0.05 at temperature 1; min-p 0.35 keeps p ≥ 0.175: tokens 0 and 1.
+        let probabilities: [Float] = [0.5, 0.3, 0.15, 0.05]
+        var sampler = Sampler(SamplingSettings(temperature: 1, topK: 0, topP: 1, minP: 0.35, seed: 5))
+        var counts = [Int](repeating: 0, count: 4)
+        for _ in 0..<2000 {
+            var logits = probabilities.map { Float(log(Double($0))) }
+            counts[Int(sampler.sample(&logits, vocab: 4))] += 1
+        }
+        XCTAssertEqual(counts[2] + counts[3], 0, "\(counts)")
+        // The survivors keep their relative odds (0.5 : 0.3 → 62.5 %).
+        XCTAssertEqual(Double(counts[0]) / 2000, 0.625, accuracy: 0.05)
+        // Without min-p the third token does appear.
+        var plain = Sampler(SamplingSettings(temperature: 1, topK: 0, topP: 1, seed: 5))
+        var seenThird = false
+        for _ in 0..<500 {
+            var logits = probabilities.map { Float(log(Double($0))) }
+            if plain.sample(&logits, vocab: 4) == 2 { seenThird = true }
+        }
+        XCTAssertTrue(seenThird)
+    }
+
+    func testRepetitionPenaltyDividesPositiveAndMultipliesNegativeLogits() {
+        var logits: [Float] = [2, -1, 1.5, 0.5]
+        Sampler.applyRepetitionPenalty(&logits, vocab: 4, tokens: [0, 1], penalty: 2)
+        XCTAssertEqual(logits, [1, -2, 1.5, 0.5])
+        // In the sampler: greedy would pick token 0, but it was seen (in the prompt), so token 2 wins.
+        var sampler = Sampler(SamplingSettings(temperature: 0, repetitionPenalty: 2))
+        sampler.observe(0)
+        var again: [Float] = [2, -1, 1.5, 0.5]
+        XCTAssertEqual(sampler.sample(&again, vocab: 4), 2)
+        var unpenalized = Sampler(SamplingSettings(temperature: 0))
+        unpenalized.observe(0)
+        var same: [Float] = [2, -1, 1.5, 0.5]
+        XCTAssertEqual(unpenalized.sample(&same, vocab: 4), 0)
+    }
+
+    func testStopStringsHoldBackPossibleStartsAndCutTheMatch() {
+        var stops = StopStrings(["END", "\n\n"])
+        XCTAssertEqual(stops.push("abc E").text, "abc ")
+        XCTAssertEqual(stops.push("x").text, "Ex", "not a stop string after all")
+        XCTAssertEqual(stops.push("yE").text, "y")
+        let end = stops.push("ND and more")
+        XCTAssertEqual(end.text, "")
+        XCTAssertTrue(end.stopped)
+        var other = StopStrings(["END"])
+        XCTAssertEqual(other.push("été E").text, "été ")
+        XCTAssertEqual(other.flush(), "E", "a partial stop string at the end is shown")
+    }
+
+    // MARK: the engine
+
+    /// Greedy or seeded tokens of each request, run through one engine.
+    func generate(_ requests: [GenerationRequest], parallel: Int, promptTokensPerStep: Int = 16) throws -> [GenerationResult] {
+        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(),
+                                      options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: promptTokensPerStep))
+        let ids = try requests.map { try engine.submit($0) }
+        let results = engine.runUntilIdle()
+        XCTAssertEqual(engine.pool.freeBlocks, engine.pool.blockCount, "every block returned")
+        return ids.map { results[$0]! }
+    }
+
+    /// Eight other prompts of different lengths (1 to 40 tokens; some need several prompt chunks).
+    func crowd(sampling: (Int) -> SamplingSettings) -> [GenerationRequest] {
+        [1, 3, 8, 17, 30, 5, 40, 12].enumerated().map { i, length in
+            GenerationRequest(prompt: prompt(length, seed: 100 + UInt64(i)), maxTokens: 10 + 3 * i, sampling: sampling(i))
+        }
+    }
+
+    func testGreedyTokensAreTheSameAloneAndInABatch() throws {
+        let target = GenerationRequest(prompt: prompt(21, seed: 7), maxTokens: 24, sampling: SamplingSettings(temperature: 0))
+        let alone = try generate([target], parallel: 1)[0]
+        XCTAssertEqual(alone.tokens.count, 24)
+        var batch = crowd { _ in SamplingSettings(temperature: 0) }
+        batch.insert(target, at: 4)
+        let together = try generate(batch, parallel: 9)
+        XCTAssertEqual(together[4].tokens, alone.tokens)
+        XCTAssertEqual(together[4].text, alone.text)
+        // And when it has to wait for a free slot behind the others.
+        let queued = try generate(batch, parallel: 3)
+        XCTAssertEqual(queued[4].tokens, alone.tokens)
+        // Each of the others equals its own solo run too.
+        for i in [0, 6] {
+            XCTAssertEqual(together[i < 4 ? i : i + 1].tokens, try generate([batch[i < 4 ? i : i + 1]], parallel: 1)[0].tokens)
+        }
+    }
+
+    func testSeededSamplingDoesNotDependOnTheBatch() throws {
+        let settings = SamplingSettings(temperature: 1, topK: 0, topP: 0.9, minP: 0.01, repetitionPenalty: 1.2, seed: 42)
+        let target = GenerationRequest(prompt: prompt(11, seed: 8), maxTokens: 30, sampling: settings)
+        let alone = try generate([target], parallel: 1)[0]
+        var batch = crowd { i in SamplingSettings(temperature: 1.2, seed: UInt64(i)) }
+        batch.append(target)
+        let together = try generate(batch, parallel: 9)
+        XCTAssertEqual(together.last!.tokens, alone.tokens)
+        var reseeded = target
+        reseeded.sampling.seed = 43
+        XCTAssertNotEqual(try generate([reseeded], parallel: 1)[0].tokens, alone.tokens, "another seed, another text")
+    }
+
+    func testCancellingFreesKVBlocksAtOnce() throws {
+        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 4))
+        let total = engine.pool.blockCount
+        var cancelledID = -1
+        var freeAfterCancel = -1, freeBeforeCancel = -1
+        var pieces = 0
+        var request = GenerationRequest(prompt: prompt(40, seed: 9), maxTokens: 50, sampling: SamplingSettings(temperature: 0))
+        request.onText = { _ in
+            pieces += 1
+            if pieces == 2 {
+                freeBeforeCancel = engine.pool.freeBlocks
+                engine.cancel(cancelledID)  // from inside its own callback
+                freeAfterCancel = engine.pool.freeBlocks
+            }
+        }
+        cancelledID = try engine.submit(request)
+        let other = try engine.submit(GenerationRequest(prompt: prompt(20, seed: 10), maxTokens: 40, sampling: SamplingSettings(temperature: 0)))
+        let third = try engine.submit(GenerationRequest(prompt: prompt(5, seed: 11), maxTokens: 40, sampling: SamplingSettings(temperature: 0)))
+        var results: [GenerationEngine.RequestID: GenerationResult] = [:]
+        for _ in 0..<6 { for (id, r) in engine.step() { results[id] = r } }
+        XCTAssertEqual(results[cancelledID]?.stopReason, .cancelled)
+        // 40 prompt tokens and a token or two: 3 blocks of 16 came back the moment it was cancelled.
+        XCTAssertEqual(freeAfterCancel - freeBeforeCancel, 3)
+        // Cancelled between steps: its blocks return before the next step.
+        let before = engine.pool.freeBlocks
+        engine.cancel(other)
+        XCTAssertEqual(engine.pool.freeBlocks - before, 2, "25 or so cached tokens: 2 blocks")
+        for (id, r) in engine.step() { results[id] = r }
+        XCTAssertEqual(results[other]?.stopReason, .cancelled)
+        for (id, r) in engine.runUntilIdle() { results[id] = r }
+        XCTAssertEqual(results[third]?.stopReason, .tokenLimit)
+        XCTAssertEqual(engine.pool.freeBlocks, total)
+    }
+
+    func testPromptLongerThanTheContextIsRejected() throws {
+        let engine = GenerationEngine(model: model(), tokenizer: nil)
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: prompt(96, seed: 1)))) { error in
+            let message = (error as? SwiftletError)?.message ?? ""
+            XCTAssertTrue(message.contains("the prompt is 96 tokens, but the model's context holds 96"), message)
+        }
+        XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: [])))
+        // 95 tokens leave room for one more: accepted, and it ends with a full context.
+        let id = try engine.submit(GenerationRequest(prompt: prompt(93, seed: 1), maxTokens: 50, sampling: SamplingSettings(temperature: 0)))
+        let result = engine.runUntilIdle()[id]!
+        XCTAssertEqual(result.stopReason, .contextFull)
+        XCTAssertEqual(result.tokens.count, 96 - 93 + 1, "the cache fills; the last token is sampled from the full context")
+    }
+
+    func testStopStringsEndTheReplyAndAreNotEmitted() throws {
+        let base = GenerationRequest(prompt: prompt(6, seed: 12), maxTokens: 40, sampling: SamplingSettings(temperature: 0))
+        let free = try generate([base], parallel: 1)[0]
+        let text = Array(free.text)
+        XCTAssertGreaterThan(text.count, 12, free.text)
+        let stop = String(text[8..<11])
+        var streamed = ""
+        var stopped = base
+        stopped.stop = ["never appears \u{1}", stop]
+        stopped.onText = { streamed += $0 }
+        let result = try generate([stopped], parallel: 1)[0]
+        XCTAssertEqual(result.stopReason, .stopString)
+        let expected = String(free.text[..<free.text.range(of: stop)!.lowerBound])
+        XCTAssertEqual(result.text, expected)
+        XCTAssertEqual(streamed, expected)
+        XCTAssertFalse(streamed.contains(stop))
+    }
+}
