@@ -100,6 +100,7 @@ struct GenerateCommand: ParsableCommand {
         }
         var results: [GenerationEngine.RequestID: GenerationResult] = [:]
         var tokens = 0
+        var showedProgress = false
         let clock = Stopwatch()
         while !engine.isIdle {
             if Interrupt.isRequested { for id in ids where results[id] == nil { engine.cancel(id) } }
@@ -107,10 +108,14 @@ struct GenerateCommand: ParsableCommand {
                 results[id] = result
                 tokens += result.tokens.count
             }
+            // A progress line only for runs long enough to wait for.
             let done = results.count, seconds = clock.seconds
-            let eta = done > 0 ? seconds / Double(done) * Double(lines.count - done) : 0
-            Console.progress("generate: \(done)/\(lines.count) prompts, \(Format.fixed(Double(tokens) / max(seconds, 1e-9), 1)) tokens/s, ETA \(Format.seconds(eta))",
-                             final: engine.isIdle)
+            if seconds >= 2 || (showedProgress && engine.isIdle) {
+                let eta = done > 0 ? Format.seconds(seconds / Double(done) * Double(lines.count - done)) : "?"
+                Console.progress("generate: \(done)/\(lines.count) prompts, \(Format.fixed(Double(tokens) / max(seconds, 1e-9), 1)) tokens/s, ETA \(eta)",
+                                 final: engine.isIdle)
+                showedProgress = true
+            }
         }
         let output = zip(lines, ids).map { line, id in CompletionRecord(prompt: line.prompt, result: results[id]!).jsonLine + "\n" }.joined()
         if let out {

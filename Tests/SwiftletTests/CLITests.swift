@@ -90,6 +90,66 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(greedy.stderr.contains("tokens/s"))
     }
 
+    func testPromptsFileWritesResultsInInputOrder() throws {
+        let dir = try checkpoint()
+        let file = workDirectory + "/prompts.txt"
+        let lines = [
+            "the king speaks",
+            "{\"prompt\": \"my lord\", \"max_tokens\": 3, \"temperature\": 0}",
+            "",
+            "{\"prompt\": \"good night\", \"seed\": 9, \"top_k\": 5, \"min_p\": 0.05, \"repetition_penalty\": 1.3, \"stop\": [\"zz\"]}",
+            "what is this",
+        ]
+        try FileIO.writeAtomically(lines.joined(separator: "\n") + "\n", to: file)
+        let out = workDirectory + "/completions.jsonl"
+        FileIO.removeItem(out)
+        let result = try run(["generate", "--checkpoint", dir, "--prompts-file", file, "--parallel", "2", "--max-tokens", "6",
+                              "--seed", "4", "--out", out])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(result.stdout, "")
+        let records = try FileIO.readUTF8(out).split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
+        XCTAssertEqual(records.map { $0["prompt"] as? String }, ["the king speaks", "my lord", "good night", "what is this"])
+        for record in records {
+            XCTAssertEqual(Set(record.keys), ["prompt", "completion", "tokens", "stop_reason", "ttft_ms", "tokens_per_s"])
+            XCTAssertNotNil(record["completion"] as? String)
+            XCTAssertLessThanOrEqual(record["tokens"] as! Int, 6)
+        }
+        XCTAssertLessThanOrEqual(records[1]["tokens"] as! Int, 3)
+        // The same file to standard output gives the same completions (seeded), one parallel slot or several.
+        let serial = try run(["generate", "--checkpoint", dir, "--prompts-file", file, "--parallel", "1", "--max-tokens", "6", "--seed", "4"])
+        XCTAssertEqual(serial.status, 0, serial.stderr)
+        let serialCompletions = try serial.stdout.split(separator: "\n").map {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["completion"] as! String
+        }
+        XCTAssertEqual(serialCompletions, records.map { $0["completion"] as! String })
+
+        try FileIO.writeAtomically("fine\n{\"prompt\": 3}\n", to: workDirectory + "/bad.jsonl")
+        try expectFailure(["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/bad.jsonl"], mentioning: "line 2")
+        try expectFailure(["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/absent.txt"], mentioning: "does not exist")
+        let long = String(repeating: "the king speaks of love ", count: 200)
+        try FileIO.writeAtomically("short\n\n" + long + "\n", to: workDirectory + "/long.txt")
+        try expectFailure(["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/long.txt", "--out", workDirectory + "/never.jsonl"],
+                          mentioning: "line 3")
+        XCTAssertFalse(FileIO.exists(workDirectory + "/never.jsonl"), "nothing half-written")
+    }
+
+    func testGenerateStopsAtAStopString() throws {
+        let dir = try checkpoint()
+        let base = ["generate", "--checkpoint", dir, "--prompt", "the king", "--max-tokens", "30", "--temperature", "0"]
+        let free = try run(base)
+        XCTAssertEqual(free.status, 0, free.stderr)
+        let reply = String(free.stdout.dropFirst("the king".count).dropLast())  // without the final newline
+        guard reply.count > 6 else { return XCTFail("reply too short to cut: \(reply)") }
+        let stop = String(Array(reply)[4..<6])
+        let cut = try run(base + ["--stop", stop, "--min-p", "0.1", "--repetition-penalty", "1.0"])
+        XCTAssertEqual(cut.status, 0, cut.stderr)
+        XCTAssertEqual(cut.stdout, "the king" + String(reply[..<reply.range(of: stop)!.lowerBound]) + "\n")
+        try expectFailure(base + ["--min-p", "1"], mentioning: "--min-p must be in [0, 1)")
+        try expectFailure(base + ["--repetition-penalty", "0"], mentioning: "--repetition-penalty must be positive")
+    }
+
     func testInfoEvalAndTokenizerCommands() throws {
         let dir = try checkpoint()
         let info = try run(["info", dir])
@@ -115,6 +175,11 @@ final class CLITests: XCTestCase {
             return object["name"] as! String
         }
         XCTAssertEqual(names, ["fp32.peak.gflops", "train.tokens_per_s", "train.mfu"])
+        let generate = try run(["bench", "generate", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "256",
+                                "--prompts", "2", "--new-tokens", "4", "--prompt-tokens", "5", "--join-tokens", "20", "--json"])
+        XCTAssertEqual(generate.status, 0, generate.stderr)
+        XCTAssertEqual(try generate.stdout.split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String },
+                       ["generate.parallel.tokens_per_s", "generate.sequential.tokens_per_s", "generate.speedup", "generate.ttft_busy_ms"])
         try expectFailure(["bench", "train", "--precision", "fp8"], mentioning: "--precision")
     }
 

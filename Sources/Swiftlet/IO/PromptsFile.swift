@@ -68,27 +68,48 @@ public enum PromptsFile {
 }
 
 /// One line of `generate --prompts-file` output.
-public struct CompletionRecord: Codable, Sendable {
+public struct CompletionRecord: Sendable {
     public var prompt: String
     public var completion: String
     public var tokens: Int
-    public var stop_reason: String
-    public var ttft_ms: Double
-    public var tokens_per_s: Double
+    public var stopReason: String
+    public var timeToFirstTokenMs: Double
+    public var tokensPerSecond: Double
 
     public init(prompt: String, result: GenerationResult) {
         self.prompt = prompt
         completion = result.text
         tokens = result.tokens.count
-        stop_reason = result.stopReason.rawValue
-        ttft_ms = (result.timeToFirstToken * 1e4).rounded() / 10
-        tokens_per_s = (result.tokensPerSecond * 10).rounded() / 10
+        stopReason = result.stopReason.rawValue
+        timeToFirstTokenMs = result.timeToFirstToken * 1000
+        tokensPerSecond = result.tokensPerSecond
     }
 
-    /// One JSON line (fields in a fixed order).
+    /// One JSON object, fields in the documented order.
     public var jsonLine: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        "{\"prompt\":\(JSONText.quoted(prompt)),\"completion\":\(JSONText.quoted(completion)),\"tokens\":\(tokens)," +
+            "\"stop_reason\":\(JSONText.quoted(stopReason)),\"ttft_ms\":\(Format.fixed(timeToFirstTokenMs, 1))," +
+            "\"tokens_per_s\":\(Format.fixed(tokensPerSecond, 1))}"
+    }
+}
+
+enum JSONText {
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func quoted(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }
