@@ -50,56 +50,83 @@ public enum PagedAttention {
         let group = heads / kvHeads
         let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
         let pagesBox = UncheckedSendable(pages)
-        let maxKeys = spans.map { $0.past + $0.queryCount }.max() ?? 0
-        var pairs = 0
-        for s in spans { pairs += s.queryCount * (s.past + s.queryCount) }
-        parallelFor(spans.count * heads, serial: pairs * heads * headDim < 100_000) { item in
-            let span = spans[item / heads], h = item % heads, kh = h / group
-            let pages = pagesBox.value
-            if Attention.usesTiles(AttentionSpan(queryStart: 0, queryCount: span.queryCount, keyStart: 0, past: span.past), headDim: headDim) {
-                forwardTiled(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: h, kvHead: kh,
-                             heads: heads, headDim: headDim, scale: scale)
+        // Work items: (span, head) for tiled spans; (span, −1) — every head at once — for the row path.
+        var items: [(span: Int, head: Int)] = []
+        var maxRowKeys = 0, pairs = 0
+        for (i, s) in spans.enumerated() {
+            pairs += s.queryCount * (s.past + s.queryCount)
+            if usesTiles(s, headDim: headDim) {
+                for h in 0..<heads { items.append((i, h)) }
             } else {
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
-                    forwardRows(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: h, kvHead: kh,
-                                heads: heads, headDim: headDim, scale: scale, scores: scratch.baseAddress!)
+                items.append((i, -1))
+                maxRowKeys = max(maxRowKeys, s.past + s.queryCount)
+            }
+        }
+        // Decode rows take the row path (a dot product and a horizontal sum per key), so split
+        // only from ≈ 0.1 ms of work; a second thread's wake-up costs 35–75 µs here.
+        parallelFor(items.count, serial: pairs * heads * headDim < 400_000) { index in
+            let item = items[index], span = spans[item.span]
+            let pages = pagesBox.value
+            if item.head >= 0 {
+                forwardTiled(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: item.head,
+                             kvHead: item.head / group, heads: heads, headDim: headDim, scale: scale)
+            } else {
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: heads * (maxRowKeys + 1)) { scratch in
+                    forwardRows(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, heads: heads,
+                                kvHeads: kvHeads, headDim: headDim, scale: scale, scores: scratch.baseAddress!, scoreStride: maxRowKeys)
                 }
             }
         }
     }
 
-    /// Row by row, each row's scores in `scores` (its key count long), walking the blocks in place.
+    @inline(__always)
+    static func usesTiles(_ span: PagedSpan, headDim: Int) -> Bool {
+        Attention.usesTiles(AttentionSpan(queryStart: 0, queryCount: span.queryCount, keyStart: 0, past: span.past), headDim: headDim)
+    }
+
+    /// Row by row, every head at once, walking the blocks in place: each cached token's whole
+    /// key row (all KV heads) is read once, in address order, which keeps the loads streaming.
+    /// Head h's scores live at scores + h · scoreStride, the heads' 1/Σ after them. Per (row, head) the arithmetic is the
+    /// contiguous kernel's row path, operation for operation.
     static func forwardRows(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                            span: PagedSpan, pages: KVPages, head h: Int, kvHead kh: Int, heads: Int, headDim: Int, scale: Float,
-                            scores: UnsafeMutablePointer<Float>) {
-        let qStride = heads * headDim
+                            span: PagedSpan, pages: KVPages, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+                            scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+        let qStride = heads * headDim, group = heads / kvHeads
         let bs = pages.blockSize, rowStride = pages.rowStride
         let table = pages.blockTables + span.tableStart
         for r in 0..<span.queryCount {
             let row = span.queryStart + r
-            let qr = q + row * qStride + h * headDim
+            let qRow = q + row * qStride
             let keyCount = span.past + r + 1
-            var maxScore = -Float.infinity
             var j = 0
             while j < keyCount {
-                let block = pages.keys + Int(table[j / bs]) * pages.blockStride + kh * headDim
+                let block = pages.keys + Int(table[j / bs]) * pages.blockStride
                 for i in 0..<min(bs, keyCount - j) {
-                    let s = dot(qr, block + i * rowStride, headDim) * scale
-                    scores[j + i] = s
-                    maxScore = Swift.max(maxScore, s)
+                    let key = block + i * rowStride
+                    for h in 0..<heads {
+                        scores[h * scoreStride + j + i] = dot(qRow + h * headDim, key + (h / group) * headDim, headDim) * scale
+                    }
                 }
                 j += bs
             }
-            let sum = exponentiateInPlace(scores, count: keyCount, minus: maxScore)
-            logSumExp[row * heads + h] = maxScore + log(sum)
-            let orow = out + row * qStride + h * headDim
-            orow.update(repeating: 0, count: headDim)
-            let inverse = 1 / sum
+            let inverse = scores + heads * scoreStride
+            for h in 0..<heads {
+                let s = scores + h * scoreStride
+                let maxScore = maximum(s, count: keyCount)
+                let sum = exponentiateInPlace(s, count: keyCount, minus: maxScore)
+                logSumExp[row * heads + h] = maxScore + log(sum)
+                inverse[h] = 1 / sum
+            }
+            let oRow = out + row * qStride
+            oRow.update(repeating: 0, count: qStride)
             j = 0
             while j < keyCount {
-                let block = pages.values + Int(table[j / bs]) * pages.blockStride + kh * headDim
+                let block = pages.values + Int(table[j / bs]) * pages.blockStride
                 for i in 0..<min(bs, keyCount - j) {
-                    axpy(scores[j + i] * inverse, block + i * rowStride, orow, headDim)
+                    let value = block + i * rowStride
+                    for h in 0..<heads {
+                        axpy(scores[h * scoreStride + j + i] * inverse[h], value + (h / group) * headDim, oRow + h * headDim, headDim)
+                    }
                 }
                 j += bs
             }
