@@ -68,6 +68,7 @@ public final class GenerationEngine {
         self.model = model
         self.tokenizer = tokenizer
         self.options = options
+        if options.parallel < 1 || options.promptTokensPerStep < 1 || options.blockSize < 1 { fatalError("GenerationEngine options must be positive") }
         let c = model.config
         let perSequence = (c.contextLength + options.blockSize - 1) / options.blockSize
         pool = KVBlockPool(config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize)
