@@ -14,20 +14,28 @@ public struct Batch: Sendable {
         self.cumulativeLengths = cumulativeLengths
     }
 
-    /// Equal-length rows of a token stream: each row is `length` inputs and the following
-    /// `length` tokens as targets.
+    /// One sequence per window: each window's tokens but the last are inputs, and each input
+    /// predicts the token after it.
     public init(windows: [[Int32]]) {
-        var tokens: [Int32] = [], targets: [Int32] = [], positions: [Int32] = []
-        var cumulative = [0]
-        for window in windows {
-            tokens += window.dropLast()
-            targets += window.dropFirst()
-            positions += (0..<Int32(window.count - 1))
-            cumulative.append(tokens.count)
-        }
-        self.init(tokens: tokens, targets: targets, positions: positions, cumulativeLengths: cumulative)
+        self.init(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
+        for window in windows { appendSequence(window[...]) }
+    }
+
+    public mutating func reserve(_ rows: Int) {
+        tokens.reserveCapacity(rows)
+        targets.reserveCapacity(rows)
+        positions.reserveCapacity(rows)
+    }
+
+    /// Adds `window` (at least two tokens) as a new sequence of `window.count − 1` rows.
+    public mutating func appendSequence(_ window: ArraySlice<Int32>) {
+        tokens += window.dropLast()
+        targets += window.dropFirst()
+        positions += (0..<Int32(window.count - 1))
+        cumulativeLengths.append(tokens.count)
     }
 
     public var rows: Int { tokens.count }
+    public var sequenceCount: Int { cumulativeLengths.count - 1 }
     public var lossTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 }

@@ -8,8 +8,9 @@ import Foundation
 /// line and messages (the library prints nothing).
 public enum TrainingEvent: Sendable {
     case step(step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
-              trainingSeconds: Double, etaSeconds: Double?)
-    case evaluation(step: Int, result: EvaluationResult)
+              paddingFraction: Double, trainingSeconds: Double, etaSeconds: Double?)
+    /// `perCorpus` lists each validation corpus when there are several; `result` combines them.
+    case evaluation(step: Int, result: EvaluationResult, perCorpus: [CorpusEvaluation])
     case saved(step: Int, directory: String)
 }
 
@@ -17,8 +18,9 @@ public enum TrainingOutcome: Sendable, Equatable {
     case finished, interrupted
 }
 
-/// The training loop, nanoGPT style: draw a batch, forward/backward (accumulating over
-/// micro-batches), clip, step AdamW on the schedule, evaluate and checkpoint now and then.
+/// The training loop, nanoGPT style: draw a packed batch of documents, forward/backward
+/// (accumulating over micro-batches), clip, step AdamW on the schedule, evaluate and
+/// checkpoint now and then.
 public final class Trainer {
     public let model: Transformer
     public let tokenizer: Tokenizer
@@ -27,45 +29,45 @@ public final class Trainer {
     public private(set) var records: [MetricRecord] = []
     let pass: TrainingPass
     let optimizer: Optimizer
-    let trainTokens: [Int32]
-    let validationWindows: [[Int32]]
+    let packer: BatchPacker
+    let validation: [(name: String, windows: [[Int32]])]
     private var firstStepSeconds: Double = 0
     private var lastGradientNorm: Double = 0
 
     /// A new run from freshly initialised weights.
     public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
-                            trainTokens: [Int32], validationTokens: [Int32], directory: String) throws {
+                            training: [WeightedCorpus], validation: [ValidationSet], directory: String) throws {
         try options.validate()
         model.initialize(seed: options.seed)
         try self.init(model: model, tokenizer: tokenizer, state: TrainerState(options: options, preset: preset),
-                      trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
+                      training: training, validation: validation, directory: directory)
     }
 
-    init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, trainTokens: [Int32], validationTokens: [Int32],
+    init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, training: [WeightedCorpus], validation: [ValidationSet],
          directory: String) throws {
         let context = model.config.contextLength
-        guard trainTokens.count > context else {
-            throw SwiftletError("the training text is only \(trainTokens.count) tokens; the model's context of \(context) needs at least \(context + 1).")
-        }
         self.model = model
         self.tokenizer = tokenizer
         self.state = state
         self.directory = directory
-        self.trainTokens = trainTokens
-        validationWindows = Evaluator.windows(of: validationTokens, context: context, maxTokens: state.options.evalTokens)
-        let microRows = max(1, min(state.options.microBatchTokens, state.options.batchTokens) / context) * context
-        pass = TrainingPass(model: model, maxRows: microRows, precision: state.options.precision)
+        packer = try BatchPacker(corpora: training, context: context, seed: state.options.seed, position: state.data)
+        self.state.data = packer.position
+        self.validation = validation.map { ($0.name, Evaluator.windows(of: $0.documents, context: context, maxTokens: state.options.evalTokens)) }
+            .filter { !$0.windows.isEmpty }
+        // A pass holds one micro-batch, and at least one whole evaluation window.
+        let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
+        pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision)
         optimizer = Optimizer(layout: model.layout)
     }
 
     /// Continues the run saved in `directory` exactly where it stopped.
-    public static func resume(directory: String, trainTokens: [Int32], validationTokens: [Int32]) throws -> Trainer {
-        try resume(from: Checkpoint.load(directory), directory: directory, trainTokens: trainTokens, validationTokens: validationTokens)
+    public static func resume(directory: String, training: [WeightedCorpus], validation: [ValidationSet]) throws -> Trainer {
+        try resume(from: Checkpoint.load(directory), directory: directory, training: training, validation: validation)
     }
 
     /// Continues the run of an already loaded checkpoint; saves go to `directory`.
-    public static func resume(from checkpoint: Checkpoint, directory: String, trainTokens: [Int32],
-                              validationTokens: [Int32]) throws -> Trainer {
+    public static func resume(from checkpoint: Checkpoint, directory: String, training: [WeightedCorpus],
+                              validation: [ValidationSet]) throws -> Trainer {
         let dir = checkpoint.directory
         guard FileIO.exists(dir + "/" + CheckpointFiles.trainer), FileIO.exists(dir + "/" + CheckpointFiles.optimizer) else {
             throw SwiftletError("\(directory) holds no training state to resume (trainer.json and optimizer.safetensors).")
@@ -76,12 +78,12 @@ public final class Trainer {
         } catch {
             throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
         }
-        guard state.dataRandom.state.count == 4, state.step >= 0, state.warmupSteps >= 0 else {
-            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
+        guard let data = state.data, data.random.state.count == 4, state.step >= 0, state.warmupSteps >= 0 else {
+            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state (or was saved by an older Swiftlet).")
         }
         try state.options.validate()
         let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
-                                  trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
+                                  training: training, validation: validation, directory: directory)
         let path = dir + "/" + CheckpointFiles.optimizer
         let moments = try Safetensors.parse(try FileIO.readBytes(path), path: path)
         for (name, buffer) in [("adamw.m", trainer.optimizer.firstMoment), ("adamw.v", trainer.optimizer.secondMoment)] {
@@ -106,7 +108,8 @@ public final class Trainer {
         state.totalSteps = steps
     }
 
-    var sequencesPerStep: Int { max(1, state.options.batchTokens / model.config.contextLength) }
+    /// Rows of one forward/backward pass.
+    var microBatchRows: Int { min(state.options.microBatchTokens, state.options.batchTokens) }
 
     public func run(report: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> TrainingOutcome {
         let options = state.options
@@ -117,7 +120,7 @@ public final class Trainer {
         // kept in memory and written with the first save.
         while !isDone {
             let clock = Stopwatch()
-            let (loss, learningRate) = trainStep()
+            let (loss, learningRate, padding) = trainStep()
             guard loss.isFinite, lastGradientNorm.isFinite else {
                 throw SwiftletError("training diverged at step \(state.step) (the loss or gradient is not a number); nothing was saved from this step — try a lower --lr, or --resume from the last checkpoint.")
             }
@@ -125,8 +128,7 @@ public final class Trainer {
             state.trainingSeconds += seconds
             if state.step == 1 { firstStepSeconds = seconds }
             estimateTotalStepsIfTimed()
-            let tokens = sequencesPerStep * model.config.contextLength
-            let tokensPerSecond = Double(tokens) / seconds
+            let tokensPerSecond = Double(options.batchTokens) / seconds
             var record = MetricRecord(step: state.step, kind: "train", loss: loss)
             record.learningRate = Double(learningRate)
             record.tokensPerSecond = tokensPerSecond
@@ -134,7 +136,7 @@ public final class Trainer {
             records.append(record)
             appendMetric(record)
             report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
-                         tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
+                         tokensPerSecond: tokensPerSecond, paddingFraction: padding, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
             if state.step % options.evalInterval == 0 || isDone { evaluate(report: report) }
             if shouldStop() {
                 try save()
@@ -183,57 +185,64 @@ public final class Trainer {
         return remaining.map { max(0, $0) }
     }
 
-    /// One optimizer step. Returns the mean training loss and the learning rate used.
-    func trainStep() -> (Double, Float) {
+    /// One optimizer step. Returns the mean training loss, the learning rate used and the
+    /// fraction of rows that were padding (none, the way BatchPacker fills them).
+    func trainStep() -> (loss: Double, learningRate: Float, padding: Double) {
         let c = model.config
-        let context = c.contextLength
-        let total = sequencesPerStep
-        let perPass = pass.maxRows / context
+        let total = state.options.batchTokens
         pass.gradients.zero()
-        var lossSum: Double = 0
-        var done = 0
         // One independent dropout stream per (run seed, step, micro-batch).
         func dropoutSeed(_ microBatch: Int) -> UInt64? {
             guard c.dropout > 0 else { return nil }
             var mix = state.options.seed ^ 0xD809_0A7
             return RandomGenerator.splitMix(&mix) ^ RandomGenerator.splitMix(&mix) &* UInt64(state.step + 1) ^ UInt64(microBatch) &* 0x9E37_79B9_7F4A_7C15
         }
-        while done < total {
-            let count = min(perPass, total - done)
-            var windows: [[Int32]] = []
-            for _ in 0..<count {
-                let start = state.dataRandom.below(trainTokens.count - context)
-                windows.append(Array(trainTokens[start...start + context]))
-            }
-            lossSum += pass.forwardBackward(Batch(windows: windows), gradientTokens: total * context,
-                                            dropoutSeed: dropoutSeed(done / perPass))
-            done += count
+        var batches: [Batch] = []
+        var drawn = 0
+        while drawn < total {
+            let rows = min(microBatchRows, total - drawn)
+            batches.append(packer.nextBatch(rows: rows))
+            drawn += rows
         }
+        state.data = packer.position
+        // The loss is the mean over every target of the step, however the micro-batches split it.
+        let targets = batches.reduce(0) { $0 + $1.lossTokens }
+        var lossSum: Double = 0
+        for (i, batch) in batches.enumerated() {
+            lossSum += pass.forwardBackward(batch, gradientTokens: targets, dropoutSeed: dropoutSeed(i))
+        }
+        let padding = Double(total - targets) / Double(total)
         lastGradientNorm = optimizer.clip(pass.gradients, maxNorm: state.options.gradientClip)
-        guard lastGradientNorm.isFinite else { return (.nan, 0) }
+        guard lastGradientNorm.isFinite else { return (.nan, 0, padding) }
         let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
                                             warmupSteps: state.warmupSteps, totalSteps: state.totalSteps ?? Int.max)
         let learningRate = schedule.rate(atStep: state.step)
         optimizer.step(parameters: model.parameters, gradients: pass.gradients, learningRate: learningRate, step: state.step + 1,
                        settings: state.options.adam, decayEmbeddings: state.options.decayEmbeddings)
         state.step += 1
-        state.tokensSeen += total * context
-        return (lossSum / Double(total * context), learningRate)
+        state.tokensSeen += total
+        return (lossSum / Double(max(targets, 1)), learningRate, padding)
     }
 
-    /// Scores the validation windows; nil when there are none.
+    /// Scores every validation corpus; nil when there is no validation text.
     @discardableResult
     public func evaluate(report: (TrainingEvent) -> Void = { _ in }) -> EvaluationResult? {
-        guard !validationWindows.isEmpty else { return nil }
-        let result = Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: validationWindows)
-        var record = MetricRecord(step: state.step, kind: "eval", loss: result.loss)
-        record.perplexity = result.perplexity
-        record.bitsPerByte = result.bitsPerByte
+        guard !validation.isEmpty else { return nil }
+        let perCorpus = validation.map {
+            CorpusEvaluation(name: $0.name, result: Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: $0.windows))
+        }
+        let result = Evaluator.combine(perCorpus.map(\.result))
         records.removeAll { $0.kind == "eval" && $0.step == state.step }
-        records.append(record)
-        appendMetric(record)
+        for (evaluation, corpus) in [(result, nil as String?)] + perCorpus.map({ ($0.result, $0.name) }) where corpus == nil || perCorpus.count > 1 {
+            var record = MetricRecord(step: state.step, kind: "eval", loss: evaluation.loss)
+            record.corpus = corpus
+            record.perplexity = evaluation.perplexity
+            record.bitsPerByte = evaluation.bitsPerByte
+            records.append(record)
+            appendMetric(record)
+        }
         state.bestValidationLoss = min(state.bestValidationLoss ?? .infinity, result.loss)
-        report(.evaluation(step: state.step, result: result))
+        report(.evaluation(step: state.step, result: result, perCorpus: perCorpus.count > 1 ? perCorpus : []))
         return result
     }
 
@@ -241,7 +250,7 @@ public final class Trainer {
     public func save() throws {
         var summary = ["preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
                        "trainingSeconds": String(Int(state.trainingSeconds.rounded()))]
-        if let lastEval = records.last(where: { $0.kind == "eval" }) {
+        if let lastEval = records.last(where: { $0.kind == "eval" && $0.corpus == nil }) {
             summary["validationLoss"] = String(lastEval.loss)
             summary["validationBitsPerByte"] = lastEval.bitsPerByte.map { String($0) }
         }

@@ -22,6 +22,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var evalTokens: Int = 131_072
     public var saveInterval: Int = 500
     public var precision: Precision = .fp32
+    /// How files were split into documents (nil: one document per file).
+    public var documentSeparator: String? = nil
+    /// The corpora's sampling weights, when the run mixes several.
+    public var corpusWeights: [Double]? = nil
 
     public init() {}
 
@@ -38,6 +42,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard gradientClip >= 0 else { throw SwiftletError("--grad-clip must not be negative.") }
         guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }
         guard saveInterval > 0 else { throw SwiftletError("--save-interval must be positive.") }
+        if let corpusWeights, !corpusWeights.allSatisfy({ $0 > 0 && $0.isFinite }) {
+            throw SwiftletError("corpus weights must be positive numbers.")
+        }
         if let warmupSteps, warmupSteps < 0 { throw SwiftletError("--warmup must not be negative.") }
         if precision == .bf16, !MatrixEngine.bf16IsNative {
             throw SwiftletError("this CPU has no bf16 instructions (AVX512-BF16); train with --precision fp32.")
