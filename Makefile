@@ -15,6 +15,7 @@ deps:
 
 corpora:
 	@bash corpora/fetch.sh
+	@bash corpora/fetch-chatterbot.sh
 
 build: deps
 	swift build -c release
