@@ -20,7 +20,7 @@ struct EvalCommand: ParsableCommand {
             let loaded = try Checkpoint.load(checkpoint)
             let separator = docSeparator.map(DocumentFormat.unescaped)
             let corpus = try CorpusReader.readText(paths: data, format: DocumentFormat(separator: separator))
-            let documents = TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).documents
+            let documents = try TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).documents
             let context = loaded.model.config.contextLength
             let windows = Evaluator.windows(of: documents, context: context, maxTokens: maxTokens)
             guard !windows.isEmpty else { throw SwiftletError("the text is too short to score.") }

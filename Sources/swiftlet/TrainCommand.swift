@@ -93,16 +93,16 @@ struct TrainCommand: ParsableCommand {
             if sources.count > 1, !val.isEmpty {
                 throw SwiftletError("--val goes with a single --data; mixed corpora each hold out their own validation text (a val/ folder, or the last 5%).")
             }
-            let texts = try sources.map { try read($0) }
+            let texts = try sources.map { try SourceText.read($0, validation: val, format: DocumentFormat(separator: separator)) }
 
             if resume {
                 let checkpoint = try Checkpoint.load(out)
-                let (training, validation) = tokenize(texts, tokenizer: checkpoint.tokenizer)
+                let (training, validation) = try tokenize(texts, tokenizer: checkpoint.tokenizer)
                 let trainer = try Trainer.resume(from: checkpoint, directory: out, training: training, validation: validation)
                 try checkUnchanged(trainer, sources: sources)
                 if let steps { try trainer.setTotalSteps(steps) }
                 Console.info("resuming \(out) at step \(trainer.state.step)" + (trainer.state.totalSteps.map { " of \($0)" } ?? ""))
-                try self.train(trainer)
+                try TrainingProgress.run(trainer)
                 return
             }
             if Checkpoint.isComplete(out) || Checkpoint.isComplete(out + ".old") {
@@ -118,7 +118,7 @@ struct TrainCommand: ParsableCommand {
             if let kvHeads { config.kvHeads = kvHeads }
             config.dropout = dropout
             try config.validate()
-            let (training, validation) = tokenize(texts, tokenizer: tokenizer)
+            let (training, validation) = try tokenize(texts, tokenizer: tokenizer)
 
             var options = TrainingOptions()
             options.seed = seed
@@ -143,7 +143,7 @@ struct TrainCommand: ParsableCommand {
                                       training: training, validation: validation, directory: out)
             Console.info("model: \(presetValue.rawValue), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
             Console.info("batch: \(Format.grouped(options.batchTokens)) tokens per step, packed from whole documents")
-            try self.train(trainer)
+            try TrainingProgress.run(trainer)
         }
     }
 
@@ -194,62 +194,13 @@ struct TrainCommand: ParsableCommand {
         docSeparator.map(DocumentFormat.unescaped)
     }
 
-    struct SourceText {
-        let source: DataSource
-        let train: Corpus
-        let validation: Corpus?
-    }
-
-    func read(_ source: DataSource) throws -> SourceText {
-        let split = try DataSplit.resolve(data: source.paths, validation: val)
-        let format = DocumentFormat(separator: separator)
-        return SourceText(source: source, train: try CorpusReader.readText(paths: split.trainFiles, format: format),
-                          validation: split.validationFiles.isEmpty ? nil : try CorpusReader.readText(paths: split.validationFiles, format: format))
-    }
-
-    func tokenize(_ texts: [SourceText], tokenizer: Tokenizer) -> ([WeightedCorpus], [ValidationSet]) {
-        var training: [WeightedCorpus] = [], validation: [ValidationSet] = []
-        for text in texts {
+    func tokenize(_ texts: [SourceText], tokenizer: Tokenizer) throws -> ([WeightedCorpus], [ValidationSet]) {
+        let prepared = try texts.map { text in
             let clock = Stopwatch()
-            var (documents, cached) = TokenCache.tokens(of: text.train, tokenizer: tokenizer)
-            var heldOut: DocumentTokens
-            if let corpus = text.validation {
-                heldOut = TokenCache.tokens(of: corpus, tokenizer: tokenizer).documents
-            } else {
-                (documents, heldOut) = documents.splitTail(fraction: 0.05)
-                Console.info("\(text.source.name): no validation text given, holding out the last 5% of the tokens")
-            }
-            let weight = text.source.weight.map { ", weight \($0)" } ?? ""
-            Console.info("\(text.source.name): \(Format.grouped(documents.documentCount)) documents, \(Format.grouped(documents.count)) training tokens, \(Format.grouped(heldOut.count)) validation tokens\(weight)" +
-                         (cached ? " (token cache)" : " (tokenized in \(Format.seconds(clock.seconds)))"))
-            training.append(WeightedCorpus(name: text.source.name, weight: text.source.weight ?? 1, documents: documents))
-            validation.append(ValidationSet(name: text.source.name, documents: heldOut))
+            let corpus = try PreparedCorpus.prepare(text, tokenizer: tokenizer, heldOutFraction: 0.05)
+            TrainingProgress.describe(corpus, seconds: clock.seconds, heldOut: "5%")
+            return corpus
         }
-        return (training, validation)
-    }
-
-    func train(_ trainer: Trainer) throws {
-        let outcome = try trainer.run(report: { event in
-            switch event {
-            case let .step(step, total, loss, learningRate, tokensPerSecond, padding, seconds, eta):
-                var line = "step \(step)" + (total.map { "/\($0)" } ?? "")
-                line += " | loss \(Format.fixed(loss, 3)) | \(Format.grouped(Int(tokensPerSecond))) tok/s"
-                line += " | pad \(Format.fixed(padding * 100, 1))%"
-                line += " | lr \(Format.scientific(Double(learningRate))) | \(Format.seconds(seconds))"
-                if let eta { line += " | ETA \(Format.seconds(eta))" }
-                Console.progress(line)
-            case let .evaluation(step, result, perCorpus):
-                Console.info("step \(step): validation loss \(Format.fixed(result.loss, 3)), perplexity \(Format.fixed(result.perplexity, 1)), \(Format.fixed(result.bitsPerByte, 3)) bits per byte")
-                for corpus in perCorpus {
-                    Console.info("  \(corpus.name): loss \(Format.fixed(corpus.result.loss, 3)), \(Format.fixed(corpus.result.bitsPerByte, 3)) bits per byte")
-                }
-            case let .saved(step, directory):
-                Console.info("saved \(directory) at step \(step)")
-            }
-        }, shouldStop: { Interrupt.isRequested })
-        if outcome == .interrupted {
-            Console.info("interrupted: the checkpoint is saved; continue with --resume")
-            throw ExitCode(130)
-        }
+        return (prepared.map(\.training), prepared.map(\.validation))
     }
 }

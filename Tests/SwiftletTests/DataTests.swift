@@ -94,10 +94,10 @@ final class DataTests: XCTestCase {
     func testEvaluationWindowsStayInsideDocuments() {
         let documents = labelled([5, 40, 2, 1, 17])
         let windows = Evaluator.windows(of: documents, context: 16, maxTokens: .max)
-        XCTAssertEqual(windows.reduce(0) { $0 + $1.count - 1 }, 4 + 39 + 1 + 16)
+        XCTAssertEqual(windows.reduce(0) { $0 + $1.rows }, 4 + 39 + 1 + 16)
         for window in windows {
-            XCTAssertLessThanOrEqual(window.count, 17)
-            XCTAssertTrue(window.allSatisfy { $0 / 1000 == window[0] / 1000 })
+            XCTAssertLessThanOrEqual(window.tokens.count, 17)
+            XCTAssertTrue(window.tokens.allSatisfy { $0 / 1000 == window.tokens.first! / 1000 })
         }
     }
 
@@ -122,7 +122,7 @@ final class DataTests: XCTestCase {
         XCTAssertEqual(try CorpusReader.readText(paths: [dir + "/lines.jsonl"]).documents.map(\.text), ["a line", "another\nline"])
         try FileIO.writeAtomically("{\"text\": \"ok\"}\n{\"body\": \"no text\"}\n", to: dir + "/bad.jsonl")
         XCTAssertThrowsError(try CorpusReader.readText(paths: [dir + "/bad.jsonl"])) { error in
-            XCTAssertEqual((error as? SwiftletError)?.message, "\(dir)/bad.jsonl line 2 is not a JSON object with a \"text\" string.")
+            XCTAssertTrue(((error as? SwiftletError)?.message ?? "").hasPrefix("\(dir)/bad.jsonl line 2 is not a JSON object with a \"text\" string"))
         }
         XCTAssertEqual(DocumentFormat.unescaped("\\n\\n"), "\n\n")
     }

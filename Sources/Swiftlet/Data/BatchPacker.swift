@@ -110,12 +110,12 @@ public final class BatchPacker {
         while batch.rows < capacity {
             let piece = position.carry ?? nextPiece()
             position.carry = nil
-            let tokens = corpora[piece.corpus].documents.tokens
+            let documents = corpora[piece.corpus].documents
             let room = capacity - batch.rows
             if piece.end - piece.start - 1 <= room {
-                batch.appendSequence(tokens[piece.start..<piece.end])
+                batch.append(documents.window(piece.start, piece.end))
             } else {
-                batch.appendSequence(tokens[piece.start...piece.start + room])
+                batch.append(documents.window(piece.start, piece.start + room + 1))
                 position.carry = DataPosition.Carry(corpus: piece.corpus, start: piece.start + room, end: piece.end)
             }
         }

@@ -9,7 +9,16 @@ import Foundation
 public struct Corpus: Sendable {
     public struct Document: Sendable {
         public let path: String
+        /// Plain text, or a dialogue's turns joined by newlines (what a tokenizer trains on).
         public let text: String
+        /// A dialogue, rendered with the chat template when tokenized.
+        public let messages: [ChatMessage]?
+
+        public init(path: String, text: String, messages: [ChatMessage]? = nil) {
+            self.path = path
+            self.text = text
+            self.messages = messages
+        }
     }
     public let documents: [Document]
 
@@ -20,6 +29,7 @@ public struct Corpus: Sendable {
         documents.map { $0.text.hasSuffix("\n") ? $0.text : $0.text + "\n" }.joined()
     }
     public var byteCount: Int { documents.reduce(0) { $0 + $1.text.utf8.count } }
+    public var hasDialogues: Bool { documents.contains { $0.messages != nil } }
 }
 
 /// How files become documents: each file is one, unless `separator` splits it; a `.jsonl`
@@ -75,18 +85,27 @@ public enum CorpusReader {
             .map { Corpus.Document(path: path, text: $0) }
     }
 
-    private struct TextLine: Decodable { let text: String }
+    private struct Line: Decodable {
+        let text: String?
+        let messages: [ChatMessage]?
+    }
 
-    /// One document per non-blank line, from its "text" field.
+    /// One document per non-blank line: plain text from a "text" field, or a dialogue from a
+    /// "messages" list of {"role": "system"|"user"|"assistant", "content": …}.
     static func jsonLines(_ text: String, path: String) throws -> [Corpus.Document] {
         let decoder = JSONDecoder()
         var documents: [Corpus.Document] = []
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             guard line.contains(where: { !$0.isWhitespace }) else { continue }
-            guard let record = try? decoder.decode(TextLine.self, from: Data(line.utf8)) else {
-                throw SwiftletError("\(path) line \(index + 1) is not a JSON object with a \"text\" string.")
+            let record = try? decoder.decode(Line.self, from: Data(line.utf8))
+            if let messages = record?.messages {
+                guard !messages.isEmpty else { throw SwiftletError("\(path) line \(index + 1) has an empty \"messages\" list.") }
+                documents.append(Corpus.Document(path: path, text: messages.map(\.content).joined(separator: "\n"), messages: messages))
+            } else if let text = record?.text {
+                if !text.isEmpty { documents.append(Corpus.Document(path: path, text: text)) }
+            } else {
+                throw SwiftletError("\(path) line \(index + 1) is not a JSON object with a \"text\" string or a \"messages\" list of {\"role\": system|user|assistant, \"content\": …}.")
             }
-            if !record.text.isEmpty { documents.append(Corpus.Document(path: path, text: record.text)) }
         }
         return documents
     }

@@ -15,28 +15,40 @@ public enum TokenCache {
         return (env["HOME"] ?? "/tmp") + "/.cache/swiftlet"
     }
 
-    /// The corpus's tokens by document, and whether they came from the cache.
+    /// The corpus's tokens by document, and whether they came from the cache. Dialogues are
+    /// rendered with `template` (only their assistant turns trainable) and not cached: they are
+    /// small, and their flags would need a format of their own.
     /// File layout: a count of documents n (Int64), n + 1 offsets (Int64), then the tokens (Int32).
-    public static func tokens(of corpus: Corpus, tokenizer: Tokenizer) -> (documents: DocumentTokens, cached: Bool) {
+    public static func tokens(of corpus: Corpus, tokenizer: Tokenizer,
+                              template: ChatTemplate = .standard) throws -> (documents: DocumentTokens, cached: Bool) {
+        if corpus.hasDialogues { return (try encode(corpus, tokenizer: tokenizer, template: template), false) }
         var key = Fingerprint.fnv1a(tokenizer.modelBytes, seed: 2)
         for doc in corpus.documents { key = Fingerprint.fnv1a(Array(doc.text.utf8), seed: key &* 31 &+ 7) }
         let path = directory + "/documents-\(String(key, radix: 16)).bin"
         if let bytes = try? FileIO.readBytes(path), let documents = decode(bytes, vocabSize: tokenizer.vocabSize) {
             return (documents, true)
         }
-        var tokens: [Int32] = []
-        var starts = [0]
-        for doc in corpus.documents {
-            tokens += tokenizer.encodeLarge(doc.text)
-            // A tokenizer may define no end-of-sequence piece (eos_id = -1).
-            if tokenizer.eosID >= 0 { tokens.append(tokenizer.eosID) }
-            starts.append(tokens.count)
-        }
-        let documents = DocumentTokens(tokens: tokens, documentStarts: starts)
+        let documents = try encode(corpus, tokenizer: tokenizer, template: template)
         // The cache is an optimisation: failing to write it is not an error.
         try? FileIO.createDirectory(directory)
         try? FileIO.writeAtomically(encode(documents), to: path)
         return (documents, false)
+    }
+
+    /// Every document in order: plain text ending with EOS, dialogues through the template
+    /// (their closing end-of-turn marker is their end).
+    static func encode(_ corpus: Corpus, tokenizer: Tokenizer, template: ChatTemplate) throws -> DocumentTokens {
+        var documents = DocumentTokens(tokens: [], documentStarts: [0])
+        for doc in corpus.documents {
+            if let messages = doc.messages {
+                let (tokens, trainable) = try template.encode(messages, tokenizer: tokenizer)
+                documents.append(tokens, trainable: trainable)
+            } else {
+                // A tokenizer may define no end-of-sequence piece (eos_id = -1).
+                documents.append(tokenizer.encodeLarge(doc.text) + (tokenizer.eosID >= 0 ? [tokenizer.eosID] : []))
+            }
+        }
+        return documents
     }
 
     static func encode(_ documents: DocumentTokens) -> [UInt8] {

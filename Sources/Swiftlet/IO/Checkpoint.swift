@@ -37,11 +37,14 @@ public struct CheckpointConfig: Codable, Sendable {
     public var tokenizer: TokenizerFacts
     /// A short summary of how the weights were made (preset, steps, tokens, validation).
     public var training: [String: String]
+    /// Set once the model is tuned for chat: the template its dialogues were rendered with.
+    public var chat: ChatTemplate?
 
-    public init(model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:]) {
+    public init(model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:], chat: ChatTemplate? = nil) {
         self.model = model
         self.tokenizer = tokenizer
         self.training = training
+        self.chat = chat
     }
 }
 

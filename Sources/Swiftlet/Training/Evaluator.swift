@@ -34,15 +34,15 @@ public enum Evaluator {
     /// Cuts each document into back-to-back windows of up to `context` predictions (each
     /// window's first token has no prediction, as in training; no window crosses a document
     /// boundary) and keeps windows until they hold `maxTokens` predictions.
-    public static func windows(of documents: DocumentTokens, context: Int, maxTokens: Int) -> [[Int32]] {
-        var windows: [[Int32]] = []
+    public static func windows(of documents: DocumentTokens, context: Int, maxTokens: Int) -> [TokenWindow] {
+        var windows: [TokenWindow] = []
         var total = 0
         for d in 0..<documents.documentCount {
             let range = documents.document(d)
             var start = range.lowerBound
             while range.upperBound - start >= 2, total < maxTokens {
                 let end = min(start + context + 1, range.upperBound)
-                windows.append(Array(documents.tokens[start..<end]))
+                windows.append(documents.window(start, end))
                 total += end - start - 1
                 start = end - 1
             }
@@ -52,7 +52,7 @@ public enum Evaluator {
     }
 
     /// Scores the windows in packed passes of up to the pass's rows.
-    public static func evaluate(pass: TrainingPass, tokenizer: Tokenizer, windows: [[Int32]]) -> EvaluationResult {
+    public static func evaluate(pass: TrainingPass, tokenizer: Tokenizer, windows: [TokenWindow]) -> EvaluationResult {
         var lossSum: Double = 0, tokens = 0, bytes = 0
         var batch = Batch(windows: [])
         func flush() {
@@ -63,8 +63,8 @@ public enum Evaluator {
             batch = Batch(windows: [])
         }
         for window in windows {
-            if batch.rows + window.count - 1 > pass.maxRows { flush() }
-            batch.appendSequence(window[...])
+            if batch.rows + window.rows > pass.maxRows { flush() }
+            batch.append(window)
         }
         flush()
         return EvaluationResult(loss: tokens > 0 ? lossSum / Double(tokens) : .nan, tokens: tokens, bytes: bytes)

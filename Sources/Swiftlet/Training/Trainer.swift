@@ -16,6 +16,8 @@ public enum TrainingEvent: Sendable {
 
 public enum TrainingOutcome: Sendable, Equatable {
     case finished, interrupted
+    /// keepBest with patience: validation stopped improving; the best checkpoint is saved.
+    case stoppedEarly
 }
 
 /// The training loop, nanoGPT style: draw a packed batch of documents, forward/backward
@@ -30,9 +32,16 @@ public final class Trainer {
     let pass: TrainingPass
     let optimizer: Optimizer
     let packer: BatchPacker
-    let validation: [(name: String, windows: [[Int32]])]
+    let validation: [(name: String, windows: [TokenWindow])]
     private var firstStepSeconds: Double = 0
     private var lastGradientNorm: Double = 0
+    private var evaluationsSinceBest = 0
+    /// The chat template saved in the checkpoint's config (set once trained on dialogues).
+    public var chatTemplate: ChatTemplate?
+    /// Extra facts for the config's training summary (e.g. the base of a fine-tune).
+    public var provenance: [String: String] = [:]
+    /// The step whose weights the checkpoint directory holds, once saved.
+    public private(set) var savedStep: Int?
 
     /// A new run from freshly initialised weights.
     public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
@@ -60,6 +69,17 @@ public final class Trainer {
         optimizer = Optimizer(layout: model.layout)
     }
 
+    /// Fine-tuning: training continues from the checkpoint's weights with a new run's options
+    /// (fresh optimizer moments, schedule and data order).
+    public convenience init(finetuning checkpoint: Checkpoint, options: TrainingOptions, training: [WeightedCorpus],
+                            validation: [ValidationSet], directory: String) throws {
+        try options.validate()
+        let preset = checkpoint.config.training["preset"] ?? "custom"
+        try self.init(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: TrainerState(options: options, preset: preset),
+                      training: training, validation: validation, directory: directory)
+        chatTemplate = checkpoint.config.chat
+    }
+
     /// Continues the run saved in `directory` exactly where it stopped.
     public static func resume(directory: String, training: [WeightedCorpus], validation: [ValidationSet]) throws -> Trainer {
         try resume(from: Checkpoint.load(directory), directory: directory, training: training, validation: validation)
@@ -84,6 +104,7 @@ public final class Trainer {
         try state.options.validate()
         let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
                                   training: training, validation: validation, directory: directory)
+        trainer.chatTemplate = checkpoint.config.chat
         let path = dir + "/" + CheckpointFiles.optimizer
         let moments = try Safetensors.parse(try FileIO.readBytes(path), path: path)
         for (name, buffer) in [("adamw.m", trainer.optimizer.firstMoment), ("adamw.v", trainer.optimizer.secondMoment)] {
@@ -118,6 +139,11 @@ public final class Trainer {
         }
         // Metrics are appended live only once a checkpoint exists there; until then they are
         // kept in memory and written with the first save.
+        if options.keepBest, savedStep == nil {
+            // The starting weights are the first "best": a fine-tune that never improves keeps them.
+            evaluate(report: report)
+            try saveBest(report: report)
+        }
         while !isDone {
             let clock = Stopwatch()
             let (loss, learningRate, padding) = trainStep()
@@ -137,20 +163,41 @@ public final class Trainer {
             appendMetric(record)
             report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
                          tokensPerSecond: tokensPerSecond, paddingFraction: padding, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
-            if state.step % options.evalInterval == 0 || isDone { evaluate(report: report) }
+            if state.step % options.evalInterval == 0 || isDone {
+                let best = state.bestValidationLoss
+                let result = evaluate(report: report)
+                if options.keepBest, let result {
+                    if result.loss < best ?? .infinity {
+                        try saveBest(report: report)
+                    } else {
+                        evaluationsSinceBest += 1
+                        if let patience = options.patience, evaluationsSinceBest >= patience { return .stoppedEarly }
+                    }
+                }
+            }
             if shouldStop() {
-                try save()
-                report(.saved(step: state.step, directory: directory))
+                if !options.keepBest {
+                    try save()
+                    report(.saved(step: state.step, directory: directory))
+                }
                 return .interrupted
             }
-            if state.step % options.saveInterval == 0 && !isDone {
+            if !options.keepBest && state.step % options.saveInterval == 0 && !isDone {
                 try save()
                 report(.saved(step: state.step, directory: directory))
             }
         }
-        try save()
-        report(.saved(step: state.step, directory: directory))
+        if !options.keepBest {
+            try save()
+            report(.saved(step: state.step, directory: directory))
+        }
         return .finished
+    }
+
+    private func saveBest(report: (TrainingEvent) -> Void) throws {
+        try save()
+        evaluationsSinceBest = 0
+        report(.saved(step: state.step, directory: directory))
     }
 
     /// Live metrics go into the saved checkpoint's metrics.jsonl (the next save rewrites it whole).
@@ -211,7 +258,8 @@ public final class Trainer {
         for (i, batch) in batches.enumerated() {
             lossSum += pass.forwardBackward(batch, gradientTokens: targets, dropoutSeed: dropoutSeed(i))
         }
-        let padding = Double(total - targets) / Double(total)
+        // Rows left empty; untrained targets (the prompt side of dialogues) are not padding.
+        let padding = Double(total - batches.reduce(0) { $0 + $1.rows }) / Double(total)
         lastGradientNorm = optimizer.clip(pass.gradients, maxNorm: state.options.gradientClip)
         guard lastGradientNorm.isFinite else { return (.nan, 0, padding) }
         let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
@@ -249,12 +297,12 @@ public final class Trainer {
     /// Writes the whole checkpoint directory atomically.
     public func save() throws {
         var summary = ["preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
-                       "trainingSeconds": String(Int(state.trainingSeconds.rounded()))]
+                       "trainingSeconds": String(Int(state.trainingSeconds.rounded()))].merging(provenance) { $1 }
         if let lastEval = records.last(where: { $0.kind == "eval" && $0.corpus == nil }) {
             summary["validationLoss"] = String(lastEval.loss)
             summary["validationBitsPerByte"] = lastEval.bitsPerByte.map { String($0) }
         }
-        let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary)
+        let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary, chat: chatTemplate)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let moments = Safetensors.serialize([("adamw.m", optimizer.firstMoment), ("adamw.v", optimizer.secondMoment)].map { name, buffer in
@@ -270,6 +318,7 @@ public final class Trainer {
             CheckpointFiles.metrics: Array(records.map { $0.jsonLine + "\n" }.joined().utf8),
             CheckpointFiles.lossCurve: Array(LossCurve.svg(records, title: title).utf8),
         ])
+        savedStep = state.step
     }
 }
 

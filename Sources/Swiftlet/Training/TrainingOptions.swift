@@ -26,6 +26,11 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var documentSeparator: String? = nil
     /// The corpora's sampling weights, when the run mixes several.
     public var corpusWeights: [Double]? = nil
+    /// Fine-tuning: the checkpoint directory holds the best weights by validation loss (saved at
+    /// each improvement, starting with the base before any step) instead of the latest.
+    public var keepBest = false
+    /// With keepBest: stop after this many evaluations in a row without improvement.
+    public var patience: Int? = nil
 
     public init() {}
 
@@ -40,6 +45,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if let steps, steps > 1 << 40 { throw SwiftletError("--steps is larger than Swiftlet can plan for.") }
         guard microBatchTokens > 0 else { throw SwiftletError("--micro-batch-tokens must be positive.") }
         guard gradientClip >= 0 else { throw SwiftletError("--grad-clip must not be negative.") }
+        if let patience, patience <= 0 { throw SwiftletError("--patience must be positive.") }
         guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }
         guard saveInterval > 0 else { throw SwiftletError("--save-interval must be positive.") }
         if let corpusWeights, !corpusWeights.allSatisfy({ $0 > 0 && $0.isFinite }) {
