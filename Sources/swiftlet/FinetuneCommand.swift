@@ -46,6 +46,14 @@ struct FinetuneCommand: ParsableCommand {
     var seed: UInt64 = 1
     @Option(name: .long, help: "Matrix products in fp32 (default) or bf16.")
     var precision: String = "fp32"
+    @Option(name: .long, help: "Train rank-R LoRA adapters only; the base weights stay frozen.")
+    var loraRank: Int?
+    @Option(name: .long, help: "LoRA scale numerator: adapters add alpha/rank · B·A (default 2 × rank).")
+    var loraAlpha: Float?
+    @Option(name: .long, help: "Layers that get adapters, from q,k,v,o,gate,up,down (default all).")
+    var loraTargets: String = "q,k,v,o,gate,up,down"
+    @Flag(name: .long, help: "Save the adapters merged into the weights instead of as adapter.safetensors beside the base weights.")
+    var mergeLora = false
 
     func validate() throws {
         if data.isEmpty { throw ValidationError("give the text to fine-tune on with --data.") }
@@ -56,6 +64,17 @@ struct FinetuneCommand: ParsableCommand {
         if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
         if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
         if docSeparator == "" { throw ValidationError("--doc-separator must not be empty.") }
+        if loraRank == nil, loraAlpha != nil || mergeLora { throw ValidationError("--lora-alpha and --merge-lora go with --lora-rank.") }
+        _ = try loraTargetList()
+    }
+
+    func loraTargetList() throws -> [LoRATarget] {
+        try loraTargets.split(separator: ",").map {
+            guard let target = LoRATarget(rawValue: String($0.filter { !$0.isWhitespace })) else {
+                throw ValidationError("unknown --lora-targets entry \($0); choose from q,k,v,o,gate,up,down.")
+            }
+            return target
+        }
     }
 
     func run() throws {
@@ -89,12 +108,16 @@ struct FinetuneCommand: ParsableCommand {
             options.documentSeparator = docSeparator
             options.keepBest = true
             options.patience = patience
+            options.lora = try loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha, targets: try loraTargetList()) }
+            options.mergeAdapters = mergeLora
             let trainer = try Trainer(finetuning: base, options: options, training: [prepared.training],
                                       validation: [prepared.validation], directory: out)
             let dialogues = text.train.hasDialogues
             if dialogues { trainer.chatTemplate = .standard }
             trainer.provenance = ["finetunedFrom": base.directory, "data": dialogues ? "dialogues" : "text"]
-            Console.info("fine-tuning \(base.directory) (\(Format.count(base.model.config.parameterCount)) parameters) on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(lr)))")
+            let what = trainer.adapters.map { "LoRA rank \($0.config.rank) adapters (\(Format.count($0.parameters.count)) trainable parameters, base frozen)" }
+                ?? "all \(Format.count(base.model.config.parameterCount)) parameters"
+            Console.info("fine-tuning \(base.directory): \(what), on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(lr)))")
             let outcome = try TrainingProgress.run(trainer, interruptedHint: "\(out) holds the best weights so far")
             let best = trainer.state.bestValidationLoss.map { Format.fixed($0, 3) } ?? "?"
             let kept = "\(out) holds step \(trainer.savedStep ?? 0), validation loss \(best)"

@@ -38,3 +38,36 @@ extension CLITests {
                           mentioning: "bad.jsonl line 1 is not a JSON object with a \"text\" string")
     }
 }
+
+/// `swiftlet finetune` end to end.
+extension CLITests {
+    func testFinetuneOnDialoguesKeepsTheBestAndLeavesTheBaseAlone() throws {
+        let base = try checkpoint()
+        let work = workDirectory
+        let baseWeights = try FileIO.readBytes(base + "/model.safetensors")
+        let lines = (0..<60).map { i in
+            "{\"messages\": [{\"role\": \"user\", \"content\": \"the king \(i % 7)\"}, {\"role\": \"assistant\", \"content\": \"my lord \(i % 5)\"}]}"
+        }
+        try FileIO.writeAtomically(lines.joined(separator: "\n"), to: work + "/dialogues.jsonl")
+        let out = work + "/tuned"
+        FileIO.removeItem(out)
+        let arguments = ["finetune", "--checkpoint", base, "--data", work + "/dialogues.jsonl", "--out", out, "--steps", "6",
+                         "--eval-interval", "3", "--batch-tokens", "128"]
+        let result = try run(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("step 0: validation loss"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("dialogues (assistant tokens trained)"), result.stderr)
+        let tuned = try Checkpoint.load(out)
+        XCTAssertEqual(tuned.config.chat, ChatTemplate.standard)
+        XCTAssertEqual(tuned.config.training["finetunedFrom"], base)
+        XCTAssertEqual(try FileIO.readBytes(base + "/model.safetensors"), baseWeights, "the base is never modified")
+        try expectFailure(arguments, mentioning: "already holds a checkpoint")
+        try expectFailure(["finetune", "--checkpoint", work + "/nowhere", "--data", work + "/dialogues.jsonl", "--out", work + "/never",
+                           "--steps", "1"], mentioning: "does not exist")
+        try FileIO.writeAtomically("{\"messages\": [{\"role\": \"narrator\", \"content\": \"x\"}]}\n", to: work + "/roles.jsonl")
+        try expectFailure(["finetune", "--checkpoint", base, "--data", work + "/roles.jsonl", "--out", work + "/never", "--steps", "1"],
+                          mentioning: "roles.jsonl line 1")
+        try expectFailure(["finetune", "--checkpoint", base, "--data", work + "/dialogues.jsonl", "--out", work + "/never"],
+                          mentioning: "--steps N or --time")
+    }
+}

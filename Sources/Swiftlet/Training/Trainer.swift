@@ -30,7 +30,9 @@ public final class Trainer {
     public private(set) var state: TrainerState
     public private(set) var records: [MetricRecord] = []
     let pass: TrainingPass
+    /// Over the model's parameters, or over the adapters' when fine-tuning with LoRA.
     let optimizer: Optimizer
+    public let adapters: LoRAAdapters?
     let packer: BatchPacker
     let validation: [(name: String, windows: [TokenWindow])]
     private var firstStepSeconds: Double = 0
@@ -65,8 +67,10 @@ public final class Trainer {
             .filter { !$0.windows.isEmpty }
         // A pass holds one micro-batch, and at least one whole evaluation window.
         let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
-        pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision)
-        optimizer = Optimizer(layout: model.layout)
+        adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
+        adapters?.initialize(seed: state.options.seed)
+        pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision, adapters: adapters)
+        optimizer = adapters.map { Optimizer(views: $0.views, count: $0.parameters.count) } ?? Optimizer(layout: model.layout)
     }
 
     /// Fine-tuning: training continues from the checkpoint's weights with a new run's options
@@ -238,6 +242,7 @@ public final class Trainer {
         let c = model.config
         let total = state.options.batchTokens
         pass.gradients.zero()
+        pass.adapterGradients?.zero()
         // One independent dropout stream per (run seed, step, micro-batch).
         func dropoutSeed(_ microBatch: Int) -> UInt64? {
             guard c.dropout > 0 else { return nil }
@@ -260,12 +265,13 @@ public final class Trainer {
         }
         // Rows left empty; untrained targets (the prompt side of dialogues) are not padding.
         let padding = Double(total - batches.reduce(0) { $0 + $1.rows }) / Double(total)
-        lastGradientNorm = optimizer.clip(pass.gradients, maxNorm: state.options.gradientClip)
+        let (parameters, gradients) = adapters.map { ($0.parameters, pass.adapterGradients!) } ?? (model.parameters, pass.gradients)
+        lastGradientNorm = optimizer.clip(gradients, maxNorm: state.options.gradientClip)
         guard lastGradientNorm.isFinite else { return (.nan, 0, padding) }
         let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
                                             warmupSteps: state.warmupSteps, totalSteps: state.totalSteps ?? Int.max)
         let learningRate = schedule.rate(atStep: state.step)
-        optimizer.step(parameters: model.parameters, gradients: pass.gradients, learningRate: learningRate, step: state.step + 1,
+        optimizer.step(parameters: parameters, gradients: gradients, learningRate: learningRate, step: state.step + 1,
                        settings: state.options.adam, decayEmbeddings: state.options.decayEmbeddings)
         state.step += 1
         state.tokensSeen += total
@@ -309,7 +315,7 @@ public final class Trainer {
             Safetensors.Tensor(name: name, shape: [buffer.count], values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
         })
         let title = "\(directory.lastComponent) — \(state.preset), step \(state.step)"
-        try Checkpoint.save(directory, files: [
+        var files: [String: [UInt8]] = [
             CheckpointFiles.config: try Checkpoint.configBytes(config),
             CheckpointFiles.model: Checkpoint.weightBytes(model),
             CheckpointFiles.tokenizer: tokenizer.modelBytes,
@@ -317,7 +323,20 @@ public final class Trainer {
             CheckpointFiles.optimizer: moments,
             CheckpointFiles.metrics: Array(records.map { $0.jsonLine + "\n" }.joined().utf8),
             CheckpointFiles.lossCurve: Array(LossCurve.svg(records, title: title).utf8),
-        ])
+        ]
+        if let adapters {
+            if state.options.mergeAdapters {
+                let merged = Transformer(config: model.config)
+                merged.parameters.copy(from: model.parameters)
+                adapters.merge(into: merged)
+                files[CheckpointFiles.model] = Checkpoint.weightBytes(merged)
+            } else {
+                // The base weights stay as they were; the adapters go beside them.
+                files[CheckpointFiles.adapter] = Checkpoint.tensorBytes(adapters.views, adapters.parameters)
+                files[CheckpointFiles.adapterConfig] = Array(try encoder.encode(adapters.config))
+            }
+        }
+        try Checkpoint.save(directory, files: files)
         savedStep = state.step
     }
 }

@@ -31,6 +31,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var keepBest = false
     /// With keepBest: stop after this many evaluations in a row without improvement.
     public var patience: Int? = nil
+    /// Train LoRA adapters only, the base frozen.
+    public var lora: LoRAConfig? = nil
+    /// Save the adapters merged into the weights instead of as adapter.safetensors.
+    public var mergeAdapters = false
 
     public init() {}
 
@@ -45,6 +49,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if let steps, steps > 1 << 40 { throw SwiftletError("--steps is larger than Swiftlet can plan for.") }
         guard microBatchTokens > 0 else { throw SwiftletError("--micro-batch-tokens must be positive.") }
         guard gradientClip >= 0 else { throw SwiftletError("--grad-clip must not be negative.") }
+        try lora?.validate()
         if let patience, patience <= 0 { throw SwiftletError("--patience must be positive.") }
         guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }
         guard saveInterval > 0 else { throw SwiftletError("--save-interval must be positive.") }
