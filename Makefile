@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 BIN := .build/release/swiftlet
 DEMO := checkpoints/demo
-APT_PACKAGES := libsentencepiece-dev libdnnl-dev pkg-config
+APT_PACKAGES := libsentencepiece-dev libdnnl-dev libedit-dev pkg-config
 
 .PHONY: run test deps corpora build demo clean bench-train
 
@@ -15,6 +15,7 @@ deps:
 
 corpora:
 	@bash corpora/fetch.sh
+	@bash corpora/fetch-chatterbot.sh
 
 build: deps
 	swift build -c release

@@ -24,6 +24,11 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-O2", "-std=c++17"])],
             linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train")]
         ),
+        // Line editing and history for the chat REPL through libedit (BSD; Debian: libedit-dev).
+        .target(
+            name: "CLineEditor",
+            linkerSettings: [.linkedLibrary("edit")]
+        ),
         // oneDNN (Debian: libdnnl-dev) for matrix products.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(
@@ -33,7 +38,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "swiftlet",
-            dependencies: ["Swiftlet", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Swiftlet", "CLineEditor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // Swift 5 mode here only: the terminal code uses C's stdout/stderr globals.
             swiftSettings: fastSwift + [.swiftLanguageMode(.v5)]
         ),

@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure this machine: FMA peak, GEMMs, attention, training and decoding speed.",
         discussion: "With no subcommand, runs the whole suite. --json prints one {\"name\", \"value\", \"unit\"} object per line.",
-        subcommands: [All.self, Train.self, Decode.self, Generate.self, AttentionBench.self],
+        subcommands: [All.self, Train.self, Decode.self, Generate.self, AttentionBench.self, Packing.self],
         defaultSubcommand: All.self)
 
     struct Output: ParsableArguments {
@@ -67,6 +67,23 @@ struct BenchCommand: ParsableCommand {
             let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
             output.emit(Benchmarks.decode(config: decodeShape, tokens: 256))
             output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 32000)))
+            try runReportingErrors { output.emit(try Benchmarks.packing(context: 256, batchTokens: 2048)) }
+        }
+    }
+
+    struct Packing: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Padding of packed training batches over documents of mixed lengths.")
+        @Option(name: .long, help: "Context length.") var context: Int = 256
+        @Option(name: .long, help: "Tokens per batch.") var batchTokens: Int = 2048
+        @Option(name: .long, help: "Documents (lengths log-uniform from 2 tokens to 4 contexts).") var documents: Int = 5000
+        @OptionGroup var output: Output
+
+        func validate() throws {
+            guard context > 1, batchTokens > 0, documents > 0 else { throw ValidationError("--context, --batch-tokens and --documents must be positive.") }
+        }
+
+        func run() throws {
+            try runReportingErrors { output.emit(try Benchmarks.packing(context: context, batchTokens: batchTokens, documents: documents)) }
         }
     }
 

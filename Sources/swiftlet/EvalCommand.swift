@@ -10,16 +10,19 @@ struct EvalCommand: ParsableCommand {
     var checkpoint: String
     @Option(name: .long, parsing: .upToNextOption, help: "Text files or folders.")
     var data: [String]
+    @Option(name: .long, help: "Split files into documents at this string (\\n and \\t understood).")
+    var docSeparator: String?
     @Option(name: .long, help: "Score at most this many tokens.")
     var maxTokens: Int = 10_000_000
 
     func run() throws {
         try runReportingErrors {
             let loaded = try Checkpoint.load(checkpoint)
-            let corpus = try CorpusReader.readText(paths: data)
-            let tokens = TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).tokens
+            let separator = docSeparator.map(DocumentFormat.unescaped)
+            let corpus = try CorpusReader.readText(paths: data, format: DocumentFormat(separator: separator))
+            let documents = try TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).documents
             let context = loaded.model.config.contextLength
-            let windows = Evaluator.windows(of: tokens, context: context, maxTokens: maxTokens)
+            let windows = Evaluator.windows(of: documents, context: context, maxTokens: maxTokens)
             guard !windows.isEmpty else { throw SwiftletError("the text is too short to score.") }
             let pass = TrainingPass(model: loaded.model, maxRows: max(1, 8192 / context) * context)
             let clock = Stopwatch()

@@ -6,13 +6,17 @@ struct TrainCommand: ParsableCommand {
         commandName: "train",
         abstract: "Train a Llama-style model (and, if needed, its tokenizer) on local text.",
         discussion: """
-        --data takes files or folders; a folder with train/ and val/ subfolders splits itself, \
-        otherwise the last 5% of the tokens are held out for validation unless --val is given. \
+        --data takes files or folders (each file a document, or several with --doc-separator; \
+        .jsonl files give one document per line from their "text" field). A folder with train/ and \
+        val/ subfolders splits itself, otherwise the last 5% of the tokens are held out for \
+        validation unless --val is given. Mix corpora by weight with --data a:0.7 --data b:0.3. \
         Ctrl-C saves a checkpoint and stops; --resume continues it exactly.
         """)
 
-    @Option(name: .long, parsing: .upToNextOption, help: "Training text: files or folders.")
+    @Option(name: .long, parsing: .upToNextOption, help: "Training text: files or folders, or PATH:WEIGHT corpora to mix.")
     var data: [String] = []
+    @Option(name: .long, help: "Split files into documents at this string (\\n and \\t understood), e.g. '\\n\\n'.")
+    var docSeparator: String?
     @Option(name: .long, parsing: .upToNextOption, help: "Validation text: files or folders.")
     var val: [String] = []
     @Option(name: .long, help: "Model shape: \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")) (default small).")
@@ -23,7 +27,7 @@ struct TrainCommand: ParsableCommand {
     var time: String?
     @Option(name: .long, help: "Number of optimizer steps.")
     var steps: Int?
-    @Option(name: .long, help: "Tokens per optimizer step; gradient accumulation reaches it (default: 8 sequences of the context).")
+    @Option(name: .long, help: "Tokens per optimizer step, packed from whole documents; gradient accumulation reaches it (default: 8 contexts).")
     var batchTokens: Int?
     @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory).")
     var microBatchTokens: Int = 8192
@@ -75,6 +79,7 @@ struct TrainCommand: ParsableCommand {
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
         guard !data.isEmpty else { throw ValidationError("give the training text with --data.") }
         if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
+        if docSeparator == "" { throw ValidationError("--doc-separator must not be empty.") }
         if resume, time != nil {
             throw ValidationError("--resume continues the saved run with its own schedule; give --steps for a new total instead of --time.")
         }
@@ -84,18 +89,20 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Interrupt.install()
-            let split = try DataSplit.resolve(data: data, validation: val)
-            let trainCorpus = try CorpusReader.readText(paths: split.trainFiles)
-            let validationCorpus = split.validationFiles.isEmpty ? nil : try CorpusReader.readText(paths: split.validationFiles)
+            let sources = try DataSource.parse(data)
+            if sources.count > 1, !val.isEmpty {
+                throw SwiftletError("--val goes with a single --data; mixed corpora each hold out their own validation text (a val/ folder, or the last 5%).")
+            }
+            let texts = try sources.map { try SourceText.read($0, validation: val, format: DocumentFormat(separator: separator)) }
 
             if resume {
                 let checkpoint = try Checkpoint.load(out)
-                let (train, validation) = tokenize(trainCorpus, validationCorpus, tokenizer: checkpoint.tokenizer)
-                let trainer = try Trainer.resume(from: checkpoint, directory: out, trainTokens: train, validationTokens: validation)
-                try checkUnchanged(trainer)
+                let (training, validation) = try tokenize(texts, tokenizer: checkpoint.tokenizer)
+                let trainer = try Trainer.resume(from: checkpoint, directory: out, training: training, validation: validation)
+                try checkUnchanged(trainer, sources: sources)
                 if let steps { try trainer.setTotalSteps(steps) }
                 Console.info("resuming \(out) at step \(trainer.state.step)" + (trainer.state.totalSteps.map { " of \($0)" } ?? ""))
-                try self.train(trainer)
+                try TrainingProgress.run(trainer)
                 return
             }
             if Checkpoint.isComplete(out) || Checkpoint.isComplete(out + ".old") {
@@ -105,13 +112,13 @@ struct TrainCommand: ParsableCommand {
                 throw SwiftletError("\(out) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
             }
             let presetValue = ModelPreset(rawValue: preset ?? "small")!
-            let tokenizer = try obtainTokenizer(trainCorpus, preset: presetValue)
+            let tokenizer = try obtainTokenizer(Corpus(documents: texts.flatMap(\.train.documents)), preset: presetValue)
             var config = presetValue.config(vocabSize: tokenizer.vocabSize)
             if let context { config.contextLength = context }
             if let kvHeads { config.kvHeads = kvHeads }
             config.dropout = dropout
             try config.validate()
-            let (train, validation) = tokenize(trainCorpus, validationCorpus, tokenizer: tokenizer)
+            let (training, validation) = try tokenize(texts, tokenizer: tokenizer)
 
             var options = TrainingOptions()
             options.seed = seed
@@ -129,17 +136,19 @@ struct TrainCommand: ParsableCommand {
             options.evalTokens = evalTokens
             options.saveInterval = saveInterval
             options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .fp32
+            options.documentSeparator = separator
+            options.corpusWeights = sources.count > 1 ? sources.map { $0.weight! } : nil
             let model = Transformer(config: config)
             let trainer = try Trainer(model: model, tokenizer: tokenizer, preset: presetValue.rawValue, options: options,
-                                      trainTokens: train, validationTokens: validation, directory: out)
+                                      training: training, validation: validation, directory: out)
             Console.info("model: \(presetValue.rawValue), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
-            Console.info("batch: \(max(1, options.batchTokens / config.contextLength)) × \(config.contextLength) tokens per step")
-            try self.train(trainer)
+            Console.info("batch: \(Format.grouped(options.batchTokens)) tokens per step, packed from whole documents")
+            try TrainingProgress.run(trainer)
         }
     }
 
     /// Options that shaped the saved run may be repeated with --resume, but not changed.
-    func checkUnchanged(_ trainer: Trainer) throws {
+    func checkUnchanged(_ trainer: Trainer, sources: [DataSource]) throws {
         let saved = trainer.state.options, model = trainer.model.config
         var changed: [String] = []
         if let lr, lr != saved.learningRate { changed.append("--lr") }
@@ -149,6 +158,9 @@ struct TrainCommand: ParsableCommand {
         if let vocabSize, vocabSize != model.vocabSize { changed.append("--vocab-size") }
         if let preset, preset != trainer.state.preset { changed.append("--preset") }
         if let batchTokens, batchTokens != saved.batchTokens { changed.append("--batch-tokens") }
+        if separator != saved.documentSeparator { changed.append("--doc-separator") }
+        let weights = sources.count > 1 ? sources.map { $0.weight! } : nil
+        if weights != saved.corpusWeights { changed.append("the --data weights") }
         guard changed.isEmpty else {
             throw SwiftletError("--resume continues the saved run with its own settings, but \(changed.joined(separator: ", ")) differ from them; only --steps (a new total) may change.")
         }
@@ -177,41 +189,18 @@ struct TrainCommand: ParsableCommand {
         return tokenizer
     }
 
-    func tokenize(_ train: Corpus, _ validation: Corpus?, tokenizer: Tokenizer) -> ([Int32], [Int32]) {
-        let clock = Stopwatch()
-        var (trainTokens, cached) = TokenCache.tokens(of: train, tokenizer: tokenizer)
-        var validationTokens: [Int32]
-        if let validation {
-            validationTokens = TokenCache.tokens(of: validation, tokenizer: tokenizer).tokens
-        } else {
-            let cut = trainTokens.count - max(trainTokens.count / 20, 2)
-            validationTokens = Array(trainTokens[cut...])
-            trainTokens.removeLast(trainTokens.count - cut)
-            Console.info("no validation text given: holding out the last 5% of the tokens")
-        }
-        Console.info("data: \(Format.grouped(trainTokens.count)) training tokens, \(Format.grouped(validationTokens.count)) validation tokens" +
-                     (cached ? " (token cache)" : " (tokenized in \(Format.seconds(clock.seconds)))"))
-        return (trainTokens, validationTokens)
+    /// The separator with the escapes a shell cannot type easily (\\n, \\t) turned into characters.
+    var separator: String? {
+        docSeparator.map(DocumentFormat.unescaped)
     }
 
-    func train(_ trainer: Trainer) throws {
-        let outcome = try trainer.run(report: { event in
-            switch event {
-            case let .step(step, total, loss, learningRate, tokensPerSecond, seconds, eta):
-                var line = "step \(step)" + (total.map { "/\($0)" } ?? "")
-                line += " | loss \(Format.fixed(loss, 3)) | \(Format.grouped(Int(tokensPerSecond))) tok/s"
-                line += " | lr \(Format.scientific(Double(learningRate))) | \(Format.seconds(seconds))"
-                if let eta { line += " | ETA \(Format.seconds(eta))" }
-                Console.progress(line)
-            case let .evaluation(step, result):
-                Console.info("step \(step): validation loss \(Format.fixed(result.loss, 3)), perplexity \(Format.fixed(result.perplexity, 1)), \(Format.fixed(result.bitsPerByte, 3)) bits per byte")
-            case let .saved(step, directory):
-                Console.info("saved \(directory) at step \(step)")
-            }
-        }, shouldStop: { Interrupt.isRequested })
-        if outcome == .interrupted {
-            Console.info("interrupted: the checkpoint is saved; continue with --resume")
-            throw ExitCode(130)
+    func tokenize(_ texts: [SourceText], tokenizer: Tokenizer) throws -> ([WeightedCorpus], [ValidationSet]) {
+        let prepared = try texts.map { text in
+            let clock = Stopwatch()
+            let corpus = try PreparedCorpus.prepare(text, tokenizer: tokenizer, heldOutFraction: 0.05)
+            TrainingProgress.describe(corpus, seconds: clock.seconds, heldOut: "5%")
+            return corpus
         }
+        return (prepared.map(\.training), prepared.map(\.validation))
     }
 }

@@ -45,13 +45,24 @@ final class ModelTests: XCTestCase {
         }
     }
 
-    func testPackedBatchLossEqualsSequencesAlone() {
+    func testPackedBatchLossAndGradientsEqualDocumentsAlone() {
         let model = randomModel()
-        let pass = TrainingPass(model: model, maxRows: 32)
-        let packed = pass.loss(packedBatch())
-        let a = pass.loss(Batch(windows: [[1, 5, 9, 13, 17, 21, 25, 29, 33]]))
-        let b = pass.loss(Batch(windows: [[2, 4, 8, 16, 32, 3]]))
-        XCTAssertEqual(packed, a + b, accuracy: 1e-4)
+        // Lengths on both attention paths (row path below 8 rows, tiled from 8), one near the context.
+        let documents: [[Int32]] = [[2, 4, 8, 16, 32, 3], (0..<18).map { Int32(($0 * 5 + 1) % 40) }, [7, 11],
+                                    (0..<25).map { Int32(($0 * 3 + 2) % 40) }]
+        let packed = Batch(windows: documents)
+        let total = packed.lossTokens
+        let pass = TrainingPass(model: model, maxRows: 64)
+        let packedLoss = pass.forwardBackward(packed, gradientTokens: total)
+        let packedGradients = pass.gradients.array
+        pass.gradients.zero()
+        var aloneLoss = 0.0
+        for document in documents {
+            aloneLoss += pass.forwardBackward(Batch(windows: [document]), gradientTokens: total)
+        }
+        XCTAssertEqual(packedLoss, aloneLoss, accuracy: 1e-4 * abs(aloneLoss))
+        let scale = packedGradients.reduce(0) { max($0, abs($1)) }
+        XCTAssertLessThan(maxAbsDifference(packedGradients, pass.gradients.array), 1e-4 * scale)
     }
 
     /// Runs `tokens` through the engine's forward pass after what `table` holds, `chunk` rows at a
@@ -117,12 +128,14 @@ final class ModelTests: XCTestCase {
         options.learningRate = 3e-3
         options.adam.weightDecay = 0
         options.evalInterval = 1000
-        let stream = Array(repeating: sequence, count: 4).flatMap { $0 }
+        let documents = DocumentTokens(tokens: Array(repeating: sequence, count: 4).flatMap { $0 }, documentStarts: [0, 33, 66, 99, 132])
         let state = TrainerState(options: options, preset: "test")
-        let trainer = try Trainer(model: model, tokenizer: tokenizer, state: state, trainTokens: stream,
-                                  validationTokens: sequence, directory: TestData.temporaryDirectory("overfit"))
+        let trainer = try Trainer(model: model, tokenizer: tokenizer, state: state,
+                                  training: [WeightedCorpus(name: "repeat", documents: documents)],
+                                  validation: [ValidationSet(name: "val", documents: DocumentTokens(stream: sequence))],
+                                  directory: TestData.temporaryDirectory("overfit"))
         var lastLoss = Double.infinity
-        for _ in 0..<150 { lastLoss = trainer.trainStep().0 }
+        for _ in 0..<150 { lastLoss = trainer.trainStep().loss }
         XCTAssertLessThan(lastLoss, 0.05, "a tiny model should memorize a repeating sequence")
     }
 

@@ -2,10 +2,10 @@ import XCTest
 @testable import Swiftlet
 
 final class TrainerTests: XCTestCase {
-    func makeTrainer(_ directory: String, steps: Int, dropout: Float = 0.1) throws -> (Trainer, [Int32], [Int32]) {
+    func makeTrainer(_ directory: String, steps: Int, dropout: Float = 0.1) throws -> (Trainer, [WeightedCorpus], [ValidationSet]) {
         let tokenizer = try TestData.tokenizer()
-        let train = tokenizer.encode(TestData.text(lines: 300, seed: 1))
-        let validation = tokenizer.encode(TestData.text(lines: 40, seed: 2))
+        let train = [WeightedCorpus(name: "train", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 300, seed: 1))))]
+        let validation = [ValidationSet(name: "val", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 40, seed: 2))))]
         var config = ModelPreset.tiny.config(vocabSize: tokenizer.vocabSize)
         config.contextLength = 32
         config.dropout = dropout
@@ -16,7 +16,7 @@ final class TrainerTests: XCTestCase {
         options.evalInterval = 4
         options.saveInterval = 1000
         let trainer = try Trainer(model: Transformer(config: config), tokenizer: tokenizer, preset: "tiny", options: options,
-                                  trainTokens: train, validationTokens: validation, directory: directory)
+                                  training: train, validation: validation, directory: directory)
         return (trainer, train, validation)
     }
 
@@ -31,7 +31,7 @@ final class TrainerTests: XCTestCase {
         let outcome = try first.run(report: { if case .step = $0 { steps += 1 } }, shouldStop: { steps >= 6 })
         XCTAssertEqual(outcome, .interrupted)
         XCTAssertEqual(first.state.step, 6)
-        let resumed = try Trainer.resume(directory: stoppedDir, trainTokens: train, validationTokens: validation)
+        let resumed = try Trainer.resume(directory: stoppedDir, training: train, validation: validation)
         XCTAssertEqual(resumed.state.step, 6)
         XCTAssertEqual(try resumed.run(report: { _ in }, shouldStop: { false }), .finished)
         XCTAssertEqual(resumed.state.step, 10)
@@ -97,7 +97,7 @@ final class TrainerTests: XCTestCase {
         try FileIO.createDirectory(dir)
         XCTAssertEqual(try Checkpoint.load(dir).directory, dir + ".old")
         // Resuming from the fallback and saving puts a whole checkpoint back at NAME.
-        let resumed = try Trainer.resume(directory: dir, trainTokens: train, validationTokens: validation)
+        let resumed = try Trainer.resume(directory: dir, training: train, validation: validation)
         XCTAssertEqual(try resumed.run(report: { _ in }, shouldStop: { false }), .finished)
         XCTAssertTrue(Checkpoint.isComplete(dir))
         XCTAssertFalse(FileIO.exists(dir + ".old"))
@@ -133,8 +133,9 @@ final class TrainerTests: XCTestCase {
         var options = TrainingOptions()
         options.steps = 1
         XCTAssertThrowsError(try Trainer(model: Transformer(config: config), tokenizer: tokenizer, preset: "tiny", options: options,
-                                         trainTokens: [5, 6, 7], validationTokens: [], directory: "/tmp/never")) { error in
-            XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("needs at least"))
+                                         training: [WeightedCorpus(name: "one", documents: DocumentTokens(stream: [5]))],
+                                         validation: [], directory: "/tmp/never")) { error in
+            XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("no document of two or more tokens"))
         }
         options.steps = -3
         XCTAssertThrowsError(try options.validate())

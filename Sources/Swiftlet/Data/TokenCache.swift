@@ -5,7 +5,8 @@ import Foundation
 #endif
 
 /// Tokenized corpora cached on disk, keyed by the tokenizer and the exact text, so a second
-/// run over the same data does not tokenize again. Each document's tokens end with EOS.
+/// run over the same data does not tokenize again. Each document's tokens end with EOS, and
+/// the document boundaries are kept.
 public enum TokenCache {
     public static var directory: String {
         let env = ProcessInfo.processInfo.environment
@@ -14,26 +15,63 @@ public enum TokenCache {
         return (env["HOME"] ?? "/tmp") + "/.cache/swiftlet"
     }
 
-    /// Token stream of the corpus and whether it came from the cache.
-    public static func tokens(of corpus: Corpus, tokenizer: Tokenizer) -> (tokens: [Int32], cached: Bool) {
-        var key = Fingerprint.fnv1a(tokenizer.modelBytes)
+    /// The corpus's tokens by document, and whether they came from the cache. Dialogues are
+    /// rendered with `template` (only their assistant turns trainable) and not cached: they are
+    /// small, and their flags would need a format of their own.
+    /// File layout: a count of documents n (Int64), n + 1 offsets (Int64), then the tokens (Int32).
+    public static func tokens(of corpus: Corpus, tokenizer: Tokenizer,
+                              template: ChatTemplate = .standard) throws -> (documents: DocumentTokens, cached: Bool) {
+        if corpus.hasDialogues { return (try encode(corpus, tokenizer: tokenizer, template: template), false) }
+        var key = Fingerprint.fnv1a(tokenizer.modelBytes, seed: 2)
         for doc in corpus.documents { key = Fingerprint.fnv1a(Array(doc.text.utf8), seed: key &* 31 &+ 7) }
-        let hex = String(key, radix: 16)
-        let path = directory + "/tokens-\(hex).bin"
-        if let bytes = try? FileIO.readBytes(path), bytes.count % 4 == 0, !bytes.isEmpty {
-            let tokens = bytes.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
-            if tokens.allSatisfy({ $0 >= 0 && Int($0) < tokenizer.vocabSize }) { return (tokens, true) }
+        let path = directory + "/documents-\(String(key, radix: 16)).bin"
+        if let bytes = try? FileIO.readBytes(path), let documents = decode(bytes, vocabSize: tokenizer.vocabSize) {
+            return (documents, true)
         }
-        var tokens: [Int32] = []
-        for doc in corpus.documents {
-            tokens += tokenizer.encodeLarge(doc.text)
-            // A tokenizer may define no end-of-sequence piece (eos_id = -1).
-            if tokenizer.eosID >= 0 { tokens.append(tokenizer.eosID) }
-        }
+        let documents = try encode(corpus, tokenizer: tokenizer, template: template)
         // The cache is an optimisation: failing to write it is not an error.
         try? FileIO.createDirectory(directory)
-        try? FileIO.writeAtomically(tokens.withUnsafeBytes { Array($0) }, to: path)
-        return (tokens, false)
+        try? FileIO.writeAtomically(encode(documents), to: path)
+        return (documents, false)
+    }
+
+    /// Every document in order: plain text ending with EOS, dialogues through the template
+    /// (their closing end-of-turn marker is their end).
+    static func encode(_ corpus: Corpus, tokenizer: Tokenizer, template: ChatTemplate) throws -> DocumentTokens {
+        var documents = DocumentTokens(tokens: [], documentStarts: [0])
+        for doc in corpus.documents {
+            if let messages = doc.messages {
+                let (tokens, trainable) = try template.encode(messages, tokenizer: tokenizer)
+                documents.append(tokens, trainable: trainable)
+            } else {
+                // A tokenizer may define no end-of-sequence piece (eos_id = -1).
+                documents.append(tokenizer.encodeLarge(doc.text) + (tokenizer.eosID >= 0 ? [tokenizer.eosID] : []))
+            }
+        }
+        return documents
+    }
+
+    static func encode(_ documents: DocumentTokens) -> [UInt8] {
+        var bytes: [UInt8] = []
+        let header = [Int64(documents.documentCount)] + documents.documentStarts.map(Int64.init)
+        header.withUnsafeBytes { bytes += $0 }
+        documents.tokens.withUnsafeBytes { bytes += $0 }
+        return bytes
+    }
+
+    /// nil for a damaged or foreign file (it is then rebuilt).
+    static func decode(_ bytes: [UInt8], vocabSize: Int) -> DocumentTokens? {
+        guard bytes.count >= 16 else { return nil }
+        return bytes.withUnsafeBytes { raw -> DocumentTokens? in
+            let count = Int(raw.loadUnaligned(as: Int64.self))
+            let tokensOffset = 8 * (count + 2)
+            guard count >= 0, count < bytes.count, tokensOffset <= bytes.count, (bytes.count - tokensOffset) % 4 == 0 else { return nil }
+            let starts = (0...count).map { Int(raw.loadUnaligned(fromByteOffset: 8 * (1 + $0), as: Int64.self)) }
+            let tokens = (0..<(bytes.count - tokensOffset) / 4).map { raw.loadUnaligned(fromByteOffset: tokensOffset + 4 * $0, as: Int32.self) }
+            guard starts.first == 0, starts.last == tokens.count, zip(starts, starts.dropFirst()).allSatisfy({ $0 <= $1 }),
+                  tokens.allSatisfy({ $0 >= 0 && Int($0) < vocabSize }) else { return nil }
+            return DocumentTokens(tokens: tokens, documentStarts: starts)
+        }
     }
 
     /// A tokenizer trained on this exact text with these options, if one was cached.

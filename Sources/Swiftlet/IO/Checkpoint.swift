@@ -12,6 +12,11 @@ public enum CheckpointFiles {
     public static let optimizer = "optimizer.safetensors"
     public static let metrics = "metrics.jsonl"
     public static let lossCurve = "loss.svg"
+    /// LoRA adapters kept apart from the base weights, and their shape.
+    public static let adapter = "adapter.safetensors"
+    public static let adapterConfig = "adapter.json"
+    /// Everything a checkpoint directory may hold: a folder with anything else is not one.
+    static let all: Set = [config, model, tokenizer, trainer, optimizer, metrics, lossCurve, adapter, adapterConfig]
 }
 
 /// What a checkpoint says about its tokenizer, so a mismatched `tokenizer.model` is caught.
@@ -37,11 +42,14 @@ public struct CheckpointConfig: Codable, Sendable {
     public var tokenizer: TokenizerFacts
     /// A short summary of how the weights were made (preset, steps, tokens, validation).
     public var training: [String: String]
+    /// Set once the model is tuned for chat: the template its dialogues were rendered with.
+    public var chat: ChatTemplate?
 
-    public init(model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:]) {
+    public init(model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:], chat: ChatTemplate? = nil) {
         self.model = model
         self.tokenizer = tokenizer
         self.training = training
+        self.chat = chat
     }
 }
 
@@ -51,6 +59,8 @@ public struct Checkpoint {
     public let config: CheckpointConfig
     public let model: Transformer
     public let tokenizer: Tokenizer
+    /// Set when the directory keeps LoRA adapters apart; `model` has them merged in.
+    public var adapter: LoRAConfig? = nil
 
     /// Loads and cross-checks config, weights and tokenizer; every problem is one sentence.
     public static func load(_ directory: String) throws -> Checkpoint {
@@ -67,7 +77,28 @@ public struct Checkpoint {
         }
         let model = Transformer(config: config.model)
         try loadWeights(dir + "/" + CheckpointFiles.model, into: model)
-        return Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer)
+        let adapter = try loadAdapter(dir, model: model)
+        adapter?.merge(into: model)
+        return Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config)
+    }
+
+    /// The adapters saved beside the base weights, if any.
+    static func loadAdapter(_ dir: String, model: Transformer) throws -> LoRAAdapters? {
+        let configPath = dir + "/" + CheckpointFiles.adapterConfig, weightsPath = dir + "/" + CheckpointFiles.adapter
+        guard FileIO.exists(configPath) || FileIO.exists(weightsPath) else { return nil }
+        guard FileIO.exists(configPath), FileIO.exists(weightsPath) else {
+            throw SwiftletError("the checkpoint \(dir) has only one of \(CheckpointFiles.adapter) and \(CheckpointFiles.adapterConfig).")
+        }
+        let config: LoRAConfig
+        do {
+            config = try JSONDecoder().decode(LoRAConfig.self, from: Data(try FileIO.readBytes(configPath)))
+            try config.validate()
+        } catch {
+            throw SwiftletError("\(configPath) is not a valid adapter description.")
+        }
+        let adapters = LoRAAdapters(config: config, model: model.config)
+        try loadTensors(weightsPath, views: adapters.views, into: adapters.parameters)
+        return adapters
     }
 
     /// A directory interrupted mid-save leaves its previous version at NAME.old (see `save`).
@@ -90,20 +121,29 @@ public struct Checkpoint {
     }
 
     public static func loadWeights(_ path: String, into model: Transformer) throws {
+        try loadTensors(path, views: model.layout.views, into: model.parameters)
+    }
+
+    /// Fills `buffer` from the safetensors file, tensor by tensor, checking names and shapes.
+    static func loadTensors(_ path: String, views: [TensorView], into buffer: FloatBuffer) throws {
         let tensors = try Safetensors.parse(FileIO.readBytes(path), path: path)
-        for view in model.layout.views {
+        for view in views {
             guard let tensor = tensors[view.name] else { throw SwiftletError("\(path) has no tensor \(view.name).") }
             guard tensor.shape == view.shape else {
                 throw SwiftletError("\(path): tensor \(view.name) has shape \(tensor.shape) but the config says \(view.shape).")
             }
-            tensor.values.withUnsafeBufferPointer { (model.parameters.pointer + view.offset).update(from: $0.baseAddress!, count: view.count) }
+            tensor.values.withUnsafeBufferPointer { (buffer.pointer + view.offset).update(from: $0.baseAddress!, count: view.count) }
         }
     }
 
     public static func weightBytes(_ model: Transformer) -> [UInt8] {
-        let tensors = model.layout.views.map {
+        tensorBytes(model.layout.views, model.parameters)
+    }
+
+    public static func tensorBytes(_ views: [TensorView], _ buffer: FloatBuffer) -> [UInt8] {
+        let tensors = views.map {
             Safetensors.Tensor(name: $0.name, shape: $0.shape,
-                               values: UnsafeBufferPointer(start: model.parameters.pointer + $0.offset, count: $0.count))
+                               values: UnsafeBufferPointer(start: buffer.pointer + $0.offset, count: $0.count))
         }
         return Safetensors.serialize(tensors, metadata: ["format": "pt"])
     }
@@ -130,9 +170,7 @@ public struct Checkpoint {
         for candidate in [dir, dir + ".old"] where FileIO.exists(candidate) {
             guard FileIO.isDirectory(candidate) else { return false }
             let names = (try? FileManager.default.contentsOfDirectory(atPath: candidate)) ?? []
-            let known = Set([CheckpointFiles.config, CheckpointFiles.model, CheckpointFiles.tokenizer, CheckpointFiles.trainer,
-                             CheckpointFiles.optimizer, CheckpointFiles.metrics, CheckpointFiles.lossCurve])
-            if !names.allSatisfy(known.contains) { return false }
+            if !names.allSatisfy(CheckpointFiles.all.contains) { return false }
         }
         return true
     }

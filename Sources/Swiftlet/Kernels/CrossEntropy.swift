@@ -28,10 +28,11 @@ public enum CrossEntropy {
                                         gradientScale: wantsGradient ? gradientScale : nil,
                                         rowLosses: rowLosses.map { $0 + start })
             total += chunkLoss
-            if let dhidden, let dweight {
+            if let dhidden {
                 engine.linearBackwardInput(logits, weight, dhidden + start * dim, rows: count, inFeatures: dim,
                                            outFeatures: vocab, accumulate: false)
-                engine.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab)
+                // A frozen output head (LoRA fine-tuning) needs no weight gradient.
+                if let dweight { engine.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab) }
             }
             start += count
         }

@@ -1,3 +1,17 @@
+/// Consecutive tokens of one document that become one sequence of a batch: every token but the
+/// last is an input, and predicts the token after it when that one is trainable.
+public struct TokenWindow: Sendable {
+    public var tokens: ArraySlice<Int32>
+    public var trainable: ArraySlice<Bool>?
+
+    public init(tokens: ArraySlice<Int32>, trainable: ArraySlice<Bool>? = nil) {
+        self.tokens = tokens
+        self.trainable = trainable
+    }
+
+    public var rows: Int { tokens.count - 1 }
+}
+
 /// A packed batch: sequences laid end to end in one token dimension.
 /// `cumulativeLengths` = [0, len0, len0+len1, …]; positions restart at 0 in each sequence;
 /// targets are the next token, or −1 where no loss is taken.
@@ -14,20 +28,33 @@ public struct Batch: Sendable {
         self.cumulativeLengths = cumulativeLengths
     }
 
-    /// Equal-length rows of a token stream: each row is `length` inputs and the following
-    /// `length` tokens as targets.
+    /// One sequence per window: each window's tokens but the last are inputs, and each input
+    /// predicts the token after it.
     public init(windows: [[Int32]]) {
-        var tokens: [Int32] = [], targets: [Int32] = [], positions: [Int32] = []
-        var cumulative = [0]
-        for window in windows {
-            tokens += window.dropLast()
-            targets += window.dropFirst()
-            positions += (0..<Int32(window.count - 1))
-            cumulative.append(tokens.count)
+        self.init(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
+        for window in windows { append(TokenWindow(tokens: window[...])) }
+    }
+
+    public mutating func reserve(_ rows: Int) {
+        tokens.reserveCapacity(rows)
+        targets.reserveCapacity(rows)
+        positions.reserveCapacity(rows)
+    }
+
+    /// Adds a window of at least two tokens as a new sequence; a token that is not trainable is
+    /// no target (−1).
+    public mutating func append(_ window: TokenWindow) {
+        tokens += window.tokens.dropLast()
+        if let trainable = window.trainable {
+            for (token, learn) in zip(window.tokens.dropFirst(), trainable.dropFirst()) { targets.append(learn ? token : -1) }
+        } else {
+            targets += window.tokens.dropFirst()
         }
-        self.init(tokens: tokens, targets: targets, positions: positions, cumulativeLengths: cumulative)
+        positions += (0..<Int32(window.rows))
+        cumulativeLengths.append(tokens.count)
     }
 
     public var rows: Int { tokens.count }
+    public var sequenceCount: Int { cumulativeLengths.count - 1 }
     public var lossTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 }

@@ -9,6 +9,15 @@ public final class TrainingPass {
     public let gradients: FloatBuffer
     /// Runs every matrix product, in fp32 or bf16.
     public let matrices: MatrixEngine
+    /// LoRA: trainable adapters beside a frozen base. The base then gets no weight gradients.
+    public let adapters: LoRAAdapters?
+    /// Mirrors the adapter arena.
+    public let adapterGradients: FloatBuffer?
+    /// Per layer and target: x·Aᵀ of the forward (rows × rank), kept for the backward.
+    let adapterInputs: [[LoRATarget: FloatBuffer]]
+    /// rows × rank scratch of the backward.
+    let adapterScratch: FloatBuffer
+    var trainsBase: Bool { adapters == nil }
 
     /// residuals[l] is the input of layer l; residuals[layers] feeds the final norm.
     let residuals: [FloatBuffer]
@@ -26,9 +35,13 @@ public final class TrainingPass {
         let attentionMask, mlpMask: FloatBuffer?
     }
 
-    public init(model: Transformer, maxRows: Int, precision: Precision = .fp32) {
+    public init(model: Transformer, maxRows: Int, precision: Precision = .fp32, adapters: LoRAAdapters? = nil) {
         self.model = model
         matrices = MatrixEngine(precision: precision)
+        self.adapters = adapters
+        adapterGradients = adapters.map { FloatBuffer(count: $0.parameters.count) }
+        adapterInputs = adapters.map { a in a.pairs.map { $0.mapValues { _ in FloatBuffer(count: maxRows * a.config.rank) } } } ?? []
+        adapterScratch = FloatBuffer(count: adapters.map { maxRows * $0.config.rank } ?? 0)
         self.maxRows = maxRows
         let c = model.config
         let n = maxRows
@@ -103,6 +116,9 @@ public final class TrainingPass {
                 matrices.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim)
                 matrices.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
                 matrices.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                adapterForward(.q, layer: l, x: a.normed1.pointer, y: a.query.pointer, rows: n)
+                adapterForward(.k, layer: l, x: a.normed1.pointer, y: a.key.pointer, rows: n)
+                adapterForward(.v, layer: l, x: a.normed1.pointer, y: a.value.pointer, rows: n)
                 RoPE.apply(a.query.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope)
                 RoPE.apply(a.key.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope)
                 Attention.forward(q: a.query.pointer, k: a.key.pointer, v: a.value.pointer, out: a.attention.pointer,
@@ -110,14 +126,18 @@ public final class TrainingPass {
                 addBranch(input: x, output: a.middle.pointer, rows: n,
                           mask: useDropout ? (a.attentionMask!, dropoutSeed!, UInt64(2 * l)) : nil) { out, accumulate in
                     matrices.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: accumulate)
+                    adapterForward(.o, layer: l, x: a.attention.pointer, y: out, rows: n)
                 }
                 RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
                 matrices.linear(a.normed2.pointer, w + o.gate, a.gate.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
                 matrices.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
+                adapterForward(.gate, layer: l, x: a.normed2.pointer, y: a.gate.pointer, rows: n)
+                adapterForward(.up, layer: l, x: a.normed2.pointer, y: a.up.pointer, rows: n)
                 SwiGLU.forward(gate: a.gate.pointer, up: a.up.pointer, out: a.hidden.pointer, count: n * c.hiddenDim)
                 addBranch(input: a.middle.pointer, output: residuals[l + 1].pointer, rows: n,
                           mask: useDropout ? (a.mlpMask!, dropoutSeed!, UInt64(2 * l + 1)) : nil) { out, accumulate in
                     matrices.linear(a.hidden.pointer, w + o.down, out, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: accumulate)
+                    adapterForward(.down, layer: l, x: a.hidden.pointer, y: out, rows: n)
                 }
             }
         }
@@ -152,7 +172,7 @@ public final class TrainingPass {
         let loss = batch.targets.withUnsafeBufferPointer { targets in
             CrossEntropy.forwardBackward(hidden: finalNormed.pointer, weight: w + L.outputHead, targets: targets.baseAddress!,
                                          rows: n, dim: c.dim, vocab: c.vocabSize, logits: logits.pointer,
-                                         gradientScale: gradientScale, dhidden: dNormed.pointer, dweight: g + L.outputHead,
+                                         gradientScale: gradientScale, dhidden: dNormed.pointer, dweight: trainsBase ? g + L.outputHead : nil,
                                          matrices: matrices)
         }
         dResidual.pointer.update(repeating: 0, count: n * c.dim)
@@ -166,18 +186,24 @@ public final class TrainingPass {
                 // MLP branch: the residual's gradient flows into the down projection's output.
                 let dMlpOut = useDropout ? masked(dResidual, by: a.mlpMask!, rows: n) : dResidual.pointer
                 matrices.linearBackwardInput(dMlpOut, w + o.down, dHidden.pointer, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: false)
-                matrices.linearBackwardWeight(dMlpOut, a.hidden.pointer, g + o.down, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim)
+                if trainsBase { matrices.linearBackwardWeight(dMlpOut, a.hidden.pointer, g + o.down, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim) }
+                adapterBackward(.down, layer: l, dy: dMlpOut, x: a.hidden.pointer, dx: dHidden.pointer, rows: n)
                 SwiGLU.backward(dout: dHidden.pointer, gate: a.gate.pointer, up: a.up.pointer, dgate: dGate.pointer, dup: dUp.pointer, count: n * c.hiddenDim)
                 matrices.linearBackwardInput(dGate.pointer, w + o.gate, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: false)
                 matrices.linearBackwardInput(dUp.pointer, w + o.up, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: true)
-                matrices.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
-                matrices.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
+                if trainsBase {
+                    matrices.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
+                    matrices.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
+                }
+                adapterBackward(.gate, layer: l, dy: dGate.pointer, x: a.normed2.pointer, dx: dNormed.pointer, rows: n)
+                adapterBackward(.up, layer: l, dy: dUp.pointer, x: a.normed2.pointer, dx: dNormed.pointer, rows: n)
                 RMSNorm.backward(dout: dNormed.pointer, x: a.middle.pointer, weight: w + o.mlpNorm, rstd: a.rstd2.pointer,
                                  dx: dResidual.pointer, dweight: g + o.mlpNorm, rows: n, dim: c.dim)
                 // Attention branch.
                 let dAttnOut = useDropout ? masked(dResidual, by: a.attentionMask!, rows: n) : dResidual.pointer
                 matrices.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
-                matrices.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                if trainsBase { matrices.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.dim, outFeatures: c.dim) }
+                adapterBackward(.o, layer: l, dy: dAttnOut, x: a.attention.pointer, dx: dAttention.pointer, rows: n)
                 Attention.backward(dout: dAttention.pointer, q: a.query.pointer, k: a.key.pointer, v: a.value.pointer,
                                    out: a.attention.pointer, logSumExp: a.logSumExp.pointer,
                                    dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer,
@@ -187,15 +213,22 @@ public final class TrainingPass {
                 matrices.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
                 matrices.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
                 matrices.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
-                matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.dim)
-                matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
-                matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                if trainsBase {
+                    matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                    matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                    matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                }
+                adapterBackward(.q, layer: l, dy: dQuery.pointer, x: a.normed1.pointer, dx: dNormed.pointer, rows: n)
+                adapterBackward(.k, layer: l, dy: dKey.pointer, x: a.normed1.pointer, dx: dNormed.pointer, rows: n)
+                adapterBackward(.v, layer: l, dy: dValue.pointer, x: a.normed1.pointer, dx: dNormed.pointer, rows: n)
                 RMSNorm.backward(dout: dNormed.pointer, x: residuals[l].pointer, weight: w + o.attentionNorm, rstd: a.rstd1.pointer,
                                  dx: dResidual.pointer, dweight: g + o.attentionNorm, rows: n, dim: c.dim)
             }
         }
-        batch.tokens.withUnsafeBufferPointer { tokens in
-            Embedding.backward(tokens: tokens.baseAddress!, dout: dResidual.pointer, dtable: g + L.embedding, rows: n, dim: c.dim)
+        if trainsBase {
+            batch.tokens.withUnsafeBufferPointer { tokens in
+                Embedding.backward(tokens: tokens.baseAddress!, dout: dResidual.pointer, dtable: g + L.embedding, rows: n, dim: c.dim)
+            }
         }
         return loss
     }

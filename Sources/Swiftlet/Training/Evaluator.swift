@@ -10,36 +10,71 @@ public struct EvaluationResult: Sendable {
     public var bitsPerByte: Double { loss * Double(tokens) / (Double(max(bytes, 1)) * log(2)) }
 }
 
+/// One validation corpus's result, when a run has several.
+public struct CorpusEvaluation: Sendable {
+    public let name: String
+    public let result: EvaluationResult
+    public init(name: String, result: EvaluationResult) {
+        self.name = name
+        self.result = result
+    }
+}
+
+/// Held-out text of one corpus.
+public struct ValidationSet: Sendable {
+    public let name: String
+    public let documents: DocumentTokens
+    public init(name: String, documents: DocumentTokens) {
+        self.name = name
+        self.documents = documents
+    }
+}
+
 public enum Evaluator {
-    /// Cuts the stream into back-to-back windows of up to `context` predictions (each window's
-    /// first token has no prediction, as in training) and scores up to `maxTokens` of them.
-    public static func windows(of tokens: [Int32], context: Int, maxTokens: Int) -> [[Int32]] {
-        guard tokens.count >= 2 else { return [] }
-        var windows: [[Int32]] = []
-        var start = 0
+    /// Cuts each document into back-to-back windows of up to `context` predictions (each
+    /// window's first token has no prediction, as in training; no window crosses a document
+    /// boundary) and keeps windows until they hold `maxTokens` predictions.
+    public static func windows(of documents: DocumentTokens, context: Int, maxTokens: Int) -> [TokenWindow] {
+        var windows: [TokenWindow] = []
         var total = 0
-        while start + 1 < tokens.count, total < maxTokens {
-            let end = min(start + context + 1, tokens.count)
-            windows.append(Array(tokens[start..<end]))
-            total += end - start - 1
-            start = end - 1
+        for d in 0..<documents.documentCount {
+            let range = documents.document(d)
+            var start = range.lowerBound
+            while range.upperBound - start >= 2, total < maxTokens {
+                let end = min(start + context + 1, range.upperBound)
+                windows.append(documents.window(start, end))
+                total += end - start - 1
+                start = end - 1
+            }
+            if total >= maxTokens { break }
         }
         return windows
     }
 
-    public static func evaluate(pass: TrainingPass, tokenizer: Tokenizer, windows: [[Int32]]) -> EvaluationResult {
-        let context = pass.model.config.contextLength
-        let perPass = max(1, pass.maxRows / context)
+    /// Scores the windows in packed passes of up to the pass's rows.
+    public static func evaluate(pass: TrainingPass, tokenizer: Tokenizer, windows: [TokenWindow]) -> EvaluationResult {
         var lossSum: Double = 0, tokens = 0, bytes = 0
-        var i = 0
-        while i < windows.count {
-            let group = Array(windows[i..<min(i + perPass, windows.count)])
-            let batch = Batch(windows: group)
+        var batch = Batch(windows: [])
+        func flush() {
+            guard batch.rows > 0 else { return }
             lossSum += pass.loss(batch)
             tokens += batch.lossTokens
             bytes += batch.targets.withUnsafeBufferPointer { tokenizer.byteCount($0) }
-            i += perPass
+            batch = Batch(windows: [])
         }
+        for window in windows {
+            if batch.rows + window.rows > pass.maxRows { flush() }
+            batch.append(window)
+        }
+        flush()
         return EvaluationResult(loss: tokens > 0 ? lossSum / Double(tokens) : .nan, tokens: tokens, bytes: bytes)
+    }
+
+    /// Several corpora's results as one: token-weighted loss, summed tokens and bytes.
+    public static func combine(_ results: [EvaluationResult]) -> EvaluationResult {
+        let tokens = results.reduce(0) { $0 + $1.tokens }
+        let lossSum = results.reduce(0.0) { $0 + $1.loss * Double($1.tokens) }
+        return EvaluationResult(loss: tokens > 0 ? lossSum / Double(tokens) : .nan, tokens: tokens,
+                                bytes: results.reduce(0) { $0 + $1.bytes })
     }
 }

@@ -8,6 +8,8 @@ public struct MetricRecord: Codable, Sendable, Equatable {
     public var trainingSeconds: Double?
     public var perplexity: Double?
     public var bitsPerByte: Double?
+    /// Which validation corpus an evaluation is of, when a run has several (nil: all of them).
+    public var corpus: String?
 
     public init(step: Int, kind: String, loss: Double) {
         self.step = step
@@ -22,6 +24,7 @@ public struct MetricRecord: Codable, Sendable, Equatable {
         if let trainingSeconds { fields.append("\"trainingSeconds\":\(json(trainingSeconds))") }
         if let perplexity { fields.append("\"perplexity\":\(json(perplexity))") }
         if let bitsPerByte { fields.append("\"bitsPerByte\":\(json(bitsPerByte))") }
+        if let corpus { fields.append("\"corpus\":\(JSONText.quoted(corpus))") }
         return "{" + fields.joined(separator: ",") + "}"
     }
 
@@ -34,7 +37,7 @@ public enum LossCurve {
     public static func svg(_ records: [MetricRecord], title: String) -> String {
         let width = 720.0, height = 420.0, left = 60.0, right = 20.0, top = 40.0, bottom = 50.0
         let train = records.filter { $0.kind == "train" && $0.loss.isFinite }
-        let eval = records.filter { $0.kind == "eval" && $0.loss.isFinite }
+        let eval = records.filter { $0.kind == "eval" && $0.corpus == nil && $0.loss.isFinite }
         let all = train + eval
         guard !all.isEmpty else {
             return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"60\"><text x=\"10\" y=\"30\">no data yet</text></svg>\n"

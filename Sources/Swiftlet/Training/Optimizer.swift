@@ -1,14 +1,21 @@
-/// AdamW over the whole parameter arena, tensor by tensor (weight decay only where the layout
-/// says), with global gradient-norm clipping. Owns the two moment buffers.
+/// AdamW over a parameter arena (the model's, or LoRA adapters'), tensor by tensor (weight
+/// decay only where a tensor says), with global gradient-norm clipping. Owns the moment buffers.
 public final class Optimizer {
-    public let layout: ParameterLayout
+    public let views: [TensorView]
+    /// The embedding table, decayed only with decayEmbeddings.
+    let embedding: Int?
     public let firstMoment: FloatBuffer
     public let secondMoment: FloatBuffer
 
-    public init(layout: ParameterLayout) {
-        self.layout = layout
-        firstMoment = FloatBuffer(count: layout.totalCount)
-        secondMoment = FloatBuffer(count: layout.totalCount)
+    public init(views: [TensorView], count: Int, embedding: Int? = nil) {
+        self.views = views
+        self.embedding = embedding
+        firstMoment = FloatBuffer(count: count)
+        secondMoment = FloatBuffer(count: count)
+    }
+
+    public convenience init(layout: ParameterLayout) {
+        self.init(views: layout.views, count: layout.totalCount, embedding: layout.embedding)
     }
 
     /// Scales the gradients so their global L2 norm is at most `maxNorm` (0 = no clipping).
@@ -25,8 +32,8 @@ public final class Optimizer {
     /// One update; `step` counts from 1.
     public func step(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float, step: Int,
                      settings: AdamWSettings, decayEmbeddings: Bool) {
-        for view in layout.views {
-            let decays = view.isDecayed || (decayEmbeddings && view.offset == layout.embedding)
+        for view in views {
+            let decays = view.isDecayed || (decayEmbeddings && view.offset == embedding)
             AdamW.update(parameters: parameters.pointer + view.offset, gradients: gradients.pointer + view.offset,
                          m: firstMoment.pointer + view.offset, v: secondMoment.pointer + view.offset, count: view.count,
                          learningRate: learningRate, weightDecay: decays ? settings.weightDecay : 0,

@@ -8,17 +8,21 @@ import Foundation
 /// line and messages (the library prints nothing).
 public enum TrainingEvent: Sendable {
     case step(step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
-              trainingSeconds: Double, etaSeconds: Double?)
-    case evaluation(step: Int, result: EvaluationResult)
+              paddingFraction: Double, trainingSeconds: Double, etaSeconds: Double?)
+    /// `perCorpus` lists each validation corpus when there are several; `result` combines them.
+    case evaluation(step: Int, result: EvaluationResult, perCorpus: [CorpusEvaluation])
     case saved(step: Int, directory: String)
 }
 
 public enum TrainingOutcome: Sendable, Equatable {
     case finished, interrupted
+    /// keepBest with patience: validation stopped improving; the best checkpoint is saved.
+    case stoppedEarly
 }
 
-/// The training loop, nanoGPT style: draw a batch, forward/backward (accumulating over
-/// micro-batches), clip, step AdamW on the schedule, evaluate and checkpoint now and then.
+/// The training loop, nanoGPT style: draw a packed batch of documents, forward/backward
+/// (accumulating over micro-batches), clip, step AdamW on the schedule, evaluate and
+/// checkpoint now and then.
 public final class Trainer {
     public let model: Transformer
     public let tokenizer: Tokenizer
@@ -26,46 +30,68 @@ public final class Trainer {
     public private(set) var state: TrainerState
     public private(set) var records: [MetricRecord] = []
     let pass: TrainingPass
+    /// Over the model's parameters, or over the adapters' when fine-tuning with LoRA.
     let optimizer: Optimizer
-    let trainTokens: [Int32]
-    let validationWindows: [[Int32]]
+    public let adapters: LoRAAdapters?
+    let packer: BatchPacker
+    let validation: [(name: String, windows: [TokenWindow])]
     private var firstStepSeconds: Double = 0
     private var lastGradientNorm: Double = 0
+    private var evaluationsSinceBest = 0
+    /// The chat template saved in the checkpoint's config (set once trained on dialogues).
+    public var chatTemplate: ChatTemplate?
+    /// Extra facts for the config's training summary (e.g. the base of a fine-tune).
+    public var provenance: [String: String] = [:]
+    /// The step whose weights the checkpoint directory holds, once saved.
+    public private(set) var savedStep: Int?
 
     /// A new run from freshly initialised weights.
     public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
-                            trainTokens: [Int32], validationTokens: [Int32], directory: String) throws {
+                            training: [WeightedCorpus], validation: [ValidationSet], directory: String) throws {
         try options.validate()
         model.initialize(seed: options.seed)
         try self.init(model: model, tokenizer: tokenizer, state: TrainerState(options: options, preset: preset),
-                      trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
+                      training: training, validation: validation, directory: directory)
     }
 
-    init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, trainTokens: [Int32], validationTokens: [Int32],
+    init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, training: [WeightedCorpus], validation: [ValidationSet],
          directory: String) throws {
         let context = model.config.contextLength
-        guard trainTokens.count > context else {
-            throw SwiftletError("the training text is only \(trainTokens.count) tokens; the model's context of \(context) needs at least \(context + 1).")
-        }
         self.model = model
         self.tokenizer = tokenizer
         self.state = state
         self.directory = directory
-        self.trainTokens = trainTokens
-        validationWindows = Evaluator.windows(of: validationTokens, context: context, maxTokens: state.options.evalTokens)
-        let microRows = max(1, min(state.options.microBatchTokens, state.options.batchTokens) / context) * context
-        pass = TrainingPass(model: model, maxRows: microRows, precision: state.options.precision)
-        optimizer = Optimizer(layout: model.layout)
+        packer = try BatchPacker(corpora: training, context: context, seed: state.options.seed, position: state.data)
+        self.state.data = packer.position
+        self.validation = validation.map { ($0.name, Evaluator.windows(of: $0.documents, context: context, maxTokens: state.options.evalTokens)) }
+            .filter { !$0.windows.isEmpty }
+        // A pass holds one micro-batch, and at least one whole evaluation window.
+        let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
+        adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
+        adapters?.initialize(seed: state.options.seed)
+        pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision, adapters: adapters)
+        optimizer = adapters.map { Optimizer(views: $0.views, count: $0.parameters.count) } ?? Optimizer(layout: model.layout)
+    }
+
+    /// Fine-tuning: training continues from the checkpoint's weights with a new run's options
+    /// (fresh optimizer moments, schedule and data order).
+    public convenience init(finetuning checkpoint: Checkpoint, options: TrainingOptions, training: [WeightedCorpus],
+                            validation: [ValidationSet], directory: String) throws {
+        try options.validate()
+        let preset = checkpoint.config.training["preset"] ?? "custom"
+        try self.init(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: TrainerState(options: options, preset: preset),
+                      training: training, validation: validation, directory: directory)
+        chatTemplate = checkpoint.config.chat
     }
 
     /// Continues the run saved in `directory` exactly where it stopped.
-    public static func resume(directory: String, trainTokens: [Int32], validationTokens: [Int32]) throws -> Trainer {
-        try resume(from: Checkpoint.load(directory), directory: directory, trainTokens: trainTokens, validationTokens: validationTokens)
+    public static func resume(directory: String, training: [WeightedCorpus], validation: [ValidationSet]) throws -> Trainer {
+        try resume(from: Checkpoint.load(directory), directory: directory, training: training, validation: validation)
     }
 
     /// Continues the run of an already loaded checkpoint; saves go to `directory`.
-    public static func resume(from checkpoint: Checkpoint, directory: String, trainTokens: [Int32],
-                              validationTokens: [Int32]) throws -> Trainer {
+    public static func resume(from checkpoint: Checkpoint, directory: String, training: [WeightedCorpus],
+                              validation: [ValidationSet]) throws -> Trainer {
         let dir = checkpoint.directory
         guard FileIO.exists(dir + "/" + CheckpointFiles.trainer), FileIO.exists(dir + "/" + CheckpointFiles.optimizer) else {
             throw SwiftletError("\(directory) holds no training state to resume (trainer.json and optimizer.safetensors).")
@@ -76,12 +102,13 @@ public final class Trainer {
         } catch {
             throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
         }
-        guard state.dataRandom.state.count == 4, state.step >= 0, state.warmupSteps >= 0 else {
-            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
+        guard let data = state.data, data.random.state.count == 4, state.step >= 0, state.warmupSteps >= 0 else {
+            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state (or was saved by an older Swiftlet).")
         }
         try state.options.validate()
         let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
-                                  trainTokens: trainTokens, validationTokens: validationTokens, directory: directory)
+                                  training: training, validation: validation, directory: directory)
+        trainer.chatTemplate = checkpoint.config.chat
         let path = dir + "/" + CheckpointFiles.optimizer
         let moments = try Safetensors.parse(try FileIO.readBytes(path), path: path)
         for (name, buffer) in [("adamw.m", trainer.optimizer.firstMoment), ("adamw.v", trainer.optimizer.secondMoment)] {
@@ -106,7 +133,8 @@ public final class Trainer {
         state.totalSteps = steps
     }
 
-    var sequencesPerStep: Int { max(1, state.options.batchTokens / model.config.contextLength) }
+    /// Rows of one forward/backward pass.
+    var microBatchRows: Int { min(state.options.microBatchTokens, state.options.batchTokens) }
 
     public func run(report: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> TrainingOutcome {
         let options = state.options
@@ -115,9 +143,14 @@ public final class Trainer {
         }
         // Metrics are appended live only once a checkpoint exists there; until then they are
         // kept in memory and written with the first save.
+        if options.keepBest, savedStep == nil {
+            // The starting weights are the first "best": a fine-tune that never improves keeps them.
+            evaluate(report: report)
+            try saveBest(report: report)
+        }
         while !isDone {
             let clock = Stopwatch()
-            let (loss, learningRate) = trainStep()
+            let (loss, learningRate, padding) = trainStep()
             guard loss.isFinite, lastGradientNorm.isFinite else {
                 throw SwiftletError("training diverged at step \(state.step) (the loss or gradient is not a number); nothing was saved from this step — try a lower --lr, or --resume from the last checkpoint.")
             }
@@ -125,8 +158,7 @@ public final class Trainer {
             state.trainingSeconds += seconds
             if state.step == 1 { firstStepSeconds = seconds }
             estimateTotalStepsIfTimed()
-            let tokens = sequencesPerStep * model.config.contextLength
-            let tokensPerSecond = Double(tokens) / seconds
+            let tokensPerSecond = Double(options.batchTokens) / seconds
             var record = MetricRecord(step: state.step, kind: "train", loss: loss)
             record.learningRate = Double(learningRate)
             record.tokensPerSecond = tokensPerSecond
@@ -134,21 +166,42 @@ public final class Trainer {
             records.append(record)
             appendMetric(record)
             report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
-                         tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
-            if state.step % options.evalInterval == 0 || isDone { evaluate(report: report) }
+                         tokensPerSecond: tokensPerSecond, paddingFraction: padding, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
+            if state.step % options.evalInterval == 0 || isDone {
+                let best = state.bestValidationLoss
+                let result = evaluate(report: report)
+                if options.keepBest, let result {
+                    if result.loss < best ?? .infinity {
+                        try saveBest(report: report)
+                    } else {
+                        evaluationsSinceBest += 1
+                        if let patience = options.patience, evaluationsSinceBest >= patience { return .stoppedEarly }
+                    }
+                }
+            }
             if shouldStop() {
-                try save()
-                report(.saved(step: state.step, directory: directory))
+                if !options.keepBest {
+                    try save()
+                    report(.saved(step: state.step, directory: directory))
+                }
                 return .interrupted
             }
-            if state.step % options.saveInterval == 0 && !isDone {
+            if !options.keepBest && state.step % options.saveInterval == 0 && !isDone {
                 try save()
                 report(.saved(step: state.step, directory: directory))
             }
         }
-        try save()
-        report(.saved(step: state.step, directory: directory))
+        if !options.keepBest {
+            try save()
+            report(.saved(step: state.step, directory: directory))
+        }
         return .finished
+    }
+
+    private func saveBest(report: (TrainingEvent) -> Void) throws {
+        try save()
+        evaluationsSinceBest = 0
+        report(.saved(step: state.step, directory: directory))
     }
 
     /// Live metrics go into the saved checkpoint's metrics.jsonl (the next save rewrites it whole).
@@ -183,76 +236,86 @@ public final class Trainer {
         return remaining.map { max(0, $0) }
     }
 
-    /// One optimizer step. Returns the mean training loss and the learning rate used.
-    func trainStep() -> (Double, Float) {
+    /// One optimizer step. Returns the mean training loss, the learning rate used and the
+    /// fraction of rows that were padding (none, the way BatchPacker fills them).
+    func trainStep() -> (loss: Double, learningRate: Float, padding: Double) {
         let c = model.config
-        let context = c.contextLength
-        let total = sequencesPerStep
-        let perPass = pass.maxRows / context
+        let total = state.options.batchTokens
         pass.gradients.zero()
-        var lossSum: Double = 0
-        var done = 0
+        pass.adapterGradients?.zero()
         // One independent dropout stream per (run seed, step, micro-batch).
         func dropoutSeed(_ microBatch: Int) -> UInt64? {
             guard c.dropout > 0 else { return nil }
             var mix = state.options.seed ^ 0xD809_0A7
             return RandomGenerator.splitMix(&mix) ^ RandomGenerator.splitMix(&mix) &* UInt64(state.step + 1) ^ UInt64(microBatch) &* 0x9E37_79B9_7F4A_7C15
         }
-        while done < total {
-            let count = min(perPass, total - done)
-            var windows: [[Int32]] = []
-            for _ in 0..<count {
-                let start = state.dataRandom.below(trainTokens.count - context)
-                windows.append(Array(trainTokens[start...start + context]))
-            }
-            lossSum += pass.forwardBackward(Batch(windows: windows), gradientTokens: total * context,
-                                            dropoutSeed: dropoutSeed(done / perPass))
-            done += count
+        var batches: [Batch] = []
+        var drawn = 0
+        while drawn < total {
+            let rows = min(microBatchRows, total - drawn)
+            batches.append(packer.nextBatch(rows: rows))
+            drawn += rows
         }
-        lastGradientNorm = optimizer.clip(pass.gradients, maxNorm: state.options.gradientClip)
-        guard lastGradientNorm.isFinite else { return (.nan, 0) }
+        state.data = packer.position
+        // The loss is the mean over every target of the step, however the micro-batches split it.
+        let targets = batches.reduce(0) { $0 + $1.lossTokens }
+        var lossSum: Double = 0
+        for (i, batch) in batches.enumerated() {
+            lossSum += pass.forwardBackward(batch, gradientTokens: targets, dropoutSeed: dropoutSeed(i))
+        }
+        // Rows left empty; untrained targets (the prompt side of dialogues) are not padding.
+        let padding = Double(total - batches.reduce(0) { $0 + $1.rows }) / Double(total)
+        let (parameters, gradients) = adapters.map { ($0.parameters, pass.adapterGradients!) } ?? (model.parameters, pass.gradients)
+        lastGradientNorm = optimizer.clip(gradients, maxNorm: state.options.gradientClip)
+        guard lastGradientNorm.isFinite else { return (.nan, 0, padding) }
         let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
                                             warmupSteps: state.warmupSteps, totalSteps: state.totalSteps ?? Int.max)
         let learningRate = schedule.rate(atStep: state.step)
-        optimizer.step(parameters: model.parameters, gradients: pass.gradients, learningRate: learningRate, step: state.step + 1,
+        optimizer.step(parameters: parameters, gradients: gradients, learningRate: learningRate, step: state.step + 1,
                        settings: state.options.adam, decayEmbeddings: state.options.decayEmbeddings)
         state.step += 1
-        state.tokensSeen += total * context
-        return (lossSum / Double(total * context), learningRate)
+        state.tokensSeen += total
+        return (lossSum / Double(max(targets, 1)), learningRate, padding)
     }
 
-    /// Scores the validation windows; nil when there are none.
+    /// Scores every validation corpus; nil when there is no validation text.
     @discardableResult
     public func evaluate(report: (TrainingEvent) -> Void = { _ in }) -> EvaluationResult? {
-        guard !validationWindows.isEmpty else { return nil }
-        let result = Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: validationWindows)
-        var record = MetricRecord(step: state.step, kind: "eval", loss: result.loss)
-        record.perplexity = result.perplexity
-        record.bitsPerByte = result.bitsPerByte
+        guard !validation.isEmpty else { return nil }
+        let perCorpus = validation.map {
+            CorpusEvaluation(name: $0.name, result: Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: $0.windows))
+        }
+        let result = Evaluator.combine(perCorpus.map(\.result))
         records.removeAll { $0.kind == "eval" && $0.step == state.step }
-        records.append(record)
-        appendMetric(record)
+        for (evaluation, corpus) in [(result, nil as String?)] + perCorpus.map({ ($0.result, $0.name) }) where corpus == nil || perCorpus.count > 1 {
+            var record = MetricRecord(step: state.step, kind: "eval", loss: evaluation.loss)
+            record.corpus = corpus
+            record.perplexity = evaluation.perplexity
+            record.bitsPerByte = evaluation.bitsPerByte
+            records.append(record)
+            appendMetric(record)
+        }
         state.bestValidationLoss = min(state.bestValidationLoss ?? .infinity, result.loss)
-        report(.evaluation(step: state.step, result: result))
+        report(.evaluation(step: state.step, result: result, perCorpus: perCorpus.count > 1 ? perCorpus : []))
         return result
     }
 
     /// Writes the whole checkpoint directory atomically.
     public func save() throws {
         var summary = ["preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
-                       "trainingSeconds": String(Int(state.trainingSeconds.rounded()))]
-        if let lastEval = records.last(where: { $0.kind == "eval" }) {
+                       "trainingSeconds": String(Int(state.trainingSeconds.rounded()))].merging(provenance) { $1 }
+        if let lastEval = records.last(where: { $0.kind == "eval" && $0.corpus == nil }) {
             summary["validationLoss"] = String(lastEval.loss)
             summary["validationBitsPerByte"] = lastEval.bitsPerByte.map { String($0) }
         }
-        let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary)
+        let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary, chat: chatTemplate)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let moments = Safetensors.serialize([("adamw.m", optimizer.firstMoment), ("adamw.v", optimizer.secondMoment)].map { name, buffer in
             Safetensors.Tensor(name: name, shape: [buffer.count], values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
         })
         let title = "\(directory.lastComponent) — \(state.preset), step \(state.step)"
-        try Checkpoint.save(directory, files: [
+        var files: [String: [UInt8]] = [
             CheckpointFiles.config: try Checkpoint.configBytes(config),
             CheckpointFiles.model: Checkpoint.weightBytes(model),
             CheckpointFiles.tokenizer: tokenizer.modelBytes,
@@ -260,7 +323,21 @@ public final class Trainer {
             CheckpointFiles.optimizer: moments,
             CheckpointFiles.metrics: Array(records.map { $0.jsonLine + "\n" }.joined().utf8),
             CheckpointFiles.lossCurve: Array(LossCurve.svg(records, title: title).utf8),
-        ])
+        ]
+        if let adapters {
+            if state.options.mergeAdapters {
+                let merged = Transformer(config: model.config)
+                merged.parameters.copy(from: model.parameters)
+                adapters.merge(into: merged)
+                files[CheckpointFiles.model] = Checkpoint.weightBytes(merged)
+            } else {
+                // The base weights stay as they were; the adapters go beside them.
+                files[CheckpointFiles.adapter] = Checkpoint.tensorBytes(adapters.views, adapters.parameters)
+                files[CheckpointFiles.adapterConfig] = Array(try encoder.encode(adapters.config))
+            }
+        }
+        try Checkpoint.save(directory, files: files)
+        savedStep = state.step
     }
 }
 

@@ -9,8 +9,8 @@ public struct TrainerState: Codable, Sendable {
     public var warmupSteps: Int
     public var tokensSeen: Int = 0
     public var trainingSeconds: Double = 0
-    /// Draws the training windows: the data position.
-    public var dataRandom: RandomGenerator
+    /// Where the batch packer is in the data (set when the trainer starts).
+    public var data: DataPosition?
     public var bestValidationLoss: Double?
 
     public init(options: TrainingOptions, preset: String) {
@@ -18,6 +18,5 @@ public struct TrainerState: Codable, Sendable {
         self.preset = preset
         totalSteps = options.steps
         warmupSteps = options.warmupSteps ?? options.steps.map { max(1, min(100, $0 / 15)) } ?? 25
-        dataRandom = RandomGenerator(seed: options.seed &+ 0x5EED)
     }
 }

@@ -22,6 +22,19 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var evalTokens: Int = 131_072
     public var saveInterval: Int = 500
     public var precision: Precision = .fp32
+    /// How files were split into documents (nil: one document per file).
+    public var documentSeparator: String? = nil
+    /// The corpora's sampling weights, when the run mixes several.
+    public var corpusWeights: [Double]? = nil
+    /// Fine-tuning: the checkpoint directory holds the best weights by validation loss (saved at
+    /// each improvement, starting with the base before any step) instead of the latest.
+    public var keepBest = false
+    /// With keepBest: stop after this many evaluations in a row without improvement.
+    public var patience: Int? = nil
+    /// Train LoRA adapters only, the base frozen.
+    public var lora: LoRAConfig? = nil
+    /// Save the adapters merged into the weights instead of as adapter.safetensors.
+    public var mergeAdapters = false
 
     public init() {}
 
@@ -36,8 +49,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if let steps, steps > 1 << 40 { throw SwiftletError("--steps is larger than Swiftlet can plan for.") }
         guard microBatchTokens > 0 else { throw SwiftletError("--micro-batch-tokens must be positive.") }
         guard gradientClip >= 0 else { throw SwiftletError("--grad-clip must not be negative.") }
+        try lora?.validate()
+        if let patience, patience <= 0 { throw SwiftletError("--patience must be positive.") }
         guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }
         guard saveInterval > 0 else { throw SwiftletError("--save-interval must be positive.") }
+        if let corpusWeights, !corpusWeights.allSatisfy({ $0 > 0 && $0.isFinite }) {
+            throw SwiftletError("corpus weights must be positive numbers.")
+        }
         if let warmupSteps, warmupSteps < 0 { throw SwiftletError("--warmup must not be negative.") }
         if precision == .bf16, !MatrixEngine.bf16IsNative {
             throw SwiftletError("this CPU has no bf16 instructions (AVX512-BF16); train with --precision fp32.")

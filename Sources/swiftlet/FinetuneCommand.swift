@@ -1,0 +1,129 @@
+import ArgumentParser
+import Swiftlet
+
+struct FinetuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune",
+        abstract: "Continue training a checkpoint on your own text or dialogues, keeping the best weights.",
+        discussion: """
+        --data takes text files or folders, .jsonl with a "text" field, or dialogue .jsonl lines \
+        {"messages": [{"role": "system"|"user"|"assistant", "content": …}]}; dialogues are rendered \
+        with the checkpoint's chat template and only the assistant's tokens are trained. The base's \
+        tokenizer is kept. The validation loss is measured before the first step and every \
+        --eval-interval steps; --out always holds the best weights so far, and --patience stops \
+        the run once they stop improving.
+        """)
+
+    @Option(name: .long, help: "The checkpoint to start from (it is never modified).")
+    var checkpoint: String
+    @Option(name: .long, parsing: .upToNextOption, help: "Training text or dialogues: files or folders.")
+    var data: [String] = []
+    @Option(name: .long, parsing: .upToNextOption, help: "Validation files (default: a val/ folder beside train/, or the last --val-fraction).")
+    var val: [String] = []
+    @Option(name: .long, help: "Fraction of the tokens held out for validation when no validation text is given.")
+    var valFraction: Double = 0.1
+    @Option(name: .long, help: "Checkpoint directory to write (new or empty).")
+    var out: String
+    @Option(name: .long, help: "Training time budget, e.g. 10m.")
+    var time: String?
+    @Option(name: .long, help: "Number of optimizer steps.")
+    var steps: Int?
+    @Option(name: .long, help: "Peak learning rate (default 5e-4, a quarter of training's).")
+    var lr: Float = 5e-4
+    @Option(name: .long, help: "Warmup steps.")
+    var warmup: Int = 10
+    @Option(name: .long, help: "Tokens per optimizer step (default: 8 contexts).")
+    var batchTokens: Int?
+    @Option(name: .long, help: "Evaluate (and keep the weights if they are the best) every N steps.")
+    var evalInterval: Int = 50
+    @Option(name: .long, help: "Stop after this many evaluations in a row without a better validation loss.")
+    var patience: Int = 4
+    @Option(name: .long, help: "AdamW weight decay (matrices only).")
+    var weightDecay: Float = 0.1
+    @Option(name: .long, help: "Split files into documents at this string (\\n and \\t understood).")
+    var docSeparator: String?
+    @Option(name: .long, help: "Random seed (data order).")
+    var seed: UInt64 = 1
+    @Option(name: .long, help: "Matrix products in fp32 (default) or bf16.")
+    var precision: String = "fp32"
+    @Option(name: .long, help: "Train rank-R LoRA adapters only; the base weights stay frozen.")
+    var loraRank: Int?
+    @Option(name: .long, help: "LoRA scale numerator: adapters add alpha/rank · B·A (default 2 × rank).")
+    var loraAlpha: Float?
+    @Option(name: .long, help: "Layers that get adapters, from q,k,v,o,gate,up,down (default all).")
+    var loraTargets: String = "q,k,v,o,gate,up,down"
+    @Flag(name: .long, help: "Save the adapters merged into the weights instead of as adapter.safetensors beside the base weights.")
+    var mergeLora = false
+
+    func validate() throws {
+        if data.isEmpty { throw ValidationError("give the text to fine-tune on with --data.") }
+        if steps == nil, time == nil { throw ValidationError("say how long to fine-tune with --steps N or --time 10m.") }
+        if let steps, steps <= 0 { throw ValidationError("--steps must be positive.") }
+        if let time, (Format.parseDuration(time) ?? 0) <= 0 { throw ValidationError("--time must be a duration like 10m, 90s or 1h.") }
+        guard valFraction > 0, valFraction < 1 else { throw ValidationError("--val-fraction must be between 0 and 1.") }
+        if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
+        if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
+        if docSeparator == "" { throw ValidationError("--doc-separator must not be empty.") }
+        if loraRank == nil, loraAlpha != nil || mergeLora { throw ValidationError("--lora-alpha and --merge-lora go with --lora-rank.") }
+        _ = try loraTargetList()
+    }
+
+    func loraTargetList() throws -> [LoRATarget] {
+        try loraTargets.split(separator: ",").map {
+            guard let target = LoRATarget(rawValue: String($0.filter { !$0.isWhitespace })) else {
+                throw ValidationError("unknown --lora-targets entry \($0); choose from q,k,v,o,gate,up,down.")
+            }
+            return target
+        }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            Interrupt.install()
+            let base = try Checkpoint.load(checkpoint)
+            if Checkpoint.isComplete(out) || Checkpoint.isComplete(out + ".old") {
+                throw SwiftletError("\(out) already holds a checkpoint; fine-tune into a new --out (the base is never overwritten).")
+            }
+            guard Checkpoint.mayWrite(out) else {
+                throw SwiftletError("\(out) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
+            }
+            let sources = try DataSource.parse(data)
+            guard sources.count == 1, let source = sources.first else { throw SwiftletError("finetune takes one corpus; give --data without weights.") }
+            let text = try SourceText.read(source, validation: val, format: DocumentFormat(separator: docSeparator.map(DocumentFormat.unescaped)))
+            let clock = Stopwatch()
+            let prepared = try PreparedCorpus.prepare(text, tokenizer: base.tokenizer, heldOutFraction: valFraction)
+            TrainingProgress.describe(prepared, seconds: clock.seconds, heldOut: "\(Format.fixed(valFraction * 100, 0))%")
+            guard prepared.validation.documents.count >= 2 else { throw SwiftletError("the validation text is too short to measure anything.") }
+
+            var options = TrainingOptions()
+            options.seed = seed
+            options.learningRate = lr
+            options.warmupSteps = warmup
+            options.steps = steps
+            options.timeBudget = time.flatMap(Format.parseDuration)
+            options.batchTokens = batchTokens ?? 8 * base.model.config.contextLength
+            options.adam.weightDecay = weightDecay
+            options.evalInterval = evalInterval
+            options.precision = Precision(rawValue: precision)!
+            options.documentSeparator = docSeparator
+            options.keepBest = true
+            options.patience = patience
+            options.lora = try loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha, targets: try loraTargetList()) }
+            options.mergeAdapters = mergeLora
+            let trainer = try Trainer(finetuning: base, options: options, training: [prepared.training],
+                                      validation: [prepared.validation], directory: out)
+            let dialogues = text.train.hasDialogues
+            if dialogues { trainer.chatTemplate = .standard }
+            trainer.provenance = ["finetunedFrom": base.directory, "data": dialogues ? "dialogues" : "text"]
+            let what = trainer.adapters.map { "LoRA rank \($0.config.rank) adapters (\(Format.count($0.parameters.count)) trainable parameters, base frozen)" }
+                ?? "all \(Format.count(base.model.config.parameterCount)) parameters"
+            Console.info("fine-tuning \(base.directory): \(what), on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(lr)))")
+            let outcome = try TrainingProgress.run(trainer, interruptedHint: "\(out) holds the best weights so far")
+            let best = trainer.state.bestValidationLoss.map { Format.fixed($0, 3) } ?? "?"
+            let kept = "\(out) holds step \(trainer.savedStep ?? 0), validation loss \(best)"
+            Console.info(outcome == .stoppedEarly
+                         ? "stopped early: no better validation loss in \(patience) evaluations; \(kept)"
+                         : "done: \(kept)")
+        }
+    }
+}
