@@ -47,11 +47,14 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
     /// The dialogue's tokens, and for each token whether predicting it is trained: only the
     /// assistant's words and the end-of-turn marker that closes them (so the model learns
     /// both what to answer and when to stop); system and user turns are context only.
-    public func encode(_ messages: [ChatMessage], tokenizer: Tokenizer) throws -> (tokens: [Int32], trainable: [Bool]) {
+    /// `contentTokens[i]`, when given, are message i's content tokens exactly as a model sampled
+    /// them (which need not be how the tokenizer would split the text).
+    public func encode(_ messages: [ChatMessage], tokenizer: Tokenizer,
+                       contentTokens: [[Int32]?] = []) throws -> (tokens: [Int32], trainable: [Bool]) {
         let ids = try markers(tokenizer)
         var tokens: [Int32] = [], trainable: [Bool] = []
-        for message in messages {
-            let content = tokenizer.encode(message.content)
+        for (i, message) in messages.enumerated() {
+            let content = (i < contentTokens.count ? contentTokens[i] : nil) ?? tokenizer.encode(message.content)
             let learn = message.role == .assistant
             tokens.append(ids.id(of: message.role))
             trainable.append(false)
@@ -64,7 +67,7 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
     }
 
     /// A conversation so far, ending with the assistant's marker: what the model continues.
-    public func prompt(_ messages: [ChatMessage], tokenizer: Tokenizer) throws -> [Int32] {
-        try encode(messages, tokenizer: tokenizer).tokens + [markers(tokenizer).assistant]
+    public func prompt(_ messages: [ChatMessage], tokenizer: Tokenizer, contentTokens: [[Int32]?] = []) throws -> [Int32] {
+        try encode(messages, tokenizer: tokenizer, contentTokens: contentTokens).tokens + [markers(tokenizer).assistant]
     }
 }

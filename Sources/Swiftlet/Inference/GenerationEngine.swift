@@ -30,6 +30,10 @@ public final class GenerationEngine {
         var streamer: TextStreamer?
         var stops: StopStrings
         var table = BlockTable()
+        /// The tokens whose keys and values `table` holds, in order.
+        var cachedTokens: [Int32] = []
+        /// Prompt tokens taken from a kept cache.
+        var reused = 0
         /// Blocks this sequence may need at most; admission keeps them available.
         let reservedBlocks: Int
         var prefilled = 0
@@ -61,6 +65,8 @@ public final class GenerationEngine {
     var waiting: [Sequence] = []
     var running: [Sequence] = []
     var finished: [(id: RequestID, result: GenerationResult)] = []
+    /// KV caches of finished requests that asked to keep them (see GenerationEngine+Caches).
+    var kept: [RequestID: (tokens: [Int32], table: BlockTable)] = [:]
     var nextID = 0
 
     /// Without a tokenizer there is no text (callbacks get nothing, stop strings are refused) and no end-of-sequence token.
@@ -97,7 +103,9 @@ public final class GenerationEngine {
         }
         let id = nextID
         nextID += 1
-        waiting.append(Sequence(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reserved))
+        let sequence = Sequence(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reserved)
+        if let reused = request.reusing { adoptCache(reused, into: sequence) }
+        waiting.append(sequence)
         return id
     }
 
@@ -149,6 +157,7 @@ public final class GenerationEngine {
                 // A callback earlier in this loop may have cancelled this sequence.
                 guard running.contains(where: { $0 === sequence }) else { continue }
                 sequence.table.length += segment.tokens.count
+                sequence.cachedTokens += segment.tokens
                 if sequence.isPrefilling { sequence.prefilled += segment.tokens.count }
                 sequence.pendingToken = nil
                 if segment.wantsLogits { advance(sequence, with: sequence.sampler.sample(logits, vocab: model.config.vocabSize)) }
@@ -174,10 +183,11 @@ public final class GenerationEngine {
     func admit() {
         var owed = 0
         for s in running { owed += max(0, s.reservedBlocks - s.table.blocks.count) }
-        while running.count < options.parallel, let next = waiting.first, pool.freeBlocks - owed >= next.reservedBlocks {
+        while running.count < options.parallel, let next = waiting.first,
+              pool.freeBlocks - owed >= next.reservedBlocks - next.table.blocks.count {
             waiting.removeFirst()
             running.append(next)
-            owed += next.reservedBlocks
+            owed += max(0, next.reservedBlocks - next.table.blocks.count)
         }
     }
 
@@ -212,7 +222,11 @@ public final class GenerationEngine {
     func finish(_ sequence: Sequence, _ reason: GenerationResult.StopReason) {
         running.removeAll { $0 === sequence }
         waiting.removeAll { $0 === sequence }
-        sequence.table.release(to: pool)
+        if sequence.request.keepCache {
+            kept[sequence.id] = (sequence.cachedTokens, sequence.table)
+        } else {
+            sequence.table.release(to: pool)
+        }
         // Text still held back is shown unless a stop string ended the reply or it was cancelled.
         if reason != .cancelled && reason != .stopString, sequence.streamer != nil {
             let tail = sequence.stops.push(sequence.streamer!.flush()).text + sequence.stops.flush()
@@ -220,8 +234,9 @@ public final class GenerationEngine {
         }
         let now = Stopwatch.now()
         let first = sequence.firstToken ?? now
-        finished.append((sequence.id, GenerationResult(tokens: sequence.generated, text: sequence.text, promptTokens: sequence.request.prompt.count,
-                                                       stopReason: reason, timeToFirstToken: first - sequence.submitted,
-                                                       generationSeconds: now - first)))
+        var result = GenerationResult(tokens: sequence.generated, text: sequence.text, promptTokens: sequence.request.prompt.count,
+                                      stopReason: reason, timeToFirstToken: first - sequence.submitted, generationSeconds: now - first)
+        result.reusedPromptTokens = sequence.reused
+        finished.append((sequence.id, result))
     }
 }

@@ -7,6 +7,11 @@ public struct GenerationRequest {
     public var stop: [String]
     /// Receives the reply's text as it streams (whole UTF-8 characters only).
     public var onText: (String) -> Void
+    /// Keep the KV cache when the request ends, for a later request to continue (a chat's next turn).
+    public var keepCache = false
+    /// Continue from the cache a finished request kept: the longest common prefix of its
+    /// tokens and this prompt is not computed again.
+    public var reusing: Int?
 
     public init(prompt: [Int32], maxTokens: Int = 256, sampling: SamplingSettings = SamplingSettings(), stop: [String] = [],
                 onText: @escaping (String) -> Void = { _ in }) {
@@ -33,6 +38,8 @@ public struct GenerationResult: Sendable {
     public let timeToFirstToken: Double
     /// From the first sampled token to the end.
     public let generationSeconds: Double
+    /// Prompt tokens whose keys and values came from a kept cache instead of being computed.
+    public internal(set) var reusedPromptTokens = 0
     /// Tokens after the first per second of `generationSeconds` (the first one's cost is in `timeToFirstToken`).
     public var tokensPerSecond: Double { tokens.count > 1 ? Double(tokens.count - 1) / max(generationSeconds, 1e-9) : 0 }
 }

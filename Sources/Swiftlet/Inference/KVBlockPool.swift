@@ -63,6 +63,16 @@ public struct BlockTable: Sendable {
         return true
     }
 
+    /// Keeps the first `length` tokens and gives the blocks past them back.
+    public mutating func truncate(toLength newLength: Int, returningTo pool: KVBlockPool) {
+        let keep = pool.blocksFor(tokens: newLength)
+        if blocks.count > keep {
+            pool.release(Array(blocks[keep...]))
+            blocks.removeLast(blocks.count - keep)
+        }
+        length = min(length, newLength)
+    }
+
     /// Gives every block back at once.
     public mutating func release(to pool: KVBlockPool) {
         pool.release(blocks)
