@@ -42,9 +42,11 @@ let package = Package(
             // Swift 5 mode here only: the terminal code uses C's stdout/stderr globals.
             swiftSettings: fastSwift + [.swiftLanguageMode(.v5)]
         ),
+        // Pseudo-terminals for the chat REPL's tests.
+        .target(name: "CTestSupport", path: "Tests/CTestSupport"),
         .testTarget(
             name: "SwiftletTests",
-            dependencies: ["Swiftlet"],
+            dependencies: ["Swiftlet", "CTestSupport"],
             swiftSettings: fastSwift
         ),
     ]

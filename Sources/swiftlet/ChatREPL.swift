@@ -20,7 +20,9 @@ final class ChatREPL {
 
     func run() throws {
         if input.isTerminal {
-            let how = session.tunedForChat ? "chat mode: the checkpoint is tuned for chat" : "completion mode: this checkpoint was never tuned for chat, so replies continue your text"
+            let how = session.mode == .chat
+                ? "chat mode" + (session.tunedForChat ? "" : "; this checkpoint was never tuned for chat")
+                : "completion mode: replies continue your text" + (session.tunedForChat ? "" : "; this checkpoint was never tuned for chat")
             Console.info("swiftlet chat — \(checkpoint) (\(how)). /help lists the commands; Ctrl-D leaves.")
         }
         defer { saveTranscript() }
@@ -46,7 +48,8 @@ final class ChatREPL {
         Interrupt.requested = 0
         do {
             if input.isTerminal, session.mode == .chat { Console.write("model> ") }
-            let reply = try produce({ Console.write($0) }, { Interrupt.isRequested })
+            let terminal = input.isTerminal
+            let reply = try produce({ Console.write(terminal ? Self.printable($0) : $0) }, { Interrupt.isRequested })
             Console.write("\n")
             if reply.result.stopReason == .cancelled, input.isTerminal { Console.info("[reply stopped]") }
             if reply.droppedTurns > 0, !toldAboutDropping {
@@ -60,6 +63,15 @@ final class ChatREPL {
         } catch {
             Console.info("swiftlet: \(error)")
         }
+    }
+
+    /// Control characters a model may produce (other than newline and tab) would drive the
+    /// terminal; they are shown as U+FFFD.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" || $0.value == 0x7F }) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map {
+            ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F ? "\u{FFFD}" : $0
+        }))
     }
 
     private func saveTranscript() {
