@@ -106,6 +106,37 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testRowKernelsDoNotDependOnTheRowsAround() {
+        // An element computed in SwiGLU's scalar tail equals the same element in the vector loop,
+        // and a row's RMSNorm does not depend on the other rows: what batching relies on.
+        let width = 40, rows = 3
+        let gate = TestData.randoms(rows * width, seed: 50)
+        // 200 rows of 24: in one call every element is in the vector loop (4800 = 300 × 16); a
+        // row alone has an 8-element scalar tail.
+        let swigluWidth = 24, swigluRows = 200
+        let g = TestData.randoms(swigluRows * swigluWidth, seed: 53), u = TestData.randoms(swigluRows * swigluWidth, seed: 54)
+        var all = [Float](repeating: 0, count: g.count)
+        SwiGLU.forward(gate: g, up: u, out: &all, count: g.count)
+        for r in 0..<swigluRows {
+            var alone = [Float](repeating: 0, count: swigluWidth)
+            let range = (r * swigluWidth)..<((r + 1) * swigluWidth)
+            Array(g[range]).withUnsafeBufferPointer { gp in
+                Array(u[range]).withUnsafeBufferPointer { up in
+                    SwiGLU.forward(gate: gp.baseAddress!, up: up.baseAddress!, out: &alone, count: swigluWidth)
+                }
+            }
+            XCTAssertEqual(Array(all[range]), alone, "row \(r)")
+        }
+        let weight = TestData.randoms(width, seed: 52)
+        var normed = [Float](repeating: 0, count: rows * width), rstd = [Float](repeating: 0, count: rows)
+        var one = [Float](repeating: 0, count: width), oneRstd: [Float] = [0]
+        RMSNorm.forward(gate, weight: weight, out: &normed, rstd: &rstd, rows: rows, dim: width, eps: 1e-5)
+        Array(gate[width..<(2 * width)]).withUnsafeBufferPointer {
+            RMSNorm.forward($0.baseAddress!, weight: weight, out: &one, rstd: &oneRstd, rows: 1, dim: width, eps: 1e-5)
+        }
+        XCTAssertEqual(Array(normed[width..<(2 * width)]), one)
+    }
+
     // MARK: the block pool
 
     func testBlockTablesTakeAndReturnBlocks() {
