@@ -66,7 +66,7 @@ struct BenchCommand: ParsableCommand {
             }
             let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
             output.emit(Benchmarks.decode(config: decodeShape, tokens: 256))
-            output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 32000)))
+            output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 4096)))
             try runReportingErrors { output.emit(try Benchmarks.packing(context: 256, batchTokens: 2048)) }
         }
     }

@@ -106,6 +106,37 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testRowKernelsDoNotDependOnTheRowsAround() {
+        // An element computed in SwiGLU's scalar tail equals the same element in the vector loop,
+        // and a row's RMSNorm does not depend on the other rows: what batching relies on.
+        let width = 40, rows = 3
+        let gate = TestData.randoms(rows * width, seed: 50)
+        // 200 rows of 24: in one call every element is in the vector loop (4800 = 300 × 16); a
+        // row alone has an 8-element scalar tail.
+        let swigluWidth = 24, swigluRows = 200
+        let g = TestData.randoms(swigluRows * swigluWidth, seed: 53), u = TestData.randoms(swigluRows * swigluWidth, seed: 54)
+        var all = [Float](repeating: 0, count: g.count)
+        SwiGLU.forward(gate: g, up: u, out: &all, count: g.count)
+        for r in 0..<swigluRows {
+            var alone = [Float](repeating: 0, count: swigluWidth)
+            let range = (r * swigluWidth)..<((r + 1) * swigluWidth)
+            Array(g[range]).withUnsafeBufferPointer { gp in
+                Array(u[range]).withUnsafeBufferPointer { up in
+                    SwiGLU.forward(gate: gp.baseAddress!, up: up.baseAddress!, out: &alone, count: swigluWidth)
+                }
+            }
+            XCTAssertEqual(Array(all[range]), alone, "row \(r)")
+        }
+        let weight = TestData.randoms(width, seed: 52)
+        var normed = [Float](repeating: 0, count: rows * width), rstd = [Float](repeating: 0, count: rows)
+        var one = [Float](repeating: 0, count: width), oneRstd: [Float] = [0]
+        RMSNorm.forward(gate, weight: weight, out: &normed, rstd: &rstd, rows: rows, dim: width, eps: 1e-5)
+        Array(gate[width..<(2 * width)]).withUnsafeBufferPointer {
+            RMSNorm.forward($0.baseAddress!, weight: weight, out: &one, rstd: &oneRstd, rows: 1, dim: width, eps: 1e-5)
+        }
+        XCTAssertEqual(Array(normed[width..<(2 * width)]), one)
+    }
+
     // MARK: the block pool
 
     func testBlockTablesTakeAndReturnBlocks() {
@@ -173,6 +204,30 @@ final class EngineTests: XCTestCase {
         var other = StopStrings(["END"])
         XCTAssertEqual(other.push("été E").text, "été ")
         XCTAssertEqual(other.flush(), "E", "a partial stop string at the end is shown")
+    }
+
+    // MARK: prompts files
+
+    func testPromptsFileLinesOverrideTheCommandLine() throws {
+        let text = "plain prompt\n\n{\"prompt\": \"json\", \"max_tokens\": 5, \"top_k\": 3, \"min_p\": 0.2, \"repetition_penalty\": 1.5, \"seed\": 9, \"stop\": [\"x\"]}\r\n"
+        let defaults = SamplingSettings(temperature: 0.5, topK: 0, topP: 0.9, seed: 1)
+        let lines = try PromptsFile.parse(text, name: "p.txt", maxTokens: 20, sampling: defaults, stop: ["END"])
+        XCTAssertEqual(lines.map(\.line), [1, 3])
+        XCTAssertEqual(lines[0], PromptLine(line: 1, prompt: "plain prompt", maxTokens: 20, sampling: defaults, stop: ["END"]))
+        XCTAssertEqual(lines[1].prompt, "json")
+        XCTAssertEqual(lines[1].maxTokens, 5)
+        XCTAssertEqual(lines[1].sampling, SamplingSettings(temperature: 0.5, topK: 3, topP: 0.9, minP: 0.2, repetitionPenalty: 1.5, seed: 9))
+        XCTAssertEqual(lines[1].stop, ["x"])
+        for (bad, phrase) in [("ok\n{\"prompt\": 1}", "line 2 of p.txt is not a valid JSON"), ("{\"prompt\": \"a\", \"top_p\": 2}", "line 1 of p.txt: --top-p"),
+                              ("\n\n", "holds no prompts")] {
+            XCTAssertThrowsError(try PromptsFile.parse(bad, name: "p.txt", maxTokens: 20, sampling: defaults, stop: [])) { error in
+                XCTAssertTrue((error as? SwiftletError)?.message.contains(phrase) ?? false, "\(error)")
+            }
+        }
+        // Output lines: fields in the documented order, text escaped.
+        let record = CompletionRecord(prompt: "a \"q\"\n", result: GenerationResult(tokens: [1, 2, 3], text: "b\u{1}", promptTokens: 2,
+                                                                                   stopReason: .stopString, timeToFirstToken: 0.0123, generationSeconds: 0.5))
+        XCTAssertEqual(record.jsonLine, "{\"prompt\":\"a \\\"q\\\"\\n\",\"completion\":\"b\\u0001\",\"tokens\":3,\"stop_reason\":\"stop_string\",\"ttft_ms\":12.3,\"tokens_per_s\":4.0}")
     }
 
     // MARK: the engine

@@ -16,16 +16,22 @@ public struct PromptLine: Sendable, Equatable {
 }
 
 public enum PromptsFile {
+    /// A JSON prompt line; every field but `prompt` may be absent.
     struct JSONLine: Decodable {
         var prompt: String
-        var max_tokens: Int?
+        var maxTokens: Int?
         var temperature: Float?
-        var top_k: Int?
-        var top_p: Float?
-        var min_p: Float?
-        var repetition_penalty: Float?
+        var topK: Int?
+        var topP: Float?
+        var minP: Float?
+        var repetitionPenalty: Float?
         var seed: UInt64?
         var stop: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case prompt, temperature, seed, stop
+            case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty = "repetition_penalty"
+        }
     }
 
     /// Blank lines are skipped; a line starting with `{` is JSON.
@@ -47,12 +53,12 @@ public enum PromptsFile {
             }
             var settings = sampling
             settings.temperature = object.temperature ?? settings.temperature
-            settings.topK = object.top_k ?? settings.topK
-            settings.topP = object.top_p ?? settings.topP
-            settings.minP = object.min_p ?? settings.minP
-            settings.repetitionPenalty = object.repetition_penalty ?? settings.repetitionPenalty
+            settings.topK = object.topK ?? settings.topK
+            settings.topP = object.topP ?? settings.topP
+            settings.minP = object.minP ?? settings.minP
+            settings.repetitionPenalty = object.repetitionPenalty ?? settings.repetitionPenalty
             settings.seed = object.seed ?? settings.seed
-            let tokens = object.max_tokens ?? maxTokens
+            let tokens = object.maxTokens ?? maxTokens
             do {
                 try settings.validate()
                 guard tokens > 0 else { throw SwiftletError("max_tokens must be positive.") }

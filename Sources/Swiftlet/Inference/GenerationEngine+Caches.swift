@@ -13,7 +13,7 @@ extension GenerationEngine {
     /// Hands a kept cache to a new sequence: it keeps the longest common prefix of the cached
     /// tokens and the prompt — always leaving at least the prompt's last token to compute, so
     /// there are logits to sample from — and returns the blocks past that prefix.
-    func adoptCache(_ id: RequestID, into sequence: Sequence) {
+    func adoptCache(_ id: RequestID, into sequence: ActiveRequest) {
         guard let cache = kept.removeValue(forKey: id) else { return }
         let prompt = sequence.request.prompt
         var common = 0

@@ -23,7 +23,7 @@ public final class GenerationEngine {
 
     public typealias RequestID = Int
 
-    final class Sequence {
+    final class ActiveRequest {
         let id: RequestID
         let request: GenerationRequest
         var sampler: Sampler
@@ -62,8 +62,8 @@ public final class GenerationEngine {
     public let options: Options
     public let pool: KVBlockPool
     let forwardPass: BatchForward
-    var waiting: [Sequence] = []
-    var running: [Sequence] = []
+    var waiting: [ActiveRequest] = []
+    var running: [ActiveRequest] = []
     var finished: [(id: RequestID, result: GenerationResult)] = []
     /// KV caches of finished requests that asked to keep them (see GenerationEngine+Caches).
     var kept: [RequestID: (tokens: [Int32], table: BlockTable)] = [:]
@@ -103,7 +103,7 @@ public final class GenerationEngine {
         }
         let id = nextID
         nextID += 1
-        let sequence = Sequence(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reserved)
+        let sequence = ActiveRequest(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reserved)
         if let reused = request.reusing { adoptCache(reused, into: sequence) }
         waiting.append(sequence)
         return id
@@ -125,7 +125,7 @@ public final class GenerationEngine {
     public func step() -> [(id: RequestID, result: GenerationResult)] {
         admit()
         var segments: [BatchForward.Segment] = []
-        var owners: [Sequence] = []
+        var owners: [ActiveRequest] = []
         // Every running sequence's next token…
         for sequence in running {
             guard let token = sequence.pendingToken else { continue }
@@ -191,12 +191,12 @@ public final class GenerationEngine {
         }
     }
 
-    func growOrFail(_ sequence: Sequence, toHold tokens: Int) {
+    func growOrFail(_ sequence: ActiveRequest, toHold tokens: Int) {
         if !sequence.table.grow(toHold: tokens, from: pool) { fatalError("KV pool exhausted despite reservations") }
     }
 
     /// Takes a sampled token: end, stream, or queue it for the next step.
-    func advance(_ sequence: Sequence, with token: Int32) {
+    func advance(_ sequence: ActiveRequest, with token: Int32) {
         if sequence.firstToken == nil { sequence.firstToken = Stopwatch.now() }
         if let tokenizer, token == tokenizer.eosID { return finish(sequence, .endOfSequence) }
         sequence.generated.append(token)
@@ -213,13 +213,13 @@ public final class GenerationEngine {
         sequence.pendingToken = token
     }
 
-    func emit(_ text: String, to sequence: Sequence) {
+    func emit(_ text: String, to sequence: ActiveRequest) {
         guard !text.isEmpty else { return }
         sequence.text += text
         sequence.request.onText(text)
     }
 
-    func finish(_ sequence: Sequence, _ reason: GenerationResult.StopReason) {
+    func finish(_ sequence: ActiveRequest, _ reason: GenerationResult.StopReason) {
         running.removeAll { $0 === sequence }
         waiting.removeAll { $0 === sequence }
         if sequence.request.keepCache {

@@ -14,8 +14,11 @@ public enum SwiGLU {
                 i += 16
             }
             while i < hi {
+                // The vector loop's operations in its order, so an element's value does not
+                // depend on whether it falls in the tail (the engine's batch invariance).
                 let gv = g.pointer[i]
-                o.pointer[i] = gv / (1 + fastExp(-gv)) * u.pointer[i]
+                let sigmoid = 1 / (1 + fastExp(-gv))
+                o.pointer[i] = gv * sigmoid * u.pointer[i]
                 i += 1
             }
         }
