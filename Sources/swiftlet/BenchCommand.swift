@@ -23,7 +23,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure this machine: FMA peak, GEMMs, attention, training and decoding speed.",
         discussion: "With no subcommand, runs the whole suite. --json prints one {\"name\", \"value\", \"unit\"} object per line.",
-        subcommands: [All.self, Train.self, Decode.self, Generate.self, AttentionBench.self, Packing.self],
+        subcommands: [All.self, Train.self, Decode.self, Generate.self, AttentionBench.self, Packing.self, Chat.self],
         defaultSubcommand: All.self)
 
     struct Output: ParsableArguments {
@@ -68,6 +68,26 @@ struct BenchCommand: ParsableCommand {
             output.emit(Benchmarks.decode(config: decodeShape, tokens: 256))
             output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 4096)))
             try runReportingErrors { output.emit(try Benchmarks.packing(context: 256, batchTokens: 2048)) }
+            var chatShape = ModelPreset.small.config(vocabSize: 4096)
+            chatShape.contextLength = 1024
+            try runReportingErrors { output.emit(try Benchmarks.chatFollowUp(config: chatShape)) }
+        }
+    }
+
+    struct Chat: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Time to first token of a chat's follow-up turn, continuing the cached conversation.")
+        @OptionGroup var shape: ShapeOptions
+        @Option(name: .long, help: "Tokens of conversation before the follow-up.") var history: Int = 400
+        @Option(name: .long, help: "Tokens of the follow-up turn.") var turn: Int = 20
+        @OptionGroup var output: Output
+
+        func run() throws {
+            try runReportingErrors {
+                var config = try shape.config()
+                // The presets' 256 tokens cannot hold the conversation: unless --context says otherwise, 1024.
+                if config.contextLength == 256 { config.contextLength = 1024 }
+                output.emit(try Benchmarks.chatFollowUp(config: config, historyTokens: history, turnTokens: turn))
+            }
         }
     }
 
