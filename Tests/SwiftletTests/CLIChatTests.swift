@@ -60,6 +60,11 @@ extension CLITests {
         XCTAssertEqual(replies.stdout, again.stdout)
         XCTAssertEqual(replies.status, 0, replies.stderr)
         XCTAssertTrue(replies.stdout.hasSuffix("\n"))
+        // A trailing backslash continues the turn on the next line.
+        let continued = try run(["chat", "--checkpoint", dir, "--max-tokens", "3", "--transcript", work + "/continued.json"],
+                                input: "the king \\\nspeaks\n/show\n")
+        XCTAssertTrue(continued.stdout.contains(", 2 turns"), continued.stdout)
+        XCTAssertEqual(try ChatTranscript.read(work + "/continued.json").turns.first?.content, "the king \nspeaks")
         try expectFailure(["chat", "--checkpoint", dir, "--mode", "poetry"], mentioning: "--mode must be chat or complete")
         try FileIO.writeAtomically("not json", to: work + "/bad.json")
         try expectFailure(["chat", "--checkpoint", dir, "--transcript", work + "/bad.json"], mentioning: "is not a Swiftlet chat transcript")
