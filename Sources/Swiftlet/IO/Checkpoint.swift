@@ -15,8 +15,11 @@ public enum CheckpointFiles {
     /// LoRA adapters kept apart from the base weights, and their shape.
     public static let adapter = "adapter.safetensors"
     public static let adapterConfig = "adapter.json"
+    /// A classification head and its labels.
+    public static let classifier = "classifier.safetensors"
+    public static let classifierConfig = "classifier.json"
     /// Everything a checkpoint directory may hold: a folder with anything else is not one.
-    static let all: Set = [config, model, tokenizer, trainer, optimizer, metrics, lossCurve, adapter, adapterConfig]
+    static let all: Set = [config, model, tokenizer, trainer, optimizer, metrics, lossCurve, adapter, adapterConfig, classifier, classifierConfig]
 }
 
 /// What a checkpoint says about its tokenizer, so a mismatched `tokenizer.model` is caught.
@@ -61,6 +64,8 @@ public struct Checkpoint {
     public let tokenizer: Tokenizer
     /// Set when the directory keeps LoRA adapters apart; `model` has them merged in.
     public var adapter: LoRAConfig? = nil
+    /// The classification head, when the checkpoint has one.
+    public var classifier: ClassifierHead? = nil
 
     /// Loads and cross-checks config, weights and tokenizer; every problem is one sentence.
     public static func load(_ directory: String) throws -> Checkpoint {
@@ -79,7 +84,23 @@ public struct Checkpoint {
         try loadWeights(dir + "/" + CheckpointFiles.model, into: model)
         let adapter = try loadAdapter(dir, model: model)
         adapter?.merge(into: model)
-        return Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config)
+        return Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config,
+                          classifier: try loadClassifier(dir, dim: config.model.dim))
+    }
+
+    static func loadClassifier(_ dir: String, dim: Int) throws -> ClassifierHead? {
+        let configPath = dir + "/" + CheckpointFiles.classifierConfig, weightsPath = dir + "/" + CheckpointFiles.classifier
+        guard FileIO.exists(configPath) else { return nil }
+        let config: ClassifierConfig
+        do {
+            config = try JSONDecoder().decode(ClassifierConfig.self, from: Data(try FileIO.readBytes(configPath)))
+        } catch {
+            throw SwiftletError("\(configPath) is not a valid classifier description.")
+        }
+        guard config.labels.count >= 2 else { throw SwiftletError("\(configPath) names fewer than two labels.") }
+        let head = ClassifierHead(config: config, dim: dim)
+        try loadTensors(weightsPath, views: head.views, into: head.parameters)
+        return head
     }
 
     /// The adapters saved beside the base weights, if any.

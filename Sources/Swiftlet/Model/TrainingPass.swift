@@ -175,6 +175,33 @@ public final class TrainingPass {
                                          gradientScale: gradientScale, dhidden: dNormed.pointer, dweight: trainsBase ? g + L.outputHead : nil,
                                          matrices: matrices)
         }
+        backwardFromFinalNorm(batch, spans: spans, dropout: dropout)
+        return loss
+    }
+
+    /// Hidden states after the final norm of the last `forwardOnly` pass: (rows, dim).
+    public var finalHidden: UnsafeMutablePointer<Float> { finalNormed.pointer }
+
+    /// Forward without a loss (for a head on the hidden states): fills `finalHidden`.
+    public func forwardOnly(_ batch: Batch, dropoutSeed: UInt64? = nil) {
+        forward(batch, spans: AttentionSpan.packed(cumulativeLengths: batch.cumulativeLengths), dropoutSeed: dropoutSeed)
+    }
+
+    /// Backward from a gradient with respect to `finalHidden` (rows × dim, written by the caller
+    /// into `finalHiddenGradient`) after `forwardOnly`: accumulates into the model's (or the
+    /// adapters') gradients.
+    public func backward(fromFinalHidden batch: Batch, dropout: Bool = false) {
+        backwardFromFinalNorm(batch, spans: AttentionSpan.packed(cumulativeLengths: batch.cumulativeLengths), dropout: dropout)
+    }
+
+    /// Where a caller writes ∂loss/∂finalHidden before `backward(fromFinalHidden:)`.
+    public var finalHiddenGradient: UnsafeMutablePointer<Float> { dNormed.pointer }
+
+    private func backwardFromFinalNorm(_ batch: Batch, spans: [AttentionSpan], dropout: Bool) {
+        let c = model.config
+        let n = batch.rows
+        let w = model.parameters.pointer, g = gradients.pointer
+        let L = model.layout
         dResidual.pointer.update(repeating: 0, count: n * c.dim)
         RMSNorm.backward(dout: dNormed.pointer, x: residuals[c.layers].pointer, weight: w + L.finalNorm, rstd: finalRstd.pointer,
                          dx: dResidual.pointer, dweight: g + L.finalNorm, rows: n, dim: c.dim)
@@ -230,7 +257,6 @@ public final class TrainingPass {
                 Embedding.backward(tokens: tokens.baseAddress!, dout: dResidual.pointer, dtable: g + L.embedding, rows: n, dim: c.dim)
             }
         }
-        return loss
     }
 
     /// branch = gradient ⊙ mask, in the shared branch buffer.

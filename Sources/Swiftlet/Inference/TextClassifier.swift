@@ -1,0 +1,66 @@
+/// Runs texts through the model in packed batches (many texts per forward pass, each its own
+/// sequence) and pools their final hidden states — for a classification head, or as features.
+public final class TextClassifier {
+    public let model: Transformer
+    public let tokenizer: Tokenizer
+    public let pass: TrainingPass
+
+    public init(model: Transformer, tokenizer: Tokenizer, maxRows: Int = 4096, adapters: LoRAAdapters? = nil) {
+        self.model = model
+        self.tokenizer = tokenizer
+        pass = TrainingPass(model: model, maxRows: max(maxRows, model.config.contextLength), adapters: adapters)
+    }
+
+    /// A text's tokens, ending with the end-of-sequence token (so the last token has read the
+    /// whole text); a text longer than the context keeps its beginning.
+    public func tokens(_ text: String) -> [Int32] {
+        var tokens = tokenizer.encode(text)
+        let room = model.config.contextLength - (tokenizer.eosID >= 0 ? 1 : 0)
+        if tokens.count > room { tokens.removeLast(tokens.count - room) }
+        if tokenizer.eosID >= 0 { tokens.append(tokenizer.eosID) }
+        if tokens.isEmpty { tokens = [max(tokenizer.bosID, 0)] }
+        return tokens
+    }
+
+    /// Consecutive texts grouped into batches of at most the pass's rows.
+    public func batches(_ encoded: [[Int32]]) -> [(range: Range<Int>, batch: Batch)] {
+        var result: [(Range<Int>, Batch)] = []
+        var start = 0
+        while start < encoded.count {
+            var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
+            var end = start
+            while end < encoded.count, batch.rows + encoded[end].count <= pass.maxRows {
+                batch.tokens += encoded[end]
+                batch.targets += Array(repeating: -1, count: encoded[end].count)
+                batch.positions += (0..<Int32(encoded[end].count))
+                batch.cumulativeLengths.append(batch.rows)
+                end += 1
+            }
+            result.append((start..<end, batch))
+            start = end
+        }
+        return result
+    }
+
+    /// Pooled final hidden states (texts × dim) for each pooling asked for, from one forward pass per batch.
+    public func features(_ texts: [String], poolings: [Pooling]) -> [Pooling: [Float]] {
+        let dim = model.config.dim
+        var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: texts.count * dim)) })
+        for (range, batch) in batches(texts.map(tokens)) {
+            pass.forwardOnly(batch)
+            for pooling in poolings {
+                out[pooling]!.withUnsafeMutableBufferPointer { buffer in
+                    ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
+                                        into: buffer.baseAddress! + range.lowerBound * dim)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Class probabilities of every text under `head`.
+    public func probabilities(_ texts: [String], head: ClassifierHead) -> [[Float]] {
+        let features = features(texts, poolings: [head.config.pooling])[head.config.pooling]!
+        return features.withUnsafeBufferPointer { head.probabilities($0.baseAddress!, count: texts.count) }
+    }
+}
