@@ -16,6 +16,7 @@ deps:
 corpora:
 	@bash corpora/fetch.sh
 	@bash corpora/fetch-chatterbot.sh
+	@bash corpora/fetch-polarity.sh
 
 build: deps
 	swift build -c release
