@@ -89,7 +89,9 @@ extension CLITests {
         let terminal = try PseudoTerminal()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["chat", "--checkpoint", dir, "--max-tokens", "2000", "--seed", "2",
+        // Greedy: these random weights never pick the end-of-sequence token, so the reply runs its
+        // 2000 tokens (≈ 5 s here) unless stopped; sampling could end it at any moment.
+        process.arguments = ["chat", "--checkpoint", dir, "--max-tokens", "2000", "--temperature", "0",
                              "--history", workDirectory + "/history"]
         var environment = ProcessInfo.processInfo.environment
         environment["TERM"] = "dumb"

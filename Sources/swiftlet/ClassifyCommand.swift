@@ -1,0 +1,209 @@
+import ArgumentParser
+import Swiftlet
+
+/// `swiftlet classify`: label texts (the default), `classify train`, `classify eval`.
+struct ClassifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "classify",
+        abstract: "Sort text into your own categories: train a classifier, label new text, measure it.",
+        subcommands: [Label.self, Train.self, Eval.self],
+        defaultSubcommand: Label.self)
+
+    /// Zero-shot options shared by labeling and evaluation.
+    struct ZeroShotOptions: ParsableArguments {
+        @Option(name: .long, help: "Zero-shot: score these labels (comma-separated) with the language model instead of a trained head.")
+        var labels: String?
+        @Option(name: .long, help: "Zero-shot template with {text} and {label}.")
+        var template: String = ZeroShot.defaultTemplate
+
+        func zeroShot() throws -> ZeroShot? {
+            try labels.map { try ZeroShot(labels: $0.split(separator: ",").map(String.init), template: DocumentFormat.unescaped(template)) }
+        }
+    }
+
+    /// Labels and probabilities for texts, from the checkpoint's head or zero-shot.
+    static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?) throws -> (labels: [String], probabilities: [[Float]]) {
+        let classifier = TextClassifier(model: checkpoint.model, tokenizer: checkpoint.tokenizer)
+        if let zeroShot {
+            return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: classifier.pass))
+        }
+        guard let head = checkpoint.classifier else {
+            throw SwiftletError("\(checkpoint.directory) has no classification head; train one with `swiftlet classify train`, or give --labels for zero-shot.")
+        }
+        return (head.config.labels, classifier.probabilities(texts, head: head))
+    }
+
+    struct Label: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "label",
+            abstract: "Label --text, every line of --input, or every line of standard input.")
+        @Option(name: .long, help: "Checkpoint directory (with a classification head, or any model with --labels).")
+        var checkpoint: String
+        @Option(name: .long, help: "One text to label.")
+        var text: String?
+        @Option(name: .long, help: "A file with one text per line.")
+        var input: String?
+        @Flag(name: .long, help: "One JSON object per text with every label's probability.")
+        var json = false
+        @OptionGroup var zero: ZeroShotOptions
+
+        func run() throws {
+            try runReportingErrors {
+                let loaded = try Checkpoint.load(checkpoint)
+                let texts: [String]
+                if let text {
+                    texts = [text]
+                } else {
+                    let raw = try input.map { try FileIO.readUTF8($0) } ?? readAllStandardInput()
+                    texts = raw.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.trimmingSpaces.isEmpty }
+                }
+                guard !texts.isEmpty else { throw SwiftletError("there is no text to label.") }
+                let (labels, probabilities) = try ClassifyCommand.probabilities(texts, checkpoint: loaded, zeroShot: try zero.zeroShot())
+                for (text, p) in zip(texts, probabilities) {
+                    let best = p.indices.max { p[$0] < p[$1] }!
+                    if json {
+                        let fields = zip(labels, p).map { "\(JSONText.quoted($0)):\(Format.fixed(Double($1), 4))" }.joined(separator: ",")
+                        print("{\"text\":\(JSONText.quoted(text)),\"label\":\(JSONText.quoted(labels[best])),\"probabilities\":{\(fields)}}")
+                    } else {
+                        print("\(labels[best])\t\(Format.fixed(Double(p[best]), 3))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reading labeled files with the column options.
+    struct DataOptions: ParsableArguments {
+        @Option(name: .long, help: "Labeled examples: .csv, .tsv or .jsonl.")
+        var data: String
+        @Option(name: .long, help: "The text column (default: text).")
+        var textColumn: String?
+        @Option(name: .long, help: "The label column (default: label).")
+        var labelColumn: String?
+
+        func read(_ path: String? = nil) throws -> [LabeledExample] {
+            try LabeledDataReader.read(path: path ?? data, textColumn: textColumn, labelColumn: labelColumn)
+        }
+    }
+
+    struct Train: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Train a classification head (and optionally the model) on labeled text; the best epoch is kept.")
+        @Option(name: .long, help: "The checkpoint to start from (never modified).")
+        var checkpoint: String
+        @OptionGroup var data: DataOptions
+        @Option(name: .long, help: "Validation examples (default: every 10th training row).")
+        var val: String?
+        @Option(name: .long, help: "Checkpoint directory to write (new or empty).")
+        var out: String
+        @Option(name: .long, help: "What to train: head (on frozen features), lora (adapters and head) or full.")
+        var train: String = "head"
+        @Option(name: .long, help: "Pooling of the final hidden states: mean, last, or auto (chosen on validation).")
+        var pooling: String = "auto"
+        @Option(name: .long, help: "Epochs (at most; early stopping may end sooner).")
+        var epochs: Int = 10
+        @Option(name: .long, help: "Learning rate (default: 3e-3 head, 1e-3 lora, 1e-4 full).")
+        var lr: Float?
+        @Option(name: .long, help: "Texts per step.")
+        var batchSize: Int = 32
+        @Flag(name: .long, help: "Weight each class by the inverse of its frequency (imbalanced data).")
+        var balanceClasses = false
+        @Option(name: .long, help: "Stop after this many epochs without a better validation accuracy.")
+        var patience: Int = 3
+        @Option(name: .long, help: "LoRA rank with --train lora.")
+        var loraRank: Int = 8
+        @Option(name: .long, help: "Random seed.")
+        var seed: UInt64 = 1
+
+        func validate() throws {
+            guard ClassifierTrainingMode(rawValue: train) != nil else { throw ValidationError("--train must be head, lora or full.") }
+            guard pooling == "auto" || Pooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be mean, last or auto.") }
+            guard epochs > 0, batchSize > 0, patience > 0, loraRank > 0 else {
+                throw ValidationError("--epochs, --batch-size, --patience and --lora-rank must be positive.")
+            }
+        }
+
+        func run() throws {
+            try runReportingErrors {
+                Interrupt.install()
+                let base = try Checkpoint.load(checkpoint)
+                if Checkpoint.isComplete(out) { throw SwiftletError("\(out) already holds a checkpoint; choose a new --out.") }
+                guard Checkpoint.mayWrite(out) else { throw SwiftletError("\(out) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.") }
+                var examples = try data.read()
+                var held: [LabeledExample]
+                if let val {
+                    held = try data.read(val)
+                } else {
+                    (examples, held) = LabeledDataReader.split(examples, testEvery: 10, testRemainder: 9)
+                }
+                let labels = Array(Set(examples.map(\.label))).sorted()
+                guard labels.count >= 2 else {
+                    throw SwiftletError("\(data.data) has one class only (\(labels.first ?? "none")); a classifier needs at least two.")
+                }
+                let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+                if let unseen = held.first(where: { index[$0.label] == nil }) {
+                    throw SwiftletError("the validation label \(unseen.label) never occurs in the training data (\(labels.joined(separator: ", "))).")
+                }
+                var options = ClassifierTrainingOptions()
+                options.mode = ClassifierTrainingMode(rawValue: train)!
+                options.pooling = Pooling(rawValue: pooling)
+                options.epochs = epochs
+                options.learningRate = lr
+                options.batchSize = batchSize
+                options.balanceClasses = balanceClasses
+                options.patience = patience
+                options.loraRank = loraRank
+                options.seed = seed
+                Console.info("\(examples.count) training and \(held.count) validation examples, \(labels.count) classes (\(labels.joined(separator: ", "))); training: \(train)")
+                let trainer = try ClassifierTrainer(base: base, labels: labels, train: examples.map { ($0.text, index[$0.label]!) },
+                                                    validation: held.map { ($0.text, index[$0.label]!) }, options: options, directory: out)
+                let clock = Stopwatch()
+                try trainer.run(report: { event in
+                    switch event {
+                    case let .probe(pooling, accuracy):
+                        Console.info("head on frozen features, \(pooling.rawValue) pooling: validation accuracy \(Format.fixed(accuracy * 100, 1)) %")
+                    case let .epoch(epoch, trainLoss, validationLoss, accuracy, best, seconds):
+                        Console.progress("epoch \(epoch) | train loss \(Format.fixed(trainLoss, 3)) | validation loss \(Format.fixed(validationLoss, 3)), accuracy \(Format.fixed(accuracy * 100, 1)) %\(best ? " (best)" : "") | \(Format.seconds(seconds))")
+                    case let .saved(epoch, directory):
+                        Console.info("saved \(directory) (epoch \(epoch))")
+                    }
+                }, shouldStop: { Interrupt.isRequested })
+                Console.info("done in \(Format.seconds(clock.seconds)): best validation accuracy \(Format.fixed(trainer.bestAccuracy * 100, 1)) % (\(trainer.head?.config.pooling.rawValue ?? "?") pooling), kept in \(out)")
+            }
+        }
+    }
+
+    struct Eval: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix on labeled text.")
+        @Option(name: .long, help: "Checkpoint directory.")
+        var checkpoint: String
+        @OptionGroup var data: DataOptions
+        @Option(name: .long, help: "Also draw the confusion matrix as an SVG picture here.")
+        var plot: String?
+        @OptionGroup var zero: ZeroShotOptions
+
+        func run() throws {
+            try runReportingErrors {
+                let loaded = try Checkpoint.load(checkpoint)
+                let examples = try data.read()
+                let clock = Stopwatch()
+                let (labels, probabilities) = try ClassifyCommand.probabilities(examples.map(\.text), checkpoint: loaded, zeroShot: try zero.zeroShot())
+                let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+                var matrix = ConfusionMatrix(labels: labels)
+                for (example, p) in zip(examples, probabilities) {
+                    guard let actual = index[example.label] else {
+                        throw SwiftletError("the label \(example.label) in \(data.data) is not one the model knows (\(labels.joined(separator: ", "))).")
+                    }
+                    matrix.add(actual: actual, predicted: p.indices.max { p[$0] < p[$1] }!)
+                }
+                print(matrix.report())
+                Console.info("\(examples.count) texts labeled in \(Format.seconds(clock.seconds))")
+                if let plot {
+                    try FileIO.writeAtomically(matrix.svg(title: "\(checkpoint) on \(data.data)"), to: plot)
+                    Console.info("confusion matrix drawn in \(plot)")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import XCTest
+@testable import Swiftlet
+
+final class ClassifierTests: XCTestCase {
+    func testHeadGradientsMatchFiniteDifferences() {
+        let dim = 8, count = 3
+        for pooling in Pooling.allCases {
+            let head = ClassifierHead(config: ClassifierConfig(labels: ["a", "b", "c"], pooling: pooling), dim: dim)
+            head.initialize(seed: 1)
+            for i in 0..<head.parameters.count { head.parameters[i] += Float(i % 7) * 0.05 - 0.15 }
+            // Hidden rows of three packed texts (lengths 2, 4, 1), pooled, then the weighted loss.
+            let cumulative = [0, 2, 6, 7]
+            var hidden = TestData.randoms(7 * dim, seed: 3)
+            let labels = [2, 0, 1], weights: [Float] = [1, 2, 0.5]
+            func loss(_ h: [Float]) -> Double {
+                var pooled = [Float](repeating: 0, count: count * dim)
+                ClassifierHead.pool(h, cumulativeLengths: cumulative, dim: dim, pooling: pooling, into: &pooled)
+                return head.lossAndGradients(pooled, labels: labels, classWeights: weights, normalizer: 2,
+                                             gradients: FloatBuffer(count: head.parameters.count), dPooled: nil).loss / 2
+            }
+            var pooled = [Float](repeating: 0, count: count * dim), dPooled = pooled
+            ClassifierHead.pool(hidden, cumulativeLengths: cumulative, dim: dim, pooling: pooling, into: &pooled)
+            let gradients = FloatBuffer(count: head.parameters.count)
+            _ = head.lossAndGradients(pooled, labels: labels, classWeights: weights, normalizer: 2, gradients: gradients, dPooled: &dPooled)
+            var dHidden = [Float](repeating: .nan, count: 7 * dim)
+            ClassifierHead.unpool(dPooled, cumulativeLengths: cumulative, dim: dim, pooling: pooling, into: &dHidden)
+            for i in stride(from: 0, to: 7 * dim, by: 3) {
+                let numeric = numericalDerivative(at: &hidden, index: i, epsilon: 1e-2, loss)
+                assertClose(Double(dHidden[i]), numeric, relative: 2e-2, absolute: 1e-4, "\(pooling) hidden \(i)")
+            }
+            for i in stride(from: 0, to: head.parameters.count, by: 2) {
+                let saved = head.parameters[i]
+                head.parameters[i] = saved + 1e-2
+                let plus = loss(hidden)
+                head.parameters[i] = saved - 1e-2
+                let minus = loss(hidden)
+                head.parameters[i] = saved
+                assertClose(Double(gradients[i]), (plus - minus) / 2e-2, relative: 2e-2, absolute: 1e-4, "\(pooling) parameter \(i)")
+            }
+        }
+    }
+
+    func classifier() throws -> TextClassifier {
+        let tokenizer = try TestData.tokenizer()
+        let model = Transformer(config: ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 128, vocabSize: tokenizer.vocabSize,
+                                                    contextLength: 64))
+        model.initialize(seed: 5)
+        return TextClassifier(model: model, tokenizer: tokenizer, maxRows: 256)
+    }
+
+    func testPackedFeaturesEqualTextsOneAtATime() throws {
+        let classifier = try classifier()
+        let texts = ["the king speaks", "my lord", "what is this that I shall not be here to love and war of the queen", "good night"]
+        let packed = classifier.features(texts, poolings: Pooling.allCases)
+        XCTAssertGreaterThan(classifier.batches(texts.map(classifier.tokens)).first!.range.count, 1, "several texts share a pass")
+        for (i, text) in texts.enumerated() {
+            let alone = classifier.features([text], poolings: Pooling.allCases)
+            for pooling in Pooling.allCases {
+                XCTAssertLessThan(maxAbsDifference(Array(packed[pooling]![i * 64..<(i + 1) * 64]), alone[pooling]!), 1e-5)
+            }
+        }
+    }
+
+    func testASyntheticTaskIsLearnedPerfectly() throws {
+        let tokenizer = try TestData.tokenizer()
+        var config = ModelPreset.tiny.config(vocabSize: tokenizer.vocabSize)
+        config.contextLength = 32
+        let model = Transformer(config: config)
+        model.initialize(seed: 2)
+        let dir = TestData.temporaryDirectory("cls-base")
+        try Checkpoint.save(dir, files: [
+            CheckpointFiles.config: try Checkpoint.configBytes(CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
+            CheckpointFiles.model: Checkpoint.weightBytes(model),
+            CheckpointFiles.tokenizer: tokenizer.modelBytes,
+        ])
+        // Royal words against everyday ones, in random order and number.
+        var rng = RandomGenerator(seed: 9)
+        func text(_ words: [String]) -> String { (0..<(2 + rng.below(4))).map { _ in words[rng.below(words.count)] }.joined(separator: " ") }
+        let royal = ["king", "queen", "prince", "lord"], plain = ["night", "war", "love", "here"]
+        let examples = (0..<160).map { i in i % 2 == 0 ? (text(royal), 0) : (text(plain), 1) }
+        let out = TestData.temporaryDirectory("cls-out")
+        var options = ClassifierTrainingOptions()
+        options.epochs = 10
+        let trainer = try ClassifierTrainer(base: try Checkpoint.load(dir), labels: ["royal", "plain"], train: Array(examples[..<120]),
+                                            validation: Array(examples[120...]), options: options, directory: out)
+        try trainer.run(report: { _ in })
+        XCTAssertEqual(trainer.bestAccuracy, 1)
+        let kept = try Checkpoint.load(out)
+        let head = try XCTUnwrap(kept.classifier)
+        XCTAssertEqual(head.config.labels, ["royal", "plain"])
+        let probabilities = TextClassifier(model: kept.model, tokenizer: kept.tokenizer).probabilities(["king queen lord", "love war night"], head: head)
+        XCTAssertGreaterThan(probabilities[0][0], 0.5)
+        XCTAssertGreaterThan(probabilities[1][1], 0.5)
+        XCTAssertThrowsError(try ClassifierTrainer(base: kept, labels: ["only"], train: [("x", 0)], validation: [("y", 0)],
+                                                   options: options, directory: out))
+    }
+
+    func testZeroShotPicksTheLabelTheModelLearned() throws {
+        let tokenizer = try TestData.tokenizer()
+        var config = ModelPreset.tiny.config(vocabSize: tokenizer.vocabSize)
+        config.contextLength = 32
+        let model = Transformer(config: config)
+        model.initialize(seed: 3)
+        // A model taught that kings are royal and nights are plain.
+        let lines = (0..<40).flatMap { _ in ["Text: the king\nLabel: royal", "Text: good night\nLabel: plain"] }
+        var documents = DocumentTokens(tokens: [], documentStarts: [0])
+        for line in lines { documents.append(tokenizer.encode(line) + [tokenizer.eosID]) }
+        var options = TrainingOptions()
+        options.steps = 60
+        options.batchTokens = 128
+        options.learningRate = 3e-3
+        options.evalInterval = 1000
+        let trainer = try Trainer(model: model, tokenizer: tokenizer, state: TrainerState(options: options, preset: "tiny"),
+                                  training: [WeightedCorpus(name: "l", documents: documents)], validation: [],
+                                  directory: TestData.temporaryDirectory("zero"))
+        for _ in 0..<60 { _ = trainer.trainStep() }
+        let zeroShot = try ZeroShot(labels: ["royal", "plain"])
+        let pass = TrainingPass(model: model, maxRows: 128)
+        let p = zeroShot.probabilities(["the king", "good night"], model: model, tokenizer: tokenizer, pass: pass)
+        XCTAssertGreaterThan(p[0][0], 0.5)
+        XCTAssertGreaterThan(p[1][1], 0.5)
+        XCTAssertEqual(p[0][0] + p[0][1], 1, accuracy: 1e-5)
+        XCTAssertThrowsError(try ZeroShot(labels: ["one"]))
+        XCTAssertThrowsError(try ZeroShot(labels: ["a", "b"], template: "{label} {text}"))
+    }
+}
