@@ -45,7 +45,7 @@ struct ChatCommand: ParsableCommand {
             let home = getenv("HOME").map { String(cString: $0) } ?? "/tmp"
             let input = LineInput(historyPath: history ?? home + "/.swiftlet_history")
             swl_install_interrupting_handler { _ in Interrupt.requested = 1 }
-            let repl = ChatREPL(session: session, input: input, transcriptPath: transcript, checkpoint: loaded.directory)
+            let repl = ChatREPL(session: session, input: input, transcriptPath: transcript, checkpoint: loaded)
             try repl.run()
         }
     }

@@ -8,10 +8,12 @@ final class ChatREPL {
     let session: ChatSession
     let input: LineInput
     let transcriptPath: String?
-    let checkpoint: String
+    let checkpoint: Checkpoint
     private var toldAboutDropping = false
+    /// Labels for zero-shot `/classify` (set by `/labels`).
+    private var zeroShotLabels: [String]?
 
-    init(session: ChatSession, input: LineInput, transcriptPath: String?, checkpoint: String) {
+    init(session: ChatSession, input: LineInput, transcriptPath: String?, checkpoint: Checkpoint) {
         self.session = session
         self.input = input
         self.transcriptPath = transcriptPath
@@ -23,7 +25,7 @@ final class ChatREPL {
             let how = session.mode == .chat
                 ? "chat mode" + (session.tunedForChat ? "" : "; this checkpoint was never tuned for chat")
                 : "completion mode: replies continue your text" + (session.tunedForChat ? "" : "; this checkpoint was never tuned for chat")
-            Console.info("swiftlet chat — \(checkpoint) (\(how)). /help lists the commands; Ctrl-D leaves.")
+            Console.info("swiftlet chat — \(checkpoint.directory) (\(how)). /help lists the commands; Ctrl-D leaves.")
         }
         defer { saveTranscript() }
         while true {
@@ -119,6 +121,19 @@ final class ChatREPL {
             case "stats":
                 guard let last = session.lastReply else { throw SwiftletError("there is no reply yet.") }
                 print("last reply: \(last.tokens.count) tokens, first token after \(Format.fixed(last.timeToFirstToken * 1000, 1)) ms, \(Format.fixed(last.tokensPerSecond, 1)) tokens/s (stopped: \(last.stopReason.rawValue)); prompt \(last.promptTokens) tokens")
+            case "labels":
+                let labels = argument.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+                zeroShotLabels = labels.isEmpty ? nil : try ZeroShot(labels: labels).labels
+                print(labels.isEmpty ? "(zero-shot labels removed)" : "(zero-shot labels: \(labels.joined(separator: ", ")))")
+            case "classify":
+                guard !argument.isEmpty else { throw SwiftletError("/classify needs a text.") }
+                let zeroShot = try zeroShotLabels.map { try ZeroShot(labels: $0) }
+                if zeroShot == nil, checkpoint.classifier == nil {
+                    throw SwiftletError("this checkpoint has no classification head; set zero-shot labels first with /labels a,b,c.")
+                }
+                let (labels, probabilities) = try ClassifyCommand.probabilities([argument], checkpoint: checkpoint, zeroShot: zeroShot)
+                let ranked = zip(labels, probabilities[0]).sorted { $0.1 > $1.1 }
+                print(ranked.map { "\($0.0) \(Format.fixed(Double($0.1), 3))" }.joined(separator: "  "))
             case "mode":
                 guard let mode = ChatSession.Mode(rawValue: argument) else { throw SwiftletError("/mode takes chat or complete.") }
                 try session.setMode(mode)
@@ -179,6 +194,8 @@ final class ChatREPL {
         /save FILE, /load FILE   the conversation as JSON
         /stats                time to first token and tokens/s of the last reply
         /mode chat|complete   chat turns, or plain continuation of your text
+        /classify TEXT        label probabilities (the checkpoint's classifier, or zero-shot)
+        /labels a,b,c         zero-shot labels for /classify (none: back to the classifier)
         Ctrl-C stops a reply; a line ending in \\ continues on the next line.
         """
 }

@@ -23,7 +23,8 @@ struct ClassifyCommand: ParsableCommand {
 
     /// Labels and probabilities for texts, from the checkpoint's head or zero-shot.
     static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?) throws -> (labels: [String], probabilities: [[Float]]) {
-        let classifier = TextClassifier(model: checkpoint.model, tokenizer: checkpoint.tokenizer)
+        // One text (the REPL's /classify) needs a pass of one context, not of many texts.
+        let classifier = TextClassifier(model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: texts.count == 1 ? 0 : 4096)
         if let zeroShot {
             return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: classifier.pass))
         }

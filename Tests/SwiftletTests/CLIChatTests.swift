@@ -29,7 +29,8 @@ extension CLITests {
             "the king", "my lord", "/show", "/stats", "/undo", "/show", "/regen", "/system Be brief.",
             "/set temperature 0", "/set top_k 5", "/set top_p 0.9", "/set min_p 0.05", "/set repetition_penalty 1.1",
             "/set max_tokens 6", "/set seed 3", "/set colour blue", "/save \(work)/talk.json", "/reset", "/show",
-            "/load \(work)/talk.json", "/show", "/mode complete", "good night", "/mode chat", "/help", "/bogus", "/quit", "never read",
+            "/load \(work)/talk.json", "/show", "/mode complete", "good night", "/mode chat", "/help", "/bogus",
+            "/classify the king", "/labels royal, plain", "/classify the king", "/labels", "/quit", "never read",
         ].joined(separator: "\n") + "\n"
         let result = try run(["chat", "--checkpoint", dir, "--seed", "1", "--max-tokens", "8", "--transcript", work + "/kept.json"], input: script)
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -46,6 +47,9 @@ extension CLITests {
         XCTAssertTrue(out.contains("/regen"), "the help lists the commands")
         XCTAssertTrue(result.stderr.contains("/set knows temperature"), result.stderr)
         XCTAssertTrue(result.stderr.contains("unknown command /bogus"), result.stderr)
+        XCTAssertTrue(result.stderr.contains("no classification head; set zero-shot labels first"), result.stderr)
+        XCTAssertTrue(out.contains("(zero-shot labels: royal, plain)") && out.contains("(zero-shot labels removed)"), out)
+        XCTAssertNotNil(out.range(of: #"(royal|plain) 0\.\d{3}  (royal|plain) 0\.\d{3}"#, options: .regularExpression), out)
         // The transcript was kept and /load restored it.
         let kept = try ChatTranscript.read(work + "/kept.json")
         XCTAssertEqual(kept.turns.count, 4)
