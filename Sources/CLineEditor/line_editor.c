@@ -27,6 +27,7 @@ swl_line_editor *swl_line_editor_open(const char *program, const char *history_p
     editor->el = el_init(program, stdin, stdout, stderr);
     if (!editor->el) { free(editor); return NULL; }
     editor->history = history_init();
+    if (!editor->history) { el_end(editor->el); free(editor); return NULL; }
     history(editor->history, &editor->event, H_SETSIZE, history_size);
     history(editor->history, &editor->event, H_SETUNIQUE, 1);
     if (history_path) {

@@ -14,14 +14,18 @@ final class LineInput {
         case endOfInput
     }
 
-    let isTerminal: Bool
+    private(set) var isTerminal: Bool
     private var editor: OpaquePointer?
     private var pending: [UInt8] = []
     private var inputEnded = false
 
     init(historyPath: String?) {
         isTerminal = isatty(0) != 0 && isatty(1) != 0
-        if isTerminal { editor = swl_line_editor_open("swiftlet", historyPath, 1000) }
+        if isTerminal {
+            editor = swl_line_editor_open("swiftlet", historyPath, 1000)
+            // Without an editor (libedit could not start) the terminal is read like a pipe.
+            if editor == nil { isTerminal = false }
+        }
     }
 
     deinit { swl_line_editor_close(editor) }

@@ -91,6 +91,9 @@ final class LoRATests: XCTestCase {
             }
             let loaded = try Checkpoint.load(dir)
             XCTAssertEqual(loaded.adapter != nil, !merge)
+            XCTAssertThrowsError(try Trainer.resume(directory: dir, training: [train], validation: [validation])) { error in
+                XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("cannot be resumed"))
+            }
             let windows = Evaluator.windows(of: validation.documents, context: 32, maxTokens: .max)
             losses.append(Evaluator.evaluate(pass: TrainingPass(model: loaded.model, maxRows: 64), tokenizer: tokenizer, windows: windows).loss)
             XCTAssertEqual(losses.last!, trainer.state.bestValidationLoss!, accuracy: 1e-4)

@@ -145,6 +145,9 @@ public final class ChatSession {
     public func restore(_ transcript: ChatTranscript) throws {
         if transcript.mode == .chat { _ = try template.markers(tokenizer) }
         try transcript.settings.sampling.validate()
+        guard transcript.settings.maxTokens > 0, !transcript.settings.stop.contains(where: \.isEmpty) else {
+            throw SwiftletError("the transcript's settings are not valid (max_tokens must be positive, stop strings not empty).")
+        }
         system = transcript.system
         turns = transcript.turns
         sampledTokens = turns.map { _ in nil }
@@ -188,9 +191,6 @@ public final class ChatSession {
         guard prompt.count < contextLength else {
             throw SwiftletError("this turn needs \(prompt.count) tokens with the system prompt, but the model's context holds \(contextLength).")
         }
-        let dropped = turns.count - kept.count
-        sampledTokens = keptTokens
-        turns = kept
         var sampling = settings.sampling
         sampling.seed = settings.sampling.seed &+ replies
         replies += 1
@@ -201,6 +201,10 @@ public final class ChatSession {
         request.reusing = cache
         let id = try engine.submit(request)
         cache = id
+        // Only a request that runs changes the conversation (a refused one leaves every turn).
+        let dropped = turns.count - kept.count
+        sampledTokens = keptTokens
+        turns = kept
         guard let result = engine.runUntilIdle(shouldStop: shouldStop)[id] else { fatalError("the engine lost a request") }
         sampledTokens.append(contentTokens(of: result))
         turns.append(ChatMessage(role: .assistant, content: result.text))

@@ -22,6 +22,8 @@ public struct ClassifierTrainingOptions: Sendable {
     public var patience = 3
     public var seed: UInt64 = 1
     public var loraRank = 8
+    /// Rows of one forward/backward pass (at least the context); a step's texts beyond it take more passes.
+    public var maxRowsPerPass = 4096
     public init() {}
 
     var headLearningRate: Float { mode == .head ? (learningRate ?? 3e-3) : 3e-3 }
@@ -167,7 +169,7 @@ public final class ClassifierTrainer {
             lora.initialize(seed: options.seed)
             adapters = lora
         }
-        let classifier = TextClassifier(model: model, tokenizer: base.tokenizer, maxRows: 4096, adapters: adapters)
+        let classifier = TextClassifier(model: model, tokenizer: base.tokenizer, maxRows: options.maxRowsPerPass, adapters: adapters)
         let pass = classifier.pass
         let headOptimizer = Optimizer(views: head.views, count: head.parameters.count)
         let headGradients = FloatBuffer(count: head.parameters.count)
@@ -189,30 +191,38 @@ public final class ClassifierTrainer {
             while start < order.count {
                 let indices = Array(order[start..<min(start + options.batchSize, order.count)])
                 start += options.batchSize
-                var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
-                for i in indices {
-                    batch.tokens += encoded[i]
-                    batch.targets += Array(repeating: -1, count: encoded[i].count)
-                    batch.positions += (0..<Int32(encoded[i].count))
-                    batch.cumulativeLengths.append(batch.rows)
-                }
-                guard batch.rows <= pass.maxRows else { continue }
                 pass.gradients.zero()
                 pass.adapterGradients?.zero()
                 headGradients.zero()
-                pass.forwardOnly(batch)
-                let labels = indices.map { train[$0].label }
-                let normalizer = Float(labels.reduce(0) { $0 + Double(classWeights?[$1] ?? 1) })
-                pooled.withUnsafeMutableBufferPointer { p in
-                    dPooled.withUnsafeMutableBufferPointer { d in
-                        ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling, into: p.baseAddress!)
-                        trainLoss += head.lossAndGradients(p.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer,
-                                                           gradients: headGradients, dPooled: d.baseAddress!).loss
-                        ClassifierHead.unpool(d.baseAddress!, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling,
-                                              into: pass.finalHiddenGradient)
+                let normalizer = Float(indices.reduce(0) { $0 + Double(classWeights?[train[$1].label] ?? 1) })
+                // Texts that do not fit one pass together are split over several; their
+                // gradients add up before the one optimizer step.
+                var part = 0
+                while part < indices.count {
+                    var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
+                    var end = part
+                    while end < indices.count, batch.rows + encoded[indices[end]].count <= pass.maxRows {
+                        let tokens = encoded[indices[end]]
+                        batch.tokens += tokens
+                        batch.targets += Array(repeating: -1, count: tokens.count)
+                        batch.positions += (0..<Int32(tokens.count))
+                        batch.cumulativeLengths.append(batch.rows)
+                        end += 1
                     }
+                    let labels = indices[part..<end].map { train[$0].label }
+                    part = end
+                    pass.forwardOnly(batch)
+                    pooled.withUnsafeMutableBufferPointer { p in
+                        dPooled.withUnsafeMutableBufferPointer { d in
+                            ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling, into: p.baseAddress!)
+                            trainLoss += head.lossAndGradients(p.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer,
+                                                               gradients: headGradients, dPooled: d.baseAddress!).loss
+                            ClassifierHead.unpool(d.baseAddress!, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling,
+                                                  into: pass.finalHiddenGradient)
+                        }
+                    }
+                    pass.backward(fromFinalHidden: batch)
                 }
-                pass.backward(fromFinalHidden: batch)
                 step += 1
                 // Linear decay to a tenth over the run.
                 let decay = 1 - 0.9 * Float(step - 1) / Float(max(totalSteps, 1))

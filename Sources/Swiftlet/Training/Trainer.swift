@@ -65,6 +65,9 @@ public final class Trainer {
         self.state.data = packer.position
         self.validation = validation.map { ($0.name, Evaluator.windows(of: $0.documents, context: context, maxTokens: state.options.evalTokens)) }
             .filter { !$0.windows.isEmpty }
+        if state.options.keepBest, self.validation.isEmpty {
+            throw SwiftletError("the validation text is too short to measure anything, and keeping the best weights needs it.")
+        }
         // A pass holds one micro-batch, and at least one whole evaluation window.
         let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
         adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
@@ -101,6 +104,9 @@ public final class Trainer {
             state = try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(dir + "/" + CheckpointFiles.trainer)))
         } catch {
             throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
+        }
+        guard state.options.lora == nil else {
+            throw SwiftletError("\(directory) is a LoRA fine-tune, which cannot be resumed; fine-tune again from it (its adapters are merged in when loaded).")
         }
         guard let data = state.data, data.random.state.count == 4, state.step >= 0, state.warmupSteps >= 0 else {
             throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state (or was saved by an older Swiftlet).")
