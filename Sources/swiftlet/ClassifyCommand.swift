@@ -113,12 +113,15 @@ struct ClassifyCommand: ParsableCommand {
         var patience: Int = 3
         @Option(name: .long, help: "LoRA rank with --train lora.")
         var loraRank: Int = 8
+        @Option(name: .long, help: "Dropout on the residual branches while training end to end (lora or full).")
+        var dropout: Float = 0
         @Option(name: .long, help: "Random seed.")
         var seed: UInt64 = 1
 
         func validate() throws {
             guard ClassifierTrainingMode(rawValue: train) != nil else { throw ValidationError("--train must be head, lora or full.") }
             guard pooling == "auto" || Pooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be mean, last or auto.") }
+            guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
             guard epochs > 0, batchSize > 0, patience > 0, loraRank > 0 else {
                 throw ValidationError("--epochs, --batch-size, --patience and --lora-rank must be positive.")
             }
@@ -154,6 +157,7 @@ struct ClassifyCommand: ParsableCommand {
                 options.balanceClasses = balanceClasses
                 options.patience = patience
                 options.loraRank = loraRank
+                options.dropout = dropout
                 options.seed = seed
                 Console.info("\(examples.count) training and \(held.count) validation examples, \(labels.count) classes (\(labels.joined(separator: ", "))); training: \(train)")
                 let trainer = try ClassifierTrainer(base: base, labels: labels, train: examples.map { ($0.text, index[$0.label]!) },

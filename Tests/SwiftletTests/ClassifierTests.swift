@@ -93,13 +93,14 @@ final class ClassifierTests: XCTestCase {
         XCTAssertGreaterThan(probabilities[1][1], 0.5)
         XCTAssertThrowsError(try ClassifierTrainer(base: kept, labels: ["only"], train: [("x", 0)], validation: [("y", 0)],
                                                    options: options, directory: out))
-        // End to end, with steps of 32 texts split over passes of one context (32 rows): every
-        // epoch runs and the model moves.
+        // End to end with dropout, steps of 32 texts split over passes of one context (32 rows):
+        // every epoch runs and the model moves.
         var full = ClassifierTrainingOptions()
         full.mode = .full
         full.pooling = .mean
         full.epochs = 2
         full.maxRowsPerPass = 32
+        full.dropout = 0.1
         let before = try Checkpoint.load(dir).model.parameters.array
         let fullOut = TestData.temporaryDirectory("cls-full")
         let endToEnd = try ClassifierTrainer(base: try Checkpoint.load(dir), labels: ["royal", "plain"], train: Array(examples[..<120]),
@@ -108,7 +109,8 @@ final class ClassifierTests: XCTestCase {
         try endToEnd.run(report: { if case .epoch = $0 { epochs += 1 } })
         XCTAssertEqual(epochs, 2)
         XCTAssertGreaterThanOrEqual(endToEnd.bestAccuracy, 0.95)
-        XCTAssertNotEqual(endToEnd.base.model.parameters.array, before, "full fine-tuning trained the model")
+        XCTAssertNotEqual(endToEnd.model.parameters.array, before, "full fine-tuning trained the model")
+        XCTAssertEqual(endToEnd.base.model.parameters.array, before, "the base stays as it was")
     }
 
     func testZeroShotPicksTheLabelTheModelLearned() throws {

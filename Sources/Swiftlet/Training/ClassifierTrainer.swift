@@ -24,6 +24,8 @@ public struct ClassifierTrainingOptions: Sendable {
     public var loraRank = 8
     /// Rows of one forward/backward pass (at least the context); a step's texts beyond it take more passes.
     public var maxRowsPerPass = 4096
+    /// Dropout on the residual branches during end-to-end training (LoRA or full).
+    public var dropout: Float = 0
     public init() {}
 
     var headLearningRate: Float { mode == .head ? (learningRate ?? 3e-3) : 3e-3 }
@@ -52,6 +54,14 @@ public final class ClassifierTrainer {
     public private(set) var head: ClassifierHead?
     public private(set) var bestAccuracy = -1.0
     private var adapters: LoRAAdapters?
+    /// The weights being trained: the base's, in a model whose config carries the dropout.
+    public private(set) lazy var model: Transformer = {
+        var config = base.model.config
+        config.dropout = options.dropout
+        let model = Transformer(config: config)
+        model.parameters.copy(from: base.model.parameters)
+        return model
+    }()
 
     public init(base: Checkpoint, labels: [String], train: [(text: String, label: Int)], validation: [(text: String, label: Int)],
                 options: ClassifierTrainingOptions, directory: String) throws {
@@ -163,7 +173,7 @@ public final class ClassifierTrainer {
     /// LoRA or full fine-tuning of the model together with the head.
     private func trainEndToEnd(report: (ClassifierEvent) -> Void, shouldStop: () -> Bool) throws {
         guard let head else { return }
-        let model = base.model, dim = model.config.dim
+        let model = self.model, dim = model.config.dim
         if options.mode == .lora {
             let lora = LoRAAdapters(config: LoRAConfig(rank: options.loraRank), model: model.config)
             lora.initialize(seed: options.seed)
@@ -211,7 +221,8 @@ public final class ClassifierTrainer {
                     }
                     let labels = indices[part..<end].map { train[$0].label }
                     part = end
-                    pass.forwardOnly(batch)
+                    let dropoutSeed = options.dropout > 0 ? options.seed &* 0x9E37_79B9 ^ UInt64(step) << 20 ^ UInt64(part) : nil
+                    pass.forwardOnly(batch, dropoutSeed: dropoutSeed)
                     pooled.withUnsafeMutableBufferPointer { p in
                         dPooled.withUnsafeMutableBufferPointer { d in
                             ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling, into: p.baseAddress!)
@@ -221,7 +232,7 @@ public final class ClassifierTrainer {
                                                   into: pass.finalHiddenGradient)
                         }
                     }
-                    pass.backward(fromFinalHidden: batch)
+                    pass.backward(fromFinalHidden: batch, dropout: dropoutSeed != nil)
                 }
                 step += 1
                 // Linear decay to a tenth over the run.
@@ -262,7 +273,7 @@ public final class ClassifierTrainer {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         var files: [String: [UInt8]] = [
             CheckpointFiles.config: try Checkpoint.configBytes(config),
-            CheckpointFiles.model: Checkpoint.weightBytes(base.model),
+            CheckpointFiles.model: Checkpoint.weightBytes(model),
             CheckpointFiles.tokenizer: base.tokenizer.modelBytes,
             CheckpointFiles.classifierConfig: Array(try encoder.encode(head.config)),
             CheckpointFiles.classifier: Checkpoint.tensorBytes(head.views, head.parameters),
