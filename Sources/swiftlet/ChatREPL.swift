@@ -88,7 +88,7 @@ final class ChatREPL {
     /// Runs a slash command; false means leave.
     private func command(_ line: String) throws -> Bool {
         let parts = line.dropFirst().split(separator: " ", maxSplits: 1).map(String.init)
-        let name = parts.first ?? "", argument = parts.count > 1 ? parts[1].trimmingSpaces : ""
+        let name = parts.first ?? "", argument = parts.count > 1 ? parts[1].trimmingWhitespace : ""
         do {
             switch name {
             case "quit", "exit":
@@ -122,7 +122,7 @@ final class ChatREPL {
                 guard let last = session.lastReply else { throw SwiftletError("there is no reply yet.") }
                 print("last reply: \(last.tokens.count) tokens, first token after \(Format.fixed(last.timeToFirstToken * 1000, 1)) ms, \(Format.fixed(last.tokensPerSecond, 1)) tokens/s (stopped: \(last.stopReason.rawValue)); prompt \(last.promptTokens) tokens")
             case "labels":
-                let labels = argument.split(separator: ",").map { String($0).trimmingSpaces }.filter { !$0.isEmpty }
+                let labels = argument.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
                 zeroShotLabels = labels.isEmpty ? nil : try ZeroShot(labels: labels).labels
                 print(labels.isEmpty ? "(zero-shot labels removed)" : "(zero-shot labels: \(labels.joined(separator: ", ")))")
             case "classify":
@@ -198,13 +198,4 @@ final class ChatREPL {
         /labels a,b,c         zero-shot labels for /classify (none: back to the classifier)
         Ctrl-C stops a reply; a line ending in \\ continues on the next line.
         """
-}
-
-extension String {
-    var trimmingSpaces: String {
-        var s = Substring(self)
-        while s.first?.isWhitespace == true { s.removeFirst() }
-        while s.last?.isWhitespace == true { s.removeLast() }
-        return String(s)
-    }
 }

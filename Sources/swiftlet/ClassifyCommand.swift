@@ -56,7 +56,7 @@ struct ClassifyCommand: ParsableCommand {
                     texts = [text]
                 } else {
                     let raw = try input.map { try FileIO.readUTF8($0) } ?? readAllStandardInput()
-                    texts = raw.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.trimmingSpaces.isEmpty }
+                    texts = raw.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.trimmingWhitespace.isEmpty }
                 }
                 guard !texts.isEmpty else { throw SwiftletError("there is no text to label.") }
                 let (labels, probabilities) = try ClassifyCommand.probabilities(texts, checkpoint: loaded, zeroShot: try zero.zeroShot())

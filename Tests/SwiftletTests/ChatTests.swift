@@ -59,6 +59,7 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(other.transcript, chat.transcript)
         chat.reset()
         XCTAssertTrue(chat.turns.isEmpty)
+        XCTAssertEqual(chat.engine.pool.freeBlocks, chat.engine.pool.blockCount, "reset returns the kept cache's blocks")
         XCTAssertThrowsError(try chat.undo())
         XCTAssertThrowsError(try chat.regenerate(onText: { _ in }))
     }

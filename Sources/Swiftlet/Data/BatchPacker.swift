@@ -100,9 +100,6 @@ public final class BatchPacker {
         orders = Array(repeating: (-1, []), count: corpora.count)
     }
 
-    /// Pieces in corpus `c`.
-    public func pieceCount(_ c: Int) -> Int { pieceStarts[c].count }
-
     /// The next `rows` prediction rows, packed.
     public func nextBatch(rows capacity: Int) -> Batch {
         var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])

@@ -133,6 +133,9 @@ public final class ChatSession {
 
     /// Forgets every turn; the system prompt and settings stay.
     public func reset() {
+        // Nothing of the old conversation will be reused: its KV blocks go back now.
+        if let cache { engine.releaseCache(cache) }
+        cache = nil
         turns.removeAll()
         sampledTokens.removeAll()
         contextUsed = (try? promptTokens([]).count) ?? 0

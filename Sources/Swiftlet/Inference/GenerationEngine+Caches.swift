@@ -7,9 +7,6 @@ extension GenerationEngine {
         cache.table.release(to: pool)
     }
 
-    /// How many finished requests keep their caches.
-    public var keptCaches: Int { kept.count }
-
     /// Hands a kept cache to a new sequence: it keeps the longest common prefix of the cached
     /// tokens and the prompt — always leaving at least the prompt's last token to compute, so
     /// there are logits to sample from — and returns the blocks past that prefix.

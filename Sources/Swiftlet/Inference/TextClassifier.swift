@@ -30,10 +30,7 @@ public final class TextClassifier {
             var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
             var end = start
             while end < encoded.count, batch.rows + encoded[end].count <= pass.maxRows {
-                batch.tokens += encoded[end]
-                batch.targets += Array(repeating: -1, count: encoded[end].count)
-                batch.positions += (0..<Int32(encoded[end].count))
-                batch.cumulativeLengths.append(batch.rows)
+                batch.appendUnscored(encoded[end])
                 end += 1
             }
             result.append((start..<end, batch))

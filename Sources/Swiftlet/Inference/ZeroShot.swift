@@ -9,7 +9,7 @@ public struct ZeroShot: Sendable {
     public static let defaultTemplate = "Text: {text}\nLabel: {label}"
 
     public init(labels: [String], template: String = ZeroShot.defaultTemplate) throws {
-        let cleaned = labels.map { $0.trimmingSpacesAndNewlines }.filter { !$0.isEmpty }
+        let cleaned = labels.map { $0.trimmingWhitespace }.filter { !$0.isEmpty }
         guard cleaned.count >= 2 else { throw SwiftletError("--labels needs at least two labels, separated by commas.") }
         guard Set(cleaned).count == cleaned.count else { throw SwiftletError("--labels names a label twice.") }
         guard template.contains("{text}"), template.contains("{label}") else {
@@ -67,11 +67,3 @@ public struct ZeroShot: Sendable {
     }
 }
 
-extension String {
-    var trimmingSpacesAndNewlines: String {
-        var s = Substring(self)
-        while s.first?.isWhitespace == true { s.removeFirst() }
-        while s.last?.isWhitespace == true { s.removeLast() }
-        return String(s)
-    }
-}

@@ -54,6 +54,15 @@ public struct Batch: Sendable {
         cumulativeLengths.append(tokens.count)
     }
 
+    /// Adds every token as an input row of a new sequence, with no targets (text read for its
+    /// hidden states, as by a classifier).
+    public mutating func appendUnscored(_ sequence: [Int32]) {
+        tokens += sequence
+        targets += repeatElement(-1, count: sequence.count)
+        positions += (0..<Int32(sequence.count))
+        cumulativeLengths.append(tokens.count)
+    }
+
     public var rows: Int { tokens.count }
     public var sequenceCount: Int { cumulativeLengths.count - 1 }
     public var lossTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }

@@ -207,21 +207,9 @@ public final class ClassifierTrainer {
                 let normalizer = Float(indices.reduce(0) { $0 + Double(classWeights?[train[$1].label] ?? 1) })
                 // Texts that do not fit one pass together are split over several; their
                 // gradients add up before the one optimizer step.
-                var part = 0
-                while part < indices.count {
-                    var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
-                    var end = part
-                    while end < indices.count, batch.rows + encoded[indices[end]].count <= pass.maxRows {
-                        let tokens = encoded[indices[end]]
-                        batch.tokens += tokens
-                        batch.targets += Array(repeating: -1, count: tokens.count)
-                        batch.positions += (0..<Int32(tokens.count))
-                        batch.cumulativeLengths.append(batch.rows)
-                        end += 1
-                    }
-                    let labels = indices[part..<end].map { train[$0].label }
-                    part = end
-                    let dropoutSeed = options.dropout > 0 ? options.seed &* 0x9E37_79B9 ^ UInt64(step) << 20 ^ UInt64(part) : nil
+                for (range, batch) in classifier.batches(indices.map { encoded[$0] }) {
+                    let labels = range.map { train[indices[$0]].label }
+                    let dropoutSeed = options.dropout > 0 ? options.seed &* 0x9E37_79B9 ^ UInt64(step) << 20 ^ UInt64(range.lowerBound) : nil
                     pass.forwardOnly(batch, dropoutSeed: dropoutSeed)
                     pooled.withUnsafeMutableBufferPointer { p in
                         dPooled.withUnsafeMutableBufferPointer { d in

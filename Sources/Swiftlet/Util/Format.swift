@@ -86,3 +86,13 @@ public enum Format {
         return total
     }
 }
+
+extension String {
+    /// Without leading and trailing whitespace (spaces, tabs, newlines).
+    public var trimmingWhitespace: String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s.removeFirst() }
+        while s.last?.isWhitespace == true { s.removeLast() }
+        return String(s)
+    }
+}
