@@ -29,11 +29,13 @@ let package = Package(
             name: "CLineEditor",
             linkerSettings: [.linkedLibrary("edit")]
         ),
+        // The CPU's spin-wait hint, for the worker team's waiting loops.
+        .target(name: "CSpinWait"),
         // oneDNN (Debian: libdnnl-dev) for matrix products.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(
             name: "Swiftlet",
-            dependencies: ["CSentencePiece", "CDNNL"],
+            dependencies: ["CSentencePiece", "CDNNL", "CSpinWait"],
             swiftSettings: fastSwift
         ),
         .executableTarget(

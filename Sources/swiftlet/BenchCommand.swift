@@ -65,7 +65,7 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
-            output.emit(Benchmarks.decode(config: decodeShape, tokens: 256))
+            for weights in Precision.allCases { output.emit(Benchmarks.decode(config: decodeShape, tokens: 256, weights: weights)) }
             output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 4096)))
             try runReportingErrors { output.emit(try Benchmarks.packing(context: 256, batchTokens: 2048)) }
             var chatShape = ModelPreset.small.config(vocabSize: 4096)
@@ -135,20 +135,26 @@ struct BenchCommand: ParsableCommand {
     }
 
     struct Decode: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Batch-1 decoding speed for any model shape.")
+        static let configuration = CommandConfiguration(abstract: "Batch-1 decoding speed for any model shape, with fp32 and bf16 weights.")
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "New tokens to generate.") var tokens: Int = 256
+        @Option(name: .long, help: "Weights to decode with: fp32, bf16, or both (one after the other, in one run).") var weights: String = "both"
+        @Option(name: .long, help: "Runs of each (interleaved); every run is printed.") var repeats: Int = 1
         @OptionGroup var output: Output
 
         func validate() throws {
-            guard tokens > 0 else { throw ValidationError("--tokens must be positive.") }
+            guard tokens > 0, repeats > 0 else { throw ValidationError("--tokens and --repeats must be positive.") }
+            guard weights == "both" || Precision(rawValue: weights) != nil else { throw ValidationError("--weights must be fp32, bf16 or both.") }
         }
 
         func run() throws {
             try runReportingErrors {
                 var config = try shape.config()
                 config.contextLength = max(config.contextLength, tokens + 1)
-                output.emit(Benchmarks.decode(config: config, tokens: tokens))
+                let chosen = Precision(rawValue: weights).map { [$0] } ?? Precision.allCases
+                for _ in 0..<repeats {
+                    for precision in chosen { output.emit(Benchmarks.decode(config: config, tokens: tokens, weights: precision)) }
+                }
             }
         }
     }

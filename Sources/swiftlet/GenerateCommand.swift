@@ -17,6 +17,8 @@ struct SamplingOptions: ParsableArguments {
     var seed: UInt64?
     @Option(name: .long, help: "Largest number of new tokens.")
     var maxTokens: Int = 256
+    @Option(name: .long, help: "Weights to compute with: fp32, or bf16 (rounded once at load; about twice the decoding speed where memory bandwidth bounds it).")
+    var weights: String = "fp32"
     @Option(name: .long, help: "End the reply before this text (repeatable); it is not printed.")
     var stop: [String] = []
 
@@ -28,7 +30,10 @@ struct SamplingOptions: ParsableArguments {
         }
         guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive.") }
         guard !stop.contains(where: \.isEmpty) else { throw ValidationError("--stop must not be empty.") }
+        guard Precision(rawValue: weights) != nil else { throw ValidationError("--weights must be fp32 or bf16.") }
     }
+
+    var weightPrecision: Precision { Precision(rawValue: weights) ?? .fp32 }
 
     var settings: SamplingSettings {
         SamplingSettings(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty,
@@ -75,7 +80,7 @@ struct GenerateCommand: ParsableCommand {
             Console.write(text)
             let result = try Generator.generate(model: loaded.model, tokenizer: loaded.tokenizer, prompt: tokens,
                                                 maxTokens: sampling.maxTokens, sampling: sampling.settings, stop: sampling.stop,
-                                                onText: Console.write, shouldStop: { Interrupt.isRequested })
+                                                weights: sampling.weightPrecision, onText: Console.write, shouldStop: { Interrupt.isRequested })
             Console.write("\n")
             if verbose {
                 Console.info("\(tokens.count) prompt tokens, first token after \(Format.fixed(result.timeToFirstToken * 1000, 1)) ms; \(result.tokens.count) new tokens at \(Format.fixed(result.tokensPerSecond, 1)) tokens/s (stopped: \(result.stopReason.rawValue))")
@@ -87,7 +92,7 @@ struct GenerateCommand: ParsableCommand {
         let lines = try PromptsFile.parse(FileIO.readUTF8(file), name: file, maxTokens: sampling.maxTokens,
                                           sampling: sampling.settings, stop: sampling.stop)
         let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer,
-                                      options: GenerationEngine.Options(parallel: parallel))
+                                      options: GenerationEngine.Options(parallel: parallel, weights: sampling.weightPrecision))
         var ids: [GenerationEngine.RequestID] = []
         for line in lines {
             let request = GenerationRequest(prompt: loaded.tokenizer.encode(line.prompt), maxTokens: line.maxTokens,

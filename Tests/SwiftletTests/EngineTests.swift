@@ -106,6 +106,24 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    func testBFloat16GemvEqualsFloatGemvOnTheRoundedWeightsExactly() {
+        for (rows, inFeatures, outFeatures) in [(1, 70, 37), (1, 1000, 1200), (5, 70, 37), (8, 64, 4096), (3, 16, 3)] {
+            let w = TestData.randoms(outFeatures * inFeatures, seed: 60), x = TestData.randoms(rows * inFeatures, seed: 61)
+            let bits = w.map { BFloat16Bits(bits: BFloat16.round($0)) }
+            let rounded = bits.map(\.value)
+            var viaBFloat16 = [Float](repeating: 0.5, count: rows * outFeatures), viaFloat = viaBFloat16, unrounded = viaBFloat16
+            Gemv.applyRows(bits, x, &viaBFloat16, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            Gemv.applyRows(rounded, x, &viaFloat, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            Gemv.applyRows(w, x, &unrounded, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            let label = "\(rows)×\(outFeatures)×\(inFeatures)"
+            XCTAssertEqual(viaBFloat16, viaFloat, label)
+            // bf16 keeps 8 significant bits: each weight within 2⁻⁹ of itself, relatively.
+            let bound = zip(w, x.prefix(inFeatures)).map { abs($0 * $1) }.reduce(0, +) / 256 + 1e-4
+            XCTAssertLessThan(maxAbsDifference(viaBFloat16, unrounded), max(bound, 1e-3), label)
+            XCTAssertNotEqual(viaBFloat16, unrounded, "the weights were rounded")
+        }
+    }
+
     func testRowKernelsDoNotDependOnTheRowsAround() {
         // An element computed in SwiGLU's scalar tail equals the same element in the vector loop,
         // and a row's RMSNorm does not depend on the other rows: what batching relies on.
@@ -265,6 +283,33 @@ final class EngineTests: XCTestCase {
         for i in [0, 6] {
             XCTAssertEqual(together[i < 4 ? i : i + 1].tokens, try generate([batch[i < 4 ? i : i + 1]], parallel: 1)[0].tokens)
         }
+    }
+
+    func testBFloat16WeightsGenerateWhatFloatKernelsDoOnTheRoundedWeights() throws {
+        func copyOfModel() -> Transformer {
+            let copy = Transformer(config: Self.config)
+            copy.parameters.pointer.update(from: model().parameters.pointer, count: copy.parameters.count)
+            return copy
+        }
+        let rounded = copyOfModel()
+        rounded.roundParametersToBFloat16()
+        var requests = crowd { _ in SamplingSettings(temperature: 0) }
+        requests.append(GenerationRequest(prompt: prompt(21, seed: 7), maxTokens: 24, sampling: SamplingSettings(temperature: 0)))
+        func run(_ model: Transformer, _ weights: Precision) throws -> [[Int32]] {
+            let engine = GenerationEngine(model: model, tokenizer: try TestData.tokenizer(),
+                                          options: GenerationEngine.Options(parallel: 9, promptTokensPerStep: 16, weights: weights))
+            let ids = try requests.map { try engine.submit($0) }
+            let results = engine.runUntilIdle()
+            return ids.map { results[$0]!.tokens }
+        }
+        let viaFloat = try run(rounded, .fp32)
+        let original = copyOfModel()
+        let viaBFloat16 = try run(original, .bf16)
+        XCTAssertEqual(viaBFloat16, viaFloat)
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: original.parameters.pointer, count: original.parameters.count)),
+                       Array(UnsafeBufferPointer(start: rounded.parameters.pointer, count: rounded.parameters.count)),
+                       "the engine rounded the model's weights in place")
+        XCTAssertNotEqual(try run(copyOfModel(), .fp32), viaFloat, "rounding changes what this model generates")
     }
 
     func testSeededSamplingDoesNotDependOnTheBatch() throws {

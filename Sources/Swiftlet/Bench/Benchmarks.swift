@@ -128,16 +128,17 @@ public enum Benchmarks {
     }
 
     /// Batch-1 greedy decoding of `tokens` new tokens after a one-token prompt, in tokens/s,
-    /// through the generation engine (the path `swiftlet generate` takes).
-    public static func decode(config: ModelConfig, tokens: Int) -> [BenchResult] {
+    /// through the generation engine (the path `swiftlet generate` takes), with fp32 or bf16
+    /// weights (`decode.tokens_per_s`, `decode.bf16.tokens_per_s`).
+    public static func decode(config: ModelConfig, tokens: Int, weights: Precision = .fp32) -> [BenchResult] {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
         let count = min(tokens, config.contextLength - 1)
-        let engine = GenerationEngine(model: model, tokenizer: nil, options: GenerationEngine.Options(parallel: 1))
+        let engine = GenerationEngine(model: model, tokenizer: nil, options: GenerationEngine.Options(parallel: 1, weights: weights))
         // count + 1 tokens: the first comes from the prompt's pass, then `count` decode steps are timed.
         let id = try! engine.submit(GenerationRequest(prompt: [1], maxTokens: count + 1, sampling: SamplingSettings(temperature: 0)))
         let result = engine.runUntilIdle()[id]!
-        return [BenchResult("decode.tokens_per_s", result.tokensPerSecond, "tokens/s")]
+        return [BenchResult(weights == .fp32 ? "decode.tokens_per_s" : "decode.bf16.tokens_per_s", result.tokensPerSecond, "tokens/s")]
     }
 
 }

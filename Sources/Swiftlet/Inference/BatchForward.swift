@@ -6,6 +6,10 @@
 /// single-row segments (decode steps) follow and share one pass over the weights
 /// (`Gemv.applyRows`). A row's arithmetic therefore depends only on its own segment, never on
 /// what else is in the batch: a sequence generates the same tokens alone or among others.
+///
+/// With bf16 weights the model's parameters must already hold bf16 values
+/// (`Transformer.roundParametersToBFloat16`); the decode rows then stream a bf16 copy, half the
+/// bytes, and get exactly the sums the fp32 kernels would give on the same values.
 public final class BatchForward {
     /// One sequence's rows in this pass.
     public struct Segment {
@@ -28,13 +32,22 @@ public final class BatchForward {
     public let pool: KVBlockPool
     public let maxRows: Int
     public let maxLogitRows: Int
+    /// The parameter arena as bf16 bits, when decoding streams bf16 weights.
+    let bf16Parameters: BFloat16Buffer?
     let x, normed, query, keys, values, attention, gate, up, hidden, rstd, lse: FloatBuffer
     let lastRows: FloatBuffer
     /// (maxLogitRows, vocab): row k holds the logits of the k-th segment that wanted them.
     public let logits: FloatBuffer
 
-    public init(model: Transformer, pool: KVBlockPool, maxRows: Int, maxLogitRows: Int) {
+    public init(model: Transformer, pool: KVBlockPool, maxRows: Int, maxLogitRows: Int, weights: Precision = .fp32) {
         let c = model.config
+        if weights == .bf16 {
+            let copy = BFloat16Buffer(count: model.layout.totalCount)
+            BFloat16.convert(model.parameters.pointer, into: copy.pointer, count: model.layout.totalCount)
+            bf16Parameters = copy
+        } else {
+            bf16Parameters = nil
+        }
         self.model = model
         self.pool = pool
         self.maxRows = maxRows
@@ -60,6 +73,7 @@ public final class BatchForward {
     public func forward(_ segments: [Segment]) -> Int {
         let c = model.config
         let w = model.parameters.pointer
+        let wb = bf16Parameters.map { UnsafeRawPointer($0.pointer).assumingMemoryBound(to: BFloat16Bits.self) }
         let layout = model.layout
         // Prompt chunks first, then the single rows.
         let order = segments.indices.filter { segments[$0].tokens.count > 1 } + segments.indices.filter { segments[$0].tokens.count == 1 }
@@ -93,7 +107,11 @@ public final class BatchForward {
             for g in groups {
                 let a = input + g.start * inFeatures, y = output + g.start * outFeatures
                 if g.start >= n - singles {
-                    Gemv.applyRows(w + weight, a, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+                    if let wb {
+                        Gemv.applyRows(wb + weight, a, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+                    } else {
+                        Gemv.applyRows(w + weight, a, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+                    }
                 } else {
                     Gemm.linear(a, w + weight, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
                 }
@@ -140,7 +158,11 @@ public final class BatchForward {
             k += 1
         }
         RMSNorm.forward(lastRows.pointer, weight: w + layout.finalNorm, out: lastRows.pointer, rstd: rstd.pointer, rows: k, dim: c.dim, eps: c.normEpsilon)
-        Gemv.applyRows(w + layout.outputHead, lastRows.pointer, logits.pointer, rows: k, inFeatures: c.dim, outFeatures: c.vocabSize, accumulate: false)
+        if let wb {
+            Gemv.applyRows(wb + layout.outputHead, lastRows.pointer, logits.pointer, rows: k, inFeatures: c.dim, outFeatures: c.vocabSize, accumulate: false)
+        } else {
+            Gemv.applyRows(w + layout.outputHead, lastRows.pointer, logits.pointer, rows: k, inFeatures: c.dim, outFeatures: c.vocabSize, accumulate: false)
+        }
         return k
     }
 }

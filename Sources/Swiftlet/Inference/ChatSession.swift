@@ -76,14 +76,15 @@ public final class ChatSession {
     private var cache: GenerationEngine.RequestID?
     private var replies: UInt64 = 0
 
-    public init(model: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, settings: ChatSettings) {
+    /// `weights: .bf16` rounds the model's weights to bf16 in place (see `GenerationEngine.Options.weights`).
+    public init(model: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, settings: ChatSettings, weights: Precision = .fp32) {
         self.model = model
         self.tokenizer = tokenizer
         template = chatTemplate ?? .standard
         tunedForChat = chatTemplate != nil
         mode = chatTemplate != nil ? .chat : .complete
         self.settings = settings
-        engine = GenerationEngine(model: model, tokenizer: tokenizer, options: GenerationEngine.Options(parallel: 1))
+        engine = GenerationEngine(model: model, tokenizer: tokenizer, options: GenerationEngine.Options(parallel: 1, weights: weights))
     }
 
     public var contextLength: Int { model.config.contextLength }

@@ -13,11 +13,15 @@ public final class GenerationEngine {
         public var blockSize = 16
         /// KV blocks in the pool (default: room for `parallel` full contexts).
         public var blocks: Int?
-        public init(parallel: Int = 8, promptTokensPerStep: Int = 256, blockSize: Int = 16, blocks: Int? = nil) {
+        /// bf16: the engine rounds the model's weights to bf16 in place and decodes from a bf16
+        /// copy, streaming half the bytes per token (the model is then for inference only).
+        public var weights: Precision = .fp32
+        public init(parallel: Int = 8, promptTokensPerStep: Int = 256, blockSize: Int = 16, blocks: Int? = nil, weights: Precision = .fp32) {
             self.parallel = parallel
             self.promptTokensPerStep = promptTokensPerStep
             self.blockSize = blockSize
             self.blocks = blocks
+            self.weights = weights
         }
     }
 
@@ -78,8 +82,9 @@ public final class GenerationEngine {
         let c = model.config
         let perSequence = (c.contextLength + options.blockSize - 1) / options.blockSize
         pool = KVBlockPool(config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize)
+        if options.weights == .bf16 { model.roundParametersToBFloat16() }
         forwardPass = BatchForward(model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,
-                                   maxLogitRows: options.parallel)
+                                   maxLogitRows: options.parallel, weights: options.weights)
     }
 
     /// Queues a request; throws (one sentence) when it can never run.

@@ -62,10 +62,10 @@ public enum PagedAttention {
                 maxRowKeys = max(maxRowKeys, s.past + s.queryCount)
             }
         }
-        // Decode rows take the row path (a dot product and a horizontal sum per key). Eight rows
-        // of ≈ 100 cached tokens (≈ 230k multiply-adds, ≈ 0.15 ms) already gain from the second
-        // core despite its 35–75 µs wake-up: `bench generate` went from ≈ 1,900 to ≈ 2,050 tokens/s.
-        parallelFor(items.count, serial: pairs * heads * headDim < 100_000) { index in
+        // Decode rows take the row path (a dot product and a horizontal sum per key). With the
+        // worker team spinning between the products of a step, sharing costs well under a
+        // microsecond, so rows are split over both cores from ≈ 10 µs of work.
+        parallelFor(items.count, serial: pairs * heads * headDim < 20_000) { index in
             let item = items[index], span = spans[item.span]
             let pages = pagesBox.value
             if item.head >= 0 {

@@ -31,4 +31,11 @@ public final class Transformer: @unchecked Sendable {
     }
 
     public func view(named name: String) -> TensorView? { layout.views.first { $0.name == name } }
+
+    /// Rounds every parameter to its nearest bf16 value, in place: the model then computes
+    /// with bf16 weights whichever kernel reads them (a copy for inference; never train on it).
+    public func roundParametersToBFloat16() {
+        let p = parameters.pointer
+        for i in 0..<layout.totalCount { p[i] = BFloat16.value(BFloat16.round(p[i])) }
+    }
 }

@@ -1,11 +1,8 @@
-#if canImport(Dispatch)
-import Dispatch
-#endif
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A raw pointer that may cross into `concurrentPerform` closures. Callers guarantee that
+/// A raw pointer that may cross into `parallelFor` closures. Callers guarantee that
 /// concurrent work items touch disjoint memory.
 public struct SendablePointer<T>: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<T>
@@ -28,17 +25,14 @@ final class ResultSlots<T>: @unchecked Sendable {
     var all: [T] { values.map { $0! } }
 }
 
-/// Runs `body(i)` for i in 0..<count across the cores, or inline when the work is too small
-/// to pay for waking a second thread (~50 µs here).
+/// Runs `body(i)` for i in 0..<count across the cores (the persistent `WorkerTeam`), or inline
+/// for one item or when `serial` says the work is too small to share.
 @inline(__always)
 public func parallelFor(_ count: Int, serial: Bool = false, _ body: (Int) -> Void) {
     if count <= 1 || serial {
         for i in 0..<count { body(i) }
     } else {
-        withoutActuallyEscaping(body) { body in
-            let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: count) { box.value($0) }
-        }
+        WorkerTeam.shared.run(count, body)
     }
 }
 

@@ -1,0 +1,123 @@
+import CSpinWait
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A persistent team of worker threads that run the items of `parallelFor`, with the calling
+/// thread as one of them. Between jobs the workers spin for a while (with the CPU's pause hint)
+/// before they sleep, so a job that follows within that time starts in well under a
+/// microsecond — as an OpenMP team does — instead of the ~50 µs a Dispatch or condition-variable
+/// wake-up costs here. That is what lets the small matrix-vector products of decoding (a few
+/// microseconds each, dozens per token) use both cores.
+///
+/// One job runs at a time. Every worker checks in to every job before the job returns (the
+/// barrier OpenMP puts at the end of a parallel region), so no worker can still be reading a
+/// job's closure after its caller has moved on. A `parallelFor` from inside a job, or from a
+/// second thread while a job runs, runs inline.
+final class WorkerTeam: @unchecked Sendable {
+    static let shared = WorkerTeam(workers: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1, 0))
+
+    /// How long an idle worker spins before it sleeps. Long enough to span the serial gaps
+    /// between the products of a decoding step; short enough that an idle team costs nothing.
+    static let spinSeconds = 200e-6
+
+    let workers: Int
+    /// Bumped (release) after a job's closure and count are in place.
+    private let generation = Atomic<Int>(0)
+    private let nextItem = Atomic<Int>(0)
+    /// Workers that have finished with the current job.
+    private let checkedIn = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let sleepers = Atomic<Int>(0)
+    private var body: ((Int) -> Void)?
+    private var count = 0
+    private var mutex = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+
+    init(workers: Int) {
+        self.workers = workers
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wake, nil)
+        for _ in 0..<workers {
+            let box = Unmanaged.passRetained(self)
+            var thread = pthread_t()
+            let created = pthread_create(&thread, nil, { raw in
+                let team = Unmanaged<WorkerTeam>.fromOpaque(raw!).takeRetainedValue()
+                team.workerLoop()
+                return nil
+            }, box.toOpaque())
+            if created != 0 { fatalError("WorkerTeam: could not start a worker thread (error \(created))") }
+            pthread_detach(thread)
+        }
+    }
+
+    /// Runs body(0..<count) across the team; returns when every item is done.
+    func run(_ count: Int, _ body: (Int) -> Void) {
+        guard workers > 0, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for i in 0..<count { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            self.body = body
+            self.count = count
+            nextItem.store(0, ordering: .relaxed)
+            checkedIn.store(0, ordering: .relaxed)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+                pthread_mutex_lock(&mutex)
+                pthread_cond_broadcast(&wake)
+                pthread_mutex_unlock(&mutex)
+            }
+            runItems(body, count)
+            while checkedIn.load(ordering: .acquiring) < workers { swl_cpu_relax() }
+            self.body = nil
+        }
+        busy.store(false, ordering: .releasing)
+    }
+
+    @inline(__always)
+    private func runItems(_ body: (Int) -> Void, _ count: Int) {
+        while true {
+            let i = nextItem.wrappingAdd(1, ordering: .relaxed).oldValue
+            if i >= count { return }
+            body(i)
+        }
+    }
+
+    private func workerLoop() {
+        var seen = 0
+        while true {
+            waitForJob(after: seen)
+            seen = generation.load(ordering: .acquiring)
+            runCurrentJob()
+            checkedIn.add(1, ordering: .releasing)
+        }
+    }
+
+    /// Not inlined: the worker's reference to the job's closure must be released before it
+    /// checks in, or `run`'s `withoutActuallyEscaping` would find the closure still held.
+    @inline(never)
+    private func runCurrentJob() {
+        guard let body else { return }
+        runItems(body, count)
+    }
+
+    /// Spins, then sleeps, until the generation moves past `seen`.
+    private func waitForJob(after seen: Int) {
+        let start = Stopwatch.now()
+        var spins = 0
+        while generation.load(ordering: .acquiring) == seen {
+            swl_cpu_relax()
+            spins += 1
+            if spins & 255 == 0, Stopwatch.now() - start > Self.spinSeconds {
+                pthread_mutex_lock(&mutex)
+                sleepers.add(1, ordering: .sequentiallyConsistent)
+                while generation.load(ordering: .sequentiallyConsistent) == seen { pthread_cond_wait(&wake, &mutex) }
+                sleepers.subtract(1, ordering: .sequentiallyConsistent)
+                pthread_mutex_unlock(&mutex)
+                return
+            }
+        }
+    }
+}
