@@ -6,7 +6,7 @@ BIN := .build/release/swiftlet
 DEMO := checkpoints/demo
 APT_PACKAGES := libsentencepiece-dev libdnnl-dev libedit-dev pkg-config
 
-.PHONY: run test deps corpora build demo clean bench-train
+.PHONY: run test deps corpora build demo clean bench-train polarity
 
 run: deps corpora build demo
 
@@ -30,6 +30,10 @@ demo: build corpora
 		$(BIN) train --data corpora/shakespeare-demo --preset small --time 3m --out $(DEMO); \
 	fi
 	$(BIN) generate --checkpoint $(DEMO) --prompt "ROMEO:" --max-tokens 200 --seed 1 --verbose
+
+# The README's movie-review classification figure: pretrain on review text (≈ 30 min), fine-tune, evaluate.
+polarity: build corpora
+	bash scripts/polarity.sh
 
 # Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports.
 test: deps corpora

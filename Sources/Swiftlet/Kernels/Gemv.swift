@@ -120,9 +120,13 @@ extension Float: GemvWeight {
 /// A bf16 value's bit pattern (the top half of an fp32); widening it is a 16-bit shift.
 public struct BFloat16Bits: GemvWeight {
     public var bits: UInt16
+    /// Written lane by lane on purpose: LLVM turns this loop into one vpmovzxwd and one vpslld,
+    /// while `SIMD16<UInt32>(truncatingIfNeeded:)` is an out-of-line generic call per vector.
     @inline(__always) public static func vector(_ p: UnsafePointer<BFloat16Bits>) -> Vec {
         let halves = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt16>.self)
-        return unsafeBitCast(SIMD16<UInt32>(truncatingIfNeeded: halves) &<< 16, to: Vec.self)
+        var bits = SIMD16<UInt32>()
+        for i in 0..<16 { bits[i] = UInt32(halves[i]) &<< 16 }
+        return unsafeBitCast(bits, to: Vec.self)
     }
     @inline(__always) public var value: Float { BFloat16.value(bits) }
 }

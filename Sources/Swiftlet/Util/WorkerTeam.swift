@@ -11,10 +11,11 @@ import Glibc
 /// wake-up costs here. That is what lets the small matrix-vector products of decoding (a few
 /// microseconds each, dozens per token) use both cores.
 ///
-/// One job runs at a time. Every worker checks in to every job before the job returns (the
-/// barrier OpenMP puts at the end of a parallel region), so no worker can still be reading a
-/// job's closure after its caller has moved on. A `parallelFor` from inside a job, or from a
-/// second thread while a job runs, runs inline.
+/// One job runs at a time. A worker joins a job before it touches it, and once the caller has
+/// run out of items it closes the job to latecomers and waits only for the workers that joined:
+/// none can still be inside the job's closure when `run` returns, and a worker the OS has not
+/// scheduled (a busy machine) never holds the caller up — it simply skips that job. A
+/// `parallelFor` from inside a job, or from a second thread while a job runs, runs inline.
 final class WorkerTeam: @unchecked Sendable {
     static let shared = WorkerTeam(workers: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1, 0))
 
@@ -26,8 +27,11 @@ final class WorkerTeam: @unchecked Sendable {
     /// Bumped (release) after a job's closure and count are in place.
     private let generation = Atomic<Int>(0)
     private let nextItem = Atomic<Int>(0)
-    /// Workers that have finished with the current job.
-    private let checkedIn = Atomic<Int>(0)
+    /// Workers that joined the current job, plus `closed` once the caller stops admitting them.
+    private let joined = Atomic<Int>(0)
+    /// Workers that joined and are done.
+    private let finished = Atomic<Int>(0)
+    private static let closed = 1 << 40
     private let busy = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
     private var body: ((Int) -> Void)?
@@ -62,7 +66,8 @@ final class WorkerTeam: @unchecked Sendable {
             self.body = body
             self.count = count
             nextItem.store(0, ordering: .relaxed)
-            checkedIn.store(0, ordering: .relaxed)
+            finished.store(0, ordering: .relaxed)
+            joined.store(0, ordering: .releasing)  // a worker that joins reads the job set up above
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(&mutex)
@@ -70,7 +75,8 @@ final class WorkerTeam: @unchecked Sendable {
                 pthread_mutex_unlock(&mutex)
             }
             runItems(body, count)
-            while checkedIn.load(ordering: .acquiring) < workers { swl_cpu_relax() }
+            let helpers = joined.bitwiseOr(Self.closed, ordering: .acquiringAndReleasing).oldValue
+            while finished.load(ordering: .acquiring) < helpers { swl_cpu_relax() }
             self.body = nil
         }
         busy.store(false, ordering: .releasing)
@@ -90,13 +96,25 @@ final class WorkerTeam: @unchecked Sendable {
         while true {
             waitForJob(after: seen)
             seen = generation.load(ordering: .acquiring)
+            guard join() else { continue }
             runCurrentJob()
-            checkedIn.add(1, ordering: .releasing)
+            finished.add(1, ordering: .releasing)
         }
     }
 
+    /// Joins the posted job unless its caller has already closed it.
+    private func join() -> Bool {
+        var current = joined.load(ordering: .acquiring)
+        while current & Self.closed == 0 {
+            let (exchanged, now) = joined.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = now
+        }
+        return false
+    }
+
     /// Not inlined: the worker's reference to the job's closure must be released before it
-    /// checks in, or `run`'s `withoutActuallyEscaping` would find the closure still held.
+    /// reports itself finished, or `run`'s `withoutActuallyEscaping` would find it still held.
     @inline(never)
     private func runCurrentJob() {
         guard let body else { return }
