@@ -131,7 +131,8 @@ public struct BFloat16Bits: GemvWeight {
     @inline(__always) public var value: Float { BFloat16.value(bits) }
 }
 
-/// `dot` with weights of either kind, summed in exactly `dot`'s order.
+/// Dot product of a weight row of either kind with fp32 x: two accumulators over 32-float steps,
+/// then a 16-float step, then the scalar tail (`dot` is this with fp32 weights).
 @inline(__always) func weightDot<W: GemvWeight>(_ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
     var acc0 = Vec(), acc1 = Vec()
     var i = 0

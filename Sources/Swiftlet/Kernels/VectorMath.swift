@@ -66,25 +66,10 @@ public let vecWidth = 16
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec.self)
 }
 
-/// Dot product of two length-n vectors.
+/// Dot product of two length-n vectors (`weightDot` with fp32 weights: two accumulators over
+/// 32-float steps, then a 16-float step, then the scalar tail).
 @inline(__always) func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc0 = Vec(), acc1 = Vec()
-    var i = 0
-    while i + 32 <= n {
-        acc0 = acc0.addingProduct(load(a + i), load(b + i))
-        acc1 = acc1.addingProduct(load(a + i + 16), load(b + i + 16))
-        i += 32
-    }
-    while i + 16 <= n {
-        acc0 = acc0.addingProduct(load(a + i), load(b + i))
-        i += 16
-    }
-    var sum = horizontalSum(acc0 + acc1)
-    while i < n {
-        sum += a[i] * b[i]
-        i += 1
-    }
-    return sum
+    weightDot(a, b, n)
 }
 
 /// y += alpha · x over n floats.
