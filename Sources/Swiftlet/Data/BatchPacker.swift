@@ -142,9 +142,7 @@ public final class BatchPacker {
         var mix = seed ^ UInt64(corpus) &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(epoch) &* 0xC2B2_AE3D_27D4_EB4F
         var random = RandomGenerator(seed: RandomGenerator.splitMix(&mix))
         var order = Array(0..<pieceStarts[corpus].count)
-        for i in stride(from: order.count - 1, to: 0, by: -1) {
-            order.swapAt(i, random.below(i + 1))
-        }
+        random.shuffle(&order)
         return order
     }
 }

@@ -16,8 +16,7 @@ public enum Gemv {
         let ws = SendablePointer(UnsafeMutablePointer(mutating: w)), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         let ys = SendablePointer(y)
         parallelFor(parts) { part in
-            let lo = (outFeatures * part / parts) & ~3
-            let hi = part == parts - 1 ? outFeatures : (outFeatures * (part + 1) / parts) & ~3
+            let lo = outFeatures * part / parts, hi = outFeatures * (part + 1) / parts
             rows(ws.pointer, xs.pointer, ys.pointer, from: lo, to: hi, inFeatures: inFeatures, accumulate: accumulate)
         }
     }
@@ -47,8 +46,7 @@ public enum Gemv {
         let ws = SendablePointer(UnsafeMutablePointer(mutating: w)), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         let ys = SendablePointer(y)
         parallelFor(parts) { part in
-            let lo = (outFeatures * part / parts) & ~3
-            let hi = part == parts - 1 ? outFeatures : (outFeatures * (part + 1) / parts) & ~3
+            let lo = outFeatures * part / parts, hi = outFeatures * (part + 1) / parts
             // One weight row at a time against every input row: the weights are read as one
             // forward stream (what the hardware prefetcher follows best; the step is bound by
             // reading them), each row then reused from L1.

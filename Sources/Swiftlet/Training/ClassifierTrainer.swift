@@ -122,7 +122,7 @@ public final class ClassifierTrainer {
         let epochs = max(options.epochs, 1) * 4  // epochs over features are cheap: more of them, same patience rule
         for epoch in 1...epochs {
             let clock = Stopwatch()
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
+            rng.shuffle(&order)
             var trainLoss = 0.0
             var start = 0
             while start < order.count {
@@ -195,7 +195,7 @@ public final class ClassifierTrainer {
         let totalSteps = options.epochs * ((train.count + options.batchSize - 1) / options.batchSize)
         for epoch in 1...max(options.epochs, 1) {
             let clock = Stopwatch()
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
+            rng.shuffle(&order)
             var trainLoss = 0.0
             var start = 0
             while start < order.count {

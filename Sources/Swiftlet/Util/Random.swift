@@ -36,6 +36,11 @@ public struct RandomGenerator: Codable, Sendable, Equatable {
     /// Uniform integer in 0..<bound.
     public mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 
+    /// Fisher–Yates, last position first (the order every saved data position assumes).
+    public mutating func shuffle<T>(_ items: inout [T]) {
+        for i in stride(from: items.count - 1, to: 0, by: -1) { items.swapAt(i, below(i + 1)) }
+    }
+
     /// Standard normal by Box–Muller.
     public mutating func normal() -> Float {
         let u1 = max(uniform(), 1e-300), u2 = uniform()
