@@ -28,6 +28,6 @@ if [ -e "$out" ]; then
     [ -f "$out/classifier.json" ] || { echo "polarity: $out exists and is not a classifier checkpoint; move it away." >&2; exit 1; }
     rm -rf "$out"
 fi
-"$bin" classify train --checkpoint "$base" --data corpora/polarity/train.csv --train full --epochs 6 --dropout 0.1 \
+"$bin" classify train --checkpoint "$base" --data corpora/polarity/train.csv --train full --epochs 6 --dropout 0.1 --lr 3e-4 \
     --seed "$seed" --out "$out"
 "$bin" classify eval --checkpoint "$out" --data corpora/polarity/test.csv

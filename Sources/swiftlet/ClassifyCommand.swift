@@ -25,13 +25,22 @@ struct ClassifyCommand: ParsableCommand {
     static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?) throws -> (labels: [String], probabilities: [[Float]]) {
         // One text (the REPL's /classify) needs a pass of one context, not of many texts.
         let classifier = TextClassifier(model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: texts.count == 1 ? 0 : 4096)
+        // A progress line only when labeling lasts long enough to wait for.
+        let clock = Stopwatch()
+        func progress(_ done: Int) {
+            let seconds = clock.seconds
+            guard seconds >= 2, done < texts.count else { return }
+            Console.progress("labeling: \(done)/\(texts.count) texts, \(Format.fixed(Double(done) / seconds, 0)) texts/s, ETA \(Format.seconds(seconds / Double(max(done, 1)) * Double(texts.count - done)))")
+        }
+        defer { Console.clearProgress() }
         if let zeroShot {
-            return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: classifier.pass))
+            return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: classifier.pass,
+                                                            progress: progress))
         }
         guard let head = checkpoint.classifier else {
             throw SwiftletError("\(checkpoint.directory) has no classification head; train one with `swiftlet classify train`, or give --labels for zero-shot.")
         }
-        return (head.config.labels, classifier.probabilities(texts, head: head))
+        return (head.config.labels, classifier.probabilities(texts, head: head, progress: progress))
     }
 
     struct Label: ParsableCommand {
@@ -168,9 +177,11 @@ struct ClassifyCommand: ParsableCommand {
                     case let .probe(pooling, accuracy):
                         Console.info("head on frozen features, \(pooling.rawValue) pooling: validation accuracy \(Format.fixed(accuracy * 100, 1)) %")
                     case let .epoch(epoch, trainLoss, validationLoss, accuracy, best, seconds):
-                        Console.progress("epoch \(epoch) | train loss \(Format.fixed(trainLoss, 3)) | validation loss \(Format.fixed(validationLoss, 3)), accuracy \(Format.fixed(accuracy * 100, 1)) %\(best ? " (best)" : "") | \(Format.seconds(seconds))")
+                        Console.progress("epoch \(epoch) | train loss \(Format.fixed(trainLoss, 3)) | validation loss \(Format.fixed(validationLoss, 3)), accuracy \(Format.fixed(accuracy * 100, 1)) %\(best ? " (best)" : "") | \(Format.seconds(seconds))", final: true)
                     case let .saved(epoch, directory):
                         Console.info("saved \(directory) (epoch \(epoch))")
+                    case let .progress(epoch, done, total, seconds):
+                        Console.progress("epoch \(epoch): \(done)/\(total) steps, \(Format.fixed(Double(done) / max(seconds, 1e-9), 2)) steps/s, ETA \(Format.seconds(seconds / Double(max(done, 1)) * Double(total - done)))")
                     }
                 }, shouldStop: { Interrupt.isRequested })
                 Console.info("done in \(Format.seconds(clock.seconds)): best validation accuracy \(Format.fixed(trainer.bestAccuracy * 100, 1)) % (\(trainer.head?.config.pooling.rawValue ?? "?") pooling), kept in \(out)")

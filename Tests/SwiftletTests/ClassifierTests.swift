@@ -51,7 +51,10 @@ final class ClassifierTests: XCTestCase {
     func testPackedFeaturesEqualTextsOneAtATime() throws {
         let classifier = try classifier()
         let texts = ["the king speaks", "my lord", "what is this that I shall not be here to love and war of the queen", "good night"]
-        let packed = classifier.features(texts, poolings: Pooling.allCases)
+        var done: [Int] = []
+        let packed = classifier.features(texts, poolings: Pooling.allCases) { done.append($0) }
+        XCTAssertEqual(done.last, texts.count, "progress ends with every text done")
+        XCTAssertEqual(done, done.sorted())
         XCTAssertGreaterThan(classifier.batches(texts.map(classifier.tokens)).first!.range.count, 1, "several texts share a pass")
         for (i, text) in texts.enumerated() {
             let alone = classifier.features([text], poolings: Pooling.allCases)
@@ -105,9 +108,16 @@ final class ClassifierTests: XCTestCase {
         let fullOut = TestData.temporaryDirectory("cls-full")
         let endToEnd = try ClassifierTrainer(base: try Checkpoint.load(dir), labels: ["royal", "plain"], train: Array(examples[..<120]),
                                              validation: Array(examples[120...]), options: full, directory: fullOut)
-        var epochs = 0
-        try endToEnd.run(report: { if case .epoch = $0 { epochs += 1 } })
+        var epochs = 0, progress: [(epoch: Int, done: Int, total: Int)] = []
+        try endToEnd.run(report: { event in
+            if case .epoch = event { epochs += 1 }
+            if case let .progress(epoch, done, total, _) = event { progress.append((epoch, done, total)) }
+        })
         XCTAssertEqual(epochs, 2)
+        // A progress report after every step: 120 texts in steps of 32 are 4 steps an epoch.
+        XCTAssertEqual(progress.map(\.epoch), [1, 1, 1, 1, 2, 2, 2, 2])
+        XCTAssertEqual(progress.map(\.done), [1, 2, 3, 4, 1, 2, 3, 4])
+        XCTAssertTrue(progress.allSatisfy { $0.total == 4 })
         XCTAssertGreaterThanOrEqual(endToEnd.bestAccuracy, 0.95)
         XCTAssertNotEqual(endToEnd.model.parameters.array, before, "full fine-tuning trained the model")
         XCTAssertEqual(endToEnd.base.model.parameters.array, before, "the base stays as it was")
@@ -134,7 +144,9 @@ final class ClassifierTests: XCTestCase {
         for _ in 0..<60 { _ = trainer.trainStep() }
         let zeroShot = try ZeroShot(labels: ["royal", "plain"])
         let pass = TrainingPass(model: model, maxRows: 128)
-        let p = zeroShot.probabilities(["the king", "good night"], model: model, tokenizer: tokenizer, pass: pass)
+        var done: [Int] = []
+        let p = zeroShot.probabilities(["the king", "good night"], model: model, tokenizer: tokenizer, pass: pass) { done.append($0) }
+        XCTAssertEqual(done.last, 2, "progress ends with every text done")
         XCTAssertGreaterThan(p[0][0], 0.5)
         XCTAssertGreaterThan(p[1][1], 0.5)
         XCTAssertEqual(p[0][0] + p[0][1], 1, accuracy: 1e-5)

@@ -39,8 +39,9 @@ public final class TextClassifier {
         return result
     }
 
-    /// Pooled final hidden states (texts × dim) for each pooling asked for, from one forward pass per batch.
-    public func features(_ texts: [String], poolings: [Pooling]) -> [Pooling: [Float]] {
+    /// Pooled final hidden states (texts × dim) for each pooling asked for, from one forward pass
+    /// per batch; `progress` hears how many texts are done after each.
+    public func features(_ texts: [String], poolings: [Pooling], progress: (Int) -> Void = { _ in }) -> [Pooling: [Float]] {
         let dim = model.config.dim
         var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: texts.count * dim)) })
         for (range, batch) in batches(texts.map(tokens)) {
@@ -51,13 +52,14 @@ public final class TextClassifier {
                                         into: buffer.baseAddress! + range.lowerBound * dim)
                 }
             }
+            progress(range.upperBound)
         }
         return out
     }
 
     /// Class probabilities of every text under `head`.
-    public func probabilities(_ texts: [String], head: ClassifierHead) -> [[Float]] {
-        let features = features(texts, poolings: [head.config.pooling])[head.config.pooling]!
+    public func probabilities(_ texts: [String], head: ClassifierHead, progress: (Int) -> Void = { _ in }) -> [[Float]] {
+        let features = features(texts, poolings: [head.config.pooling], progress: progress)[head.config.pooling]!
         return features.withUnsafeBufferPointer { head.probabilities($0.baseAddress!, count: texts.count) }
     }
 }

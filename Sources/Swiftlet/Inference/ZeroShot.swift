@@ -22,8 +22,10 @@ public struct ZeroShot: Sendable {
         self.template = template
     }
 
-    /// Probabilities over the labels (a softmax of their log-likelihoods) for every text.
-    public func probabilities(_ texts: [String], model: Transformer, tokenizer: Tokenizer, pass: TrainingPass) -> [[Float]] {
+    /// Probabilities over the labels (a softmax of their log-likelihoods) for every text;
+    /// `progress` hears how many texts are done after each forward pass.
+    public func probabilities(_ texts: [String], model: Transformer, tokenizer: Tokenizer, pass: TrainingPass,
+                              progress: (Int) -> Void = { _ in }) -> [[Float]] {
         let labelAt = template.firstRange(of: "{label}")!
         let context = model.config.contextLength
         var sequences: [(tokens: [Int32], scored: Int)] = []
@@ -56,6 +58,7 @@ public struct ZeroShot: Sendable {
                 logLikelihoods[s] = -rows.reduce(0.0) { $0 + Double(rowLosses[$1]) }
             }
             start = end
+            progress(start / labels.count)
         }
         return (0..<texts.count).map { t in
             let scores = logLikelihoods[t * labels.count..<(t + 1) * labels.count]

@@ -37,6 +37,8 @@ public enum ClassifierEvent: Sendable {
     case probe(pooling: Pooling, accuracy: Double)
     case epoch(epoch: Int, trainLoss: Double, validationLoss: Double, validationAccuracy: Double, best: Bool, seconds: Double)
     case saved(epoch: Int, directory: String)
+    /// An end-to-end epoch under way: `done` of its `total` steps, `seconds` after it started.
+    case progress(epoch: Int, done: Int, total: Int, seconds: Double)
 }
 
 /// Fine-tunes a classifier on labeled texts: a linear head on a pooled final hidden state,
@@ -192,7 +194,8 @@ public final class ClassifierTrainer {
         let encoded = train.map { classifier.tokens($0.text) }
         var pooled = [Float](repeating: 0, count: options.batchSize * dim), dPooled = pooled
         var sinceBest = 0, step = 0
-        let totalSteps = options.epochs * ((train.count + options.batchSize - 1) / options.batchSize)
+        let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
+        let totalSteps = options.epochs * stepsPerEpoch
         for epoch in 1...max(options.epochs, 1) {
             let clock = Stopwatch()
             rng.shuffle(&order)
@@ -230,6 +233,7 @@ public final class ClassifierTrainer {
                                settings: settings, decayEmbeddings: false)
                 headOptimizer.step(parameters: head.parameters, gradients: headGradients, learningRate: options.headLearningRate * decay,
                                    step: step, settings: settings, decayEmbeddings: false)
+                report(.progress(epoch: epoch, done: start / options.batchSize, total: stepsPerEpoch, seconds: clock.seconds))
                 if shouldStop() { break }
             }
             let features = classifier.features(validation.map(\.text), poolings: [head.config.pooling])[head.config.pooling]!
