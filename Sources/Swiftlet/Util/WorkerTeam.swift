@@ -23,7 +23,9 @@ final class WorkerTeam: @unchecked Sendable {
     /// between the products of a decoding step; short enough that an idle team costs nothing.
     static let spinSeconds = 200e-6
 
-    let workers: Int
+    /// Worker threads running (besides the caller): fewer than asked for if the system refused
+    /// some, none meaning every job runs inline.
+    private(set) var workers = 0
     /// Bumped (release) after a job's closure and count are in place.
     private let generation = Atomic<Int>(0)
     private let nextItem = Atomic<Int>(0)
@@ -40,7 +42,6 @@ final class WorkerTeam: @unchecked Sendable {
     private var wake = pthread_cond_t()
 
     init(workers: Int) {
-        self.workers = workers
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&wake, nil)
         for _ in 0..<workers {
@@ -51,8 +52,13 @@ final class WorkerTeam: @unchecked Sendable {
                 team.workerLoop()
                 return nil
             }, box.toOpaque())
-            if created != 0 { fatalError("WorkerTeam: could not start a worker thread (error \(created))") }
+            if created != 0 {
+                // No thread to take the reference; the team works with the threads it has.
+                box.release()
+                break
+            }
             pthread_detach(thread)
+            self.workers += 1
         }
     }
 
