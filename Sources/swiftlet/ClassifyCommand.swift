@@ -177,7 +177,8 @@ struct ClassifyCommand: ParsableCommand {
                     case let .probe(pooling, accuracy):
                         Console.info("head on frozen features, \(pooling.rawValue) pooling: validation accuracy \(Format.fixed(accuracy * 100, 1)) %")
                     case let .epoch(epoch, trainLoss, validationLoss, accuracy, best, seconds):
-                        Console.progress("epoch \(epoch) | train loss \(Format.fixed(trainLoss, 3)) | validation loss \(Format.fixed(validationLoss, 3)), accuracy \(Format.fixed(accuracy * 100, 1)) %\(best ? " (best)" : "") | \(Format.seconds(seconds))", final: true)
+                        Console.progress("epoch \(epoch) | train loss \(Format.fixed(trainLoss, 3)) | validation loss \(Format.fixed(validationLoss, 3)), accuracy \(Format.fixed(accuracy * 100, 1)) %\(best ? " (best)" : "") | \(Format.seconds(seconds))",
+                                         final: train != "head")  // end-to-end epochs stay on screen; the head's many quick ones do not
                     case let .saved(epoch, directory):
                         Console.info("saved \(directory) (epoch \(epoch))")
                     case let .progress(epoch, done, total, seconds):
