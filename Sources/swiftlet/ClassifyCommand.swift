@@ -30,7 +30,7 @@ struct ClassifyCommand: ParsableCommand {
         func progress(_ done: Int) {
             let seconds = clock.seconds
             guard seconds >= 2, done < texts.count else { return }
-            Console.progress("labeling: \(done)/\(texts.count) texts, \(Format.fixed(Double(done) / seconds, 0)) texts/s, ETA \(Format.seconds(seconds / Double(max(done, 1)) * Double(texts.count - done)))")
+            Console.progress("labeling: \(done)/\(texts.count) texts, \(Format.fixed(Double(done) / seconds, 0)) texts/s, ETA \(Format.eta(elapsed: seconds, done: done, total: texts.count))")
         }
         defer { Console.clearProgress() }
         if let zeroShot {
@@ -182,7 +182,7 @@ struct ClassifyCommand: ParsableCommand {
                     case let .saved(epoch, directory):
                         Console.info("saved \(directory) (epoch \(epoch))")
                     case let .progress(epoch, done, total, seconds):
-                        Console.progress("epoch \(epoch): \(done)/\(total) steps, \(Format.fixed(Double(done) / max(seconds, 1e-9), 2)) steps/s, ETA \(Format.seconds(seconds / Double(max(done, 1)) * Double(total - done)))")
+                        Console.progress("epoch \(epoch): \(done)/\(total) steps, \(Format.fixed(Double(done) / max(seconds, 1e-9), 2)) steps/s, ETA \(Format.eta(elapsed: seconds, done: done, total: total))")
                     }
                 }, shouldStop: { Interrupt.isRequested })
                 Console.info("done in \(Format.seconds(clock.seconds)): best validation accuracy \(Format.fixed(trainer.bestAccuracy * 100, 1)) % (\(trainer.head?.config.pooling.rawValue ?? "?") pooling), kept in \(out)")

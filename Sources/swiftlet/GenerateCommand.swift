@@ -116,8 +116,7 @@ struct GenerateCommand: ParsableCommand {
             // A progress line only for runs long enough to wait for.
             let done = results.count, seconds = clock.seconds
             if seconds >= 2 || (showedProgress && engine.isIdle) {
-                let eta = done > 0 ? Format.seconds(seconds / Double(done) * Double(lines.count - done)) : "?"
-                Console.progress("generate: \(done)/\(lines.count) prompts, \(Format.fixed(Double(tokens) / max(seconds, 1e-9), 1)) tokens/s, ETA \(eta)",
+                Console.progress("generate: \(done)/\(lines.count) prompts, \(Format.fixed(Double(tokens) / max(seconds, 1e-9), 1)) tokens/s, ETA \(Format.eta(elapsed: seconds, done: done, total: lines.count))",
                                  final: engine.isIdle)
                 showedProgress = true
             }

@@ -2,6 +2,13 @@ import XCTest
 @testable import Swiftlet
 
 final class TrainerTests: XCTestCase {
+    func testETAFollowsTheRateSoFar() {
+        XCTAssertEqual(Format.eta(elapsed: 10, done: 1, total: 4), "30.0s")
+        XCTAssertEqual(Format.eta(elapsed: 30, done: 3, total: 12), "1m30s")
+        XCTAssertEqual(Format.eta(elapsed: 5, done: 2, total: 2), "0.0s")
+        XCTAssertEqual(Format.eta(elapsed: 5, done: 0, total: 2), "?")
+    }
+
     func makeTrainer(_ directory: String, steps: Int, dropout: Float = 0.1) throws -> (Trainer, [WeightedCorpus], [ValidationSet]) {
         let tokenizer = try TestData.tokenizer()
         let train = [WeightedCorpus(name: "train", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 300, seed: 1))))]

@@ -73,7 +73,6 @@ public final class BatchForward {
     public func forward(_ segments: [Segment]) -> Int {
         let c = model.config
         let w = model.parameters.pointer
-        let wb = bf16Parameters.map { UnsafeRawPointer($0.pointer).assumingMemoryBound(to: BFloat16Bits.self) }
         let layout = model.layout
         // Prompt chunks first, then the single rows.
         let order = segments.indices.filter { segments[$0].tokens.count > 1 } + segments.indices.filter { segments[$0].tokens.count == 1 }
@@ -107,11 +106,7 @@ public final class BatchForward {
             for g in groups {
                 let a = input + g.start * inFeatures, y = output + g.start * outFeatures
                 if g.start >= n - singles {
-                    if let wb {
-                        Gemv.applyRows(wb + weight, a, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
-                    } else {
-                        Gemv.applyRows(w + weight, a, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
-                    }
+                    decodeRows(weight, a, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
                 } else {
                     Gemm.linear(a, w + weight, y, rows: g.count, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
                 }
@@ -158,11 +153,19 @@ public final class BatchForward {
             k += 1
         }
         RMSNorm.forward(lastRows.pointer, weight: w + layout.finalNorm, out: lastRows.pointer, rstd: rstd.pointer, rows: k, dim: c.dim, eps: c.normEpsilon)
-        if let wb {
-            Gemv.applyRows(wb + layout.outputHead, lastRows.pointer, logits.pointer, rows: k, inFeatures: c.dim, outFeatures: c.vocabSize, accumulate: false)
-        } else {
-            Gemv.applyRows(w + layout.outputHead, lastRows.pointer, logits.pointer, rows: k, inFeatures: c.dim, outFeatures: c.vocabSize, accumulate: false)
-        }
+        decodeRows(layout.outputHead, lastRows.pointer, logits.pointer, rows: k, inFeatures: c.dim, outFeatures: c.vocabSize, accumulate: false)
         return k
+    }
+
+    /// Y (+)= X · Wᵀ for a few rows, W at `weight` in the arena: streamed from the bf16 copy
+    /// when there is one, else from the fp32 parameters.
+    private func decodeRows(_ weight: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int,
+                            inFeatures: Int, outFeatures: Int, accumulate: Bool) {
+        if let copy = bf16Parameters {
+            let wb = UnsafeRawPointer(copy.pointer).assumingMemoryBound(to: BFloat16Bits.self)
+            Gemv.applyRows(wb + weight, x, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+        } else {
+            Gemv.applyRows(model.parameters.pointer + weight, x, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+        }
     }
 }

@@ -28,6 +28,12 @@ public enum Format {
         return (n < 0 ? "-" : "") + out
     }
 
+    /// Time left when `done` of `total` took `elapsed` seconds, at the same rate; "?" before
+    /// anything is done.
+    public static func eta(elapsed: Double, done: Int, total: Int) -> String {
+        done > 0 ? seconds(elapsed / Double(done) * Double(total - done)) : "?"
+    }
+
     /// 83.4 → "1m23s"; 5.2 → "5.2s".
     public static func seconds(_ s: Double) -> String {
         guard s.isFinite else { return "?" }
