@@ -140,8 +140,7 @@ struct ClassifyCommand: ParsableCommand {
             try runReportingErrors {
                 Interrupt.install()
                 let base = try Checkpoint.load(checkpoint)
-                if Checkpoint.isComplete(out) { throw SwiftletError("\(out) already holds a checkpoint; choose a new --out.") }
-                guard Checkpoint.mayWrite(out) else { throw SwiftletError("\(out) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.") }
+                try Checkpoint.checkNewDestination(out, resumable: false)
                 var examples = try data.read()
                 var held: [LabeledExample]
                 if let val {

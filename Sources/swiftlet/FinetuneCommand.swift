@@ -81,12 +81,7 @@ struct FinetuneCommand: ParsableCommand {
         try runReportingErrors {
             Interrupt.install()
             let base = try Checkpoint.load(checkpoint)
-            if Checkpoint.isComplete(out) || Checkpoint.isComplete(out + ".old") {
-                throw SwiftletError("\(out) already holds a checkpoint; fine-tune into a new --out (the base is never overwritten).")
-            }
-            guard Checkpoint.mayWrite(out) else {
-                throw SwiftletError("\(out) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
-            }
+            try Checkpoint.checkNewDestination(out, resumable: false)
             let sources = try DataSource.parse(data)
             guard sources.count == 1, let source = sources.first else { throw SwiftletError("finetune takes one corpus; give --data without weights.") }
             let text = try SourceText.read(source, validation: val, format: DocumentFormat(separator: docSeparator.map(DocumentFormat.unescaped)))

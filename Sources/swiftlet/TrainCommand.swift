@@ -76,6 +76,10 @@ struct TrainCommand: ParsableCommand {
         if let context, context <= 1 { throw ValidationError("--context must be at least 2.") }
         if let kvHeads, kvHeads <= 0 { throw ValidationError("--kv-heads must be positive.") }
         if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
+        if let lr, !(lr.isFinite && lr > 0 && lr < 10) { throw ValidationError("--lr must be a positive number below 10.") }
+        if let minLr, !(minLr.isFinite && minLr >= 0 && minLr <= (lr ?? 2e-3)) {
+            throw ValidationError("--min-lr must be between 0 and --lr.")
+        }
         guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
         guard !data.isEmpty else { throw ValidationError("give the training text with --data.") }
         if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
@@ -105,12 +109,7 @@ struct TrainCommand: ParsableCommand {
                 try TrainingProgress.run(trainer)
                 return
             }
-            if Checkpoint.isComplete(out) || Checkpoint.isComplete(out + ".old") {
-                throw SwiftletError("\(out) already holds a checkpoint; add --resume to continue it, or choose another --out.")
-            }
-            guard Checkpoint.mayWrite(out) else {
-                throw SwiftletError("\(out) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
-            }
+            try Checkpoint.checkNewDestination(out, resumable: true)
             let presetValue = ModelPreset(rawValue: preset ?? "small")!
             let tokenizer = try obtainTokenizer(Corpus(documents: texts.flatMap(\.train.documents)), preset: presetValue)
             var config = presetValue.config(vocabSize: tokenizer.vocabSize)

@@ -17,11 +17,12 @@ final class CLITests: XCTestCase {
     }
 
     @discardableResult
-    func run(_ arguments: [String], input: String? = nil) throws -> Outcome {
+    func run(_ arguments: [String], input: String? = nil, in directory: String? = nil) throws -> Outcome {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "build the release binary first (make test does)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFTLET_CACHE"] = workDirectory + "/cache"
         process.environment = environment
@@ -60,9 +61,9 @@ final class CLITests: XCTestCase {
         return dir
     }
 
-    func expectFailure(_ arguments: [String], mentioning phrase: String, input: String? = nil,
+    func expectFailure(_ arguments: [String], mentioning phrase: String, input: String? = nil, in directory: String? = nil,
                        file: StaticString = #filePath, line: UInt = #line) throws {
-        let result = try run(arguments, input: input)
+        let result = try run(arguments, input: input, in: directory)
         XCTAssertNotEqual(result.status, 0, "should fail: \(arguments)", file: file, line: line)
         // Progress lines may come first; the error is one line of its own.
         let errorLines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("swiftlet: error:") || $0.hasPrefix("Error:") }

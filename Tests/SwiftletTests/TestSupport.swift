@@ -6,6 +6,13 @@ import FoundationEssentials
 import Foundation
 #endif
 
+extension FileIO {
+    /// Tests clean their own scratch folders recursively; the library never removes that way.
+    static func removeItem(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
 enum TestData {
     static func randoms(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
         var rng = RandomGenerator(seed: seed)

@@ -122,14 +122,6 @@ public struct Checkpoint {
         return adapters
     }
 
-    /// A directory interrupted mid-save leaves its previous version at NAME.old (see `save`).
-    static func resolve(_ directory: String) throws -> String {
-        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        if isComplete(dir) || (FileIO.isDirectory(dir) && !isComplete(dir + ".old")) { return dir }
-        if isComplete(dir + ".old") { return dir + ".old" }
-        throw SwiftletError("the checkpoint directory \(directory) does not exist.")
-    }
-
     static func readConfig(_ dir: String) throws -> CheckpointConfig {
         let path = dir + "/" + CheckpointFiles.config
         do {
@@ -175,52 +167,6 @@ public struct Checkpoint {
         return Array(try encoder.encode(config)) + [10]
     }
 
-    /// Writes a whole checkpoint directory atomically: files go into NAME.tmp, then NAME moves
-    /// to NAME.old, NAME.tmp to NAME, and NAME.old is removed. Each rename is atomic, and a
-    /// loader falls back to NAME.old if a crash struck between the two.
-    /// A directory holding a whole checkpoint (what `save` writes before any rename).
-    public static func isComplete(_ dir: String) -> Bool {
-        FileIO.exists(dir + "/" + CheckpointFiles.config) && FileIO.exists(dir + "/" + CheckpointFiles.model)
-            && FileIO.exists(dir + "/" + CheckpointFiles.tokenizer)
-    }
-
-    /// Whether `directory` may be written as a checkpoint: new, empty, or a Swiftlet checkpoint
-    /// (possibly mid-swap). Anything else — a user's folder of other files — is never replaced.
-    public static func mayWrite(_ directory: String) -> Bool {
-        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        for candidate in [dir, dir + ".old"] where FileIO.exists(candidate) {
-            guard FileIO.isDirectory(candidate) else { return false }
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: candidate)) ?? []
-            if !names.allSatisfy(CheckpointFiles.all.contains) { return false }
-        }
-        return true
-    }
-
-    public static func save(_ directory: String, files: [String: [UInt8]]) throws {
-        let dir = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
-        let temporary = dir + ".tmp", old = dir + ".old"
-        guard mayWrite(dir) else {
-            throw SwiftletError("\(dir) holds files that are not a Swiftlet checkpoint; it was left alone.")
-        }
-        FileIO.removeItem(temporary)
-        try FileIO.createDirectory(temporary)
-        for (name, bytes) in files {
-            try FileIO.writeDurably(bytes, to: temporary + "/" + name)
-        }
-        FileIO.syncDirectory(temporary)
-        if isComplete(dir) {
-            // The current checkpoint becomes the fallback; a stale fallback can go.
-            FileIO.removeItem(old)
-            try FileIO.rename(dir, to: old)
-        } else {
-            // Nothing usable at NAME (absent, or interrupted before its first save): any
-            // NAME.old stays the fallback until the new checkpoint is in place.
-            FileIO.removeItem(dir)
-        }
-        try FileIO.rename(temporary, to: dir)
-        FileIO.syncDirectory(dir + "/..")
-        FileIO.removeItem(old)
-    }
 }
 
 public enum Fingerprint {

@@ -44,6 +44,8 @@ public final class Trainer {
     public var provenance: [String: String] = [:]
     /// The step whose weights the checkpoint directory holds, once saved.
     public private(set) var savedStep: Int?
+    /// The directory a resumed run was loaded from (NAME.old after an interrupted save).
+    private var resumedFrom: String?
 
     /// A new run from freshly initialised weights.
     public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
@@ -115,6 +117,7 @@ public final class Trainer {
         let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
                                   training: training, validation: validation, directory: directory)
         trainer.chatTemplate = checkpoint.config.chat
+        trainer.resumedFrom = dir
         let path = dir + "/" + CheckpointFiles.optimizer
         let moments = try Safetensors.parse(try FileIO.readBytes(path), path: path)
         for (name, buffer) in [("adamw.m", trainer.optimizer.firstMoment), ("adamw.v", trainer.optimizer.secondMoment)] {
@@ -342,7 +345,7 @@ public final class Trainer {
                 files[CheckpointFiles.adapterConfig] = Array(try encoder.encode(adapters.config))
             }
         }
-        try Checkpoint.save(directory, files: files)
+        try Checkpoint.save(directory, files: files, supersedes: resumedFrom)
         savedStep = state.step
     }
 }

@@ -43,7 +43,10 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public func validate() throws {
         if let steps, steps <= 0 { throw SwiftletError("--steps must be positive.") }
         if let timeBudget, timeBudget <= 0 { throw SwiftletError("--time must be positive.") }
-        guard learningRate > 0, learningRate < 10 else { throw SwiftletError("--lr must be a small positive number.") }
+        guard learningRate.isFinite, learningRate > 0, learningRate < 10 else { throw SwiftletError("--lr must be a positive number below 10.") }
+        if let minLearningRate, !(minLearningRate.isFinite && minLearningRate >= 0 && minLearningRate <= learningRate) {
+            throw SwiftletError("--min-lr must be between 0 and --lr (\(learningRate)).")
+        }
         guard batchTokens > 0, batchTokens <= 1 << 24 else { throw SwiftletError("--batch-tokens must be between 1 and 16,777,216.") }
         if let timeBudget, timeBudget > 1e8 { throw SwiftletError("--time is longer than Swiftlet can plan for.") }
         if let steps, steps > 1 << 40 { throw SwiftletError("--steps is larger than Swiftlet can plan for.") }
