@@ -58,6 +58,14 @@ int swl_line_editor_line_is_empty(swl_line_editor *editor) {
     return info == NULL || info->lastchar == info->buffer;
 }
 
+void swl_line_editor_clear_line(swl_line_editor *editor) {
+    const LineInfo *info = el_line(editor->el);
+    if (info == NULL || info->lastchar == info->buffer) return;
+    el_cursor(editor->el, (int)(info->lastchar - info->cursor));
+    info = el_line(editor->el);
+    el_deletestr(editor->el, (int)(info->lastchar - info->buffer));
+}
+
 void swl_line_editor_remember(swl_line_editor *editor, const char *line) {
     history(editor->history, &editor->event, H_ENTER, line);
     if (editor->history_path) history(editor->history, &editor->event, H_SAVE, editor->history_path);

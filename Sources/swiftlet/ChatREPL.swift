@@ -28,13 +28,22 @@ final class ChatREPL {
             Console.info("swiftlet chat — \(checkpoint.directory) (\(how)). /help lists the commands; Ctrl-D leaves.")
         }
         defer { saveTranscript() }
+        // As in Node's and Python's REPLs, Ctrl-C at the prompt never loses the conversation: the
+        // first clears the line and says how to leave; a second in a row at an empty prompt leaves.
+        var interruptedAtEmptyPrompt = false
         while true {
             Interrupt.requested = 0
-            switch input.read(prompt: input.isTerminal ? "you> " : "", continuation: input.isTerminal ? "...> " : "") {
-            case .endOfInput:
+            let event = input.read(prompt: input.isTerminal ? "you> " : "", continuation: input.isTerminal ? "...> " : "")
+            if case .interrupted(let empty) = event {
+                if empty, interruptedAtEmptyPrompt { return }
+                interruptedAtEmptyPrompt = empty
+                Console.info("(to leave, press Ctrl-C again at an empty prompt, Ctrl-D, or type /quit)")
+                continue
+            }
+            interruptedAtEmptyPrompt = false
+            switch event {
+            case .endOfInput, .interrupted:
                 return
-            case .interrupted(let empty):
-                if empty { return }
             case .line(let line):
                 if line.hasPrefix("/") {
                     if try !command(line) { return }
@@ -184,7 +193,7 @@ final class ChatREPL {
 
     static let help = """
         /help                 this list
-        /quit                 leave (also Ctrl-D, or Ctrl-C at an empty prompt)
+        /quit                 leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)
         /reset                forget the conversation (the system prompt stays)
         /system TEXT          set the system prompt (no text removes it)
         /set NAME VALUE       temperature, top_k, top_p, min_p, repetition_penalty, max_tokens, seed

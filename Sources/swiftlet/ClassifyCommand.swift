@@ -131,9 +131,10 @@ struct ClassifyCommand: ParsableCommand {
             guard ClassifierTrainingMode(rawValue: train) != nil else { throw ValidationError("--train must be head, lora or full.") }
             guard pooling == "auto" || Pooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be mean, last or auto.") }
             guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
-            guard epochs > 0, batchSize > 0, patience > 0, loraRank > 0 else {
-                throw ValidationError("--epochs, --batch-size, --patience and --lora-rank must be positive.")
-            }
+            var options = ClassifierTrainingOptions()
+            (options.epochs, options.batchSize, options.patience, options.loraRank, options.learningRate, options.dropout) =
+                (epochs, batchSize, patience, loraRank, lr, dropout)
+            do { try options.validate() } catch let error as SwiftletError { throw ValidationError(error.message) }
         }
 
         func run() throws {

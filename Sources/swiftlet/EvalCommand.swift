@@ -32,6 +32,9 @@ struct EvalCommand: ParsableCommand {
             print("loss: \(Format.fixed(result.loss, 4)) nats/token")
             print("perplexity: \(Format.fixed(result.perplexity, 2))")
             print("bits per byte: \(Format.fixed(result.bitsPerByte, 4))")
+            guard result.loss.isFinite else {
+                throw SwiftletError("the loss is not a finite number: \(loaded.directory) cannot score this text.")
+            }
             Console.info("scored in \(Format.seconds(clock.seconds)) (\(Format.grouped(Int(Double(result.tokens) / clock.seconds))) tokens/s)")
         }
     }

@@ -28,7 +28,9 @@ struct SamplingOptions: ParsableArguments {
         } catch let error as SwiftletError {
             throw ValidationError(error.message)
         }
-        guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive.") }
+        guard maxTokens > 0, maxTokens <= 1 << 24 else { throw ValidationError("--max-tokens must be between 1 and 16,777,216.") }
+        guard topK <= 1 << 20 else { throw ValidationError("--top-k must be at most 1,048,576.") }
+        guard stop.count <= 256 else { throw ValidationError("at most 256 --stop strings.") }
         guard !stop.contains(where: \.isEmpty) else { throw ValidationError("--stop must not be empty.") }
         guard Precision(rawValue: weights) != nil else { throw ValidationError("--weights must be fp32 or bf16.") }
     }
@@ -91,8 +93,9 @@ struct GenerateCommand: ParsableCommand {
     func runBatch(_ loaded: Checkpoint, file: String) throws {
         let lines = try PromptsFile.parse(FileIO.readUTF8(file), name: file, maxTokens: sampling.maxTokens,
                                           sampling: sampling.settings, stop: sampling.stop)
-        let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer,
-                                      options: GenerationEngine.Options(parallel: parallel, weights: sampling.weightPrecision))
+        let options = GenerationEngine.Options(parallel: parallel, weights: sampling.weightPrecision)
+        try GenerationEngine.memoryPlan(loaded.model.config, options: options).check("generating \(parallel) completions at once")
+        let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer, options: options)
         var ids: [GenerationEngine.RequestID] = []
         for line in lines {
             let request = GenerationRequest(prompt: loaded.tokenizer.encode(line.prompt), maxTokens: line.maxTokens,

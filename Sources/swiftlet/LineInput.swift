@@ -58,6 +58,7 @@ final class LineInput {
             guard let raw = swl_line_editor_read(editor, prompt, &interrupted) else {
                 if interrupted != 0 {
                     let empty = swl_line_editor_line_is_empty(editor) != 0
+                    swl_line_editor_clear_line(editor)
                     fputs("\n", stdout)
                     return .interrupted(empty: empty)
                 }

@@ -47,12 +47,12 @@ struct TrainCommand: ParsableCommand {
     var dropout: Float = 0
     @Option(name: .long, help: "Random seed (weights, data order, dropout).")
     var seed: UInt64 = 1
-    @Option(name: .long, help: "Evaluate every N steps.")
-    var evalInterval: Int = 100
+    @Option(name: .long, help: "Evaluate every N steps (default 100; may change on --resume).")
+    var evalInterval: Int?
     @Option(name: .long, help: "Validation tokens per evaluation.")
     var evalTokens: Int = 131_072
-    @Option(name: .long, help: "Save a checkpoint every N steps.")
-    var saveInterval: Int = 500
+    @Option(name: .long, help: "Save a checkpoint every N steps (default 500; may change on --resume).")
+    var saveInterval: Int?
     @Option(name: .long, help: "Tokenizer size when one is trained (default per preset).")
     var vocabSize: Int?
     @Option(name: .long, help: "Use this SentencePiece .model instead of training one.")
@@ -72,9 +72,11 @@ struct TrainCommand: ParsableCommand {
         }
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive.") }
         if let time, (Format.parseDuration(time) ?? 0) <= 0 { throw ValidationError("--time must be a duration like 5m, 90s or 1h.") }
-        if let vocabSize, vocabSize <= 0 { throw ValidationError("--vocab-size must be positive.") }
-        if let context, context <= 1 { throw ValidationError("--context must be at least 2.") }
-        if let kvHeads, kvHeads <= 0 { throw ValidationError("--kv-heads must be positive.") }
+        if let vocabSize, !(1...(1 << 20)).contains(vocabSize) { throw ValidationError("--vocab-size must be between 1 and 1,048,576.") }
+        if let context, !(2...(1 << 17)).contains(context) { throw ValidationError("--context must be between 2 and 131,072.") }
+        if let kvHeads, !(1...1024).contains(kvHeads) { throw ValidationError("--kv-heads must be between 1 and 1024.") }
+        if let evalInterval, evalInterval <= 0 { throw ValidationError("--eval-interval must be positive.") }
+        if let saveInterval, saveInterval <= 0 { throw ValidationError("--save-interval must be positive.") }
         if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
         if let lr, !(lr.isFinite && lr > 0 && lr < 10) { throw ValidationError("--lr must be a positive number below 10.") }
         if let minLr, !(minLr.isFinite && minLr >= 0 && minLr <= (lr ?? 2e-3)) {
@@ -105,6 +107,7 @@ struct TrainCommand: ParsableCommand {
                 let trainer = try Trainer.resume(from: checkpoint, directory: out, training: training, validation: validation)
                 try checkUnchanged(trainer, sources: sources)
                 if let steps { try trainer.setTotalSteps(steps) }
+                try trainer.setIntervals(evaluation: evalInterval, save: saveInterval)
                 Console.info("resuming \(out) at step \(trainer.state.step)" + (trainer.state.totalSteps.map { " of \($0)" } ?? ""))
                 try TrainingProgress.run(trainer)
                 return
@@ -131,9 +134,9 @@ struct TrainCommand: ParsableCommand {
             options.adam.weightDecay = weightDecay
             options.decayEmbeddings = decayEmbeddings
             options.gradientClip = gradClip
-            options.evalInterval = evalInterval
+            options.evalInterval = evalInterval ?? 100
             options.evalTokens = evalTokens
-            options.saveInterval = saveInterval
+            options.saveInterval = saveInterval ?? 500
             options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .fp32
             options.documentSeparator = separator
             options.corpusWeights = sources.count > 1 ? sources.map { $0.weight! } : nil

@@ -114,7 +114,23 @@ extension CLITests {
         terminal.write("/show\r")
         XCTAssertTrue(terminal.read(until: "2 turns"), "the stopped exchange is part of the conversation: \(terminal.output)")
         XCTAssertTrue(terminal.read(until: "you> "), terminal.output)
-        // Ctrl-C at an empty prompt leaves.
+        // Issue 12: Ctrl-C at the prompt (say, meant for a reply that had just ended) does not
+        // leave; it says how to. With text typed, it clears the line.
+        kill(process.processIdentifier, SIGINT)
+        XCTAssertTrue(terminal.read(until: "to leave, press Ctrl-C again"), terminal.output)
+        XCTAssertTrue(terminal.read(until: "you> "), terminal.output)
+        terminal.write("my lord")
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(process.processIdentifier, SIGINT)
+        XCTAssertTrue(terminal.read(until: "to leave, press Ctrl-C again"), terminal.output)
+        XCTAssertTrue(terminal.read(until: "you> "), terminal.output)
+        terminal.write("/show\r")
+        XCTAssertTrue(terminal.read(until: "2 turns"), "the cleared line was not sent: \(terminal.output)")
+        XCTAssertTrue(terminal.read(until: "you> "), terminal.output)
+        XCTAssertTrue(process.isRunning, terminal.output)
+        // Two in a row at an empty prompt leave.
+        kill(process.processIdentifier, SIGINT)
+        XCTAssertTrue(terminal.read(until: "you> "), terminal.output)
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 0, terminal.output)

@@ -253,7 +253,7 @@ final class CLITests: XCTestCase {
         try FileIO.writeAtomically(Array("h\0e\0l\0l\0o\0".utf8), to: work + "/utf16.txt")
         try expectFailure(trainArgs + ["--data", work + "/utf16.txt"], mentioning: "not UTF-8")
         try expectFailure(trainArgs + ["--data", try corpus(), "--steps=-5"], mentioning: "--steps must be positive")
-        try expectFailure(trainArgs + ["--data", try corpus(), "--vocab-size=0"], mentioning: "--vocab-size must be positive")
+        try expectFailure(trainArgs + ["--data", try corpus(), "--vocab-size=0"], mentioning: "--vocab-size must be between 1 and")
         try expectFailure(["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "100000", "--steps", "1", "--out", work + "/never"],
                           mentioning: "the largest that works is")
         XCTAssertFalse(FileIO.exists(work + "/never/config.json"), "nothing half-written")

@@ -139,8 +139,14 @@ final class DataTests: XCTestCase {
 
     func testTokenCacheKeepsDocuments() {
         let documents = labelled([4, 1, 9])
-        XCTAssertEqual(TokenCache.decode(TokenCache.encode(documents), vocabSize: 10_000), documents)
-        XCTAssertNil(TokenCache.decode(TokenCache.encode(documents), vocabSize: 100), "out-of-range tokens are rejected")
-        XCTAssertNil(TokenCache.decode(Array(TokenCache.encode(documents).dropLast(3)), vocabSize: 10_000))
+        let bytes = TokenCache.encode(documents, key: 42)
+        XCTAssertEqual(TokenCache.decode(bytes, key: 42, vocabSize: 10_000), documents)
+        XCTAssertNil(TokenCache.decode(bytes, key: 42, vocabSize: 100), "out-of-range tokens are rejected")
+        XCTAssertNil(TokenCache.decode(Array(bytes.dropLast(3)), key: 42, vocabSize: 10_000))
+        XCTAssertNil(TokenCache.decode(bytes, key: 43, vocabSize: 10_000), "another corpus's cache is not this one's")
+        // Issue 12: a valid layout with wrong tokens used to be trusted; the checksum catches it.
+        var wrong = bytes
+        wrong[wrong.count - 12] ^= 1
+        XCTAssertNil(TokenCache.decode(wrong, key: 42, vocabSize: 10_000))
     }
 }

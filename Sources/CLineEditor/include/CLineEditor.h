@@ -17,6 +17,9 @@ const char *swl_line_editor_read(swl_line_editor *editor, const char *prompt, in
 /// Whether the line being edited is empty (meaningful after an interrupted read).
 int swl_line_editor_line_is_empty(swl_line_editor *editor);
 
+// Empties the line being edited (after a Ctrl-C, so the next read starts afresh).
+void swl_line_editor_clear_line(swl_line_editor *editor);
+
 /// Adds a line to the history and saves the history file (if any).
 void swl_line_editor_remember(swl_line_editor *editor, const char *line);
 

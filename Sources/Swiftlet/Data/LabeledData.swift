@@ -78,10 +78,12 @@ public enum LabeledDataReader {
         guard let header = records.first else { throw SwiftletError("\(path) is empty: it has no header and no rows.") }
         let names = header.fields.map { trimmed($0) }
         func column(_ wanted: String) throws -> Int {
-            guard let index = names.firstIndex(where: { $0.lowercased() == wanted.lowercased() }) else {
+            let matches = names.indices.filter { names[$0].lowercased() == wanted.lowercased() }
+            guard let index = matches.first else {
                 let listed = names.map { "\"\($0)\"" }.joined(separator: ", ")
                 throw SwiftletError("\(path) has no \"\(wanted)\" column; its header has \(listed).")
             }
+            guard matches.count == 1 else { throw ambiguous(path, wanted, matches.map { names[$0] }) }
             return index
         }
         let textIndex = try column(textName), labelIndex = try column(labelName)
@@ -94,6 +96,13 @@ public enum LabeledDataReader {
             examples.append(try example(text: record.fields[textIndex], label: record.fields[labelIndex], path: path, line: record.line))
         }
         return examples
+    }
+
+    /// Names are matched without regard to case, so two that differ only in case are ambiguous.
+    static func ambiguous(_ path: String, _ wanted: String, _ found: [String], line: Int? = nil) -> SwiftletError {
+        let listed = found.map { "\"\($0)\"" }.joined(separator: " and ")
+        let place = line.map { "\(path) line \($0)" } ?? path
+        return SwiftletError("\(place) has both \(listed), which both match \"\(wanted)\" (names are matched without regard to case); rename one.")
     }
 
     static func example(text: String, label rawLabel: String, path: String, line: Int) throws -> LabeledExample {
@@ -218,21 +227,23 @@ public enum LabeledDataReader {
 
     static func jsonLines(_ contents: String, path: String, textName: String, labelName: String) throws -> [LabeledExample] {
         let decoder = JSONDecoder()
-        func field(_ object: [String: JSONField], _ name: String) -> JSONField? {
-            object.first { $0.key.lowercased() == name.lowercased() }?.value
-        }
         var examples: [LabeledExample] = []
         for (index, rawLine) in lines(contents).enumerated() {
             guard rawLine.contains(where: { !$0.isWhitespace }) else { continue }
             let line = index + 1
+            func field(_ object: [String: JSONField], _ name: String) throws -> JSONField? {
+                let matches = object.filter { $0.key.lowercased() == name.lowercased() }
+                guard matches.count <= 1 else { throw ambiguous(path, name, matches.keys.sorted(), line: line) }
+                return matches.first?.value
+            }
             guard let object = try? decoder.decode([String: JSONField].self, from: Data(rawLine.utf8)) else {
                 throw SwiftletError("\(path) line \(line) is not a JSON object.")
             }
-            guard case .string(let text)? = field(object, textName) else {
+            guard case .string(let text)? = try field(object, textName) else {
                 throw SwiftletError("\(path) line \(line) has no \"\(textName)\" string.")
             }
             let label: String
-            switch field(object, labelName) {
+            switch try field(object, labelName) {
             case .string(let s)?, .number(let s)?: label = s
             default: throw SwiftletError("\(path) line \(line) has no \"\(labelName)\" string or number.")
             }

@@ -80,8 +80,18 @@ public struct Checkpoint {
         guard facts.vocabSize == config.model.vocabSize, facts == config.tokenizer else {
             throw SwiftletError("the checkpoint \(directory) has a tokenizer.model (\(facts.vocabSize) pieces) that does not match the one its model was trained with (\(config.tokenizer.vocabSize) pieces).")
         }
+        // The weights file must hold exactly the config's parameters, and this machine must
+        // hold them, before the model is allocated.
+        let weightsPath = dir + "/" + CheckpointFiles.model
+        let weights = try FileIO.readBytes(weightsPath)
+        let placements = try Safetensors.header(weights, path: weightsPath)
+        let stored = placements.values.reduce(0) { $0 + $1.count }
+        guard stored == config.model.parameterCount else {
+            throw SwiftletError("\(weightsPath) holds \(Format.grouped(stored)) parameters, but \(CheckpointFiles.config) describes a model of \(Format.grouped(config.model.parameterCount)).")
+        }
+        try MemoryPlan.weights(config.model).check("loading \(directory)")
         let model = Transformer(config: config.model)
-        try loadWeights(dir + "/" + CheckpointFiles.model, into: model)
+        try fill(model.parameters, views: model.layout.views, from: weights, placements: placements, path: weightsPath)
         let adapter = try loadAdapter(dir, model: model)
         adapter?.merge(into: model)
         return Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config,
@@ -97,9 +107,15 @@ public struct Checkpoint {
         } catch {
             throw SwiftletError("\(configPath) is not a valid classifier description.")
         }
-        guard config.labels.count >= 2 else { throw SwiftletError("\(configPath) names fewer than two labels.") }
+        do { try config.validate() } catch let error as SwiftletError { throw SwiftletError("\(configPath): \(error.message)") }
+        let bytes = try FileIO.readBytes(weightsPath)
+        let placements = try Safetensors.header(bytes, path: weightsPath)
+        let classes = config.labels.count
+        guard placements.values.reduce(0, { $0 + $1.count }) == classes * dim + classes else {
+            throw SwiftletError("\(weightsPath) does not hold a head for the \(classes) labels of \(CheckpointFiles.classifierConfig) on \(dim) features.")
+        }
         let head = ClassifierHead(config: config, dim: dim)
-        try loadTensors(weightsPath, views: head.views, into: head.parameters)
+        try fill(head.parameters, views: head.views, from: bytes, placements: placements, path: weightsPath)
         return head
     }
 
@@ -117,8 +133,13 @@ public struct Checkpoint {
         } catch {
             throw SwiftletError("\(configPath) is not a valid adapter description.")
         }
+        let bytes = try FileIO.readBytes(weightsPath)
+        let placements = try Safetensors.header(bytes, path: weightsPath)
+        guard placements.values.reduce(0, { $0 + $1.count }) == config.parameterCount(model.config) else {
+            throw SwiftletError("\(weightsPath) does not hold the rank-\(config.rank) adapters that \(CheckpointFiles.adapterConfig) describes.")
+        }
         let adapters = LoRAAdapters(config: config, model: model.config)
-        try loadTensors(weightsPath, views: adapters.views, into: adapters.parameters)
+        try fill(adapters.parameters, views: adapters.views, from: bytes, placements: placements, path: weightsPath)
         return adapters
     }
 
@@ -139,13 +160,27 @@ public struct Checkpoint {
 
     /// Fills `buffer` from the safetensors file, tensor by tensor, checking names and shapes.
     static func loadTensors(_ path: String, views: [TensorView], into buffer: FloatBuffer) throws {
-        let tensors = try Safetensors.parse(FileIO.readBytes(path), path: path)
+        let bytes = try FileIO.readBytes(path)
+        try fill(buffer, views: views, from: bytes, placements: Safetensors.header(bytes, path: path), path: path)
+    }
+
+    /// Copies each view's tensor from the file's bytes, checking name, shape and that every
+    /// value is a finite number (a NaN or infinite weight would poison every result silently).
+    static func fill(_ buffer: FloatBuffer, views: [TensorView], from bytes: [UInt8], placements: [String: Safetensors.Placement],
+                     path: String) throws {
         for view in views {
-            guard let tensor = tensors[view.name] else { throw SwiftletError("\(path) has no tensor \(view.name).") }
-            guard tensor.shape == view.shape else {
-                throw SwiftletError("\(path): tensor \(view.name) has shape \(tensor.shape) but the config says \(view.shape).")
+            guard let placement = placements[view.name] else { throw SwiftletError("\(path) has no tensor \(view.name).") }
+            guard placement.shape == view.shape else {
+                throw SwiftletError("\(path): tensor \(view.name) has shape \(placement.shape) but the config says \(view.shape).")
             }
-            tensor.values.withUnsafeBufferPointer { (buffer.pointer + view.offset).update(from: $0.baseAddress!, count: view.count) }
+            guard view.offset >= 0, view.offset + view.count <= buffer.count else {
+                throw SwiftletError("\(path): tensor \(view.name) does not fit the model's parameters.")
+            }
+            let destination = buffer.pointer + view.offset
+            Safetensors.copy(placement, from: bytes, to: destination)
+            if let bad = (0..<view.count).first(where: { !destination[$0].isFinite }) {
+                throw SwiftletError("\(path): tensor \(view.name) holds a value that is not a finite number (\(destination[bad]) at index \(bad)).")
+            }
         }
     }
 

@@ -51,9 +51,16 @@ public enum Safetensors {
         return out
     }
 
-    /// Parses a file's bytes into tensors (name → (shape, values)). Every inconsistency is a
-    /// user-facing error naming the file.
-    public static func parse(_ bytes: [UInt8], path: String) throws -> [String: (shape: [Int], values: [Float])] {
+    /// Where a tensor's values lie in the file (byte offsets from the start of the file).
+    public struct Placement: Sendable, Equatable {
+        public let shape: [Int]
+        public let bytes: Range<Int>
+        public var count: Int { bytes.count / 4 }
+    }
+
+    /// Reads and checks the header alone: every tensor's shape against its byte range and the
+    /// file's size, before anything is allocated for its values.
+    public static func header(_ bytes: [UInt8], path: String) throws -> [String: Placement] {
         func corrupt(_ why: String) -> SwiftletError { SwiftletError("\(path) is not a valid safetensors file (\(why)).") }
         guard bytes.count >= 8 else { throw corrupt("it is shorter than its header") }
         var headerLength: UInt64 = 0
@@ -71,7 +78,7 @@ public enum Safetensors {
         }
         let dataStart = 8 + Int(headerLength)
         let dataLength = bytes.count - dataStart
-        var result: [String: (shape: [Int], values: [Float])] = [:]
+        var result: [String: Placement] = [:]
         for (name, entry) in entries {
             guard entry.dtype == "F32" else { throw SwiftletError("\(path): tensor \(name) is \(entry.dtype); only F32 is supported.") }
             guard entry.data_offsets.count == 2 else { throw corrupt("tensor \(name) has bad offsets") }
@@ -85,15 +92,26 @@ public enum Safetensors {
             guard begin >= 0, end >= begin, end <= dataLength, end - begin == count * 4 else {
                 throw corrupt("tensor \(name)'s byte range does not match its shape")
             }
-            var values = [Float](repeating: 0, count: count)
-            values.withUnsafeMutableBytes { destination in
-                bytes.withUnsafeBytes { source in
-                    destination.copyMemory(from: UnsafeRawBufferPointer(rebasing: source[dataStart + begin..<dataStart + end]))
-                }
-            }
-            result[name] = (entry.shape, values)
+            result[name] = Placement(shape: entry.shape, bytes: dataStart + begin..<dataStart + end)
         }
         return result
+    }
+
+    /// Copies a tensor's values out of the file's bytes into `destination` (count floats).
+    public static func copy(_ placement: Placement, from bytes: [UInt8], to destination: UnsafeMutablePointer<Float>) {
+        bytes.withUnsafeBytes { source in
+            UnsafeMutableRawPointer(destination).copyMemory(from: source.baseAddress! + placement.bytes.lowerBound, byteCount: placement.bytes.count)
+        }
+    }
+
+    /// Parses a file's bytes into tensors (name → (shape, values)). Every inconsistency is a
+    /// user-facing error naming the file.
+    public static func parse(_ bytes: [UInt8], path: String) throws -> [String: (shape: [Int], values: [Float])] {
+        try header(bytes, path: path).mapValues { placement in
+            var values = [Float](repeating: 0, count: placement.count)
+            values.withUnsafeMutableBufferPointer { copy(placement, from: bytes, to: $0.baseAddress!) }
+            return (placement.shape, values)
+        }
     }
 
     enum HeaderValue: Decodable {

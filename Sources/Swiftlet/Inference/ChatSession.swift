@@ -12,12 +12,33 @@ public struct ChatTranscript: Codable, Sendable, Equatable {
     public var settings: ChatSettings
 
     public static func read(_ path: String) throws -> ChatTranscript {
-        let bytes = try FileIO.readBytes(path)
+        try decode(FileIO.readBytes(path, limit: 1 << 28), path: path)
+    }
+
+    /// Parses and checks a transcript's bytes (every count and setting in range).
+    public static func decode(_ bytes: [UInt8], path: String) throws -> ChatTranscript {
+        let transcript: ChatTranscript
         do {
-            return try JSONDecoder().decode(ChatTranscript.self, from: Data(bytes))
+            transcript = try JSONDecoder().decode(ChatTranscript.self, from: Data(bytes))
         } catch {
             throw SwiftletError("\(path) is not a Swiftlet chat transcript.")
         }
+        do {
+            try transcript.validate()
+        } catch let error as SwiftletError {
+            throw SwiftletError("\(path) is not a valid chat transcript: \(error.message)")
+        }
+        return transcript
+    }
+
+    public func validate() throws {
+        try settings.sampling.validate()
+        guard (1...(1 << 24)).contains(settings.maxTokens) else { throw SwiftletError("max_tokens must be between 1 and 16,777,216.") }
+        guard settings.stop.count <= 256, !settings.stop.contains(where: \.isEmpty) else {
+            throw SwiftletError("its stop strings must be at most 256, none of them empty.")
+        }
+        guard turns.count <= 1 << 20 else { throw SwiftletError("it holds more than 1,048,576 turns.") }
+        guard !turns.contains(where: { $0.role == .system }) else { throw SwiftletError("a system prompt goes in \"system\", not among the turns.") }
     }
 
     /// Written atomically: a temporary file renamed into place.

@@ -73,6 +73,14 @@ public final class GenerationEngine {
     var kept: [RequestID: (tokens: [Int32], table: BlockTable)] = [:]
     var nextID = 0
 
+    /// What an engine with these options allocates for this model (weights included).
+    public static func memoryPlan(_ c: ModelConfig, options: Options) -> MemoryPlan {
+        let perSequence = (c.contextLength + options.blockSize - 1) / max(options.blockSize, 1)
+        var plan = MemoryPlan.generation(c, sequences: 0, rows: options.promptTokensPerStep + options.parallel, logitRows: options.parallel)
+        plan.add("KV cache", floats: 2, c.layers, options.blocks ?? options.parallel * perSequence, options.blockSize, c.kvDim)
+        return plan
+    }
+
     /// Without a tokenizer there is no text (callbacks get nothing, stop strings are refused) and no end-of-sequence token.
     public init(model: Transformer, tokenizer: Tokenizer?, options: Options = Options()) {
         self.model = model

@@ -14,6 +14,17 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
         self.labels = labels
         self.pooling = pooling
     }
+
+    /// Labels: 2 to 65,536, each non-empty and named once (they key every lookup).
+    public func validate() throws {
+        guard labels.count >= 2 else { throw SwiftletError("it names fewer than two labels.") }
+        guard labels.count <= 65_536 else { throw SwiftletError("it names \(labels.count) labels; at most 65,536 are supported.") }
+        guard labels.allSatisfy({ !$0.isEmpty }) else { throw SwiftletError("it has an empty label.") }
+        var seen = Set<String>()
+        if let repeated = labels.first(where: { !seen.insert($0).inserted }) {
+            throw SwiftletError("it names the label \(repeated) twice.")
+        }
+    }
 }
 
 /// A linear softmax classifier on a pooled final hidden state: logits = W·pooled + b, with W

@@ -35,6 +35,19 @@ public struct LoRAConfig: Codable, Sendable, Equatable {
         guard rank > 0, rank <= 1024 else { throw SwiftletError("--lora-rank must be between 1 and 1024.") }
         guard alpha > 0, alpha.isFinite else { throw SwiftletError("--lora-alpha must be positive.") }
         guard !targets.isEmpty else { throw SwiftletError("--lora-targets names no layer.") }
+        guard Set(targets).count == targets.count else { throw SwiftletError("--lora-targets names a layer twice.") }
+    }
+
+    /// A and B of every target in every layer: rank × (in + out) each.
+    public func parameterCount(_ c: ModelConfig) -> Int {
+        let perLayer = targets.reduce(0) { sum, target in
+            switch target {
+            case .q, .o: sum + 2 * c.dim
+            case .k, .v: sum + c.dim + c.kvDim
+            case .gate, .up, .down: sum + c.dim + c.hiddenDim
+            }
+        }
+        return rank * perLayer * c.layers
     }
 }
 

@@ -18,6 +18,8 @@ public final class Tokenizer: @unchecked Sendable {
     public let pieceBytes: [[UInt8]]
 
     public init(modelBytes: [UInt8]) throws {
+        // libsentencepiece trusts the file's character map blindly (see CharsmapValidator).
+        try CharsmapValidator.validate(modelBytes: modelBytes)
         var error: UnsafeMutablePointer<CChar>?
         let loaded = modelBytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { spm_load_bytes($0.baseAddress, $0.count, &error) }

@@ -20,6 +20,8 @@ public struct TokenizerTrainingOptions: Sendable {
     /// Sentences (lines) sampled for training; more costs time and memory, rarely quality.
     public var maxSentences: Int = 2_000_000
     public var seed: UInt32 = 1
+    /// SentencePiece's normalization rule: "identity" keeps every byte, so text round-trips.
+    public var normalization = "identity"
 
     public init(vocabSize: Int, modelType: TokenizerModelType = .unigram) {
         self.vocabSize = vocabSize
@@ -46,7 +48,7 @@ extension Tokenizer {
             ("vocab_size", String(options.vocabSize)),
             ("character_coverage", "0.9995"),
             ("byte_fallback", "true"),
-            ("normalization_rule_name", "identity"),
+            ("normalization_rule_name", options.normalization),
             ("remove_extra_whitespaces", "false"),
             ("add_dummy_prefix", "false"),
             ("allow_whitespace_only_pieces", "true"),
@@ -66,7 +68,7 @@ extension Tokenizer {
         var modelPointer: UnsafeMutablePointer<CChar>?
         var modelLength = 0
         var error: UnsafeMutablePointer<CChar>?
-        var utf8 = Array(text.utf8)
+        var utf8 = cutLongLines(Array(text.utf8), limit: maxLineBytes)
         let status = utf8.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
                 keys.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
@@ -87,6 +89,36 @@ extension Tokenizer {
         return try Tokenizer(modelBytes: bytes)
     }
 
+    /// SentencePiece skips every sentence longer than max_sentence_length (16,384 bytes), and
+    /// fails with "[!sentences_.empty()]" when that is all of them.
+    static let maxLineBytes = 16_000
+
+    /// Lines longer than `limit` bytes cut into pieces of at most `limit` (after a space where
+    /// there is one, never inside a UTF-8 character): the tokenizer learns pieces from them like
+    /// from any text, and the model is trained on the text as it was.
+    static func cutLongLines(_ bytes: [UInt8], limit: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count + bytes.count / limit + 1)
+        var lineStart = 0
+        while lineStart < bytes.count {
+            let newline = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            var start = lineStart
+            while newline - start > limit {
+                var cut = start + limit
+                // Not inside a multi-byte character (continuation bytes are 10xxxxxx) …
+                while cut > start + 1, bytes[cut] & 0xC0 == 0x80 { cut -= 1 }
+                // … and after a space when one is near.
+                if let space = bytes[(cut - min(256, cut - start - 1))..<cut].lastIndex(of: UInt8(ascii: " ")) { cut = space + 1 }
+                out += bytes[start..<cut]
+                out.append(UInt8(ascii: "\n"))
+                start = cut
+            }
+            out += bytes[start..<min(newline + 1, bytes.count)]
+            lineStart = newline + 1
+        }
+        return out
+    }
+
     /// Turns SentencePiece's messages into a sentence a user can act on.
     static func explain(trainingError reason: String, requested: Int) -> SwiftletError {
         // e.g. "Internal: ... Vocabulary size too high (9000). Please set it to a value <= 5872."
@@ -103,6 +135,9 @@ extension Tokenizer {
                 return SwiftletError("a vocabulary of \(requested) is too small to hold every character of this corpus; it needs at least \(needed + 1).")
             }
             return SwiftletError("a vocabulary of \(requested) is too small to hold every character of this corpus.")
+        }
+        if reason.contains("sentences_.empty()") {
+            return SwiftletError("the tokenizer's training text has no usable line (SentencePiece skips lines over 16,384 bytes).")
         }
         return SwiftletError("tokenizer training failed: \(reason)")
     }

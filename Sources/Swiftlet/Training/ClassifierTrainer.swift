@@ -28,6 +28,19 @@ public struct ClassifierTrainingOptions: Sendable {
     public var dropout: Float = 0
     public init() {}
 
+    /// Every option in range; the learning rates finite and positive.
+    public func validate() throws {
+        if let learningRate, !(learningRate.isFinite && learningRate > 0 && learningRate < 10) {
+            throw SwiftletError("--lr must be a positive number below 10.")
+        }
+        guard (1...100_000).contains(epochs) else { throw SwiftletError("--epochs must be between 1 and 100,000.") }
+        guard (1...65_536).contains(batchSize) else { throw SwiftletError("--batch-size must be between 1 and 65,536.") }
+        guard (1...100_000).contains(patience) else { throw SwiftletError("--patience must be between 1 and 100,000.") }
+        guard (1...1024).contains(loraRank) else { throw SwiftletError("--lora-rank must be between 1 and 1024.") }
+        guard dropout >= 0, dropout < 1 else { throw SwiftletError("--dropout must be in [0, 1).") }
+        guard (1...(1 << 20)).contains(maxRowsPerPass) else { throw SwiftletError("the rows per pass must be between 1 and 1,048,576.") }
+    }
+
     var headLearningRate: Float { mode == .head ? (learningRate ?? 3e-3) : 3e-3 }
     var modelLearningRate: Float { learningRate ?? (mode == .lora ? 1e-3 : 1e-4) }
 }
@@ -67,6 +80,7 @@ public final class ClassifierTrainer {
 
     public init(base: Checkpoint, labels: [String], train: [(text: String, label: Int)], validation: [(text: String, label: Int)],
                 options: ClassifierTrainingOptions, directory: String) throws {
+        try options.validate()
         guard labels.count >= 2 else { throw SwiftletError("the training data has one class only (\(labels.first ?? "none")); a classifier needs at least two.") }
         guard !validation.isEmpty else { throw SwiftletError("there are no validation examples.") }
         self.base = base

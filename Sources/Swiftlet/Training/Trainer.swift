@@ -72,6 +72,8 @@ public final class Trainer {
         }
         // A pass holds one micro-batch, and at least one whole evaluation window.
         let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
+        try MemoryPlan.training(model.config, rows: max(microRows, context),
+                                loraParameters: state.options.lora.map { $0.parameterCount(model.config) }).check("this training run")
         adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
         adapters?.initialize(seed: state.options.seed)
         pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision, adapters: adapters)
@@ -110,21 +112,32 @@ public final class Trainer {
         guard state.options.lora == nil else {
             throw SwiftletError("\(directory) is a LoRA fine-tune, which cannot be resumed; fine-tune again from it (its adapters are merged in when loaded).")
         }
-        guard let data = state.data, data.random.state.count == 4, state.step >= 0, state.warmupSteps >= 0 else {
+        guard state.data != nil else {
             throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state (or was saved by an older Swiftlet).")
         }
-        try state.options.validate()
+        do {
+            try state.validate()
+            try state.options.validate()
+        } catch let error as SwiftletError {
+            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state: \(error.message)")
+        }
         let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
                                   training: training, validation: validation, directory: directory)
         trainer.chatTemplate = checkpoint.config.chat
         trainer.resumedFrom = dir
         let path = dir + "/" + CheckpointFiles.optimizer
-        let moments = try Safetensors.parse(try FileIO.readBytes(path), path: path)
+        let bytes = try FileIO.readBytes(path)
+        let moments = try Safetensors.header(bytes, path: path)
         for (name, buffer) in [("adamw.m", trainer.optimizer.firstMoment), ("adamw.v", trainer.optimizer.secondMoment)] {
-            guard let tensor = moments[name], tensor.values.count == buffer.count else {
+            guard let placement = moments[name], placement.count == buffer.count else {
                 throw SwiftletError("\(path) does not match the model (tensor \(name)).")
             }
-            tensor.values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: buffer.count) }
+            try Checkpoint.fill(buffer, views: [TensorView(name: name, offset: 0, shape: [buffer.count], isDecayed: false)],
+                                from: bytes, placements: moments, path: path)
+        }
+        // Second moments are running means of squares.
+        if (0..<trainer.optimizer.secondMoment.count).contains(where: { trainer.optimizer.secondMoment.pointer[$0] < 0 }) {
+            throw SwiftletError("\(path): tensor adamw.v holds a negative value, which no optimizer state can.")
         }
         if let text = try? FileIO.readUTF8(dir + "/" + CheckpointFiles.metrics) {
             let decoder = JSONDecoder()
@@ -140,6 +153,13 @@ public final class Trainer {
         state.options.steps = steps
         state.options.timeBudget = nil
         state.totalSteps = steps
+    }
+
+    /// How often a resumed run evaluates and saves (neither changes the weights it trains).
+    public func setIntervals(evaluation: Int?, save: Int?) throws {
+        if let evaluation { state.options.evalInterval = evaluation }
+        if let save { state.options.saveInterval = save }
+        try state.options.validate()
     }
 
     /// Rows of one forward/backward pass.
@@ -160,8 +180,8 @@ public final class Trainer {
         while !isDone {
             let clock = Stopwatch()
             let (loss, learningRate, padding) = trainStep()
-            guard loss.isFinite, lastGradientNorm.isFinite else {
-                throw SwiftletError("training diverged at step \(state.step) (the loss or gradient is not a number); nothing was saved from this step — try a lower --lr, or --resume from the last checkpoint.")
+            guard loss.isFinite, lastGradientNorm.isFinite, loss <= explodingLoss else {
+                throw diverged(loss.isFinite && lastGradientNorm.isFinite ? "the loss exploded to \(Format.fixed(loss, 1)) nats/token" : "the loss or gradient is not a number")
             }
             let seconds = clock.seconds
             state.trainingSeconds += seconds
@@ -179,6 +199,9 @@ public final class Trainer {
             if state.step % options.evalInterval == 0 || isDone {
                 let best = state.bestValidationLoss
                 let result = evaluate(report: report)
+                if let result, !result.loss.isFinite || result.loss > explodingLoss {
+                    throw diverged("the validation loss is \(Format.fixed(result.loss, 1)) nats/token")
+                }
                 if options.keepBest, let result {
                     if result.loss < best ?? .infinity {
                         try saveBest(report: report)
@@ -205,6 +228,15 @@ public final class Trainer {
             report(.saved(step: state.step, directory: directory))
         }
         return .finished
+    }
+
+    /// Far above what guessing uniformly costs (ln vocabulary): the run has blown up, and
+    /// going on would only save garbage over the last good checkpoint.
+    var explodingLoss: Double { 3 * log(Double(max(model.config.vocabSize, 2))) + 10 }
+
+    private func diverged(_ what: String) -> SwiftletError {
+        let kept = savedStep.map { "the checkpoint of step \($0) in \(directory) is intact" } ?? "nothing was saved"
+        return SwiftletError("training diverged at step \(state.step) (\(what)); \(kept) — try a lower --lr\(savedStep == nil ? "" : ", or --resume from the checkpoint").")
     }
 
     private func saveBest(report: (TrainingEvent) -> Void) throws {

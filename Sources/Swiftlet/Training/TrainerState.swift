@@ -13,6 +13,18 @@ public struct TrainerState: Codable, Sendable {
     public var data: DataPosition?
     public var bestValidationLoss: Double?
 
+    /// Every count in range (a saved file is input like any other).
+    public func validate() throws {
+        let limit = 1 << 40
+        guard (0...limit).contains(step), (0...limit).contains(warmupSteps), tokensSeen >= 0 else {
+            throw SwiftletError("its step counts are out of range.")
+        }
+        if let totalSteps, !(1...limit).contains(totalSteps) { throw SwiftletError("its total step count is out of range.") }
+        guard trainingSeconds.isFinite, trainingSeconds >= 0 else { throw SwiftletError("its training time is not a valid duration.") }
+        if let bestValidationLoss, !bestValidationLoss.isFinite { throw SwiftletError("its best validation loss is not a number.") }
+        if let data, data.random.state.count != 4 { throw SwiftletError("its random generator state is damaged.") }
+    }
+
     public init(options: TrainingOptions, preset: String) {
         self.options = options
         self.preset = preset

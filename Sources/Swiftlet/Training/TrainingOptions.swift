@@ -50,12 +50,15 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         guard batchTokens > 0, batchTokens <= 1 << 24 else { throw SwiftletError("--batch-tokens must be between 1 and 16,777,216.") }
         if let timeBudget, timeBudget > 1e8 { throw SwiftletError("--time is longer than Swiftlet can plan for.") }
         if let steps, steps > 1 << 40 { throw SwiftletError("--steps is larger than Swiftlet can plan for.") }
-        guard microBatchTokens > 0 else { throw SwiftletError("--micro-batch-tokens must be positive.") }
-        guard gradientClip >= 0 else { throw SwiftletError("--grad-clip must not be negative.") }
+        guard microBatchTokens > 0, microBatchTokens <= 1 << 20 else { throw SwiftletError("--micro-batch-tokens must be between 1 and 1,048,576.") }
+        guard gradientClip.isFinite, gradientClip >= 0 else { throw SwiftletError("--grad-clip must be a number, 0 or more.") }
+        guard adam.weightDecay.isFinite, adam.weightDecay >= 0, adam.weightDecay < 10 else { throw SwiftletError("--weight-decay must be between 0 and 10.") }
+        guard evalTokens > 0, evalTokens <= 1 << 32 else { throw SwiftletError("--eval-tokens must be between 1 and 4,294,967,296.") }
+        if let warmupSteps, warmupSteps > 1 << 40 { throw SwiftletError("--warmup is larger than Swiftlet can plan for.") }
         try lora?.validate()
         if let patience, patience <= 0 { throw SwiftletError("--patience must be positive.") }
-        guard evalInterval > 0 else { throw SwiftletError("--eval-interval must be positive.") }
-        guard saveInterval > 0 else { throw SwiftletError("--save-interval must be positive.") }
+        guard evalInterval > 0, evalInterval <= 1 << 40 else { throw SwiftletError("--eval-interval must be positive.") }
+        guard saveInterval > 0, saveInterval <= 1 << 40 else { throw SwiftletError("--save-interval must be positive.") }
         if let corpusWeights, !corpusWeights.allSatisfy({ $0 > 0 && $0.isFinite }) {
             throw SwiftletError("corpus weights must be positive numbers.")
         }

@@ -1,0 +1,79 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a command will allocate, estimated before any of it is, so a request this machine
+/// cannot hold is refused with one sentence instead of an abort halfway (or the OOM killer).
+/// The figures follow the buffers the code allocates (TrainingPass, Optimizer, KVBlockPool,
+/// BatchForward); they are estimates within a few percent, not a promise to the byte.
+public struct MemoryPlan: Sendable {
+    public var parts: [(name: String, bytes: Int)] = []
+
+    public init(_ parts: [(name: String, bytes: Int)] = []) { self.parts = parts }
+
+    /// Saturating: a product that overflows Int counts as Int.max (and is refused).
+    public var total: Int { parts.reduce(0) { $0.addingReportingOverflow($1.bytes).overflow ? Int.max : $0 + $1.bytes } }
+
+    public mutating func add(_ name: String, floats: Int...) {
+        var product = 4
+        for factor in floats {
+            let (p, overflow) = product.multipliedReportingOverflow(by: max(factor, 0))
+            product = overflow ? Int.max : p
+        }
+        parts.append((name, product))
+    }
+
+    /// Physical memory of this machine (or of the cgroup the process runs in, when smaller).
+    public static var machineBytes: Int {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        var bytes = pages > 0 && size > 0 ? pages * size : Int.max
+        for path in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            if let text = try? FileIO.readUTF8(path, limit: 4096), let limit = Int(text.trimmingWhitespace), limit > 0 {
+                bytes = min(bytes, limit)
+            }
+        }
+        return bytes
+    }
+
+    /// Refuses when the plan exceeds `available` (this machine's memory by default).
+    public func check(_ what: String, available: Int = MemoryPlan.machineBytes) throws {
+        let total = total
+        guard total > available else { return }
+        let largest = parts.sorted { $0.bytes > $1.bytes }.prefix(3).map { "\($0.name) \(Format.bytes($0.bytes))" }
+        throw SwiftletError("\(what) needs about \(Format.bytes(total)) of memory (\(largest.joined(separator: ", "))), more than the \(Format.bytes(available)) this machine has.")
+    }
+
+    // MARK: - The commands' plans
+
+    /// The model's parameters as loaded.
+    public static func weights(_ c: ModelConfig) -> MemoryPlan {
+        var plan = MemoryPlan()
+        plan.add("weights", floats: c.parameterCount)
+        return plan
+    }
+
+    /// Training: weights, gradients, AdamW's two moments, and one micro-batch's activations.
+    public static func training(_ c: ModelConfig, rows: Int, loraParameters: Int? = nil) -> MemoryPlan {
+        var plan = weights(c)
+        let trained = loraParameters ?? c.parameterCount
+        // Full gradients are always kept (the base's too under LoRA: TrainingPass allocates them).
+        plan.add("gradients", floats: c.parameterCount)
+        plan.add("optimizer", floats: 2, trained)
+        // Per row and layer: the residual, two norms, q, k, v, attention, middle, gate, up,
+        // hidden and dropout masks as TrainingPass keeps them, plus the backward's scratch.
+        let perLayer = 9 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads
+        let scratch = 6 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim
+        plan.add("activations", floats: rows, c.layers * perLayer + scratch)
+        plan.add("logits", floats: CrossEntropy.chunkRows, c.vocabSize)
+        return plan
+    }
+
+    /// Decoding: weights, the KV cache for `sequences` × the context, and the batch's buffers.
+    public static func generation(_ c: ModelConfig, sequences: Int, rows: Int, logitRows: Int) -> MemoryPlan {
+        var plan = weights(c)
+        plan.add("KV cache", floats: 2, c.layers, sequences, c.contextLength + 16, c.kvDim)
+        plan.add("activations", floats: rows, 5 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads)
+        plan.add("logits", floats: logitRows, c.vocabSize + c.dim)
+        return plan
+    }
+}
