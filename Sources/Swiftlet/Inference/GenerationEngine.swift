@@ -66,6 +66,8 @@ public final class GenerationEngine {
     public let options: Options
     public let pool: KVBlockPool
     let forwardPass: BatchForward
+    /// One row of logits kept before sampling, for requests that report log-probabilities.
+    let rawLogits: UnsafeMutablePointer<Float>
     var waiting: [ActiveRequest] = []
     var running: [ActiveRequest] = []
     var finished: [(id: RequestID, result: GenerationResult)] = []
@@ -93,11 +95,14 @@ public final class GenerationEngine {
         if options.weights == .bf16 { model.roundParametersToBFloat16() }
         forwardPass = BatchForward(model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,
                                    maxLogitRows: options.parallel, weights: options.weights)
+        rawLogits = .allocate(capacity: c.vocabSize)
     }
 
-    /// Queues a request; throws (one sentence) when it can never run.
-    @discardableResult
-    public func submit(_ request: GenerationRequest) throws -> RequestID {
+    deinit { rawLogits.deallocate() }
+
+    /// Checks that a request can ever run; throws one sentence when not. Reads only what never
+    /// changes (the model's shape, the pool's size), so any thread may call it.
+    public func validate(_ request: GenerationRequest) throws {
         let context = model.config.contextLength
         guard !request.prompt.isEmpty else { throw SwiftletError("the prompt is empty.") }
         guard request.prompt.count < context else {
@@ -110,13 +115,24 @@ public final class GenerationEngine {
         try request.sampling.validate()
         guard !request.stop.contains(where: \.isEmpty) else { throw SwiftletError("a stop string must not be empty.") }
         guard request.stop.isEmpty || tokenizer != nil else { throw SwiftletError("stop strings need a tokenizer to decode text.") }
-        let reserved = pool.blocksFor(tokens: min(request.prompt.count + request.maxTokens, context))
+        guard (request.logprobs ?? 0) >= 0 else { throw SwiftletError("the number of alternative log-probabilities must not be negative.") }
+        let reserved = reservedBlocks(request)
         guard reserved <= pool.blockCount else {
             throw SwiftletError("the request needs \(reserved) KV blocks but the pool holds \(pool.blockCount).")
         }
+    }
+
+    func reservedBlocks(_ request: GenerationRequest) -> Int {
+        pool.blocksFor(tokens: min(request.prompt.count + request.maxTokens, model.config.contextLength))
+    }
+
+    /// Queues a request; throws (one sentence) when it can never run.
+    @discardableResult
+    public func submit(_ request: GenerationRequest) throws -> RequestID {
+        try validate(request)
         let id = nextID
         nextID += 1
-        let sequence = ActiveRequest(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reserved)
+        let sequence = ActiveRequest(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reservedBlocks(request))
         if let reused = request.reusing { adoptCache(reused, into: sequence) }
         waiting.append(sequence)
         return id
@@ -132,10 +148,13 @@ public final class GenerationEngine {
     public var isIdle: Bool { waiting.isEmpty && running.isEmpty }
     public var runningCount: Int { running.count }
     public var waitingCount: Int { waiting.count }
+    /// KV blocks held by running sequences and kept caches.
+    public var blocksInUse: Int { pool.blockCount - pool.freeBlocks }
 
     /// One forward pass and the sampling after it. Returns the requests that ended since the
     /// last call (including ones cancelled in between).
     public func step() -> [(id: RequestID, result: GenerationResult)] {
+        endExpired()
         admit()
         var segments: [BatchForward.Segment] = []
         var owners: [ActiveRequest] = []
@@ -173,7 +192,16 @@ public final class GenerationEngine {
                 sequence.cachedTokens += segment.tokens
                 if sequence.isPrefilling { sequence.prefilled += segment.tokens.count }
                 sequence.pendingToken = nil
-                if segment.wantsLogits { advance(sequence, with: sequence.sampler.sample(logits, vocab: model.config.vocabSize)) }
+                guard segment.wantsLogits else { continue }
+                let vocab = model.config.vocabSize
+                // The sampler overwrites the logits: log-probabilities are read from a copy.
+                if let top = sequence.request.logprobs, sequence.request.onToken != nil {
+                    rawLogits.update(from: logits, count: vocab)
+                    let token = sequence.sampler.sample(logits, vocab: vocab)
+                    advance(sequence, with: token, logprobs: Logprobs.of(token, logits: rawLogits, vocab: vocab, top: top))
+                } else {
+                    advance(sequence, with: sequence.sampler.sample(logits, vocab: vocab))
+                }
             }
         }
         defer { finished.removeAll() }
@@ -189,6 +217,14 @@ public final class GenerationEngine {
         }
         for (id, result) in step() { results[id] = result }
         return results
+    }
+
+    /// Ends the requests whose deadline has passed, running or waiting.
+    func endExpired() {
+        let now = Stopwatch.now()
+        for sequence in running + waiting {
+            if let deadline = sequence.request.deadline, now >= deadline { finish(sequence, .timeLimit) }
+        }
     }
 
     /// Moves waiting requests into the running set while there are slots and KV blocks for
@@ -209,11 +245,16 @@ public final class GenerationEngine {
     }
 
     /// Takes a sampled token: end, stream, or queue it for the next step.
-    func advance(_ sequence: ActiveRequest, with token: Int32) {
+    func advance(_ sequence: ActiveRequest, with token: Int32, logprobs: GeneratedToken? = nil) {
         if sequence.firstToken == nil { sequence.firstToken = Stopwatch.now() }
         if let tokenizer, token == tokenizer.eosID { return finish(sequence, .endOfSequence) }
         sequence.generated.append(token)
-        sequence.sampler.observe(token)
+        sequence.sampler.observe(token, sampled: true)
+        if let onToken = sequence.request.onToken {
+            onToken(logprobs ?? GeneratedToken(token: token, logprob: nil, topLogprobs: []))
+            // The callback may have cancelled the request.
+            guard running.contains(where: { $0 === sequence }) else { return }
+        }
         if sequence.streamer != nil {
             let (shown, stopped) = sequence.stops.push(sequence.streamer!.push(token))
             emit(shown, to: sequence)

@@ -13,16 +13,39 @@ public struct SamplingSettings: Codable, Sendable, Equatable {
     /// CTRL-style penalty on tokens already in the prompt or the reply: a positive logit is
     /// divided by it, a negative one multiplied (1 = off).
     public var repetitionPenalty: Float = 1
+    /// OpenAI's penalties on tokens of the reply so far (not the prompt): a token's logit drops by
+    /// presencePenalty once it has appeared and by frequencyPenalty for every time it has (0 = off).
+    public var presencePenalty: Float = 0
+    public var frequencyPenalty: Float = 0
     public var seed: UInt64 = 1
 
     public init(temperature: Float = 0.8, topK: Int = 0, topP: Float = 0.95, minP: Float = 0, repetitionPenalty: Float = 1,
-                seed: UInt64 = 1) {
+                presencePenalty: Float = 0, frequencyPenalty: Float = 0, seed: UInt64 = 1) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
         self.minP = minP
         self.repetitionPenalty = repetitionPenalty
+        self.presencePenalty = presencePenalty
+        self.frequencyPenalty = frequencyPenalty
         self.seed = seed
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case temperature, topK, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty, seed
+    }
+
+    /// The penalties came later: settings saved before them (chat transcripts) still load.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        temperature = try c.decode(Float.self, forKey: .temperature)
+        topK = try c.decode(Int.self, forKey: .topK)
+        topP = try c.decode(Float.self, forKey: .topP)
+        minP = try c.decode(Float.self, forKey: .minP)
+        repetitionPenalty = try c.decode(Float.self, forKey: .repetitionPenalty)
+        presencePenalty = try c.decodeIfPresent(Float.self, forKey: .presencePenalty) ?? 0
+        frequencyPenalty = try c.decodeIfPresent(Float.self, forKey: .frequencyPenalty) ?? 0
+        seed = try c.decode(UInt64.self, forKey: .seed)
     }
 
     public func validate() throws {
@@ -31,11 +54,14 @@ public struct SamplingSettings: Codable, Sendable, Equatable {
         guard topP > 0, topP <= 1 else { throw SwiftletError("--top-p must be in (0, 1].") }
         guard minP >= 0, minP < 1 else { throw SwiftletError("--min-p must be in [0, 1).") }
         guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw SwiftletError("--repetition-penalty must be positive.") }
+        guard abs(presencePenalty) <= 2 else { throw SwiftletError("--presence-penalty must be between -2 and 2.") }
+        guard abs(frequencyPenalty) <= 2 else { throw SwiftletError("--frequency-penalty must be between -2 and 2.") }
     }
 }
 
-/// Repetition penalty, then temperature, top-k, top-p and min-p sampling, with its own
-/// reproducible random stream (so a seeded request draws the same numbers whatever else runs).
+/// Repetition, presence and frequency penalties, then temperature, top-k, top-p and min-p
+/// sampling, with its own reproducible random stream (so a seeded request draws the same numbers
+/// whatever else runs).
 public struct Sampler {
     public let settings: SamplingSettings
     var random: RandomGenerator
@@ -43,20 +69,35 @@ public struct Sampler {
     /// Distinct tokens seen so far (for the repetition penalty), and a membership map.
     var seenTokens: [Int32] = []
     var isSeen: [Bool] = []
+    /// How often each token of the reply was sampled (presence and frequency penalties).
+    var replyCounts: [Int32: Int] = [:]
 
     public init(_ settings: SamplingSettings) {
         self.settings = settings
         random = RandomGenerator(seed: settings.seed)
     }
 
-    /// Records a token of the context (prompt or reply) for the repetition penalty.
-    public mutating func observe(_ token: Int32) {
-        guard settings.repetitionPenalty != 1, token >= 0 else { return }
+    /// Records a token of the context for the penalties: every token counts for the repetition
+    /// penalty, tokens of the reply (`sampled`) also for the presence and frequency penalties.
+    public mutating func observe(_ token: Int32, sampled: Bool = false) {
+        guard token >= 0 else { return }
+        if sampled, settings.presencePenalty != 0 || settings.frequencyPenalty != 0 {
+            replyCounts[token, default: 0] += 1
+        }
+        guard settings.repetitionPenalty != 1 else { return }
         let i = Int(token)
         if i >= isSeen.count { isSeen += [Bool](repeating: false, count: i + 1 - isSeen.count) }
         if !isSeen[i] {
             isSeen[i] = true
             seenTokens.append(token)
+        }
+    }
+
+    /// logit −= count · frequency + presence for every token of the reply (OpenAI's definition).
+    public static func applyPresenceAndFrequencyPenalties(_ logits: UnsafeMutablePointer<Float>, vocab: Int, counts: [Int32: Int],
+                                                         presence: Float, frequency: Float) {
+        for (t, count) in counts where t >= 0 && Int(t) < vocab {
+            logits[Int(t)] -= Float(count) * frequency + presence
         }
     }
 
@@ -72,6 +113,10 @@ public struct Sampler {
     public mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocab: Int) -> Int32 {
         if settings.repetitionPenalty != 1 {
             Sampler.applyRepetitionPenalty(logits, vocab: vocab, tokens: seenTokens, penalty: settings.repetitionPenalty)
+        }
+        if !replyCounts.isEmpty {
+            Sampler.applyPresenceAndFrequencyPenalties(logits, vocab: vocab, counts: replyCounts,
+                                                       presence: settings.presencePenalty, frequency: settings.frequencyPenalty)
         }
         if settings.temperature == 0 { return argmax(logits, vocab: vocab) }
         var maxLogit = -Float.infinity

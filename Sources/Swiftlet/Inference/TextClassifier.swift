@@ -42,9 +42,15 @@ public final class TextClassifier {
     /// Pooled final hidden states (texts × dim) for each pooling asked for, from one forward pass
     /// per batch; `progress` hears how many texts are done after each.
     public func features(_ texts: [String], poolings: [Pooling], progress: (Int) -> Void = { _ in }) -> [Pooling: [Float]] {
+        features(encoded: texts.map(tokens), poolings: poolings, progress: progress)
+    }
+
+    /// The same for texts already encoded (as `tokens` encodes them, or token ids given as they
+    /// are: each sequence must be non-empty, within the vocabulary, and no longer than the context).
+    public func features(encoded: [[Int32]], poolings: [Pooling], progress: (Int) -> Void = { _ in }) -> [Pooling: [Float]] {
         let dim = model.config.dim
-        var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: texts.count * dim)) })
-        for (range, batch) in batches(texts.map(tokens)) {
+        var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
+        for (range, batch) in batches(encoded) {
             pass.forwardOnly(batch)
             for pooling in poolings {
                 out[pooling]!.withUnsafeMutableBufferPointer { buffer in
