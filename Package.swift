@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // Release builds target this CPU: without it, SIMD code falls back to baseline x86-64
@@ -13,9 +13,16 @@ let package = Package(
     products: [
         .executable(name: "swiftlet", targets: ["swiftlet"]),
         .library(name: "Swiftlet", targets: ["Swiftlet"]),
+        .library(name: "SwiftletServer", targets: ["SwiftletServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // The HTTP server: Hummingbird 2 on SwiftNIO, without its optional swift-configuration
+        // and full-Foundation traits (less to build).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // A thin extern "C" shim over libsentencepiece (Debian: libsentencepiece-dev).
@@ -38,9 +45,20 @@ let package = Package(
             dependencies: ["CSentencePiece", "CDNNL", "CSpinWait"],
             swiftSettings: fastSwift
         ),
+        // `swiftlet serve`: the OpenAI-compatible HTTP server around the generation engine. Plain
+        // -O (checked): it parses what strangers send.
+        .target(
+            name: "SwiftletServer",
+            dependencies: [
+                "Swiftlet",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .executableTarget(
             name: "swiftlet",
-            dependencies: ["Swiftlet", "CLineEditor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["Swiftlet", "SwiftletServer", "CLineEditor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             // Swift 5 mode here only: the terminal code uses C's stdout/stderr globals.
             swiftSettings: fastSwift + [.swiftLanguageMode(.v5)]
         ),
@@ -50,6 +68,16 @@ let package = Package(
             name: "SwiftletTests",
             dependencies: ["Swiftlet", "CTestSupport"],
             swiftSettings: fastSwift
+        ),
+        // The server on an ephemeral port, driven by a small HTTP client on SwiftNIO's codec.
+        .testTarget(
+            name: "SwiftletServerTests",
+            dependencies: [
+                "SwiftletServer", "Swiftlet",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
     ]
 )

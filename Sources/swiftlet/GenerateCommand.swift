@@ -13,6 +13,10 @@ struct SamplingOptions: ParsableArguments {
     var minP: Float = 0
     @Option(name: .long, help: "Divide positive (multiply negative) logits of tokens already seen by this (1 = off).")
     var repetitionPenalty: Float = 1
+    @Option(name: .long, help: "Lower the logits of tokens the reply already holds by this (OpenAI's presence penalty, -2 to 2).")
+    var presencePenalty: Float = 0
+    @Option(name: .long, help: "Lower the logits of the reply's tokens by this for every time they occur (-2 to 2).")
+    var frequencyPenalty: Float = 0
     @Option(name: .long, help: "Random seed; the same seed gives the same text.")
     var seed: UInt64?
     @Option(name: .long, help: "Largest number of new tokens.")
@@ -39,7 +43,7 @@ struct SamplingOptions: ParsableArguments {
 
     var settings: SamplingSettings {
         SamplingSettings(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty,
-                         seed: seed ?? UInt64(Stopwatch.now() * 1e6))
+                         presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty, seed: seed ?? UInt64(Stopwatch.now() * 1e6))
     }
 }
 

@@ -227,14 +227,15 @@ final class EngineTests: XCTestCase {
     // MARK: prompts files
 
     func testPromptsFileLinesOverrideTheCommandLine() throws {
-        let text = "plain prompt\n\n{\"prompt\": \"json\", \"max_tokens\": 5, \"top_k\": 3, \"min_p\": 0.2, \"repetition_penalty\": 1.5, \"seed\": 9, \"stop\": [\"x\"]}\r\n"
+        let text = "plain prompt\n\n{\"prompt\": \"json\", \"max_tokens\": 5, \"top_k\": 3, \"min_p\": 0.2, \"repetition_penalty\": 1.5, \"presence_penalty\": 0.5, \"frequency_penalty\": -0.25, \"seed\": 9, \"stop\": [\"x\"]}\r\n"
         let defaults = SamplingSettings(temperature: 0.5, topK: 0, topP: 0.9, seed: 1)
         let lines = try PromptsFile.parse(text, name: "p.txt", maxTokens: 20, sampling: defaults, stop: ["END"])
         XCTAssertEqual(lines.map(\.line), [1, 3])
         XCTAssertEqual(lines[0], PromptLine(line: 1, prompt: "plain prompt", maxTokens: 20, sampling: defaults, stop: ["END"]))
         XCTAssertEqual(lines[1].prompt, "json")
         XCTAssertEqual(lines[1].maxTokens, 5)
-        XCTAssertEqual(lines[1].sampling, SamplingSettings(temperature: 0.5, topK: 3, topP: 0.9, minP: 0.2, repetitionPenalty: 1.5, seed: 9))
+        XCTAssertEqual(lines[1].sampling, SamplingSettings(temperature: 0.5, topK: 3, topP: 0.9, minP: 0.2, repetitionPenalty: 1.5,
+                                                              presencePenalty: 0.5, frequencyPenalty: -0.25, seed: 9))
         XCTAssertEqual(lines[1].stop, ["x"])
         for (bad, phrase) in [("ok\n{\"prompt\": 1}", "line 2 of p.txt is not a valid JSON"), ("{\"prompt\": \"a\", \"top_p\": 2}", "line 1 of p.txt: --top-p"),
                               ("\n\n", "holds no prompts")] {

@@ -25,12 +25,15 @@ public enum PromptsFile {
         var topP: Float?
         var minP: Float?
         var repetitionPenalty: Float?
+        var presencePenalty: Float?
+        var frequencyPenalty: Float?
         var seed: UInt64?
         var stop: [String]?
 
         enum CodingKeys: String, CodingKey {
             case prompt, temperature, seed, stop
             case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty = "repetition_penalty"
+            case presencePenalty = "presence_penalty", frequencyPenalty = "frequency_penalty"
         }
     }
 
@@ -57,6 +60,8 @@ public enum PromptsFile {
             settings.topP = object.topP ?? settings.topP
             settings.minP = object.minP ?? settings.minP
             settings.repetitionPenalty = object.repetitionPenalty ?? settings.repetitionPenalty
+            settings.presencePenalty = object.presencePenalty ?? settings.presencePenalty
+            settings.frequencyPenalty = object.frequencyPenalty ?? settings.frequencyPenalty
             settings.seed = object.seed ?? settings.seed
             let tokens = object.maxTokens ?? maxTokens
             do {

@@ -123,7 +123,8 @@ public final class GenerationEngine {
     }
 
     func reservedBlocks(_ request: GenerationRequest) -> Int {
-        pool.blocksFor(tokens: min(request.prompt.count + request.maxTokens, model.config.contextLength))
+        let context = model.config.contextLength
+        return pool.blocksFor(tokens: min(request.prompt.count + min(request.maxTokens, context), context))
     }
 
     /// Queues a request; throws (one sentence) when it can never run.
