@@ -91,8 +91,13 @@ public final class SwiftletServer: Sendable {
             quiet.logLevel = .warning
             return quiet
         }()
-        let engine = GenerationEngine(model: served.model, tokenizer: served.tokenizer,
-                                      options: GenerationEngine.Options(parallel: options.parallel, weights: options.weights))
+        let engineOptions = GenerationEngine.Options(parallel: options.parallel, weights: options.weights)
+        // The KV pool (`parallel` full contexts) and the embeddings pass, refused before allocation.
+        var plan = GenerationEngine.memoryPlan(served.model.config, options: engineOptions)
+        plan.parts += MemoryPlan.training(served.model.config, rows: max(options.featureRows, served.model.config.contextLength))
+            .parts.filter { $0.name != "weights" && $0.name != "optimizer" }
+        try plan.check("serving \(options.parallel) sequences at once")
+        let engine = GenerationEngine(model: served.model, tokenizer: served.tokenizer, options: engineOptions)
         driver = EngineDriver(engine: engine, maxWaiting: options.maxWaiting)
         features = FeatureWorker(model: served.model, tokenizer: served.tokenizer, head: served.classifier,
                                  maxRows: options.featureRows, maxQueued: max(options.maxWaiting, 1))

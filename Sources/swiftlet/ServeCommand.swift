@@ -56,7 +56,6 @@ struct ServeCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let loaded = try Checkpoint.load(checkpoint)
-            try ServeCommand.checkMemory(loaded.model.config, parallel: parallel)
             var options = ServerOptions()
             options.host = host
             options.port = port
@@ -119,22 +118,5 @@ struct ServeCommand: ParsableCommand {
             source.resume()
             return source
         }
-    }
-
-    /// The KV pool holds `parallel` full contexts; refuse before allocating what the machine lacks.
-    static func checkMemory(_ config: ModelConfig, parallel: Int) throws {
-        let blocks = parallel * ((config.contextLength + 15) / 16)
-        let kvBytes = KVBlockPool.bytes(config: config, blockCount: blocks)
-        guard let available = availableMemoryBytes(), kvBytes > available * 9 / 10 else { return }
-        throw SwiftletError("--parallel \(parallel) needs \(kvBytes >> 20) MiB of KV cache (\(parallel) contexts of \(config.contextLength) tokens), but only \(available >> 20) MiB of memory is available; lower --parallel.")
-    }
-
-    static func availableMemoryBytes() -> Int? {
-        guard let text = try? FileIO.readUTF8("/proc/meminfo") else { return nil }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let fields = line.split(separator: " ")
-            if fields.count >= 2, let kib = Int(fields[1]) { return kib * 1024 }
-        }
-        return nil
     }
 }

@@ -24,11 +24,6 @@ public final class KVBlockPool {
         free = (0..<Int32(blockCount)).reversed()
     }
 
-    /// Bytes the keys and values of `blockCount` blocks take (what `init` allocates).
-    public static func bytes(config: ModelConfig, blockCount: Int, blockSize: Int = 16) -> Int {
-        2 * config.layers * blockCount * blockSize * config.kvDim * MemoryLayout<Float>.size
-    }
-
     /// Blocks that hold `tokens` tokens.
     public func blocksFor(tokens: Int) -> Int { (tokens + blockSize - 1) / blockSize }
 
