@@ -172,6 +172,9 @@ public final class EngineDriver: @unchecked Sendable {
             if cancelEverything { for entry in live.values { engine.cancel(entry.id) } }
             // A step also collects the results of requests cancelled since the last one.
             let ended = engine.step()
+            // The blocks of ended requests are free before their callbacks run: whoever a
+            // callback wakes reads a status that says so.
+            locked { status.blocksInUse = engine.blocksInUse }
             for (id, result) in ended {
                 guard let ticket = ticketOf.removeValue(forKey: id), let entry = live.removeValue(forKey: ticket) else { continue }
                 deliver(result, to: entry.onEnd)
