@@ -14,6 +14,8 @@ struct ShapeOptions: ParsableArguments {
         guard vocab >= 2 else { throw ValidationError("--vocab must be at least 2.") }
         let c = ModelConfig(dim: dim, layers: layers, heads: heads, kvHeads: kvHeads, vocabSize: vocab, contextLength: context)
         try c.validate()
+        // Every benchmark allocates at most a training pass of 8 contexts on this shape.
+        try MemoryPlan.training(c, rows: 8 * context).check("this benchmark")
         return c
     }
 }
