@@ -6,7 +6,7 @@ BIN := .build/release/swiftlet
 DEMO := checkpoints/demo
 APT_PACKAGES := libsentencepiece-dev libdnnl-dev libedit-dev pkg-config
 
-.PHONY: run test deps corpora build demo clean bench-train polarity gemma fuzz
+.PHONY: run test deps corpora build demo clean bench-train polarity interop gemma fuzz
 
 # Inputs per fuzz target for `make fuzz` (13 targets: 1,040,000 in all by default).
 FUZZ_RUNS ?= 80000
@@ -37,6 +37,10 @@ demo: build corpora
 # The README's movie-review classification figure: pretrain on review text (≈ 30 min), fine-tune, evaluate.
 polarity: build corpora
 	bash scripts/polarity.sh
+
+# Checks against transformers, PEFT and llama.cpp (installed on first use under ~/.cache/swiftlet-tools).
+interop: deps corpora
+	bash scripts/interop.sh
 
 # Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports;
 # then every fuzz target runs a short, deterministic 1,500 inputs (seed 1, fresh corpus).

@@ -14,19 +14,39 @@ struct EvalCommand: ParsableCommand {
     var docSeparator: String?
     @Option(name: .long, help: "Score at most this many tokens.")
     var maxTokens: Int = 10_000_000
+    @Flag(help: "Print one JSON object (tokens, bytes, loss, perplexity, bits_per_byte) at full precision.")
+    var json = false
+    @Option(name: .long, help: "Score as llama.cpp's llama-perplexity does: all text tokenized as one (no end-of-sequence tokens), cut into N-token chunks, the second half of each chunk scored.")
+    var chunks: Int?
+
+    func validate() throws {
+        if let chunks, chunks < 4 { throw ValidationError("--chunks must be at least 4.") }
+    }
 
     func run() throws {
         try runReportingErrors {
             let loaded = try Checkpoint.load(checkpoint)
             let separator = docSeparator.map(DocumentFormat.unescaped)
             let corpus = try CorpusReader.readText(paths: data, format: DocumentFormat(separator: separator))
-            let documents = try TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).documents
             let context = loaded.model.config.contextLength
-            let windows = Evaluator.windows(of: documents, context: context, maxTokens: maxTokens)
+            let windows: [TokenWindow]
+            if let chunks {
+                guard chunks <= context else { throw SwiftletError("--chunks \(chunks) is longer than the model's context of \(context).") }
+                let tokens = loaded.tokenizer.encodeLarge(corpus.documents.map(\.text).joined())
+                windows = Evaluator.perplexityChunks(tokens, chunk: chunks)
+                guard !windows.isEmpty else { throw SwiftletError("the text is shorter than two chunks of \(chunks) tokens.") }
+            } else {
+                let documents = try TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).documents
+                windows = Evaluator.windows(of: documents, context: context, maxTokens: maxTokens)
+            }
             guard !windows.isEmpty else { throw SwiftletError("the text is too short to score.") }
             let pass = TrainingPass(model: loaded.model, maxRows: max(1, 8192 / context) * context)
             let clock = Stopwatch()
             let result = Evaluator.evaluate(pass: pass, tokenizer: loaded.tokenizer, windows: windows)
+            if json {
+                print("{\"tokens\": \(result.tokens), \"bytes\": \(result.bytes), \"loss\": \(result.loss), \"perplexity\": \(result.perplexity), \"bits_per_byte\": \(result.bitsPerByte)}")
+                return
+            }
             print("tokens: \(result.tokens)")
             print("bytes: \(result.bytes)")
             print("loss: \(Format.fixed(result.loss, 4)) nats/token")
@@ -53,6 +73,8 @@ struct InfoCommand: ParsableCommand {
             let loaded = try Checkpoint.load(checkpoint)
             let c = loaded.config.model
             print("checkpoint: \(loaded.directory)")
+            print("format: \(loaded.source)")
+            for conversion in loaded.conversions { print("converted: \(conversion)") }
             print("architecture: Llama-style decoder, dim \(c.dim), \(c.layers) layers, \(c.heads) heads (\(c.kvHeads) kv heads, head size \(c.headDim)), SwiGLU hidden \(c.hiddenDim), context \(c.contextLength)")
             print("parameters: \(Format.grouped(c.parameterCount)) (\(Format.grouped(c.nonEmbeddingParameterCount)) outside the embedding), \(c.tiedEmbedding ? "tied" : "separate") output head")
             print("tokenizer: \(loaded.tokenizer.vocabSize) pieces, bos \(loaded.tokenizer.bosID), eos \(loaded.tokenizer.eosID)")

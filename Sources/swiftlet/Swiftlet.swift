@@ -9,7 +9,7 @@ struct SwiftletCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftlet",
         abstract: "Train, fine-tune and run small Transformer language models on your CPU.",
-        subcommands: [TrainCommand.self, FinetuneCommand.self, GenerateCommand.self, ChatCommand.self, ServeCommand.self, ClassifyCommand.self, EvalCommand.self, InfoCommand.self, TokenizerCommand.self, BenchCommand.self]
+        subcommands: [TrainCommand.self, FinetuneCommand.self, GenerateCommand.self, ChatCommand.self, ServeCommand.self, ClassifyCommand.self, EvalCommand.self, InfoCommand.self, ExportCommand.self, TokenizerCommand.self, BenchCommand.self]
     )
 
     static func main() {

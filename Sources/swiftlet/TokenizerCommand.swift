@@ -1,4 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import Swiftlet
 
 struct TokenizerCommand: ParsableCommand {
@@ -15,7 +20,7 @@ struct TokenizerCommand: ParsableCommand {
         @Option(name: .long, help: "Number of pieces in the vocabulary.")
         var vocabSize: Int = 4096
         @Option(name: .long, help: "unigram or bpe.")
-        var modelType: String = "unigram"
+        var modelType: String = "bpe"
         @Option(name: .shortAndLong, help: "Where to write the .model file.")
         var output: String = "tokenizer.model"
 
@@ -48,12 +53,25 @@ struct TokenizerCommand: ParsableCommand {
         var text: String?
         @Flag(help: "Print ids only.")
         var ids = false
+        @Flag(help: "The text is a dialogue, {\"messages\": [{\"role\": …, \"content\": …}, …]}, rendered with the chat template.")
+        var dialogue = false
+        @Flag(help: "With --dialogue: end with the assistant's marker, as a prompt for the reply.")
+        var generationPrompt = false
 
         func run() throws {
             try runReportingErrors {
                 let tokenizer = try loadTokenizer(model)
                 let input = text ?? readAllStandardInput()
-                let encoded = tokenizer.encode(input)
+                let encoded: [Int32]
+                if dialogue {
+                    guard let messages = try? JSONDecoder().decode(Dialogue.self, from: Data(input.utf8)).messages else {
+                        throw SwiftletError("the dialogue is not {\"messages\": [{\"role\": \"user\", \"content\": \"…\"}, …]}.")
+                    }
+                    let template = ChatTemplate.standard
+                    encoded = generationPrompt ? try template.prompt(messages, tokenizer: tokenizer) : try template.encode(messages, tokenizer: tokenizer).tokens
+                } else {
+                    encoded = tokenizer.encode(input)
+                }
                 if ids {
                     print(encoded.map(String.init).joined(separator: " "))
                 } else {
@@ -101,5 +119,10 @@ struct TokenizerCommand: ParsableCommand {
 
 func loadTokenizer(_ path: String) throws -> Tokenizer {
     if FileIO.isDirectory(path) { return try Tokenizer(contentsOf: path + "/" + CheckpointFiles.tokenizer) }
+    if GGUFFile.looksLikeGGUF(path) { return try GGUFModel.tokenizer(path) }
     return try Tokenizer(contentsOf: path)
+}
+
+struct Dialogue: Decodable {
+    let messages: [ChatMessage]
 }

@@ -57,6 +57,8 @@ struct TrainCommand: ParsableCommand {
     var vocabSize: Int?
     @Option(name: .long, help: "Use this SentencePiece .model instead of training one.")
     var tokenizer: String?
+    @Option(name: .long, help: "The kind of tokenizer trained when one is: bpe (the default; llama.cpp tokenizes it exactly as Swiftlet does) or unigram.")
+    var tokenizerType: String = "bpe"
     @Option(name: .long, help: "Override the preset's context length.")
     var context: Int?
     @Option(name: .long, help: "Override the preset's number of key/value heads (grouped-query attention).")
@@ -73,6 +75,7 @@ struct TrainCommand: ParsableCommand {
         if let steps, steps <= 0 { throw ValidationError("--steps must be positive.") }
         if let time, (Format.parseDuration(time) ?? 0) <= 0 { throw ValidationError("--time must be a duration like 5m, 90s or 1h.") }
         if let vocabSize, !(1...(1 << 20)).contains(vocabSize) { throw ValidationError("--vocab-size must be between 1 and 1,048,576.") }
+        guard TokenizerModelType(rawValue: tokenizerType) != nil else { throw ValidationError("--tokenizer-type must be bpe or unigram.") }
         if let context, !(2...(1 << 17)).contains(context) { throw ValidationError("--context must be between 2 and 131,072.") }
         if let kvHeads, !(1...1024).contains(kvHeads) { throw ValidationError("--kv-heads must be between 1 and 1024.") }
         if let evalInterval, evalInterval <= 0 { throw ValidationError("--eval-interval must be positive.") }
@@ -175,14 +178,14 @@ struct TrainCommand: ParsableCommand {
             Console.info("tokenizer: \(bundled)")
             return try Tokenizer(contentsOf: bundled)
         }
-        let options = TokenizerTrainingOptions(vocabSize: vocabSize ?? preset.defaultVocabSize)
+        let options = TokenizerTrainingOptions(vocabSize: vocabSize ?? preset.defaultVocabSize, modelType: TokenizerModelType(rawValue: tokenizerType)!)
         let text = corpus.text
         let cached = TokenCache.tokenizerPath(for: text, options: options)
         if FileIO.exists(cached), let tokenizer = try? Tokenizer(contentsOf: cached) {
-            Console.info("tokenizer: \(tokenizer.vocabSize)-piece unigram, trained earlier on this text (cached)")
+            Console.info("tokenizer: \(tokenizer.vocabSize)-piece \(options.modelType.rawValue), trained earlier on this text (cached)")
             return tokenizer
         }
-        Console.info("training a \(options.vocabSize)-piece unigram tokenizer on \(Format.grouped(text.utf8.count)) bytes…")
+        Console.info("training a \(options.vocabSize)-piece \(options.modelType.rawValue) tokenizer on \(Format.grouped(text.utf8.count)) bytes…")
         let clock = Stopwatch()
         let tokenizer = try Tokenizer.train(text: text, options: options)
         try? FileIO.createDirectory(TokenCache.directory)

@@ -85,9 +85,9 @@ final class LoRATests: XCTestCase {
             XCTAssertGreaterThan(trainer.savedStep ?? 0, 0, "the adapters improved on the base")
             if !merge {
                 XCTAssertEqual(try FileIO.readBytes(dir + "/" + CheckpointFiles.model), try FileIO.readBytes(baseDir + "/" + CheckpointFiles.model))
-                XCTAssertTrue(FileIO.exists(dir + "/" + CheckpointFiles.adapter))
+                XCTAssertTrue(FileIO.exists(dir + "/" + CheckpointFiles.peftWeights))
             } else {
-                XCTAssertFalse(FileIO.exists(dir + "/" + CheckpointFiles.adapter))
+                XCTAssertFalse(FileIO.exists(dir + "/" + CheckpointFiles.peftWeights))
             }
             let loaded = try Checkpoint.load(dir)
             XCTAssertEqual(loaded.adapter != nil, !merge)

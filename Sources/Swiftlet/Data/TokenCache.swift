@@ -24,7 +24,7 @@ public enum TokenCache {
     public static func tokens(of corpus: Corpus, tokenizer: Tokenizer,
                               template: ChatTemplate = .standard) throws -> (documents: DocumentTokens, cached: Bool) {
         if corpus.hasDialogues { return (try encode(corpus, tokenizer: tokenizer, template: template), false) }
-        var key = Fingerprint.fnv1a(tokenizer.modelBytes, seed: 2)
+        var key = Fingerprint.fnv1a(tokenizer.modelBytes, seed: 3)
         for doc in corpus.documents { key = Fingerprint.fnv1a(Array(doc.text.utf8), seed: key &* 31 &+ 7) }
         let path = directory + "/documents-\(String(key, radix: 16)).bin"
         if let bytes = try? FileIO.readBytes(path), let documents = decode(bytes, key: key, vocabSize: tokenizer.vocabSize) {

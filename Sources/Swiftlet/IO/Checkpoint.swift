@@ -18,8 +18,15 @@ public enum CheckpointFiles {
     /// A classification head and its labels.
     public static let classifier = "classifier.safetensors"
     public static let classifierConfig = "classifier.json"
+    /// Hugging Face's tokenizer and generation files, and PEFT's adapter files.
+    public static let tokenizerConfig = HuggingFaceDirectory.tokenizerConfig
+    public static let specialTokensMap = HuggingFaceDirectory.specialTokensMap
+    public static let generationConfig = HuggingFaceDirectory.generationConfig
+    public static let peftConfig = PEFTAdapter.config
+    public static let peftWeights = PEFTAdapter.weights
     /// Everything a checkpoint directory may hold: a folder with anything else is not one.
-    static let all: Set = [config, model, tokenizer, trainer, optimizer, metrics, lossCurve, adapter, adapterConfig, classifier, classifierConfig]
+    static let all: Set = [config, model, tokenizer, trainer, optimizer, metrics, lossCurve, adapter, adapterConfig, classifier, classifierConfig,
+                           tokenizerConfig, specialTokensMap, generationConfig, peftConfig, peftWeights]
 }
 
 /// What a checkpoint says about its tokenizer, so a mismatched `tokenizer.model` is caught.
@@ -67,35 +74,48 @@ public struct Checkpoint {
     /// The classification head, when the checkpoint has one.
     public var classifier: ClassifierHead? = nil
 
+    /// What the loaded files were (Swiftlet, Hugging Face or GGUF) and what was converted on
+    /// the way in (dtypes widened, shards joined, tokenizer rebuilt…), for `info`.
+    public var source: CheckpointSource = .swiftlet(version: 2)
+    public var conversions: [String] = []
+
     /// Loads and cross-checks config, weights and tokenizer; every problem is one sentence.
-    public static func load(_ directory: String) throws -> Checkpoint {
-        let dir = try resolve(directory)
-        for file in [CheckpointFiles.config, CheckpointFiles.model, CheckpointFiles.tokenizer] where !FileIO.exists(dir + "/" + file) {
-            throw SwiftletError("the checkpoint \(directory) has no \(file).")
+    /// `path` is a checkpoint directory (Swiftlet's, or any Hugging Face Llama directory with a
+    /// tokenizer.model) or a llama-architecture .gguf file.
+    public static func load(_ path: String) throws -> Checkpoint {
+        if GGUFFile.looksLikeGGUF(path) { return try GGUFModel.load(path) }
+        let dir = try resolve(path)
+        guard FileIO.exists(dir + "/" + CheckpointFiles.config) else {
+            throw SwiftletError("the checkpoint \(path) has no \(CheckpointFiles.config).")
         }
-        let config = try readConfig(dir)
-        try config.model.validate()
+        guard FileIO.exists(dir + "/" + CheckpointFiles.tokenizer) else {
+            throw SwiftletError("the checkpoint \(path) has no \(CheckpointFiles.tokenizer); Swiftlet needs a SentencePiece tokenizer (tokenizers with only a tokenizer.json are not supported).")
+        }
         let tokenizer = try Tokenizer(contentsOf: dir + "/" + CheckpointFiles.tokenizer)
+        let (config, source) = try HuggingFaceDirectory.readConfig(dir, tokenizer: tokenizer)
+        try config.model.validate()
         let facts = TokenizerFacts(tokenizer)
-        guard facts.vocabSize == config.model.vocabSize, facts == config.tokenizer else {
-            throw SwiftletError("the checkpoint \(directory) has a tokenizer.model (\(facts.vocabSize) pieces) that does not match the one its model was trained with (\(config.tokenizer.vocabSize) pieces).")
+        guard source == .huggingFace || facts == config.tokenizer else {
+            throw SwiftletError("the checkpoint \(path) has a tokenizer.model (\(facts.vocabSize) pieces) that does not match the one its model was trained with (\(config.tokenizer.vocabSize) pieces).")
         }
-        // The weights file must hold exactly the config's parameters, and this machine must
-        // hold them, before the model is allocated.
-        let weightsPath = dir + "/" + CheckpointFiles.model
-        let weights = try FileIO.readBytes(weightsPath)
-        let placements = try Safetensors.header(weights, path: weightsPath)
-        let stored = placements.values.reduce(0) { $0 + $1.count }
-        guard stored == config.model.parameterCount else {
-            throw SwiftletError("\(weightsPath) holds \(Format.grouped(stored)) parameters, but \(CheckpointFiles.config) describes a model of \(Format.grouped(config.model.parameterCount)).")
+        // A pretrained model's embedding may have more rows than its tokenizer has pieces.
+        guard facts.vocabSize <= config.model.vocabSize else {
+            throw SwiftletError("the checkpoint \(path) has a tokenizer.model of \(facts.vocabSize) pieces, more than the model's \(config.model.vocabSize) embeddings.")
         }
-        try MemoryPlan.weights(config.model).check("loading \(directory)")
+        // Every tensor's name, shape and byte range are checked, and this machine must hold
+        // the weights, before the model is allocated.
+        let weights = try HuggingFaceWeights(directory: dir)
+        try HuggingFaceDirectory.check(weights, against: ParameterLayout(config: config.model).views, config: config.model, dir: dir)
+        try MemoryPlan.weights(config.model).check("loading \(path)")
         let model = Transformer(config: config.model)
-        try fill(model.parameters, views: model.layout.views, from: weights, placements: placements, path: weightsPath)
+        let conversions = try HuggingFaceDirectory.loadWeights(weights, into: model, dir: dir)
         let adapter = try loadAdapter(dir, model: model)
         adapter?.merge(into: model)
-        return Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config,
-                          classifier: try loadClassifier(dir, dim: config.model.dim))
+        var checkpoint = Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config,
+                                    classifier: try loadClassifier(dir, dim: config.model.dim))
+        checkpoint.source = source
+        checkpoint.conversions = conversions
+        return checkpoint
     }
 
     static func loadClassifier(_ dir: String, dim: Int) throws -> ClassifierHead? {
@@ -119,8 +139,10 @@ public struct Checkpoint {
         return head
     }
 
-    /// The adapters saved beside the base weights, if any.
+    /// The adapters saved beside the base weights, if any: PEFT's files, or the
+    /// adapter.json/adapter.safetensors of checkpoints from before them.
     static func loadAdapter(_ dir: String, model: Transformer) throws -> LoRAAdapters? {
+        if let peft = try PEFTAdapter.load(dir, model: model.config) { return peft }
         let configPath = dir + "/" + CheckpointFiles.adapterConfig, weightsPath = dir + "/" + CheckpointFiles.adapter
         guard FileIO.exists(configPath) || FileIO.exists(weightsPath) else { return nil }
         guard FileIO.exists(configPath), FileIO.exists(weightsPath) else {
@@ -196,10 +218,15 @@ public struct Checkpoint {
         return Safetensors.serialize(tensors, metadata: ["format": "pt"])
     }
 
+    /// config.json: Hugging Face's LlamaConfig keys with Swiftlet's facts under "swiftlet".
     public static func configBytes(_ config: CheckpointConfig) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return Array(try encoder.encode(config)) + [10]
+        Array(try HuggingFaceDirectory.configJSON(config).prettyText.utf8)
+    }
+
+    /// Every file that describes the model: config.json, model.safetensors, tokenizer.model,
+    /// and the tokenizer and generation files transformers reads.
+    public static func modelFiles(_ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer) throws -> [String: [UInt8]] {
+        try HuggingFaceDirectory.files(config, model: model, tokenizer: tokenizer)
     }
 
 }

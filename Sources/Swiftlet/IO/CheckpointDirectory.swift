@@ -25,7 +25,8 @@ extension Checkpoint {
 
     /// A directory holding a whole checkpoint (what `save` writes before any rename).
     public static func isComplete(_ dir: String) -> Bool {
-        FileIO.exists(dir + "/" + CheckpointFiles.config) && FileIO.exists(dir + "/" + CheckpointFiles.model)
+        FileIO.exists(dir + "/" + CheckpointFiles.config)
+            && (FileIO.exists(dir + "/" + CheckpointFiles.model) || FileIO.exists(dir + "/" + HuggingFaceWeights.index))
             && FileIO.exists(dir + "/" + CheckpointFiles.tokenizer)
     }
 

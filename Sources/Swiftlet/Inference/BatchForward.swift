@@ -54,10 +54,10 @@ public final class BatchForward {
         self.maxLogitRows = maxLogitRows
         x = FloatBuffer(count: maxRows * c.dim)
         normed = FloatBuffer(count: maxRows * c.dim)
-        query = FloatBuffer(count: maxRows * c.dim)
+        query = FloatBuffer(count: maxRows * c.queryDim)
         keys = FloatBuffer(count: maxRows * c.kvDim)
         values = FloatBuffer(count: maxRows * c.kvDim)
-        attention = FloatBuffer(count: maxRows * c.dim)
+        attention = FloatBuffer(count: maxRows * c.queryDim)
         gate = FloatBuffer(count: maxRows * c.hiddenDim)
         up = FloatBuffer(count: maxRows * c.hiddenDim)
         hidden = FloatBuffer(count: maxRows * c.hiddenDim)
@@ -120,7 +120,7 @@ public final class BatchForward {
                 for l in 0..<c.layers {
                     let o = layout.layers[l]
                     RMSNorm.forward(x.pointer, weight: w + o.attentionNorm, out: normed.pointer, rstd: rstd.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
-                    linear(normed.pointer, o.query, query.pointer, inFeatures: c.dim, outFeatures: c.dim)
+                    linear(normed.pointer, o.query, query.pointer, inFeatures: c.dim, outFeatures: c.queryDim)
                     linear(normed.pointer, o.key, keys.pointer, inFeatures: c.dim, outFeatures: c.kvDim)
                     linear(normed.pointer, o.value, values.pointer, inFeatures: c.dim, outFeatures: c.kvDim)
                     RoPE.apply(query.pointer, positions: p, rows: n, heads: c.heads, table: model.rope)
@@ -136,7 +136,7 @@ public final class BatchForward {
                                         blockStride: pool.blockStride, rowStride: pool.rowStride)
                     PagedAttention.forward(q: query.pointer, out: attention.pointer, logSumExp: lse.pointer, spans: spans, pages: pages,
                                            heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
-                    linear(attention.pointer, o.output, x.pointer, inFeatures: c.dim, outFeatures: c.dim, accumulate: true)
+                    linear(attention.pointer, o.output, x.pointer, inFeatures: c.queryDim, outFeatures: c.dim, accumulate: true)
                     RMSNorm.forward(x.pointer, weight: w + o.mlpNorm, out: normed.pointer, rstd: rstd.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
                     linear(normed.pointer, o.gate, gate.pointer, inFeatures: c.dim, outFeatures: c.hiddenDim)
                     linear(normed.pointer, o.up, up.pointer, inFeatures: c.dim, outFeatures: c.hiddenDim)

@@ -94,7 +94,8 @@ public final class LoRAAdapters: @unchecked Sendable {
 
     static func features(_ target: LoRATarget, _ c: ModelConfig) -> (inFeatures: Int, outFeatures: Int) {
         switch target {
-        case .q, .o: (c.dim, c.dim)
+        case .q: (c.dim, c.queryDim)
+        case .o: (c.queryDim, c.dim)
         case .k, .v: (c.dim, c.kvDim)
         case .gate, .up: (c.dim, c.hiddenDim)
         case .down: (c.hiddenDim, c.dim)

@@ -11,6 +11,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var ropeTheta: Float = 10_000
     public var tiedEmbedding: Bool = true
     public var dropout: Float = 0
+    /// The width of one attention head when it is not dim / heads (Hugging Face's `head_dim`);
+    /// queries are then heads × headDim wide, and the output projection maps that back to dim.
+    public var headDimension: Int? = nil
 
     public init(dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, hiddenDim: Int? = nil, vocabSize: Int,
                 contextLength: Int, tiedEmbedding: Bool = true, dropout: Float = 0) {
@@ -25,7 +28,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.dropout = dropout
     }
 
-    public var headDim: Int { dim / heads }
+    public var headDim: Int { headDimension ?? dim / heads }
+    /// Width of the queries and of the attention output (dim unless the head size is explicit).
+    public var queryDim: Int { heads * headDim }
     public var kvDim: Int { kvHeads * headDim }
 
     /// llama2.c's rule: 2/3 of 4·dim, rounded up to a multiple of 32 (768 for dim 288).
@@ -39,7 +44,11 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         guard dim > 0, layers > 0, heads > 0, kvHeads > 0, vocabSize > 0, contextLength > 0, hiddenDim > 0 else {
             throw SwiftletError("every model dimension must be positive.")
         }
-        guard dim % heads == 0 else { throw SwiftletError("dim \(dim) is not a multiple of heads \(heads).") }
+        if let headDimension {
+            guard headDimension > 0, headDimension <= 1024 else { throw SwiftletError("the head size \(headDimension) must be between 1 and 1024.") }
+        } else {
+            guard dim % heads == 0 else { throw SwiftletError("dim \(dim) is not a multiple of heads \(heads).") }
+        }
         guard heads % kvHeads == 0 else { throw SwiftletError("heads \(heads) is not a multiple of kv-heads \(kvHeads).") }
         guard headDim % 2 == 0 else { throw SwiftletError("the head size \(headDim) must be even for rotary embeddings.") }
         guard dropout >= 0, dropout < 1 else { throw SwiftletError("dropout must be in [0, 1).") }

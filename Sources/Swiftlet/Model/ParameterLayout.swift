@@ -37,10 +37,10 @@ public struct ParameterLayout: Sendable {
             let p = "model.layers.\(l)."
             layers.append(LayerOffsets(
                 attentionNorm: add(p + "input_layernorm.weight", [c.dim], decayed: false),
-                query: add(p + "self_attn.q_proj.weight", [c.dim, c.dim], decayed: true),
+                query: add(p + "self_attn.q_proj.weight", [c.queryDim, c.dim], decayed: true),
                 key: add(p + "self_attn.k_proj.weight", [c.kvDim, c.dim], decayed: true),
                 value: add(p + "self_attn.v_proj.weight", [c.kvDim, c.dim], decayed: true),
-                output: add(p + "self_attn.o_proj.weight", [c.dim, c.dim], decayed: true),
+                output: add(p + "self_attn.o_proj.weight", [c.dim, c.queryDim], decayed: true),
                 mlpNorm: add(p + "post_attention_layernorm.weight", [c.dim], decayed: false),
                 gate: add(p + "mlp.gate_proj.weight", [c.hiddenDim, c.dim], decayed: true),
                 up: add(p + "mlp.up_proj.weight", [c.hiddenDim, c.dim], decayed: true),

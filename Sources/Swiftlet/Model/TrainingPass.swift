@@ -50,8 +50,8 @@ public final class TrainingPass {
         layers = (0..<c.layers).map { _ in
             LayerActivations(
                 normed1: FloatBuffer(count: n * c.dim), rstd1: FloatBuffer(count: n),
-                query: FloatBuffer(count: n * c.dim), key: FloatBuffer(count: n * c.kvDim), value: FloatBuffer(count: n * c.kvDim),
-                attention: FloatBuffer(count: n * c.dim), logSumExp: FloatBuffer(count: n * c.heads),
+                query: FloatBuffer(count: n * c.queryDim), key: FloatBuffer(count: n * c.kvDim), value: FloatBuffer(count: n * c.kvDim),
+                attention: FloatBuffer(count: n * c.queryDim), logSumExp: FloatBuffer(count: n * c.heads),
                 middle: FloatBuffer(count: n * c.dim), normed2: FloatBuffer(count: n * c.dim), rstd2: FloatBuffer(count: n),
                 gate: FloatBuffer(count: n * c.hiddenDim), up: FloatBuffer(count: n * c.hiddenDim), hidden: FloatBuffer(count: n * c.hiddenDim),
                 attentionMask: c.dropout > 0 ? FloatBuffer(count: n * c.dim) : nil,
@@ -61,9 +61,9 @@ public final class TrainingPass {
         finalRstd = FloatBuffer(count: n)
         dResidual = FloatBuffer(count: n * c.dim)
         dNormed = FloatBuffer(count: n * c.dim)
-        dAttention = FloatBuffer(count: n * c.dim)
+        dAttention = FloatBuffer(count: n * c.queryDim)
         branch = FloatBuffer(count: n * c.dim)
-        dQuery = FloatBuffer(count: n * c.dim)
+        dQuery = FloatBuffer(count: n * c.queryDim)
         dKey = FloatBuffer(count: n * c.kvDim)
         dValue = FloatBuffer(count: n * c.kvDim)
         dHidden = FloatBuffer(count: n * c.hiddenDim)
@@ -113,7 +113,7 @@ public final class TrainingPass {
                 let o = model.layout.layers[l], a = layers[l]
                 let x = residuals[l].pointer
                 RMSNorm.forward(x, weight: w + o.attentionNorm, out: a.normed1.pointer, rstd: a.rstd1.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
-                matrices.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                matrices.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.queryDim)
                 matrices.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
                 matrices.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
                 adapterForward(.q, layer: l, x: a.normed1.pointer, y: a.query.pointer, rows: n)
@@ -125,7 +125,7 @@ public final class TrainingPass {
                                   logSumExp: a.logSumExp.pointer, spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
                 addBranch(input: x, output: a.middle.pointer, rows: n,
                           mask: useDropout ? (a.attentionMask!, dropoutSeed!, UInt64(2 * l)) : nil) { out, accumulate in
-                    matrices.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: accumulate)
+                    matrices.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.queryDim, outFeatures: c.dim, accumulate: accumulate)
                     adapterForward(.o, layer: l, x: a.attention.pointer, y: out, rows: n)
                 }
                 RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
@@ -228,8 +228,8 @@ public final class TrainingPass {
                                  dx: dResidual.pointer, dweight: g + o.mlpNorm, rows: n, dim: c.dim)
                 // Attention branch.
                 let dAttnOut = useDropout ? masked(dResidual, by: a.attentionMask!, rows: n) : dResidual.pointer
-                matrices.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
-                if trainsBase { matrices.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.dim, outFeatures: c.dim) }
+                matrices.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.queryDim, outFeatures: c.dim, accumulate: false)
+                if trainsBase { matrices.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.queryDim, outFeatures: c.dim) }
                 adapterBackward(.o, layer: l, dy: dAttnOut, x: a.attention.pointer, dx: dAttention.pointer, rows: n)
                 Attention.backward(dout: dAttention.pointer, q: a.query.pointer, k: a.key.pointer, v: a.value.pointer,
                                    out: a.attention.pointer, logSumExp: a.logSumExp.pointer,
@@ -237,11 +237,11 @@ public final class TrainingPass {
                                    spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
                 RoPE.apply(dQuery.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope, inverse: true)
                 RoPE.apply(dKey.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope, inverse: true)
-                matrices.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.dim, accumulate: false)
+                matrices.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.queryDim, accumulate: false)
                 matrices.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
                 matrices.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
                 if trainsBase {
-                    matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.dim)
+                    matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.queryDim)
                     matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
                     matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
                 }

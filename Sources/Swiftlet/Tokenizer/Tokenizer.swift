@@ -13,6 +13,10 @@ public final class Tokenizer: @unchecked Sendable {
     public let bosID: Int32
     public let eosID: Int32
     public let unknownID: Int32
+    /// Whether the model puts "▁" before the text (SentencePiece's add_dummy_prefix, set in
+    /// Llama 2's tokenizer; never in Swiftlet's). Such a model must see a text whole: cut at
+    /// newlines, each line would get the prefix.
+    public let addsDummyPrefix: Bool
     /// Bytes each piece stands for in decoded text ("▁" becomes a space, "<0x0A>" one byte,
     /// control pieces nothing). Lets the generator stream text token by token.
     public let pieceBytes: [[UInt8]]
@@ -31,6 +35,7 @@ public final class Tokenizer: @unchecked Sendable {
         }
         self.handle = handle
         self.modelBytes = modelBytes
+        addsDummyPrefix = (try? SentencePieceModelProto(bytes: modelBytes))?.normalizerSpec.addDummyPrefix ?? true
         vocabSize = Int(spm_piece_count(handle))
         bosID = spm_bos_id(handle)
         eosID = spm_eos_id(handle)
@@ -70,14 +75,32 @@ public final class Tokenizer: @unchecked Sendable {
 
     public func id(ofPiece piece: String) -> Int32 { spm_piece_to_id(handle, piece) }
 
+    /// Encodes a text. Every text goes through the same path whether it is a prompt or a
+    /// corpus: cut after each newline, each line encoded on its own (no piece holds a newline,
+    /// so SentencePiece's BPE — and llama.cpp's merges — give the same ids on the whole text),
+    /// unless the model adds a dummy prefix, which only the whole text may get.
     public func encode(_ text: String) -> [Int32] {
         var utf8 = Array(text.utf8)
         if utf8.isEmpty { return [] }
         return utf8.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
-                encode(chars.baseAddress!, count: chars.count)
+                addsDummyPrefix ? encode(chars.baseAddress!, count: chars.count) : encodeLines(chars.baseAddress!, count: chars.count)
             }
         }
+    }
+
+    /// Encodes the lines of a span one by one (each keeping its newline).
+    func encodeLines(_ text: UnsafePointer<CChar>, count: Int) -> [Int32] {
+        var out: [Int32] = []
+        var lineStart = 0
+        while lineStart < count {
+            var lineEnd = lineStart
+            while lineEnd < count, text[lineEnd] != 10 { lineEnd += 1 }
+            if lineEnd < count { lineEnd += 1 }
+            out.append(contentsOf: encode(text + lineStart, count: lineEnd - lineStart))
+            lineStart = lineEnd
+        }
+        return out
     }
 
     func encode(_ text: UnsafePointer<CChar>, count: Int) -> [Int32] {
@@ -99,9 +122,9 @@ public final class Tokenizer: @unchecked Sendable {
         }
     }
 
-    /// Encodes a large text line by line on all cores (much faster than one call on the whole
-    /// text, and identical: no piece contains a newline, so segmentation splits at newlines).
+    /// Encodes a large text on all cores, in ~1 MB spans cut at newlines: exactly `encode(text)`.
     public func encodeLarge(_ text: String) -> [Int32] {
+        if addsDummyPrefix { return encode(text) }
         var bytes = Array(text.utf8)
         if bytes.isEmpty { return [] }
         // Cut the text into ~1 MB spans at newline boundaries.
@@ -118,21 +141,21 @@ public final class Tokenizer: @unchecked Sendable {
         bytes.withUnsafeMutableBufferPointer { buffer in
             let base = SendablePointer(buffer.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: parts) { part in
-                var out: [Int32] = []
-                var lineStart = spans[part]
-                let end = spans[part + 1]
-                while lineStart < end {
-                    var lineEnd = lineStart
-                    while lineEnd < end, base.pointer[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
-                    if lineEnd < end { lineEnd += 1 }  // keep the newline with its line
-                    let chars = UnsafeRawPointer(base.pointer + lineStart).assumingMemoryBound(to: CChar.self)
-                    out.append(contentsOf: self.encode(chars, count: lineEnd - lineStart))
-                    lineStart = lineEnd
-                }
-                results.set(part, out)
+                let chars = UnsafeRawPointer(base.pointer + spans[part]).assumingMemoryBound(to: CChar.self)
+                results.set(part, self.encodeLines(chars, count: spans[part + 1] - spans[part]))
             }
         }
         return results.all.flatMap { $0 }
+    }
+
+    /// libsentencepiece's encoding of the whole text in one call (for tests that check the
+    /// line-by-line path against it).
+    public func encodeWhole(_ text: String) -> [Int32] {
+        var utf8 = Array(text.utf8)
+        if utf8.isEmpty { return [] }
+        return utf8.withUnsafeMutableBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { encode($0.baseAddress!, count: $0.count) }
+        }
     }
 
     public func decode(_ ids: [Int32]) -> String {

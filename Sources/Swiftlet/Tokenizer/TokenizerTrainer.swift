@@ -16,14 +16,14 @@ public enum SpecialPieces {
 
 public struct TokenizerTrainingOptions: Sendable {
     public var vocabSize: Int
-    public var modelType: TokenizerModelType = .unigram
+    public var modelType: TokenizerModelType = .bpe
     /// Sentences (lines) sampled for training; more costs time and memory, rarely quality.
     public var maxSentences: Int = 2_000_000
     public var seed: UInt32 = 1
     /// SentencePiece's normalization rule: "identity" keeps every byte, so text round-trips.
     public var normalization = "identity"
 
-    public init(vocabSize: Int, modelType: TokenizerModelType = .unigram) {
+    public init(vocabSize: Int, modelType: TokenizerModelType = .bpe) {
         self.vocabSize = vocabSize
         self.modelType = modelType
     }

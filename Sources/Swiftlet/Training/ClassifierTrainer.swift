@@ -277,17 +277,10 @@ public final class ClassifierTrainer {
         config.training["finetunedFrom"] = base.directory
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var files: [String: [UInt8]] = [
-            CheckpointFiles.config: try Checkpoint.configBytes(config),
-            CheckpointFiles.model: Checkpoint.weightBytes(model),
-            CheckpointFiles.tokenizer: base.tokenizer.modelBytes,
-            CheckpointFiles.classifierConfig: Array(try encoder.encode(head.config)),
-            CheckpointFiles.classifier: Checkpoint.tensorBytes(head.views, head.parameters),
-        ]
-        if let adapters {
-            files[CheckpointFiles.adapter] = Checkpoint.tensorBytes(adapters.views, adapters.parameters)
-            files[CheckpointFiles.adapterConfig] = Array(try encoder.encode(adapters.config))
-        }
+        var files = try Checkpoint.modelFiles(config, model: model, tokenizer: base.tokenizer)
+        files[CheckpointFiles.classifierConfig] = Array(try encoder.encode(head.config))
+        files[CheckpointFiles.classifier] = Checkpoint.tensorBytes(head.views, head.parameters)
+        if let adapters { files.merge(PEFTAdapter.files(adapters, baseModel: directory)) { $1 } }
         try Checkpoint.save(directory, files: files)
     }
 }

@@ -51,6 +51,17 @@ public enum Evaluator {
         return windows
     }
 
+    /// llama.cpp's perplexity windows: whole chunks of `chunk` tokens, each scored on the
+    /// predictions of its second half (from position chunk/2 on), so every scored token sees at
+    /// least half a chunk of context. Fewer than two chunks of text give none (as there).
+    public static func perplexityChunks(_ tokens: [Int32], chunk: Int) -> [TokenWindow] {
+        guard tokens.count >= 2 * chunk else { return [] }
+        let scored = (0..<chunk).map { $0 > chunk / 2 }
+        return (0..<tokens.count / chunk).map {
+            TokenWindow(tokens: tokens[$0 * chunk..<($0 + 1) * chunk], trainable: scored[...])
+        }
+    }
+
     /// Scores the windows in packed passes of up to the pass's rows.
     public static func evaluate(pass: TrainingPass, tokenizer: Tokenizer, windows: [TokenWindow]) -> EvaluationResult {
         var lossSum: Double = 0, tokens = 0, bytes = 0

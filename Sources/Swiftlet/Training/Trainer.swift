@@ -356,15 +356,13 @@ public final class Trainer {
             Safetensors.Tensor(name: name, shape: [buffer.count], values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
         })
         let title = "\(directory.lastComponent) — \(state.preset), step \(state.step)"
-        var files: [String: [UInt8]] = [
-            CheckpointFiles.config: try Checkpoint.configBytes(config),
-            CheckpointFiles.model: Checkpoint.weightBytes(model),
-            CheckpointFiles.tokenizer: tokenizer.modelBytes,
+        var files = try Checkpoint.modelFiles(config, model: model, tokenizer: tokenizer)
+        files.merge([
             CheckpointFiles.trainer: Array(try encoder.encode(state)),
             CheckpointFiles.optimizer: moments,
             CheckpointFiles.metrics: Array(records.map { $0.jsonLine + "\n" }.joined().utf8),
             CheckpointFiles.lossCurve: Array(LossCurve.svg(records, title: title).utf8),
-        ]
+        ]) { $1 }
         if let adapters {
             if state.options.mergeAdapters {
                 let merged = Transformer(config: model.config)
@@ -373,8 +371,7 @@ public final class Trainer {
                 files[CheckpointFiles.model] = Checkpoint.weightBytes(merged)
             } else {
                 // The base weights stay as they were; the adapters go beside them.
-                files[CheckpointFiles.adapter] = Checkpoint.tensorBytes(adapters.views, adapters.parameters)
-                files[CheckpointFiles.adapterConfig] = Array(try encoder.encode(adapters.config))
+                files.merge(PEFTAdapter.files(adapters, baseModel: directory)) { $1 }
             }
         }
         try Checkpoint.save(directory, files: files, supersedes: resumedFrom)

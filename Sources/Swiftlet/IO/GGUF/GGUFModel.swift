@@ -1,0 +1,310 @@
+/// A Llama model as a llama-architecture GGUF, both ways. llama.cpp's names are
+/// `token_embd`, `blk.N.attn_q`, …, `output`; its RoPE rotates adjacent pairs where Hugging
+/// Face's (and Swiftlet's) rotates the two halves of each head, so the rows of the query and
+/// key projections are permuted on the way out and back on the way in. The vocabulary is
+/// SentencePiece's pieces, scores and types, which llama.cpp tokenizes by merging the
+/// best-scoring pair first — SentencePiece's BPE — so a tokenizer is rebuilt from the tables
+/// as a BPE model and tokenizes as llama.cpp does.
+public enum GGUFModel {
+    /// GGUF's token types (llama.cpp's `llama_token_type`) are SentencePiece's piece types.
+    static let tokenTypes: [SentencePieceModelProto.PieceType: Int32] = [
+        .normal: 1, .unknown: 2, .control: 3, .userDefined: 4, .unused: 5, .byte: 6,
+    ]
+
+    static func tensorName(_ view: String) -> String? {
+        switch view {
+        case "model.embed_tokens.weight": return "token_embd.weight"
+        case "model.norm.weight": return "output_norm.weight"
+        case "lm_head.weight": return "output.weight"
+        default: break
+        }
+        let parts = view.split(separator: ".")
+        guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
+        let names = [
+            "input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q", "self_attn.k_proj.weight": "attn_k",
+            "self_attn.v_proj.weight": "attn_v", "self_attn.o_proj.weight": "attn_output",
+            "post_attention_layernorm.weight": "ffn_norm", "mlp.gate_proj.weight": "ffn_gate",
+            "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down",
+        ]
+        return names[parts[3...].joined(separator: ".")].map { "blk.\(layer).\($0).weight" }
+    }
+
+    /// Row order of a query or key projection: Hugging Face's halves ↔ llama.cpp's pairs.
+    /// Row `h·d + 2i + j` of llama.cpp's layout is row `h·d + j·d/2 + i` of Hugging Face's.
+    static func permuteRows(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
+                            heads: Int, headDim: Int, columns: Int, toLlamaCpp: Bool) {
+        let half = headDim / 2
+        for h in 0..<heads {
+            for i in 0..<half {
+                for j in 0..<2 {
+                    let pair = h * headDim + 2 * i + j, halves = h * headDim + j * half + i
+                    let (from, to) = toLlamaCpp ? (halves, pair) : (pair, halves)
+                    (destination + to * columns).update(from: source + from * columns, count: columns)
+                }
+            }
+        }
+    }
+
+    // MARK: Reading
+
+    public static func load(_ path: String) throws -> Checkpoint {
+        let gguf = try GGUFFile(path)
+        let m = gguf.metadata
+        let architecture = m["general.architecture"]?.string ?? "no"
+        guard architecture == "llama" else {
+            throw SwiftletError("\(path) is a GGUF of the \(architecture) architecture; Swiftlet runs llama-architecture models only.")
+        }
+        let vocabulary = m["tokenizer.ggml.model"]?.string ?? "no"
+        guard vocabulary == "llama" else {
+            let kind = vocabulary == "gpt2" ? "a GPT-2-style BPE vocabulary" : "a \(vocabulary) vocabulary"
+            throw SwiftletError("\(path) has \(kind); Swiftlet needs a SentencePiece (llama) vocabulary.")
+        }
+        if let scaling = m["llama.rope.scaling.type"]?.string, scaling != "none" {
+            throw SwiftletError("\(path) uses \(scaling) rope scaling; Swiftlet supports plain RoPE only.")
+        }
+        if gguf.tensor(named: "rope_freqs.weight") != nil {
+            throw SwiftletError("\(path) scales its rope frequencies (rope_freqs); Swiftlet supports plain RoPE only.")
+        }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int {
+            guard let v = m["llama." + key] else {
+                guard let value else { throw SwiftletError("\(path) has no llama.\(key).") }
+                return value
+            }
+            guard let n = v.integer, n > 0 else { throw SwiftletError("\(path): llama.\(key) must be a positive whole number.") }
+            return n
+        }
+        let tokenizer = try rebuiltTokenizer(m, path: path)
+        let dim = try integer("embedding_length"), heads = try integer("attention.head_count")
+        let headDim = try integer("attention.key_length", default: dim % heads == 0 ? dim / heads : nil)
+        guard try integer("attention.value_length", default: headDim) == headDim else {
+            throw SwiftletError("\(path) has keys and values of different widths, which Swiftlet's attention does not support.")
+        }
+        guard try integer("rope.dimension_count", default: headDim) == headDim else {
+            throw SwiftletError("\(path) rotates only part of each head; Swiftlet's RoPE rotates whole heads.")
+        }
+        guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 else {
+            throw SwiftletError("\(path) has no token_embd.weight.")
+        }
+        var config = ModelConfig(dim: dim, layers: try integer("block_count"), heads: heads,
+                                 kvHeads: try integer("attention.head_count_kv", default: heads),
+                                 hiddenDim: try integer("feed_forward_length"), vocabSize: embedding.dimensions[1],
+                                 contextLength: try integer("context_length", default: 2048),
+                                 tiedEmbedding: gguf.tensor(named: "output.weight") == nil)
+        if let eps = m["llama.attention.layer_norm_rms_epsilon"]?.number { config.normEpsilon = Float(eps) }
+        if let theta = m["llama.rope.freq_base"]?.number { config.ropeTheta = Float(theta) }
+        if headDim * heads != dim { config.headDimension = headDim }
+        do { try config.validate() } catch let error as SwiftletError { throw SwiftletError("\(path): \(error.message)") }
+        guard tokenizer.vocabSize <= config.vocabSize else {
+            throw SwiftletError("\(path) has \(tokenizer.vocabSize) tokens but only \(config.vocabSize) embeddings.")
+        }
+        // Every tensor is found and its shape checked before the weights are allocated.
+        let layout = ParameterLayout(config: config)
+        var sources: [(TensorView, GGUFTensorInfo)] = []
+        for view in layout.views {
+            guard let name = tensorName(view.name), let tensor = gguf.tensor(named: name) else {
+                throw SwiftletError("\(path) has no tensor \(tensorName(view.name) ?? view.name).")
+            }
+            guard tensor.shape == view.shape else {
+                throw SwiftletError("\(path): tensor \(tensor.name) has shape \(tensor.shape) but its metadata says \(view.shape).")
+            }
+            guard tensor.type.codec != nil else {
+                throw SwiftletError("\(path): tensor \(tensor.name) is \(tensor.type), which Swiftlet cannot read yet (it reads F32, F16, BF16, Q8_0, Q4_0 and Q4_K).")
+            }
+            sources.append((view, tensor))
+        }
+        let known = Set(sources.map(\.1.name))
+        if let extra = gguf.tensors.first(where: { !known.contains($0.name) }) {
+            throw SwiftletError("\(path) has the tensor \(extra.name), which Swiftlet's Llama does not have.")
+        }
+        try MemoryPlan.weights(config).check("loading \(path)")
+        let model = Transformer(config: config)
+        var scratch: FloatBuffer? = nil
+        for (view, tensor) in sources {
+            let destination = model.parameters.pointer + view.offset
+            let isQuery = view.name.hasSuffix("q_proj.weight"), isKey = view.name.hasSuffix("k_proj.weight")
+            if isQuery || isKey {
+                if scratch == nil || scratch!.count < view.count { scratch = FloatBuffer(count: view.count) }
+                try gguf.decode(tensor, into: scratch!.pointer)
+                permuteRows(scratch!.pointer, destination, heads: isQuery ? config.heads : config.kvHeads, headDim: config.headDim,
+                            columns: config.dim, toLlamaCpp: false)
+            } else {
+                try gguf.decode(tensor, into: destination)
+            }
+            try HuggingFaceDirectory.refuseNonFinite(destination, count: view.count, name: tensor.name, path: path)
+        }
+        let types = Dictionary(grouping: sources.map(\.1.type.description), by: { $0 }).mapValues(\.count)
+        let typeSummary = types.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        var conversions = ["tensors (\(typeSummary)) decoded to fp32", "query and key rows reordered from llama.cpp's RoPE layout",
+                           "tokenizer rebuilt from the GGUF's \(tokenizer.vocabSize) tokens as a SentencePiece BPE model"]
+        if m["tokenizer.ggml.add_bos_token"]?.bool ?? true {
+            conversions.append("llama.cpp starts each text with BOS for this model; Swiftlet does not add it")
+        }
+        let chat = (m["tokenizer.chat_template"]?.string == HuggingFaceDirectory.jinja(.standard)
+                    && (try? ChatTemplate.standard.markers(tokenizer)) != nil) ? ChatTemplate.standard : nil
+        let name = m["general.name"]?.string
+        var checkpoint = Checkpoint(directory: path, config: CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer),
+                                                                              training: name.map { ["name": $0] } ?? [:], chat: chat),
+                                    model: model, tokenizer: tokenizer)
+        checkpoint.source = .gguf(version: gguf.version, fileType: typeSummary)
+        checkpoint.conversions = conversions
+        return checkpoint
+    }
+
+    /// The tokenizer of a GGUF file alone (for `tokenizer encode -m FILE.gguf`).
+    public static func tokenizer(_ path: String) throws -> Tokenizer {
+        let gguf = try GGUFFile(path)
+        guard gguf.metadata["tokenizer.ggml.model"]?.string == "llama" else {
+            throw SwiftletError("\(path) has no SentencePiece (llama) vocabulary.")
+        }
+        return try rebuiltTokenizer(gguf.metadata, path: path)
+    }
+
+    static func rebuiltTokenizer(_ m: [String: GGUFValue], path: String) throws -> Tokenizer {
+        let proto = try tokenizerModel(m, path: path)
+        do { return try Tokenizer(modelBytes: proto.serialized) } catch let error as SwiftletError {
+            throw SwiftletError("\(path)'s vocabulary does not make a SentencePiece model: it is \(error.message)")
+        }
+    }
+
+    /// A SentencePiece model from the GGUF vocabulary tables (see the type's comment).
+    static func tokenizerModel(_ m: [String: GGUFValue], path: String) throws -> SentencePieceModelProto {
+        guard let tokens = m["tokenizer.ggml.tokens"]?.array?.compactMap(\.string), !tokens.isEmpty else {
+            throw SwiftletError("\(path) has no vocabulary (tokenizer.ggml.tokens).")
+        }
+        let scores = m["tokenizer.ggml.scores"]?.array?.compactMap(\.number) ?? []
+        let types = m["tokenizer.ggml.token_type"]?.array?.compactMap(\.integer) ?? []
+        guard scores.isEmpty || scores.count == tokens.count, types.isEmpty || types.count == tokens.count else {
+            throw SwiftletError("\(path) has vocabulary tables of different lengths.")
+        }
+        func id(_ key: String, _ fallback: Int) -> Int { m["tokenizer.ggml." + key]?.integer ?? fallback }
+        let unknown = id("unknown_token_id", 0), bos = id("bos_token_id", 1), eos = id("eos_token_id", 2), pad = id("padding_token_id", -1)
+        let typeOf = Dictionary(uniqueKeysWithValues: tokenTypes.map { ($0.value, $0.key) })
+        var pieces: [SentencePieceModelProto.Piece] = []
+        var seen = Set<String>()
+        for (i, token) in tokens.enumerated() {
+            var type = types.isEmpty ? .normal : (typeOf[Int32(clamping: types[i])] ?? .normal)
+            // SentencePiece matches only user-defined pieces in text; llama.cpp matches control
+            // tokens too when it renders a chat, so markers written as control come back as
+            // user-defined. The special ids stay control pieces.
+            if type == .control, i != bos, i != eos, i != pad { type = .userDefined }
+            if i == unknown { type = .unknown }
+            guard seen.insert(token).inserted else {
+                throw SwiftletError("\(path) has the token \(token.debugDescription) twice; a SentencePiece vocabulary needs unique pieces.")
+            }
+            pieces.append(SentencePieceModelProto.Piece(piece: token, score: scores.isEmpty ? 0 : Float(scores[i]), type: type))
+        }
+        guard unknown >= 0, unknown < tokens.count else { throw SwiftletError("\(path) has no unknown token.") }
+        var trainer = SentencePieceModelProto.TrainerSpec()
+        trainer.modelType = .bpe
+        trainer.vocabSize = Int32(tokens.count)
+        trainer.byteFallback = pieces.contains { $0.type == .byte }
+        trainer.unknownID = Int32(unknown)
+        trainer.bosID = bos >= 0 && bos < tokens.count ? Int32(bos) : -1
+        trainer.eosID = eos >= 0 && eos < tokens.count ? Int32(eos) : -1
+        trainer.padID = pad >= 0 && pad < tokens.count ? Int32(pad) : -1
+        var normalizer = SentencePieceModelProto.NormalizerSpec()
+        normalizer.name = "identity"
+        normalizer.addDummyPrefix = m["tokenizer.ggml.add_space_prefix"]?.bool ?? true
+        normalizer.removeExtraWhitespaces = false
+        normalizer.escapeWhitespaces = true
+        return SentencePieceModelProto(pieces: pieces, trainerSpec: trainer, normalizerSpec: normalizer)
+    }
+
+    // MARK: Writing
+
+    /// What `export --format gguf --type` writes.
+    public static let exportTypes: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0]
+    static let fileTypes: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q8_0: 7, .bf16: 32]
+
+    /// The GGUF bytes of a checkpoint: 2-D weights in `type` (rows that are not whole blocks
+    /// stay F32), norm gains in F32, the vocabulary and chat template in the metadata.
+    public static func serialize(_ checkpoint: Checkpoint, type: GGMLType, name: String) throws -> [UInt8] {
+        guard let encoder = type.encoder, let fileType = fileTypes[type] else {
+            throw SwiftletError("Swiftlet writes GGUF as f32, f16, bf16 or q8_0, not \(type).")
+        }
+        let c = checkpoint.model.config, tokenizer = checkpoint.tokenizer
+        var w = GGUFWriter()
+        w.set("general.architecture", .string("llama"))
+        w.set("general.name", .string(name))
+        w.set("general.file_type", .uint32(fileType))
+        if type == .q8_0 { w.set("general.quantization_version", .uint32(2)) }
+        w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
+        w.set("llama.context_length", .uint32(UInt32(c.contextLength)))
+        w.set("llama.embedding_length", .uint32(UInt32(c.dim)))
+        w.set("llama.block_count", .uint32(UInt32(c.layers)))
+        w.set("llama.feed_forward_length", .uint32(UInt32(c.hiddenDim)))
+        w.set("llama.rope.dimension_count", .uint32(UInt32(c.headDim)))
+        w.set("llama.attention.head_count", .uint32(UInt32(c.heads)))
+        w.set("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeads)))
+        w.set("llama.attention.layer_norm_rms_epsilon", .float32(c.normEpsilon))
+        w.set("llama.rope.freq_base", .float32(c.ropeTheta))
+        if c.headDimension != nil {
+            w.set("llama.attention.key_length", .uint32(UInt32(c.headDim)))
+            w.set("llama.attention.value_length", .uint32(UInt32(c.headDim)))
+        }
+        let proto = try SentencePieceModelProto(bytes: tokenizer.modelBytes)
+        let markers = Set(SpecialPieces.all)
+        var tokens: [String] = [], scores: [Float] = [], types: [Int32] = []
+        for piece in proto.pieces {
+            tokens.append(piece.piece)
+            scores.append(piece.score)
+            // The chat markers are control tokens to llama.cpp: rendered by the template, never
+            // produced by tokenizing plain text.
+            let pieceType = piece.type ?? .normal
+            types.append(pieceType == .userDefined && markers.contains(piece.piece) ? 3 : tokenTypes[pieceType]!)
+        }
+        // An embedding with more rows than pieces (a pretrained model's padding) gets unused tokens.
+        for i in tokens.count..<c.vocabSize {
+            tokens.append("[PAD\(i)]")
+            scores.append(-1e9)
+            types.append(5)
+        }
+        w.set("tokenizer.ggml.model", .string("llama"))
+        w.set("tokenizer.ggml.pre", .string("default"))
+        w.set("tokenizer.ggml.tokens", .strings(tokens))
+        w.set("tokenizer.ggml.scores", .floats(scores))
+        w.set("tokenizer.ggml.token_type", .int32s(types))
+        if tokenizer.bosID >= 0 { w.set("tokenizer.ggml.bos_token_id", .uint32(UInt32(tokenizer.bosID))) }
+        if tokenizer.eosID >= 0 { w.set("tokenizer.ggml.eos_token_id", .uint32(UInt32(tokenizer.eosID))) }
+        w.set("tokenizer.ggml.unknown_token_id", .uint32(UInt32(tokenizer.unknownID)))
+        if proto.trainerSpec.padID >= 0 { w.set("tokenizer.ggml.padding_token_id", .uint32(UInt32(proto.trainerSpec.padID))) }
+        // Swiftlet's tokenization: no BOS or EOS added, and a space prepended only if the
+        // SentencePiece model itself does so.
+        w.set("tokenizer.ggml.add_bos_token", .bool(false))
+        w.set("tokenizer.ggml.add_eos_token", .bool(false))
+        w.set("tokenizer.ggml.add_space_prefix", .bool(proto.normalizerSpec.addDummyPrefix))
+        if let chat = checkpoint.config.chat, let ids = try? chat.markers(tokenizer) {
+            w.set("tokenizer.chat_template", .string(HuggingFaceDirectory.jinja(chat)))
+            w.set("tokenizer.ggml.eot_token_id", .uint32(UInt32(ids.endOfTurn)))
+        }
+        let p = checkpoint.model.parameters.pointer
+        let ordered = checkpoint.model.layout.views.sorted { order($0.name) < order($1.name) }
+        for view in ordered {
+            guard let ggufName = tensorName(view.name) else { continue }
+            var values = p + view.offset
+            var permuted: FloatBuffer? = nil
+            if view.name.hasSuffix("q_proj.weight") || view.name.hasSuffix("k_proj.weight") {
+                permuted = FloatBuffer(count: view.count)
+                permuteRows(values, permuted!.pointer, heads: view.name.hasSuffix("q_proj.weight") ? c.heads : c.kvHeads,
+                            headDim: c.headDim, columns: c.dim, toLlamaCpp: true)
+                values = permuted!.pointer
+            }
+            let rowLength = view.shape.last!
+            let chosen: any GGMLBlockEncoder.Type = view.shape.count == 1 || rowLength % encoder.blockElements != 0 ? F32Codec.self : encoder
+            let tensorType = view.shape.count == 1 || rowLength % encoder.blockElements != 0 ? GGMLType.f32 : type
+            var data = [UInt8](repeating: 0, count: view.count / chosen.blockElements * chosen.blockBytes)
+            data.withUnsafeMutableBytes { chosen.encode(values, blocks: view.count / chosen.blockElements, into: $0.baseAddress!) }
+            w.tensors.append(GGUFWriter.Tensor(name: ggufName, shape: view.shape, type: tensorType, data: data))
+        }
+        return w.serialized()
+    }
+
+    /// llama.cpp's converter order: embedding, output norm and head, then the blocks.
+    static func order(_ name: String) -> (Int, Int, String) {
+        if name == "model.embed_tokens.weight" { return (0, 0, "") }
+        if name == "model.norm.weight" { return (1, 0, "") }
+        if name == "lm_head.weight" { return (2, 0, "") }
+        let layer = name.split(separator: ".").dropFirst(2).first.flatMap { Int($0) } ?? 0
+        return (3, layer, name)
+    }
+}

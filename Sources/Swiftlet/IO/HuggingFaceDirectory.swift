@@ -1,0 +1,212 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// A checkpoint directory is a Hugging Face model directory: config.json holds `LlamaConfig`'s
+/// keys with Swiftlet's own facts under "swiftlet", beside model.safetensors (Hugging Face's
+/// tensor names), tokenizer.model and the tokenizer and generation files transformers reads.
+/// Any `LlamaForCausalLM` directory with a tokenizer.model loads the same way.
+public enum HuggingFaceDirectory {
+    public static let format = "swiftlet-checkpoint-2"
+    public static let tokenizerConfig = "tokenizer_config.json"
+    public static let specialTokensMap = "special_tokens_map.json"
+    public static let generationConfig = "generation_config.json"
+
+    /// Reads config.json in any of the three layouts: Swiftlet's first (no Hugging Face keys),
+    /// Swiftlet's current one, or a plain Hugging Face directory (`swiftlet` absent).
+    static func readConfig(_ dir: String, tokenizer: Tokenizer) throws -> (CheckpointConfig, CheckpointSource) {
+        let path = dir + "/" + CheckpointFiles.config
+        guard let json = JSONValue.parse(try FileIO.readBytes(path)), json.object != nil else {
+            throw SwiftletError("\(path) is not valid JSON.")
+        }
+        if json["format"]?.string == "swiftlet-checkpoint-1" {
+            return (try Checkpoint.readConfig(dir), .swiftlet(version: 1))
+        }
+        var model = try HuggingFaceConfig.modelConfig(json, path: path)
+        guard let own = json["swiftlet"] else {
+            // A Hugging Face directory: the tokenizer and chat template are what its files say.
+            let chat = try? ChatTemplate.standard.markers(tokenizer)
+            let template = chatTemplate(dir).flatMap { $0 == jinja(ChatTemplate.standard) && chat != nil ? ChatTemplate.standard : nil }
+            return (CheckpointConfig(model: model, tokenizer: TokenizerFacts(tokenizer), training: [:], chat: template), .huggingFace)
+        }
+        guard own["format"]?.string == format else {
+            throw SwiftletError("\(path) was written by a newer Swiftlet (format \(own["format"]?.string ?? "unknown")).")
+        }
+        do {
+            let facts = try JSONDecoder().decode(TokenizerFacts.self, from: Data(JSONEncoder().encode(own["tokenizer"] ?? .null)))
+            let chat = try own["chat"].flatMap { $0.isNull ? nil : try JSONDecoder().decode(ChatTemplate.self, from: Data(JSONEncoder().encode($0))) }
+            var training: [String: String] = [:]
+            for (k, v) in own["training"]?.object ?? [:] { training[k] = v.string }
+            model.dropout = Float(own["dropout"]?.number ?? 0)
+            try model.validate()
+            return (CheckpointConfig(model: model, tokenizer: facts, training: training, chat: chat), .swiftlet(version: 2))
+        } catch let error as SwiftletError {
+            throw SwiftletError("\(path): \(error.message)")
+        } catch {
+            throw SwiftletError("\(path) is not a valid Swiftlet config.")
+        }
+    }
+
+    /// config.json for a checkpoint: Hugging Face's keys plus Swiftlet's facts.
+    public static func configJSON(_ config: CheckpointConfig, dtype: String = "float32") throws -> JSONValue {
+        var keys = HuggingFaceConfig.keys(for: config.model, bosID: config.tokenizer.bosID, eosID: config.tokenizer.eosID, dtype: dtype)
+        var own: [String: JSONValue] = [
+            "format": .string(format),
+            "tokenizer": try JSONDecoder().decode(JSONValue.self, from: Data(JSONEncoder().encode(config.tokenizer))),
+            "training": .object(config.training.mapValues { .string($0) }),
+            "dropout": .float(config.model.dropout),
+        ]
+        if let chat = config.chat { own["chat"] = try JSONDecoder().decode(JSONValue.self, from: Data(JSONEncoder().encode(chat))) }
+        keys["swiftlet"] = .object(own)
+        return .object(keys)
+    }
+
+    /// The files of a checkpoint that describe the model (config, weights, tokenizer and the
+    /// files transformers' AutoTokenizer and generate read).
+    public static func files(_ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer) throws -> [String: [UInt8]] {
+        var files = tokenizerFiles(config, tokenizer: tokenizer)
+        files[CheckpointFiles.config] = Array(try configJSON(config).prettyText.utf8)
+        files[CheckpointFiles.model] = Checkpoint.weightBytes(model)
+        files[CheckpointFiles.tokenizer] = tokenizer.modelBytes
+        return files
+    }
+
+    static func tokenJSON(_ content: String) -> JSONValue {
+        .object(["content": .string(content), "lstrip": .bool(false), "rstrip": .bool(false), "normalized": .bool(false),
+                 "single_word": .bool(false), "special": .bool(true)])
+    }
+
+    /// tokenizer_config.json, special_tokens_map.json and generation_config.json. The tokenizer
+    /// is told what Swiftlet's SentencePiece models do: no BOS or EOS added, no space prepended
+    /// (`legacy: false` with `add_prefix_space: false`), the chat markers as whole tokens.
+    public static func tokenizerFiles(_ config: CheckpointConfig, tokenizer: Tokenizer) -> [String: [UInt8]] {
+        let specials = [tokenizer.unknownID, tokenizer.bosID, tokenizer.eosID].filter { $0 >= 0 }
+        let markers = (try? ChatTemplate.standard.markers(tokenizer)).map { [$0.system, $0.user, $0.assistant, $0.endOfTurn] } ?? []
+        var decoder: [String: JSONValue] = [:]
+        for id in specials + markers { decoder[String(id)] = tokenJSON(tokenizer.piece(id)) }
+        func piece(_ id: Int32) -> JSONValue { id >= 0 ? .string(tokenizer.piece(id)) : .null }
+        var tokenizerConfig: [String: JSONValue] = [
+            "tokenizer_class": .string("LlamaTokenizer"),
+            "add_bos_token": .bool(false),
+            "add_eos_token": .bool(false),
+            "add_prefix_space": .bool(false),
+            "legacy": .bool(false),
+            "bos_token": piece(tokenizer.bosID),
+            "eos_token": piece(tokenizer.eosID),
+            "unk_token": piece(tokenizer.unknownID),
+            "pad_token": .null,
+            "clean_up_tokenization_spaces": .bool(false),
+            "spaces_between_special_tokens": .bool(false),
+            "sp_model_kwargs": .object([:]),
+            "model_max_length": .number(Double(config.model.contextLength)),
+            "added_tokens_decoder": .object(decoder),
+            "additional_special_tokens": .array(markers.map { .string(tokenizer.piece($0)) }),
+        ]
+        var special: [String: JSONValue] = [
+            "bos_token": tokenJSON(tokenizer.piece(tokenizer.bosID)),
+            "eos_token": tokenJSON(tokenizer.piece(tokenizer.eosID)),
+            "unk_token": tokenJSON(tokenizer.piece(tokenizer.unknownID)),
+        ]
+        if !markers.isEmpty { special["additional_special_tokens"] = .array(markers.map { tokenJSON(tokenizer.piece($0)) }) }
+        var generation: [String: JSONValue] = [
+            "bos_token_id": .number(Double(tokenizer.bosID)),
+            "eos_token_id": .number(Double(tokenizer.eosID)),
+        ]
+        if let chat = config.chat, let ids = try? chat.markers(tokenizer) {
+            tokenizerConfig["chat_template"] = .string(jinja(chat))
+            // A reply ends at the end-of-turn marker, as in Swiftlet's chat.
+            generation["eos_token_id"] = .array([.number(Double(ids.endOfTurn)), .number(Double(tokenizer.eosID))])
+        }
+        return [
+            tokenizerConfigName: Array(JSONValue.object(tokenizerConfig).prettyText.utf8),
+            specialTokensMap: Array(JSONValue.object(special).prettyText.utf8),
+            generationConfig: Array(JSONValue.object(generation).prettyText.utf8),
+        ]
+    }
+
+    static let tokenizerConfigName = tokenizerConfig
+
+    /// Swiftlet's chat template in Jinja (what transformers' `apply_chat_template` and
+    /// llama.cpp run): each turn is its role marker, the content and the end-of-turn marker;
+    /// the generation prompt is the assistant's marker.
+    public static func jinja(_ t: ChatTemplate) -> String {
+        func literal(_ s: String) -> String {
+            "'" + s.replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'") + "'"
+        }
+        return "{% for message in messages %}"
+            + "{% if message['role'] == 'system' %}{{ \(literal(t.system)) }}"
+            + "{% elif message['role'] == 'user' %}{{ \(literal(t.user)) }}"
+            + "{% elif message['role'] == 'assistant' %}{{ \(literal(t.assistant)) }}"
+            + "{% else %}{{ raise_exception('Only system, user and assistant roles are supported.') }}{% endif %}"
+            + "{{ message['content'] + \(literal(t.endOfTurn)) }}"
+            + "{% endfor %}"
+            + "{% if add_generation_prompt %}{{ \(literal(t.assistant)) }}{% endif %}"
+    }
+
+    /// The chat template in a directory's tokenizer_config.json, if any.
+    static func chatTemplate(_ dir: String) -> String? {
+        guard let bytes = try? FileIO.readBytes(dir + "/" + tokenizerConfig), let json = JSONValue.parse(bytes) else { return nil }
+        return json["chat_template"]?.string
+    }
+
+    /// Fills the model from a directory's safetensors, checking every name and shape before the
+    /// first byte is converted. Returns what was converted, for `info`.
+    static func loadWeights(_ weights: HuggingFaceWeights, into model: Transformer, dir: String) throws -> [String] {
+        try check(weights, against: model.layout.views, config: model.config, dir: dir)
+        for view in model.layout.views {
+            let destination = model.parameters.pointer + view.offset
+            try weights.decode(view.name, into: destination)
+            try refuseNonFinite(destination, count: view.count, name: view.name, path: dir)
+        }
+        var conversions: [String] = []
+        let widened = weights.dtypes.subtracting(["F32"]).sorted()
+        if !widened.isEmpty { conversions.append("\(widened.joined(separator: " and ")) weights widened to fp32") }
+        if weights.sharded { conversions.append("\(weights.files.count) safetensors shards joined") }
+        return conversions
+    }
+
+    /// A NaN or infinite weight would poison every result silently.
+    static func refuseNonFinite(_ values: UnsafeMutablePointer<Float>, count: Int, name: String, path: String) throws {
+        if let bad = (0..<count).first(where: { !values[$0].isFinite }) {
+            throw SwiftletError("\(path): tensor \(name) holds a value that is not a finite number (\(values[bad]) at index \(bad)).")
+        }
+    }
+
+    static func check(_ weights: HuggingFaceWeights, against views: [TensorView], config: ModelConfig, dir: String) throws {
+        for view in views {
+            guard let entry = weights.entry(view.name) else {
+                if view.name == "lm_head.weight" {
+                    throw SwiftletError("\(dir) has no lm_head.weight, but its config says the output head is not tied to the embedding.")
+                }
+                throw SwiftletError("\(dir) has no tensor \(view.name).")
+            }
+            guard entry.shape == view.shape else {
+                throw SwiftletError("\(dir): tensor \(view.name) has shape \(entry.shape) but the config says \(view.shape).")
+            }
+        }
+        let known = Set(views.map(\.name))
+        for name in weights.names.sorted() where !known.contains(name) {
+            if name.hasSuffix("rotary_emb.inv_freq") || (name == "lm_head.weight" && config.tiedEmbedding) { continue }
+            if name.hasSuffix(".bias") { throw SwiftletError("\(dir) has the bias \(name); Swiftlet's Llama has no biases.") }
+            throw SwiftletError("\(dir) has the tensor \(name), which a Llama model does not have.")
+        }
+    }
+}
+
+/// Which layout a checkpoint was loaded from, and so what `info` says about it.
+public enum CheckpointSource: Equatable, Sendable, CustomStringConvertible {
+    case swiftlet(version: Int)
+    case huggingFace
+    case gguf(version: UInt32, fileType: String)
+
+    public var description: String {
+        switch self {
+        case .swiftlet(2): "Swiftlet checkpoint (a Hugging Face model directory)"
+        case .swiftlet(let v): "Swiftlet checkpoint, format \(v) (before Hugging Face keys; `swiftlet export --format hf` writes a copy transformers loads, and the next save upgrades it)"
+        case .huggingFace: "Hugging Face model directory (LlamaForCausalLM)"
+        case .gguf(let v, let fileType): "GGUF version \(v) (llama architecture, \(fileType))"
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import ArgumentParser
+import Swiftlet
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a checkpoint as a Hugging Face model directory or a llama.cpp GGUF file.",
+        discussion: """
+            --format hf writes config.json, model.safetensors (fp32), tokenizer.model and the tokenizer and \
+            generation files transformers reads; --format gguf writes a llama-architecture GGUF for llama.cpp, \
+            ollama and LM Studio. Adapters are merged in; optimizer state and metrics are left out.
+            """)
+
+    @Argument(help: "Checkpoint directory, Hugging Face model directory or .gguf file.")
+    var checkpoint: String
+    @Option(name: .long, help: "hf or gguf.")
+    var format: String
+    @Option(name: [.customShort("o"), .long], help: "The directory (hf) or file (gguf) to write; it must not exist.")
+    var output: String
+    @Option(name: .long, help: "GGUF tensor type: f32, f16, bf16 or q8_0 (norm gains stay f32).")
+    var type: String = "f32"
+
+    func validate() throws {
+        guard ["hf", "gguf"].contains(format) else { throw ValidationError("--format must be hf or gguf.") }
+        guard GGUFModel.exportTypes[type] != nil else { throw ValidationError("--type must be f32, f16, bf16 or q8_0.") }
+        if format == "hf" && type != "f32" { throw ValidationError("--type applies to --format gguf only (hf weights are fp32).") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            let loaded = try Checkpoint.load(checkpoint)
+            let clock = Stopwatch()
+            if format == "hf" {
+                try ModelExport.huggingFace(loaded, to: output)
+            } else {
+                try ModelExport.gguf(loaded, type: GGUFModel.exportTypes[type]!, to: output)
+            }
+            Console.info("wrote \(output) (\(format == "hf" ? "Hugging Face model directory" : "GGUF, \(type)")) in \(Format.seconds(clock.seconds))")
+        }
+    }
+}
