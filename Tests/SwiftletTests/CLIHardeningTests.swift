@@ -146,13 +146,12 @@ extension CLITests {
         let dir = try copyOfCheckpoint("huge-config")
         let path = dir + "/config.json"
         var config = try JSONSerialization.jsonObject(with: Data(try FileIO.readBytes(path))) as! [String: Any]
-        var model = config["model"] as! [String: Any]
-        model["dim"] = 16384
-        model["layers"] = 256
-        model["heads"] = 128
-        model["kvHeads"] = 128
-        model["hiddenDim"] = 43712
-        config["model"] = model
+        config["hidden_size"] = 16384
+        config["num_hidden_layers"] = 256
+        config["num_attention_heads"] = 128
+        config["num_key_value_heads"] = 128
+        config["head_dim"] = 128
+        config["intermediate_size"] = 43712
         try FileIO.writeAtomically(Array(try JSONSerialization.data(withJSONObject: config)), to: path)
         try expectFailure(["info", dir], mentioning: "describes a model of")
     }

@@ -175,6 +175,10 @@ public enum HuggingFaceDirectory {
     }
 
     static func check(_ weights: HuggingFaceWeights, against views: [TensorView], config: ModelConfig, dir: String) throws {
+        let stored = weights.files.reduce(0) { $0 + $1.entries.values.reduce(0) { $0 + $1.elementCount } }
+        guard stored >= config.parameterCount else {
+            throw SwiftletError("\(dir) holds \(Format.grouped(stored)) parameters, but \(CheckpointFiles.config) describes a model of \(Format.grouped(config.parameterCount)).")
+        }
         for view in views {
             guard let entry = weights.entry(view.name) else {
                 if view.name == "lm_head.weight" {
