@@ -27,7 +27,67 @@ enum FuzzTargets {
         "prompts": prompts,
         "transcript": transcript,
         "tokencache": tokenCache,
+        "gguf": gguf,
+        "hfconfig": huggingFaceConfig,
+        "safetensorsfile": safetensorsFile,
+        "peft": peftAdapter,
     ]
+
+    /// Writes the input where the file loaders (which map files) can read it.
+    static func withFile(_ bytes: [UInt8], name: String, _ body: (String) -> Void) {
+        let dir = "/tmp/swiftlet-fuzz-\(getpid())"
+        try? FileIO.createDirectory(dir)
+        let path = dir + "/" + name
+        guard (try? FileIO.writeAtomically(bytes, to: path)) != nil else { return }
+        body(path)
+    }
+
+    /// A GGUF file: parsed, every tensor Swiftlet can read decoded, the vocabulary rebuilt into a
+    /// SentencePiece model, and the whole model loaded as every command loads it.
+    static func gguf(_ bytes: [UInt8]) {
+        withFile(bytes, name: "fuzz.gguf") { path in
+            guard let file = try? GGUFFile(path) else { return }
+            for tensor in file.tensors where tensor.elementCount <= 1 << 22 {
+                let buffer = FloatBuffer(count: tensor.elementCount)
+                try? file.decode(tensor, into: buffer.pointer)
+            }
+            _ = try? GGUFModel.tokenizer(path)
+            if let loaded = try? Checkpoint.load(path) { exercise(loaded.tokenizer, text: "ROMEO: <|user|>") }
+        }
+    }
+
+    /// config.json of a Hugging Face directory, and the rest of a checkpoint's config around it.
+    static func huggingFaceConfig(_ bytes: [UInt8]) {
+        guard let json = JSONValue.parse(bytes), let config = try? HuggingFaceConfig.modelConfig(json, path: "config.json") else { return }
+        _ = MemoryPlan.training(config, rows: config.contextLength).total
+        _ = ParameterLayout(config: config).totalCount <= 0
+        _ = JSONValue.object(HuggingFaceConfig.keys(for: config, bosID: 1, eosID: 2)).prettyText
+    }
+
+    /// A safetensors file of any dtype, read through the memory map and widened to fp32.
+    static func safetensorsFile(_ bytes: [UInt8]) {
+        withFile(bytes, name: "fuzz.safetensors") { path in
+            guard let file = try? SafetensorsFile(path) else { return }
+            for entry in file.entries.values where entry.elementCount <= 1 << 22 {
+                let buffer = FloatBuffer(count: entry.elementCount)
+                try? file.decode(entry, into: buffer.pointer)
+            }
+        }
+    }
+
+    /// PEFT's adapter_config.json beside a fixed adapter_model.safetensors for a tiny model.
+    static func peftAdapter(_ bytes: [UInt8]) {
+        let dir = "/tmp/swiftlet-fuzz-\(getpid())/peft"
+        try? FileIO.createDirectory(dir)
+        guard (try? FileIO.writeAtomically(bytes, to: dir + "/" + PEFTAdapter.config)) != nil else { return }
+        if !FileIO.exists(dir + "/" + PEFTAdapter.weights) {
+            let adapters = LoRAAdapters(config: LoRAConfig(rank: 2, targets: [.q, .v]), model: ModelPreset.tiny.config(vocabSize: 64))
+            for (name, file) in PEFTAdapter.files(adapters, baseModel: dir) where name == PEFTAdapter.weights {
+                try? FileIO.writeAtomically(file, to: dir + "/" + name)
+            }
+        }
+        _ = try? PEFTAdapter.load(dir, model: ModelPreset.tiny.config(vocabSize: 64))
+    }
 
     nonisolated(unsafe) static var selected: ([UInt8]) -> Void = { _ in }
 
