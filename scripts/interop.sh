@@ -12,6 +12,6 @@ swift build -c release >/dev/null
 work=$(mktemp -d "${TMPDIR:-/tmp}/swiftlet-interop.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 export SWIFTLET_CACHE="$work/cache"   # tokenize afresh: the check is of today's code
-echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores"
+echo "CPU: $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2- | sed "s/^ //") (family $(grep -m1 "cpu family" /proc/cpuinfo | cut -d: -f2 | tr -d " "), model $(grep -m1 "^model\s" /proc/cpuinfo | cut -d: -f2 | tr -d " ")), $(nproc) cores"
 HF_HUB_OFFLINE=1 TRANSFORMERS_NO_ADVISORY_WARNINGS=1 "$venv/bin/python" scripts/interop.py \
     --swiftlet "$PWD/.build/release/swiftlet" --llama "$llama/bin" --llama-src "$llama/src" --work "$work"

@@ -33,6 +33,9 @@ struct ExportCommand: ParsableCommand {
             if format == "hf" {
                 try ModelExport.huggingFace(loaded, to: output)
             } else {
+                if (try? SentencePieceModelProto(bytes: loaded.tokenizer.modelBytes))?.trainerSpec.modelType == .unigram {
+                    Console.info("warning: this tokenizer is a unigram model; llama.cpp tokenizes every SentencePiece vocabulary with BPE merges, so its token ids will differ from Swiftlet's (train with --tokenizer-type bpe, the default, to avoid this).")
+                }
                 try ModelExport.gguf(loaded, type: GGUFModel.exportTypes[type]!, to: output)
             }
             Console.info("wrote \(output) (\(format == "hf" ? "Hugging Face model directory" : "GGUF, \(type)")) in \(Format.seconds(clock.seconds))")
