@@ -15,7 +15,7 @@ enum ServerFixture {
 
     static func served() throws -> ServedModel {
         if let cached { return cached }
-        let tokenizer = try Tokenizer.train(text: text(), options: TokenizerTrainingOptions(vocabSize: config.vocabSize))
+        let tokenizer = try Tokenizer.train(text: text(), options: TokenizerTrainingOptions(vocabSize: config.vocabSize, modelType: .unigram))
         let model = Transformer(config: config)
         model.initialize(seed: 21)
         var rng = RandomGenerator(seed: 22)

@@ -19,7 +19,7 @@ final class InteropTests: XCTestCase {
 
     func makeCheckpoint(_ name: String, kvHeads: Int = 2, headDimension: Int? = nil, tied: Bool = true,
                         chat: ChatTemplate? = nil) throws -> (String, Checkpoint) {
-        let tokenizer = try TestData.tokenizer()
+        let tokenizer = try TestData.bpeTokenizer()
         var config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: kvHeads, hiddenDim: 96, vocabSize: tokenizer.vocabSize,
                                  contextLength: 64, tiedEmbedding: tied)
         config.headDimension = headDimension
@@ -180,7 +180,7 @@ final class InteropTests: XCTestCase {
     }
 
     func testWholeTextAndLineByLineEncodingAgree() throws {
-        let tokenizer = try TestData.tokenizer()
+        let tokenizer = try TestData.bpeTokenizer()
         let text = TestData.text(lines: 300, seed: 3).replacingAll("and", with: "and    ") + "\n\n   \t  x  \n  y\t\t\n"
         XCTAssertEqual(tokenizer.encode(text), tokenizer.encodeWhole(text))
         XCTAssertEqual(tokenizer.encodeLarge(text), tokenizer.encode(text))

@@ -43,8 +43,18 @@ enum TestData {
     nonisolated(unsafe) static var cachedTokenizer: Tokenizer?
     static func tokenizer() throws -> Tokenizer {
         if let cachedTokenizer { return cachedTokenizer }
-        let t = try Tokenizer.train(text: text(), options: TokenizerTrainingOptions(vocabSize: 320))
+        // Unigram, as these tests were written against (BPE became the default later).
+        let t = try Tokenizer.train(text: text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: .unigram))
         cachedTokenizer = t
+        return t
+    }
+
+    nonisolated(unsafe) static var cachedBPETokenizer: Tokenizer?
+    /// The default kind of tokenizer (BPE), the one llama.cpp tokenizes exactly as Swiftlet does.
+    static func bpeTokenizer() throws -> Tokenizer {
+        if let cachedBPETokenizer { return cachedBPETokenizer }
+        let t = try Tokenizer.train(text: text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: .bpe))
+        cachedBPETokenizer = t
         return t
     }
 }
