@@ -48,11 +48,15 @@ let package = Package(
         ),
         // The CPU's spin-wait hint, for the worker team's waiting loops.
         .target(name: "CSpinWait"),
+        // bf16 kernels with AVX512-BF16 intrinsics (attention, rounding, the bf16 peak). Each
+        // function carries its own target attribute and callers check the CPU at run time, so
+        // this builds on any x86-64: never add -march=native here.
+        .target(name: "CBF16Kernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
         // oneDNN (Debian: libdnnl-dev) for matrix products.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(
             name: "Swiftlet",
-            dependencies: ["CSentencePiece", "CDNNL", "CSpinWait"],
+            dependencies: ["CSentencePiece", "CDNNL", "CSpinWait", "CBF16Kernels"],
             swiftSettings: fastSwift
         ),
         // `swiftlet serve`: the OpenAI-compatible HTTP server around the generation engine. Plain

@@ -71,13 +71,26 @@ public enum Benchmarks {
         let spans = AttentionSpan.packed(cumulativeLengths: (0...sequences).map { $0 * context })
         let forwardFLOPs = 2 * Double(context) * Double(context) * Double(headDim) * Double(heads * sequences)
         let backwardFLOPs = 2.5 * forwardFLOPs
-        let fused = time {
-            Attention.forward(q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, logSumExp: lse.pointer, spans: spans,
-                              heads: heads, kvHeads: kvHeads, headDim: headDim)
+        func fusedSeconds(_ precision: Precision) -> (forward: Double, backward: Double) {
+            let forward = time {
+                Attention.forward(q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, logSumExp: lse.pointer, spans: spans,
+                                  heads: heads, kvHeads: kvHeads, headDim: headDim, precision: precision)
+            }
+            let backward = time {
+                Attention.backward(dout: dout.pointer, q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, logSumExp: lse.pointer,
+                                   dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, spans: spans, heads: heads, kvHeads: kvHeads,
+                                   headDim: headDim, precision: precision)
+            }
+            return (forward, backward)
         }
-        let fusedBackward = time {
-            Attention.backward(dout: dout.pointer, q: q.pointer, k: k.pointer, v: v.pointer, out: out.pointer, logSumExp: lse.pointer,
-                               dq: dq.pointer, dk: dk.pointer, dv: dv.pointer, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        let (fused, fusedBackward) = fusedSeconds(.fp32)
+        var bf16: [BenchResult] = []
+        if BF16Kernels.attentionSupports(headDim: headDim) {
+            let (forward, backward) = fusedSeconds(.bf16)
+            bf16 = [BenchResult("attention.bf16.forward.gflops", forwardFLOPs / forward / 1e9, "GFLOP/s"),
+                    BenchResult("attention.bf16.backward.gflops", backwardFLOPs / backward / 1e9, "GFLOP/s"),
+                    BenchResult("attention.bf16.forward.speedup", fused / forward, "x"),
+                    BenchResult("attention.bf16.backward.speedup", fusedBackward / backward, "x")]
         }
         let probabilities = FloatBuffer(count: sequences * heads * context * context), scratch = FloatBuffer(count: context * context)
         let naive = time {
@@ -94,7 +107,7 @@ public enum Benchmarks {
             BenchResult("attention.backward.gflops", backwardFLOPs / fusedBackward / 1e9, "GFLOP/s"),
             BenchResult("attention.naive.forward.gflops", forwardFLOPs / naive / 1e9, "GFLOP/s"),
             BenchResult("attention.naive.backward.gflops", backwardFLOPs / naiveBackward / 1e9, "GFLOP/s"),
-        ]
+        ] + bf16
     }
 
     /// Full training steps (forward, backward, clipping, AdamW) on random tokens.

@@ -1,3 +1,4 @@
+import CBF16Kernels
 import Glibc
 
 /// One sequence's slice of an attention call: query rows [queryStart, queryStart + queryCount)
@@ -32,10 +33,51 @@ public struct AttentionSpan: Sendable {
 ///
 /// Layouts: q, out, dq are (rows, heads, headDim); k, v, dk, dv are (rows, kvHeads, headDim);
 /// logSumExp is (rows, heads).
+///
+/// `precision: .bf16` runs the dot products (Q·Kᵀ, P·V and the backward's four) in bf16 with fp32
+/// accumulation through the C kernels (`BF16Kernels`), softmax and log-sum-exp in fp32, where the
+/// CPU has AVX512-BF16 and headDim is a multiple of 16; the fp32 kernels otherwise.
 public enum Attention {
+    /// `outBits`, when given, also receives `out` rounded to bf16 (the next product's input).
     public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                               spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+                               spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int,
+                               precision: Precision = .fp32, outBits: UnsafeMutablePointer<UInt16>? = nil) {
+        if precision == .bf16, BF16Kernels.attentionSupports(headDim: headDim) {
+            return forwardBF16(q: q, k: k, v: v, out: out, outBits: outBits, logSumExp: logSumExp, spans: spans,
+                               heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
+        forwardFP32(q: q, k: k, v: v, out: out, logSumExp: logSumExp, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        if let outBits {
+            for span in spans {
+                BFloat16.convert(out + span.queryStart * heads * headDim, into: outBits + span.queryStart * heads * headDim,
+                                 count: span.queryCount * heads * headDim)
+            }
+        }
+    }
+
+    static func forwardBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                            out: UnsafeMutablePointer<Float>, outBits: UnsafeMutablePointer<UInt16>?,
+                            logSumExp: UnsafeMutablePointer<Float>, spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let group = heads / kvHeads
+        let qStride = heads * headDim, kStride = kvHeads * headDim
+        let p = (q: SendablePointer(UnsafeMutablePointer(mutating: q)), k: SendablePointer(UnsafeMutablePointer(mutating: k)),
+                 v: SendablePointer(UnsafeMutablePointer(mutating: v)), out: SendablePointer(out), lse: SendablePointer(logSumExp),
+                 bits: outBits.map { SendablePointer($0) })
+        parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
+            let span = spans[item / heads], h = item % heads, kh = h / group
+            let qOffset = span.queryStart * qStride + h * headDim, kOffset = span.keyStart * kStride + kh * headDim
+            swiftlet_bf16_attention_forward(p.q.pointer + qOffset, qStride, p.k.pointer + kOffset, p.v.pointer + kOffset, kStride,
+                                            p.out.pointer + qOffset, p.bits.map { $0.pointer + qOffset },
+                                            p.lse.pointer + span.queryStart * heads + h, heads,
+                                            span.queryCount, span.past, headDim, scale)
+        }
+    }
+
+    static func forwardFP32(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+                            out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+                            spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
         let scale = 1 / Float(headDim).squareRoot()
         let group = heads / kvHeads
         let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), ks = SendablePointer(UnsafeMutablePointer(mutating: k))
@@ -80,7 +122,41 @@ public enum Attention {
     public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                 v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                                 dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+                                spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int, precision: Precision = .fp32) {
+        if precision == .bf16, BF16Kernels.attentionSupports(headDim: headDim) {
+            return backwardBF16(dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
+                                spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        }
+        backwardFP32(dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
+                     spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+    }
+
+    static func backwardBF16(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                             v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+                             dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                             spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+        let scale = 1 / Float(headDim).squareRoot()
+        let group = heads / kvHeads
+        let qStride = heads * headDim, kStride = kvHeads * headDim
+        let p = (dout: SendablePointer(UnsafeMutablePointer(mutating: dout)), q: SendablePointer(UnsafeMutablePointer(mutating: q)),
+                 k: SendablePointer(UnsafeMutablePointer(mutating: k)), v: SendablePointer(UnsafeMutablePointer(mutating: v)),
+                 out: SendablePointer(UnsafeMutablePointer(mutating: out)), lse: SendablePointer(UnsafeMutablePointer(mutating: logSumExp)),
+                 dq: SendablePointer(dq), dk: SendablePointer(dk), dv: SendablePointer(dv))
+        // One work item per (sequence, KV head), as in the fp32 kernel: it owns those dk/dv rows.
+        parallelFor(spans.count * kvHeads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
+            let span = spans[item / kvHeads], kh = item % kvHeads
+            let qOffset = span.queryStart * qStride + kh * group * headDim, kOffset = span.keyStart * kStride + kh * headDim
+            swiftlet_bf16_attention_backward(p.dout.pointer + qOffset, p.q.pointer + qOffset, p.out.pointer + qOffset,
+                                             p.dq.pointer + qOffset, qStride, p.lse.pointer + span.queryStart * heads + kh * group, heads,
+                                             p.k.pointer + kOffset, p.v.pointer + kOffset, p.dk.pointer + kOffset, p.dv.pointer + kOffset,
+                                             kStride, group, span.queryCount, span.past, headDim, scale)
+        }
+    }
+
+    static func backwardFP32(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+                             v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+                             dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+                             spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
         let scale = 1 / Float(headDim).squareRoot()
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim

@@ -10,29 +10,37 @@ public enum CrossEntropy {
     /// Returns the sum over rows of −log p(target). Targets < 0 are ignored (no loss, no
     /// gradient). Gradients are scaled by `gradientScale` (e.g. 1 / tokens in the batch).
     /// `logits` is scratch of (chunkRows, vocab). dh is overwritten; dweight accumulates.
+    /// In bf16, `hiddenBits` is the hidden states' bf16 copy and `logitBits` scratch like
+    /// `logits` where the gradient is rounded once for both of its products.
     public static func forwardBackward(hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                        targets: UnsafePointer<Int32>, rows: Int, dim: Int, vocab: Int,
                                        logits: UnsafeMutablePointer<Float>,
                                        gradientScale: Float,
                                        dhidden: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
                                        rowLosses: UnsafeMutablePointer<Float>? = nil,
-                                       matrices engine: MatrixEngine) -> Double {
+                                       matrices engine: MatrixEngine,
+                                       hiddenBits: UnsafePointer<UInt16>? = nil, logitBits: UnsafeMutablePointer<UInt16>? = nil) -> Double {
         var total: Double = 0
         var start = 0
         while start < rows {
             let count = min(chunkRows, rows - start)
-            let h = hidden + start * dim
-            engine.linear(h, weight, logits, rows: count, inFeatures: dim, outFeatures: vocab)
+            let h = hidden + start * dim, hBits = hiddenBits.map { $0 + start * dim }
+            engine.linear(h, weight, logits, rows: count, inFeatures: dim, outFeatures: vocab, xBits: hBits)
             let wantsGradient = dhidden != nil
+            let gradientBits = wantsGradient && engine.precision == .bf16 ? logitBits : nil
             let chunkLoss = softmaxRows(logits, targets: targets + start, rows: count, vocab: vocab,
                                         gradientScale: wantsGradient ? gradientScale : nil,
-                                        rowLosses: rowLosses.map { $0 + start })
+                                        rowLosses: rowLosses.map { $0 + start }, gradientBits: gradientBits)
             total += chunkLoss
             if let dhidden {
+                let dyBits = gradientBits.map { UnsafePointer($0) }
                 engine.linearBackwardInput(logits, weight, dhidden + start * dim, rows: count, inFeatures: dim,
-                                           outFeatures: vocab, accumulate: false)
+                                           outFeatures: vocab, accumulate: false, dyBits: dyBits)
                 // A frozen output head (LoRA fine-tuning) needs no weight gradient.
-                if let dweight { engine.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab) }
+                if let dweight {
+                    engine.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab,
+                                                dyBits: dyBits, xBits: hBits)
+                }
             }
             start += count
         }
@@ -41,11 +49,13 @@ public enum CrossEntropy {
 
     /// Per row: loss = logSumExp − logit[target]. With a gradient scale, overwrites the row
     /// with (softmax − onehot) · scale (all zeros for ignored rows).
+    /// `gradientBits`, when given, also receives each gradient row rounded to bf16.
     static func softmaxRows(_ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
-                            gradientScale: Float?, rowLosses: UnsafeMutablePointer<Float>?) -> Double {
+                            gradientScale: Float?, rowLosses: UnsafeMutablePointer<Float>?,
+                            gradientBits: UnsafeMutablePointer<UInt16>? = nil) -> Double {
         let losses = ResultSlots<Double>(count: 2)
         let lp = SendablePointer(logits), tp = SendablePointer(UnsafeMutablePointer(mutating: targets))
-        let rl = rowLosses.map { SendablePointer($0) }
+        let rl = rowLosses.map { SendablePointer($0) }, bits = gradientBits.map { SendablePointer($0) }
         parallelFor(2, serial: rows * vocab < 1 << 16) { half in
             var sum: Double = 0
             for r in rows * half / 2..<rows * (half + 1) / 2 {
@@ -53,6 +63,7 @@ public enum CrossEntropy {
                 let target = Int(tp.pointer[r])
                 if target < 0 {
                     if gradientScale != nil { row.update(repeating: 0, count: vocab) }
+                    bits?.pointer.advanced(by: r * vocab).update(repeating: 0, count: vocab)
                     rl?.pointer[r] = 0
                     continue
                 }
@@ -65,6 +76,7 @@ public enum CrossEntropy {
                 if let scale = gradientScale {
                     scaleInPlace(row, count: vocab, by: scale / sumExp)
                     row[target] -= scale
+                    if let bits { BFloat16.convertSerially(row, into: bits.pointer + r * vocab, count: vocab) }
                 }
             }
             losses.set(half, sum)

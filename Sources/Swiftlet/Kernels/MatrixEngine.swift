@@ -13,9 +13,10 @@ public enum Precision: String, Codable, CaseIterable, Sendable {
 /// The three products of a linear layer in either precision. In bf16 the operands are rounded
 /// to bf16 just before each product and oneDNN matmul primitives are cached per shape. A
 /// weight is rounded once per pass (weights do not change within one) and reused by the
-/// forward and backward products; an activation is rounded again unless the caller says it is
-/// the same, unchanged input as the slot's previous product (the K and V projections after Q).
-/// One engine serves one thread.
+/// forward and backward products; an activation is rounded again unless the caller passes its
+/// bf16 copy (`xBits`, `dyBits`: written by the kernel that produced it, so it is rounded once
+/// for all the products it feeds) or says it is the same, unchanged input as the slot's previous
+/// product. In fp32 the bf16 copies are ignored. One engine serves one thread.
 public final class MatrixEngine {
     public let precision: Precision
     private var scratchA = BFloat16Buffer(count: 0)
@@ -38,6 +39,13 @@ public final class MatrixEngine {
         case activation
         /// The same buffer, unchanged, as this operand slot's previous product.
         case unchangedActivation
+        /// Already rounded by the caller: these bits are the operand.
+        case rounded(UnsafePointer<UInt16>)
+
+        static func activation(_ bits: UnsafePointer<UInt16>?, sameInput: Bool = false) -> Operand {
+            if let bits { return .rounded(bits) }
+            return sameInput ? .unchangedActivation : .activation
+        }
     }
 
     deinit { for p in primitives.values { dnnl_primitive_destroy(p) } }
@@ -45,31 +53,33 @@ public final class MatrixEngine {
     /// y[rows×out] (+)= x[rows×in] · W[out×in]ᵀ
     /// `sameInput`: x is the buffer of the previous `linear` call, unchanged.
     public func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                       rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false, sameInput: Bool = false) {
+                       rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false, sameInput: Bool = false,
+                       xBits: UnsafePointer<UInt16>? = nil) {
         guard precision == .bf16 else {
             return Gemm.linear(x, w, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
         }
-        matmul(a: (x, sameInput ? .unchangedActivation : .activation, false), b: (w, .weight, true), c: y,
+        matmul(a: (x, .activation(xBits, sameInput: sameInput), false), b: (w, .weight, true), c: y,
                m: rows, n: outFeatures, k: inFeatures, accumulate: accumulate)
     }
 
     /// dx[rows×in] (+)= dy[rows×out] · W[out×in]
     public func linearBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                    rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool) {
+                                    rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool, dyBits: UnsafePointer<UInt16>? = nil) {
         guard precision == .bf16 else {
             return Gemm.linearBackwardInput(dy, w, dx, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
         }
-        matmul(a: (dy, .activation, false), b: (w, .weight, false), c: dx, m: rows, n: inFeatures, k: outFeatures, accumulate: accumulate)
+        matmul(a: (dy, .activation(dyBits), false), b: (w, .weight, false), c: dx, m: rows, n: inFeatures, k: outFeatures, accumulate: accumulate)
     }
 
     /// dW[out×in] += dy[rows×out]ᵀ · x[rows×in]. `sameInput`: x is the buffer of the previous
     /// `linearBackwardWeight` call, unchanged.
     public func linearBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
-                                     rows: Int, inFeatures: Int, outFeatures: Int, sameInput: Bool = false) {
+                                     rows: Int, inFeatures: Int, outFeatures: Int, sameInput: Bool = false,
+                                     dyBits: UnsafePointer<UInt16>? = nil, xBits: UnsafePointer<UInt16>? = nil) {
         guard precision == .bf16 else {
             return Gemm.linearBackwardWeight(dy, x, dw, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         }
-        matmul(a: (dy, .activation, true), b: (x, sameInput ? .unchangedActivation : .activation, false), c: dw,
+        matmul(a: (dy, .activation(dyBits), true), b: (x, .activation(xBits, sameInput: sameInput), false), c: dw,
                m: outFeatures, n: inFeatures, k: rows, accumulate: true)
     }
 
@@ -106,6 +116,8 @@ public final class MatrixEngine {
     /// The bf16 bits of an operand: a weight's per-pass copy, or the slot's scratch.
     private func rounded(_ source: UnsafePointer<Float>, count: Int, as operand: Operand, slot: Int) -> UnsafeMutablePointer<UInt16> {
         switch operand {
+        case .rounded(let bits):
+            return UnsafeMutablePointer(mutating: bits)
         case .weight:
             if let cached = weightCopies[source], cached.pass == pass, cached.copy.capacity >= count { return cached.copy.pointer }
             let copy = weightCopies[source]?.copy ?? BFloat16Buffer(count: count)
@@ -170,8 +182,9 @@ public final class MatrixEngine {
         if status != dnnl_success { fatalError("oneDNN call failed with status \(status.rawValue) (MatrixEngine.swift:\(line))") }
     }
 
-    /// Whether this CPU runs bf16 products natively (oneDNN picks a bf16 kernel).
-    public static var bf16IsNative: Bool { DNNLContext.shared.bf16IsNative }
+    /// Whether this CPU runs bf16 products natively (oneDNN picks a bf16 kernel, and the bf16
+    /// attention kernels have their instructions).
+    public static var bf16IsNative: Bool { BF16Kernels.available }
 }
 
 /// The process's oneDNN engine and stream.

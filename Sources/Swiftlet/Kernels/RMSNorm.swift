@@ -1,10 +1,12 @@
 /// RMSNorm over rows: out = x / sqrt(mean(x²) + eps) · weight.
 /// Shapes: x and out are (rows, dim); weight is (dim); rstd is (rows), cached for backward.
 public enum RMSNorm {
+    /// `outBits`, when given, also receives out rounded to bf16 (the input of the products that follow).
     public static func forward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-                               rows: Int, dim: Int, eps: Float) {
+                               rows: Int, dim: Int, eps: Float, outBits: UnsafeMutablePointer<UInt16>? = nil) {
         let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), os = SendablePointer(out), rs = SendablePointer(rstd)
+        let bits = outBits.map { SendablePointer($0) }
         let w = SendablePointer(UnsafeMutablePointer(mutating: weight))
         let chunks = rows * dim >= 1 << 17 ? 2 : 1
         parallelFor(chunks) { chunk in
@@ -24,6 +26,7 @@ public enum RMSNorm {
                     or[i] = xr[i] * s * w.pointer[i]
                     i += 1
                 }
+                if let bits { BFloat16.convertSerially(or, into: bits.pointer + r * dim, count: dim) }
             }
         }
     }

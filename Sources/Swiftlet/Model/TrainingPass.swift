@@ -29,6 +29,8 @@ public final class TrainingPass {
     let dQuery, dKey, dValue: FloatBuffer
     let dHidden, dGate, dUp: FloatBuffer
     let logits: FloatBuffer
+    /// bf16 copies of what feeds the products, in bf16 precision only (nil in fp32).
+    let bits: BF16Activations?
 
     struct LayerActivations {
         let normed1, rstd1, query, key, value, attention, logSumExp, middle, normed2, rstd2, gate, up, hidden: FloatBuffer
@@ -70,6 +72,7 @@ public final class TrainingPass {
         dGate = FloatBuffer(count: n * c.hiddenDim)
         dUp = FloatBuffer(count: n * c.hiddenDim)
         logits = FloatBuffer(count: CrossEntropy.chunkRows * c.vocabSize)
+        bits = precision == .bf16 ? BF16Activations(config: c, rows: n) : nil
     }
 
     /// Forward, loss and backward. Gradients of the mean loss over `gradientTokens` tokens
@@ -93,7 +96,8 @@ public final class TrainingPass {
         return batch.targets.withUnsafeBufferPointer { targets in
             CrossEntropy.forwardBackward(hidden: finalNormed.pointer, weight: w + model.layout.outputHead, targets: targets.baseAddress!,
                                          rows: batch.rows, dim: c.dim, vocab: c.vocabSize, logits: logits.pointer,
-                                         gradientScale: 0, dhidden: nil, dweight: nil, rowLosses: rowLosses, matrices: matrices)
+                                         gradientScale: 0, dhidden: nil, dweight: nil, rowLosses: rowLosses, matrices: matrices,
+                                         hiddenBits: bits.map { UnsafePointer($0.finalNormed.pointer) })
         }
     }
 
@@ -112,37 +116,48 @@ public final class TrainingPass {
             for l in 0..<c.layers {
                 let o = model.layout.layers[l], a = layers[l]
                 let x = residuals[l].pointer
-                RMSNorm.forward(x, weight: w + o.attentionNorm, out: a.normed1.pointer, rstd: a.rstd1.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
-                matrices.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.queryDim)
-                matrices.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
-                matrices.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                let b = bits?.layers[l]
+                RMSNorm.forward(x, weight: w + o.attentionNorm, out: a.normed1.pointer, rstd: a.rstd1.pointer, rows: n, dim: c.dim, eps: c.normEpsilon,
+                                outBits: b?.normed1.pointer)
+                let normed1Bits = b.map { UnsafePointer($0.normed1.pointer) }
+                matrices.linear(a.normed1.pointer, w + o.query, a.query.pointer, rows: n, inFeatures: c.dim, outFeatures: c.queryDim, xBits: normed1Bits)
+                matrices.linear(a.normed1.pointer, w + o.key, a.key.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true,
+                                xBits: normed1Bits)
+                matrices.linear(a.normed1.pointer, w + o.value, a.value.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true,
+                                xBits: normed1Bits)
                 adapterForward(.q, layer: l, x: a.normed1.pointer, y: a.query.pointer, rows: n)
                 adapterForward(.k, layer: l, x: a.normed1.pointer, y: a.key.pointer, rows: n)
                 adapterForward(.v, layer: l, x: a.normed1.pointer, y: a.value.pointer, rows: n)
                 RoPE.apply(a.query.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope)
                 RoPE.apply(a.key.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope)
                 Attention.forward(q: a.query.pointer, k: a.key.pointer, v: a.value.pointer, out: a.attention.pointer,
-                                  logSumExp: a.logSumExp.pointer, spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+                                  logSumExp: a.logSumExp.pointer, spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim,
+                                  precision: matrices.precision, outBits: b?.attention.pointer)
                 addBranch(input: x, output: a.middle.pointer, rows: n,
                           mask: useDropout ? (a.attentionMask!, dropoutSeed!, UInt64(2 * l)) : nil) { out, accumulate in
-                    matrices.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.queryDim, outFeatures: c.dim, accumulate: accumulate)
+                    matrices.linear(a.attention.pointer, w + o.output, out, rows: n, inFeatures: c.queryDim, outFeatures: c.dim, accumulate: accumulate,
+                                    xBits: b.map { UnsafePointer($0.attention.pointer) })
                     adapterForward(.o, layer: l, x: a.attention.pointer, y: out, rows: n)
                 }
-                RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
-                matrices.linear(a.normed2.pointer, w + o.gate, a.gate.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
-                matrices.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
+                RMSNorm.forward(a.middle.pointer, weight: w + o.mlpNorm, out: a.normed2.pointer, rstd: a.rstd2.pointer, rows: n, dim: c.dim, eps: c.normEpsilon,
+                                outBits: b?.normed2.pointer)
+                let normed2Bits = b.map { UnsafePointer($0.normed2.pointer) }
+                matrices.linear(a.normed2.pointer, w + o.gate, a.gate.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, xBits: normed2Bits)
+                matrices.linear(a.normed2.pointer, w + o.up, a.up.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true,
+                                xBits: normed2Bits)
                 adapterForward(.gate, layer: l, x: a.normed2.pointer, y: a.gate.pointer, rows: n)
                 adapterForward(.up, layer: l, x: a.normed2.pointer, y: a.up.pointer, rows: n)
-                SwiGLU.forward(gate: a.gate.pointer, up: a.up.pointer, out: a.hidden.pointer, count: n * c.hiddenDim)
+                SwiGLU.forward(gate: a.gate.pointer, up: a.up.pointer, out: a.hidden.pointer, count: n * c.hiddenDim, outBits: b?.hidden.pointer)
                 addBranch(input: a.middle.pointer, output: residuals[l + 1].pointer, rows: n,
                           mask: useDropout ? (a.mlpMask!, dropoutSeed!, UInt64(2 * l + 1)) : nil) { out, accumulate in
-                    matrices.linear(a.hidden.pointer, w + o.down, out, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: accumulate)
+                    matrices.linear(a.hidden.pointer, w + o.down, out, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: accumulate,
+                                    xBits: b.map { UnsafePointer($0.hidden.pointer) })
                     adapterForward(.down, layer: l, x: a.hidden.pointer, y: out, rows: n)
                 }
             }
         }
         RMSNorm.forward(residuals[c.layers].pointer, weight: w + model.layout.finalNorm, out: finalNormed.pointer,
-                        rstd: finalRstd.pointer, rows: n, dim: c.dim, eps: c.normEpsilon)
+                        rstd: finalRstd.pointer, rows: n, dim: c.dim, eps: c.normEpsilon, outBits: bits?.finalNormed.pointer)
     }
 
     /// output = input + branch, where `compute(out, accumulate)` writes the branch. Without
@@ -173,7 +188,8 @@ public final class TrainingPass {
             CrossEntropy.forwardBackward(hidden: finalNormed.pointer, weight: w + L.outputHead, targets: targets.baseAddress!,
                                          rows: n, dim: c.dim, vocab: c.vocabSize, logits: logits.pointer,
                                          gradientScale: gradientScale, dhidden: dNormed.pointer, dweight: trainsBase ? g + L.outputHead : nil,
-                                         matrices: matrices)
+                                         matrices: matrices, hiddenBits: bits.map { UnsafePointer($0.finalNormed.pointer) },
+                                         logitBits: bits?.logits.pointer)
         }
         backwardFromFinalNorm(batch, spans: spans, dropout: dropout)
         return loss
@@ -209,18 +225,30 @@ public final class TrainingPass {
         batch.positions.withUnsafeBufferPointer { positionBuffer in
             let positions = positionBuffer.baseAddress!
             for l in stride(from: c.layers - 1, through: 0, by: -1) {
-                let o = L.layers[l], a = layers[l]
+                let o = L.layers[l], a = layers[l], b = bits?.layers[l]
                 // MLP branch: the residual's gradient flows into the down projection's output.
                 let dMlpOut = useDropout ? masked(dResidual, by: a.mlpMask!, rows: n) : dResidual.pointer
-                matrices.linearBackwardInput(dMlpOut, w + o.down, dHidden.pointer, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: false)
-                if trainsBase { matrices.linearBackwardWeight(dMlpOut, a.hidden.pointer, g + o.down, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim) }
-                adapterBackward(.down, layer: l, dy: dMlpOut, x: a.hidden.pointer, dx: dHidden.pointer, rows: n)
-                SwiGLU.backward(dout: dHidden.pointer, gate: a.gate.pointer, up: a.up.pointer, dgate: dGate.pointer, dup: dUp.pointer, count: n * c.hiddenDim)
-                matrices.linearBackwardInput(dGate.pointer, w + o.gate, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: false)
-                matrices.linearBackwardInput(dUp.pointer, w + o.up, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: true)
+                let dMlpOutBits = rounded(dMlpOut, count: n * c.dim, into: bits?.branchGradient)
+                matrices.linearBackwardInput(dMlpOut, w + o.down, dHidden.pointer, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim, accumulate: false,
+                                             dyBits: dMlpOutBits)
                 if trainsBase {
-                    matrices.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim)
-                    matrices.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true)
+                    matrices.linearBackwardWeight(dMlpOut, a.hidden.pointer, g + o.down, rows: n, inFeatures: c.hiddenDim, outFeatures: c.dim,
+                                                  dyBits: dMlpOutBits, xBits: b.map { UnsafePointer($0.hidden.pointer) })
+                }
+                adapterBackward(.down, layer: l, dy: dMlpOut, x: a.hidden.pointer, dx: dHidden.pointer, rows: n)
+                SwiGLU.backward(dout: dHidden.pointer, gate: a.gate.pointer, up: a.up.pointer, dgate: dGate.pointer, dup: dUp.pointer, count: n * c.hiddenDim,
+                                dgateBits: bits?.gateGradient.pointer, dupBits: bits?.upGradient.pointer)
+                let dGateBits = bits.map { UnsafePointer($0.gateGradient.pointer) }, dUpBits = bits.map { UnsafePointer($0.upGradient.pointer) }
+                matrices.linearBackwardInput(dGate.pointer, w + o.gate, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: false,
+                                             dyBits: dGateBits)
+                matrices.linearBackwardInput(dUp.pointer, w + o.up, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, accumulate: true,
+                                             dyBits: dUpBits)
+                if trainsBase {
+                    let normed2Bits = b.map { UnsafePointer($0.normed2.pointer) }
+                    matrices.linearBackwardWeight(dGate.pointer, a.normed2.pointer, g + o.gate, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim,
+                                                  dyBits: dGateBits, xBits: normed2Bits)
+                    matrices.linearBackwardWeight(dUp.pointer, a.normed2.pointer, g + o.up, rows: n, inFeatures: c.dim, outFeatures: c.hiddenDim, sameInput: true,
+                                                  dyBits: dUpBits, xBits: normed2Bits)
                 }
                 adapterBackward(.gate, layer: l, dy: dGate.pointer, x: a.normed2.pointer, dx: dNormed.pointer, rows: n)
                 adapterBackward(.up, layer: l, dy: dUp.pointer, x: a.normed2.pointer, dx: dNormed.pointer, rows: n)
@@ -228,22 +256,37 @@ public final class TrainingPass {
                                  dx: dResidual.pointer, dweight: g + o.mlpNorm, rows: n, dim: c.dim)
                 // Attention branch.
                 let dAttnOut = useDropout ? masked(dResidual, by: a.attentionMask!, rows: n) : dResidual.pointer
-                matrices.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.queryDim, outFeatures: c.dim, accumulate: false)
-                if trainsBase { matrices.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.queryDim, outFeatures: c.dim) }
+                let dAttnOutBits = rounded(dAttnOut, count: n * c.dim, into: bits?.branchGradient)
+                matrices.linearBackwardInput(dAttnOut, w + o.output, dAttention.pointer, rows: n, inFeatures: c.queryDim, outFeatures: c.dim, accumulate: false,
+                                             dyBits: dAttnOutBits)
+                if trainsBase {
+                    matrices.linearBackwardWeight(dAttnOut, a.attention.pointer, g + o.output, rows: n, inFeatures: c.queryDim, outFeatures: c.dim,
+                                                  dyBits: dAttnOutBits, xBits: b.map { UnsafePointer($0.attention.pointer) })
+                }
                 adapterBackward(.o, layer: l, dy: dAttnOut, x: a.attention.pointer, dx: dAttention.pointer, rows: n)
                 Attention.backward(dout: dAttention.pointer, q: a.query.pointer, k: a.key.pointer, v: a.value.pointer,
                                    out: a.attention.pointer, logSumExp: a.logSumExp.pointer,
                                    dq: dQuery.pointer, dk: dKey.pointer, dv: dValue.pointer,
-                                   spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim)
+                                   spans: spans, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, precision: matrices.precision)
                 RoPE.apply(dQuery.pointer, positions: positions, rows: n, heads: c.heads, table: model.rope, inverse: true)
                 RoPE.apply(dKey.pointer, positions: positions, rows: n, heads: c.kvHeads, table: model.rope, inverse: true)
-                matrices.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.queryDim, accumulate: false)
-                matrices.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
-                matrices.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true)
+                let dQueryBits = rounded(dQuery.pointer, count: n * c.queryDim, into: bits?.queryGradient)
+                let dKeyBits = rounded(dKey.pointer, count: n * c.kvDim, into: bits?.keyGradient)
+                let dValueBits = rounded(dValue.pointer, count: n * c.kvDim, into: bits?.valueGradient)
+                matrices.linearBackwardInput(dQuery.pointer, w + o.query, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.queryDim, accumulate: false,
+                                             dyBits: dQueryBits)
+                matrices.linearBackwardInput(dKey.pointer, w + o.key, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true,
+                                             dyBits: dKeyBits)
+                matrices.linearBackwardInput(dValue.pointer, w + o.value, dNormed.pointer, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, accumulate: true,
+                                             dyBits: dValueBits)
                 if trainsBase {
-                    matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.queryDim)
-                    matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
-                    matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true)
+                    let normed1Bits = b.map { UnsafePointer($0.normed1.pointer) }
+                    matrices.linearBackwardWeight(dQuery.pointer, a.normed1.pointer, g + o.query, rows: n, inFeatures: c.dim, outFeatures: c.queryDim,
+                                                  dyBits: dQueryBits, xBits: normed1Bits)
+                    matrices.linearBackwardWeight(dKey.pointer, a.normed1.pointer, g + o.key, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true,
+                                                  dyBits: dKeyBits, xBits: normed1Bits)
+                    matrices.linearBackwardWeight(dValue.pointer, a.normed1.pointer, g + o.value, rows: n, inFeatures: c.dim, outFeatures: c.kvDim, sameInput: true,
+                                                  dyBits: dValueBits, xBits: normed1Bits)
                 }
                 adapterBackward(.q, layer: l, dy: dQuery.pointer, x: a.normed1.pointer, dx: dNormed.pointer, rows: n)
                 adapterBackward(.k, layer: l, dy: dKey.pointer, x: a.normed1.pointer, dx: dNormed.pointer, rows: n)
@@ -259,9 +302,45 @@ public final class TrainingPass {
         }
     }
 
+    /// The bf16 copy of a gradient that feeds two products, rounded once (nil in fp32).
+    private func rounded(_ x: UnsafePointer<Float>, count: Int, into buffer: BFloat16Buffer?) -> UnsafePointer<UInt16>? {
+        guard let buffer else { return nil }
+        BFloat16.convert(x, into: buffer.pointer, count: count)
+        return UnsafePointer(buffer.pointer)
+    }
+
     /// branch = gradient ⊙ mask, in the shared branch buffer.
     private func masked(_ gradient: FloatBuffer, by mask: FloatBuffer, rows: Int) -> UnsafeMutablePointer<Float> {
         for i in 0..<rows * model.config.dim { branch.pointer[i] = gradient.pointer[i] * mask.pointer[i] }
         return branch.pointer
+    }
+}
+
+/// The bf16 copies a bf16 pass keeps of the activations and gradients that feed matrix
+/// products: each is written by the kernel that produces it (or rounded once where two products
+/// share it) and read by every product it feeds, so no product rounds its input again.
+struct BF16Activations {
+    struct Layer {
+        let normed1, attention, normed2, hidden: BFloat16Buffer
+    }
+    let layers: [Layer]
+    let finalNormed: BFloat16Buffer
+    // Backward scratch, shared by the layers.
+    let branchGradient, gateGradient, upGradient, queryGradient, keyGradient, valueGradient: BFloat16Buffer
+    let logits: BFloat16Buffer
+
+    init(config c: ModelConfig, rows n: Int) {
+        layers = (0..<c.layers).map { _ in
+            Layer(normed1: BFloat16Buffer(count: n * c.dim), attention: BFloat16Buffer(count: n * c.queryDim),
+                  normed2: BFloat16Buffer(count: n * c.dim), hidden: BFloat16Buffer(count: n * c.hiddenDim))
+        }
+        finalNormed = BFloat16Buffer(count: n * c.dim)
+        branchGradient = BFloat16Buffer(count: n * c.dim)
+        gateGradient = BFloat16Buffer(count: n * c.hiddenDim)
+        upGradient = BFloat16Buffer(count: n * c.hiddenDim)
+        queryGradient = BFloat16Buffer(count: n * c.queryDim)
+        keyGradient = BFloat16Buffer(count: n * c.kvDim)
+        valueGradient = BFloat16Buffer(count: n * c.kvDim)
+        logits = BFloat16Buffer(count: CrossEntropy.chunkRows * c.vocabSize)
     }
 }
