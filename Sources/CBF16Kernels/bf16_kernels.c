@@ -215,6 +215,19 @@ static BF16 void tile_rows(const float *x, long stride, long rows, long headDim,
 
 INLINE BF16 long round_up(long x, long m) { return (x + m - 1) / m * m; }
 
+// Scratch kept per thread from call to call: a fresh allocation of this size each time is a
+// fresh mapping whose pages fault in and are zeroed on every call.
+static uint32_t *thread_scratch(size_t words) {
+    static __thread uint32_t *cached;
+    static __thread size_t capacity;
+    if (words > capacity) {
+        free(cached);
+        capacity = (words + 1023) & ~(size_t)1023;
+        cached = aligned_alloc(64, capacity * 4);
+    }
+    return cached;
+}
+
 // ---- forward ------------------------------------------------------------------------------
 
 BF16 void swiftlet_bf16_attention_forward(const float *q, long qStride, const float *k, const float *v, long kStride,
@@ -226,7 +239,7 @@ BF16 void swiftlet_bf16_attention_forward(const float *q, long qStride, const fl
     // kPairs [half][ld], vPairs [ld/2][headDim], queries [ROWS][half] (pairs), scores [ROWS][ld]
     // (fp32), probabilities [ROWS][ld/2] (pairs), tile [ROWS][headDim] (fp32).
     size_t words = (size_t)(half * ld + ld / 2 * headDim + ROWS * half + ROWS * ld + ROWS * ld / 2 + ROWS * headDim);
-    uint32_t *scratch = aligned_alloc(64, round_up((long)words * 4, 64));
+    uint32_t *scratch = thread_scratch(words);
     uint32_t *kPairs = scratch, *vPairs = kPairs + half * ld, *queries = vPairs + ld / 2 * headDim;
     float *scores = (float *)(queries + ROWS * half);
     uint32_t *probabilities = (uint32_t *)(scores + ROWS * ld);
@@ -279,7 +292,6 @@ BF16 void swiftlet_bf16_attention_forward(const float *q, long qStride, const fl
             }
         }
     }
-    free(scratch);
 }
 
 // ---- backward -----------------------------------------------------------------------------
@@ -297,7 +309,7 @@ BF16 void swiftlet_bf16_attention_backward(const float *dout, const float *q, co
     // [ROWS][ld/2]; probabilityPairs, dScorePairs [ROWS/2][ld]; tile [ROWS][headDim] fp32.
     size_t words = (size_t)(2 * half * ld + ld / 2 * headDim + 2 * ld * headDim + 2 * ROWS * half + ROWS * headDim +
                             2 * ROWS * ld + ROWS * ld / 2 + ROWS * ld + ROWS * headDim);
-    uint32_t *scratch = aligned_alloc(64, round_up((long)words * 4, 64));
+    uint32_t *scratch = thread_scratch(words);
     uint32_t *kPairs = scratch, *vPairs = kPairs + half * ld, *kRows = vPairs + half * ld;
     float *dkSum = (float *)(kRows + ld / 2 * headDim), *dvSum = dkSum + ld * headDim;
     uint32_t *queries = (uint32_t *)(dvSum + ld * headDim), *gradients = queries + ROWS * half;
@@ -375,7 +387,6 @@ BF16 void swiftlet_bf16_attention_backward(const float *dout, const float *q, co
         memcpy(dk + j * kStride, dkSum + j * headDim, (size_t)headDim * 4);
         memcpy(dv + j * kStride, dvSum + j * headDim, (size_t)headDim * 4);
     }
-    free(scratch);
 }
 
 #else  // not x86-64: no AVX512-BF16; the Swift side never calls these.

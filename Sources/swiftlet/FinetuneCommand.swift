@@ -44,8 +44,8 @@ struct FinetuneCommand: ParsableCommand {
     var docSeparator: String?
     @Option(name: .long, help: "Random seed (data order).")
     var seed: UInt64 = 1
-    @Option(name: .long, help: "Matrix products in fp32 (default) or bf16.")
-    var precision: String = "fp32"
+    @Option(name: .long, help: "bf16 (the default where the CPU has AVX512-BF16) or fp32.")
+    var precision: String?
     @Option(name: .long, help: "Train rank-R LoRA adapters only; the base weights stay frozen.")
     var loraRank: Int?
     @Option(name: .long, help: "LoRA scale numerator: adapters add alpha/rank · B·A (default 2 × rank).")
@@ -62,7 +62,7 @@ struct FinetuneCommand: ParsableCommand {
         if let time, (Format.parseDuration(time) ?? 0) <= 0 { throw ValidationError("--time must be a duration like 10m, 90s or 1h.") }
         guard valFraction > 0, valFraction < 1 else { throw ValidationError("--val-fraction must be between 0 and 1.") }
         if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
-        if Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
+        if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
         if docSeparator == "" { throw ValidationError("--doc-separator must not be empty.") }
         if loraRank == nil, loraAlpha != nil || mergeLora { throw ValidationError("--lora-alpha and --merge-lora go with --lora-rank.") }
         _ = try loraTargetList()
@@ -99,7 +99,7 @@ struct FinetuneCommand: ParsableCommand {
             options.batchTokens = batchTokens ?? 8 * base.model.config.contextLength
             options.adam.weightDecay = weightDecay
             options.evalInterval = evalInterval
-            options.precision = Precision(rawValue: precision)!
+            options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .trainingDefault
             options.documentSeparator = docSeparator
             options.keepBest = true
             options.patience = patience
@@ -113,6 +113,7 @@ struct FinetuneCommand: ParsableCommand {
             let what = trainer.adapters.map { "LoRA rank \($0.config.rank) adapters (\(Format.count($0.parameters.count)) trainable parameters, base frozen)" }
                 ?? "all \(Format.count(base.model.config.parameterCount)) parameters"
             Console.info("fine-tuning \(base.directory): \(what), on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(lr)))")
+            Console.info(options.precision.describedForTraining)
             let outcome = try TrainingProgress.run(trainer, interruptedHint: "\(out) holds the best weights so far")
             let best = trainer.state.bestValidationLoss.map { Format.fixed($0, 3) } ?? "?"
             let kept = "\(out) holds step \(trainer.savedStep ?? 0), validation loss \(best)"

@@ -63,7 +63,7 @@ struct TrainCommand: ParsableCommand {
     var context: Int?
     @Option(name: .long, help: "Override the preset's number of key/value heads (grouped-query attention).")
     var kvHeads: Int?
-    @Option(name: .long, help: "Matrix products in fp32 (default), or bf16 with fp32 accumulation and master weights.")
+    @Option(name: .long, help: "bf16 products and attention with fp32 accumulation and master weights (the default where the CPU has AVX512-BF16), or fp32.")
     var precision: String?
     @Flag(name: .long, help: "Continue the run saved in --out.")
     var resume = false
@@ -140,7 +140,7 @@ struct TrainCommand: ParsableCommand {
             options.evalInterval = evalInterval ?? 100
             options.evalTokens = evalTokens
             options.saveInterval = saveInterval ?? 500
-            options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .fp32
+            options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .trainingDefault
             options.documentSeparator = separator
             options.corpusWeights = sources.count > 1 ? sources.map { $0.weight! } : nil
             let model = Transformer(config: config)
@@ -148,6 +148,7 @@ struct TrainCommand: ParsableCommand {
                                       training: training, validation: validation, directory: out)
             Console.info("model: \(presetValue.rawValue), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
             Console.info("batch: \(Format.grouped(options.batchTokens)) tokens per step, packed from whole documents")
+            Console.info(options.precision.describedForTraining)
             try TrainingProgress.run(trainer)
         }
     }

@@ -17,7 +17,7 @@ final class CLITests: XCTestCase {
     }
 
     @discardableResult
-    func run(_ arguments: [String], input: String? = nil, in directory: String? = nil) throws -> Outcome {
+    func run(_ arguments: [String], input: String? = nil, in directory: String? = nil, environment extra: [String: String] = [:]) throws -> Outcome {
         XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "build the release binary first (make test does)")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
@@ -25,6 +25,7 @@ final class CLITests: XCTestCase {
         if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFTLET_CACHE"] = workDirectory + "/cache"
+        environment.merge(extra) { $1 }
         process.environment = environment
         let out = Pipe(), err = Pipe(), inp = Pipe()
         process.standardOutput = out
@@ -175,13 +176,45 @@ final class CLITests: XCTestCase {
             XCTAssertNotNil(object["unit"] as? String)
             return object["name"] as! String
         }
-        XCTAssertEqual(names, ["fp32.peak.gflops", "train.tokens_per_s", "train.mfu"])
+        // MFU is against the peak of the precision measured: bf16 by default where the CPU has it.
+        XCTAssertEqual(names, ["\(Precision.trainingDefault.rawValue).peak.gflops", "train.tokens_per_s", "train.mfu"])
+        let fp32 = try run(["bench", "train", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "32",
+                            "--batch", "2", "--steps", "1", "--json", "--precision", "fp32"])
+        XCTAssertTrue(fp32.stdout.hasPrefix("{\"name\":\"fp32.peak.gflops\""), fp32.stdout)
         let generate = try run(["bench", "generate", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "256",
                                 "--prompts", "2", "--new-tokens", "4", "--prompt-tokens", "5", "--join-tokens", "20", "--json"])
         XCTAssertEqual(generate.status, 0, generate.stderr)
         XCTAssertEqual(try generate.stdout.split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String },
                        ["generate.parallel.tokens_per_s", "generate.sequential.tokens_per_s", "generate.speedup", "generate.ttft_busy_ms"])
         try expectFailure(["bench", "train", "--precision", "fp8"], mentioning: "--precision")
+    }
+
+    /// Training is bf16 by default where the CPU has the instructions; without them (or with
+    /// SWIFTLET_NO_BF16=1, which hides them) it is fp32 and says so once; --precision fp32 stays.
+    func testTrainingPrecisionDefaultsToBF16WhereTheCPUHasIt() throws {
+        let base = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64", "--batch-tokens", "128",
+                    "--steps", "2"]
+        let saved = workDirectory + "/precision"
+        FileIO.removeItem(saved)
+        let chosen = try run(base + ["--out", saved])
+        XCTAssertEqual(chosen.status, 0, chosen.stderr)
+        XCTAssertTrue(chosen.stderr.contains("precision: \(MatrixEngine.bf16IsNative ? "bf16" : "fp32")"), chosen.stderr)
+        func savedPrecision() throws -> Precision {
+            try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(saved + "/" + CheckpointFiles.trainer))).options.precision
+        }
+        XCTAssertEqual(try savedPrecision(), Precision.trainingDefault)
+        FileIO.removeItem(saved)
+        let hidden = try run(base + ["--out", saved], environment: ["SWIFTLET_NO_BF16": "1"])
+        XCTAssertEqual(hidden.status, 0, hidden.stderr)
+        XCTAssertEqual(hidden.stderr.components(separatedBy: "this CPU has no AVX512-BF16").count, 2, "said once: \(hidden.stderr)")
+        XCTAssertEqual(try savedPrecision(), .fp32)
+        let refused = try run(base + ["--out", saved + "-bf16", "--precision", "bf16"], environment: ["SWIFTLET_NO_BF16": "1"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("no bf16 instructions"), refused.stderr)
+        FileIO.removeItem(saved)
+        let fp32 = try run(base + ["--out", saved, "--precision", "fp32"])
+        XCTAssertEqual(fp32.status, 0, fp32.stderr)
+        XCTAssertTrue(fp32.stderr.contains("precision: fp32"), fp32.stderr)
     }
 
     func testResumeContinuesAndRefusesToOverwrite() throws {

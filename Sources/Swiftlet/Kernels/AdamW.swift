@@ -22,7 +22,9 @@ public enum AdamW {
         let decay = Vec(repeating: 1 - learningRate * weightDecay)
         let b1v = Vec(repeating: b1), b2v = Vec(repeating: b2)
         let ib1 = Vec(repeating: 1 - b1), ib2 = Vec(repeating: 1 - b2)
-        var i = 0
+        parallelRanges(count) { range in
+        var i = range.lowerBound
+        let count = range.upperBound
         while i + 16 <= count {
             let g = load(gradients + i)
             let mi = b1v * load(m + i) + ib1 * g
@@ -41,18 +43,25 @@ public enum AdamW {
             parameters[i] = parameters[i] * (1 - learningRate * weightDecay) - learningRate / correction1 * m[i] / denominator
             i += 1
         }
+        }
     }
 
     /// Σ x² over the buffer, in double for a stable global gradient norm.
+    /// Each half of the buffer is summed on its own core, in blocks of 2¹⁴.
     public static func sumOfSquares(_ x: UnsafePointer<Float>, count: Int) -> Double {
-        var total: Double = 0
-        var i = 0
-        while i < count {
-            let n = min(1 << 14, count - i)
-            total += Double(dot(x + i, x + i, n))
-            i += n
+        let halves = ResultSlots<Double>(count: 2)
+        halves.set(1, 0)
+        parallelRanges(count, minimum: 1 << 18) { range in
+            var total: Double = 0
+            var i = range.lowerBound
+            while i < range.upperBound {
+                let n = min(1 << 14, range.upperBound - i)
+                total += Double(dot(x + i, x + i, n))
+                i += n
+            }
+            halves.set(range.lowerBound == 0 ? 0 : 1, total)
         }
-        return total
+        return halves.all.reduce(0, +)
     }
 }
 

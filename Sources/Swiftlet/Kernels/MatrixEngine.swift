@@ -8,6 +8,19 @@ public enum Precision: String, Codable, CaseIterable, Sendable {
     /// dot-product instructions; ≈ 1.8× the fp32 rate here). Master weights, gradients and
     /// everything outside the products stay fp32.
     case bf16
+
+    /// What training uses unless told otherwise: bf16 where the CPU has bf16 dot-product
+    /// instructions (AVX512-BF16, which every CPU with AMX also has), fp32 elsewhere.
+    public static var trainingDefault: Precision { MatrixEngine.bf16IsNative ? .bf16 : .fp32 }
+
+    /// One line for the user about the precision a run trains in.
+    public var describedForTraining: String {
+        switch self {
+        case .bf16: "precision: bf16 products and attention with fp32 accumulation, fp32 master weights (--precision fp32 to change)"
+        case .fp32: MatrixEngine.bf16IsNative ? "precision: fp32"
+            : "precision: fp32 (this CPU has no AVX512-BF16 or AMX bf16 instructions, so bf16 is not used)"
+        }
+    }
 }
 
 /// The three products of a linear layer in either precision. In bf16 the operands are rounded

@@ -36,7 +36,24 @@ public enum RMSNorm {
     public static func backward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                                 rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
                                 dweight: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
-        for r in 0..<rows {
+        // Rows split over both cores when there are enough; the second half sums its dweight
+        // apart and adds it at the end.
+        let chunks = rows * dim >= 1 << 16 ? 2 : 1
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: dim) { partial in
+            let second = partial.baseAddress!
+            second.update(repeating: 0, count: dim)
+            parallelFor(chunks) { chunk in
+                backwardRows(rows * chunk / chunks..<rows * (chunk + 1) / chunks, dout: dout, x: x, weight: weight, rstd: rstd, dx: dx,
+                             dweight: chunk == 0 ? dweight : second, dim: dim)
+            }
+            if chunks == 2 { axpy(1, second, dweight, dim) }
+        }
+    }
+
+    @inline(__always)
+    static func backwardRows(_ rows: Range<Int>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                             rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dim: Int) {
+        for r in rows {
             let xr = x + r * dim, gr = dout + r * dim, dxr = dx + r * dim
             let s = rstd[r]
             var accDot = Vec()

@@ -38,10 +38,14 @@ public enum RoPE {
         let headDim = table.headDim
         table.cos.withUnsafeBufferPointer { cosBuffer in
             table.sin.withUnsafeBufferPointer { sinBuffer in
-                for r in 0..<rows {
+                let cosines = cosBuffer.baseAddress!, sines = sinBuffer.baseAddress!
+                // Rows split over both cores once there is enough to share.
+                let chunks = rows * heads * half >= 1 << 15 ? 2 : 1
+                parallelFor(chunks) { chunk in
+                for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
                     let p = Int(positions[r])
-                    let c = cosBuffer.baseAddress! + p * half
-                    let s = sinBuffer.baseAddress! + p * half
+                    let c = cosines + p * half
+                    let s = sines + p * half
                     for h in 0..<heads {
                         let a = x + (r * heads + h) * headDim
                         let b = a + half
@@ -62,6 +66,7 @@ public enum RoPE {
                             j += 1
                         }
                     }
+                }
                 }
             }
         }

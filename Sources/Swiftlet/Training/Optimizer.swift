@@ -24,7 +24,8 @@ public final class Optimizer {
     public func clip(_ gradients: FloatBuffer, maxNorm: Float) -> Double {
         let norm = AdamW.sumOfSquares(gradients.pointer, count: gradients.count).squareRoot()
         if maxNorm > 0, norm > Double(maxNorm) {
-            scaleInPlace(gradients.pointer, count: gradients.count, by: Float(Double(maxNorm) / norm))
+            let p = gradients.pointer, factor = Float(Double(maxNorm) / norm)
+            parallelRanges(gradients.count) { scaleInPlace(p + $0.lowerBound, count: $0.count, by: factor) }
         }
         return norm
     }

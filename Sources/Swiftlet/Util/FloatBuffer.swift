@@ -18,7 +18,10 @@ public final class FloatBuffer: @unchecked Sendable {
 
     deinit { pointer.deallocate() }
 
-    public func zero() { pointer.update(repeating: 0, count: count) }
+    public func zero() {
+        let p = pointer
+        parallelRanges(count, minimum: 1 << 20) { (p + $0.lowerBound).update(repeating: 0, count: $0.count) }
+    }
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
     public subscript(i: Int) -> Float {
         get { pointer[i] }
