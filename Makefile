@@ -42,11 +42,13 @@ polarity: build corpora
 interop: deps corpora
 	bash scripts/interop.sh
 
-# Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports;
-# then every fuzz target runs a short, deterministic 1,500 inputs (seed 1, fresh corpus).
+# Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports:
+# one build of everything, tests and the binary they run included (`swift test` building again
+# would compile every module a second time); then every fuzz target runs a short, deterministic
+# 1,500 inputs (seed 1, fresh corpus).
 test: deps corpora
-	swift build -c release -Xswiftc -enable-testing
-	swift test -c release -Xswiftc -enable-testing
+	swift build -c release -Xswiftc -enable-testing --build-tests
+	swift test -c release -Xswiftc -enable-testing --skip-build
 	bash Fuzz/build.sh
 	FUZZ_SHORT=1 bash Fuzz/run.sh 1500
 
