@@ -47,6 +47,9 @@ public struct ServerOptions: Sendable {
     public var maxWaiting = 64
     /// When set, every request but GET /health needs `Authorization: Bearer <key>`.
     public var apiKey: String?
+    /// Web pages of this origin (or every origin, "*") may call the server from a browser (CORS);
+    /// none by default.
+    public var allowedOrigin: String?
     public var weights: Precision = .fp32
     /// Seconds a completion may take from arrival (queueing included); then it ends with what it has.
     public var requestTimeout: Double = 600
@@ -148,6 +151,11 @@ public final class SwiftletServer: Sendable {
     func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: RequestAccounting(metrics: metrics))
+        if let origin = options.allowedOrigin {
+            // Outside the error middleware (errors get the headers too) and the key check (a
+            // browser's preflight carries no key).
+            router.add(middleware: CORSMiddleware(allowOrigin: origin == "*" ? .all : .custom(origin), allowMethods: [.get, .post, .options]))
+        }
         router.add(middleware: OpenAIErrors(logger: logger))
         if let key = options.apiKey { router.add(middleware: BearerAuthentication(key: key)) }
         router.get("health") { _, _ in self.health() }

@@ -28,6 +28,8 @@ struct ServeCommand: ParsableCommand {
     var parallel = 8
     @Option(name: .long, help: "Require `Authorization: Bearer KEY` (default: the SWIFTLET_API_KEY environment variable, if set).")
     var apiKey: String?
+    @Option(name: .long, help: "Let web pages from this origin (https://example.com, or * for any) call the server from a browser (CORS).")
+    var allowOrigin: String?
     @Option(name: .long, help: "The model's id in the API (default: the checkpoint directory's name).")
     var name: String?
     @Option(name: .long, help: "Weights to compute with: fp32, or bf16 (rounded once at load).")
@@ -51,6 +53,9 @@ struct ServeCommand: ParsableCommand {
         guard Precision(rawValue: weights) != nil else { throw ValidationError("--weights must be fp32 or bf16.") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty.") }
         if let name, name.isEmpty { throw ValidationError("--name must not be empty.") }
+        if let allowOrigin, allowOrigin != "*", !(allowOrigin.hasPrefix("http://") || allowOrigin.hasPrefix("https://")) {
+            throw ValidationError("--allow-origin must be * or an origin such as https://example.com.")
+        }
     }
 
     func run() throws {
@@ -63,6 +68,7 @@ struct ServeCommand: ParsableCommand {
             options.maxWaiting = maxQueue
             options.apiKey = apiKey ?? getenv("SWIFTLET_API_KEY").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
             options.weights = Precision(rawValue: weights) ?? .fp32
+            options.allowedOrigin = allowOrigin
             options.requestTimeout = timeout
             options.maxBodyBytes = maxBodyBytes
             options.shutdownGracePeriod = shutdownTimeout

@@ -2,6 +2,8 @@ import XCTest
 import Swiftlet
 @testable import SwiftletServer
 import Foundation
+import NIOCore
+import NIOHTTP1
 
 /// `swiftlet serve` in-process on an ephemeral port: every endpoint, streaming, errors,
 /// authentication, cancellation on disconnect, overload, time limits and shutdown.
@@ -331,6 +333,31 @@ final class ServerTests: XCTestCase {
         }
     }
 
+    func testBrowsersMayCallOnlyWhenAnOriginIsAllowed() async throws {
+        let origin = ("Origin", "https://chat.example.com")
+        try await ServerFixture.withServer { _, client in
+            let plain = try await client.post("/v1/completions", json: #"{"prompt": "the king", "max_tokens": 2}"#, headers: [origin])
+            XCTAssertNil(plain.header("Access-Control-Allow-Origin"), "no CORS unless asked for")
+        }
+        try await ServerFixture.withServer({
+            $0.allowedOrigin = "https://chat.example.com"
+            $0.apiKey = "sk-web"
+        }) { _, client in
+            // The browser's preflight carries no key.
+            let preflight = try await client.send(.OPTIONS, "/v1/chat/completions", headers: [origin, ("Access-Control-Request-Method", "POST")], body: nil)
+            XCTAssertEqual(preflight.status, 204)
+            XCTAssertEqual(preflight.header("Access-Control-Allow-Origin"), "https://chat.example.com")
+            XCTAssertTrue(preflight.header("Access-Control-Allow-Headers")?.lowercased().contains("authorization") ?? false)
+            let call = try await client.post("/v1/completions", json: #"{"prompt": "the king", "max_tokens": 2}"#,
+                                             headers: [origin, ("Authorization", "Bearer sk-web")])
+            XCTAssertEqual(call.status, 200)
+            XCTAssertEqual(call.header("Access-Control-Allow-Origin"), "https://chat.example.com")
+            let refused = try await client.post("/v1/completions", json: #"{"prompt": "the king"}"#, headers: [origin])
+            XCTAssertEqual(refused.status, 401)
+            XCTAssertEqual(refused.header("Access-Control-Allow-Origin"), "https://chat.example.com", "errors carry the header too")
+        }
+    }
+
     func testADisconnectMidStreamFreesTheKVBlocksAtOnce() async throws {
         try await ServerFixture.withServer { server, client in
             let (status, events) = try await client.events("/v1/completions", json: #"{"prompt": "the king", "max_tokens": 500, "temperature": 0, "stream": true}"#,
@@ -430,14 +457,26 @@ final class ServerTests: XCTestCase {
         var iterator = ports.makeAsyncIterator()
         let port = await iterator.next()
         let client = HTTPTestClient(port: try XCTUnwrap(port))
-        let stream = Task { try await client.events("/v1/completions", json: #"{"prompt": "the king", "max_tokens": 400, "temperature": 0, "stream": true}"#) }
-        let started = await eventually { server.status.running == 1 }
-        XCTAssertTrue(started)
-        server.shutdown()
-        let (_, events) = try await stream.value
-        XCTAssertEqual(events.last, "[DONE]", "the running request finished")
-        let final = try object(events[events.count - 2])
-        XCTAssertEqual(final.list("choices").first?.string("finish_reason"), "length")
+        // Shut down as soon as the first piece of a long reply arrives: the request is running.
+        var events = "", askedToStop = false
+        try await client.exchange(.POST, "/v1/completions", headers: [("Content-Type", "application/json")],
+                                  body: Array(#"{"prompt": "the king", "max_tokens": 400, "temperature": 0, "stream": true}"#.utf8)) { part in
+            if case .body(let buffer) = part {
+                events += String(buffer: buffer)
+                if !askedToStop {
+                    askedToStop = true
+                    server.shutdown()
+                    // A new request now is refused: the listener is closed, or the engine answers 503.
+                    do {
+                        let late = try await client.post("/v1/completions", json: #"{"prompt": "the king", "max_tokens": 2}"#)
+                        XCTAssertEqual(late.status, 503, late.text)
+                    } catch {}
+                }
+            }
+            return true
+        }
+        XCTAssertTrue(events.hasSuffix("data: [DONE]\n\n"), "the running request finished")
+        XCTAssertTrue(events.contains(#""finish_reason":"length""#))
         try await running.value
         do {
             let late = try await client.get("/health")
