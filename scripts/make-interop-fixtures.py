@@ -7,10 +7,13 @@ scripts/reference-tools.sh):
                         in two safetensors shards, with LlamaTokenizer's files
   hf-expected.json      what transformers computes on it: AutoTokenizer's ids for a sample text and
                         the loss and last-row logits of LlamaForCausalLM on those ids (fp32)
-  gguf-{Q8_0,Q4_0,Q4_K}.gguf  a model with 256-wide rows made by llama.cpp's convert_hf_to_gguf.py
-                        and `llama-quantize --pure`
-  gguf-expected.json    gguf-py's dequantization of every tensor (FNV-1a of its fp32 bytes) and
-                        llama-tokenize's ids for the sample text
+  gguf-{Q8_0,Q4_0,Q5_0,Q4_K,Q6_K}.gguf  a model with 256-wide rows made by llama.cpp's
+                        convert_hf_to_gguf.py and `llama-quantize --pure`
+  quantize-input.f32    4,096 fp32 values (normal, with an all-zero block, ties and large
+                        magnitudes) for the quantizers
+  gguf-expected.json    gguf-py's dequantization of every tensor (FNV-1a of its fp32 bytes),
+                        llama-tokenize's ids for the sample text, and gguf-py's quantization of
+                        quantize-input.f32 to Q8_0, Q5_0 and Q4_0 (FNV-1a of the blocks)
 
 Usage: python scripts/make-interop-fixtures.py SWIFTLET LLAMA_BIN LLAMA_SRC
 """
@@ -80,7 +83,7 @@ f32 = os.path.join(work, "f32.gguf")
 subprocess.run([sys.executable, os.path.join(llama_src, "convert_hf_to_gguf.py"), gguf_src, "--outtype", "f32", "--outfile", f32], check=True)
 import gguf
 expected = {"text": SAMPLE, "files": {}}
-for q in ["Q8_0", "Q4_0", "Q4_K"]:
+for q in ["Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q6_K"]:
     path = os.path.join(out, f"gguf-{q}.gguf")
     subprocess.run([os.path.join(llama_bin, "llama-quantize"), "--pure", f32, path, q], check=True)
     reader = gguf.GGUFReader(path)
@@ -88,6 +91,15 @@ for q in ["Q8_0", "Q4_0", "Q4_K"]:
 ids_out = subprocess.run([os.path.join(llama_bin, "llama-tokenize"), "-m", os.path.join(out, "gguf-Q8_0.gguf"), "--ids", "--log-disable", "--stdin"],
                          input=SAMPLE, capture_output=True, text=True, check=True).stdout
 expected["llama_tokenize_ids"] = json.loads(ids_out.strip().splitlines()[-1])
+rng = np.random.default_rng(7)
+values = rng.standard_normal(4096).astype(np.float32) * np.float32(0.05)
+values[32:64] = 0                                                  # d = 0
+values[64:96] = np.float32(0.25) * (np.arange(32, dtype=np.float32) - 16)  # exact levels, ties
+values[96:128] *= np.float32(3e4)                                  # near fp16's range
+values[128] = -values[129:160].max() * 2                           # the signed maximum negative
+values.tofile(os.path.join(out, "quantize-input.f32"))
+expected["quantize"] = {q: fnv1a(gguf.quants.quantize(values.reshape(-1, 256), getattr(gguf.GGMLQuantizationType, q)).tobytes())
+                        for q in ["Q8_0", "Q5_0", "Q4_0"]}
 json.dump(expected, open(os.path.join(out, "gguf-expected.json"), "w"), indent=1)
 shutil.rmtree(work)
 print("wrote", out)

@@ -17,12 +17,12 @@ struct ExportCommand: ParsableCommand {
     var format: String
     @Option(name: [.customShort("o"), .long], help: "The directory (hf) or file (gguf) to write; it must not exist.")
     var output: String
-    @Option(name: .long, help: "GGUF tensor type: f32, f16, bf16 or q8_0 (norm gains stay f32).")
+    @Option(name: .long, help: "GGUF tensor type: f32, f16, bf16, q8_0, q5_0 or q4_0 (norm gains stay f32; llama.cpp's own quantizers, bit for bit).")
     var type: String = "f32"
 
     func validate() throws {
         guard ["hf", "gguf"].contains(format) else { throw ValidationError("--format must be hf or gguf.") }
-        guard GGUFModel.exportTypes[type] != nil else { throw ValidationError("--type must be f32, f16, bf16 or q8_0.") }
+        guard GGUFModel.exportTypes[type] != nil else { throw ValidationError("--type must be f32, f16, bf16, q8_0, q5_0 or q4_0.") }
         if format == "hf" && type != "f32" { throw ValidationError("--type applies to --format gguf only (hf weights are fp32).") }
     }
 

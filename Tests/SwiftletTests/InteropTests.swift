@@ -102,18 +102,21 @@ final class InteropTests: XCTestCase {
                     XCTAssertEqual(b, view.shape.count == 1 ? a : a.map(round), "\(type) \(view.name)")
                 }
             }
-            let q8 = path + ".q8_0"
-            try ModelExport.gguf(original, type: .q8_0, to: q8)
-            let back = try Checkpoint.load(q8)
-            for view in original.model.layout.views where view.shape.count == 2 {
-                let a = UnsafeBufferPointer(start: original.model.parameters.pointer + view.offset, count: view.count)
-                var bytes = [UInt8](repeating: 0, count: view.count / 32 * 34)
-                bytes.withUnsafeMutableBytes { Q8_0Codec.encode(a.baseAddress!, blocks: view.count / 32, into: $0.baseAddress!) }
-                var expected = [Float](repeating: 0, count: view.count)
-                bytes.withUnsafeBytes { Q8_0Codec.decode($0.baseAddress!, blocks: view.count / 32, into: &expected) }
-                // q and k were quantized in llama.cpp's row order: rows of 64 → blocks stay within rows either way.
-                let b = Array(UnsafeBufferPointer(start: back.model.parameters.pointer + view.offset, count: view.count))
-                XCTAssertEqual(b, expected, view.name)
+            for type in [GGMLType.q8_0, .q5_0, .q4_0] {
+                let quantized = path + ".\(type)"
+                try ModelExport.gguf(original, type: type, to: quantized)
+                let back = try Checkpoint.load(quantized)
+                let codec = try XCTUnwrap(type.encoder)
+                for view in original.model.layout.views where view.shape.count == 2 {
+                    let a = UnsafeBufferPointer(start: original.model.parameters.pointer + view.offset, count: view.count)
+                    var bytes = [UInt8](repeating: 0, count: view.count / 32 * codec.blockBytes)
+                    bytes.withUnsafeMutableBytes { codec.encode(a.baseAddress!, blocks: view.count / 32, into: $0.baseAddress!) }
+                    var expected = [Float](repeating: 0, count: view.count)
+                    bytes.withUnsafeBytes { codec.decode($0.baseAddress!, blocks: view.count / 32, into: &expected) }
+                    // q and k were quantized in llama.cpp's row order: rows of 64 → blocks stay within rows either way.
+                    let b = Array(UnsafeBufferPointer(start: back.model.parameters.pointer + view.offset, count: view.count))
+                    XCTAssertEqual(b, expected, "\(type) \(view.name)")
+                }
             }
         }
     }
@@ -220,6 +223,56 @@ final class InteropTests: XCTestCase {
             XCTAssertEqual(loaded.tokenizer.encode(text), llamaIDs, type)
             XCTAssertTrue(loaded.model.config.tiedEmbedding)
         }
+    }
+
+    func testQuantizersWriteWhatGGUFPyWrites() throws {
+        let expected = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(Self.fixtures + "/gguf-expected.json")))
+        let input = try FileIO.readBytes(Self.fixtures + "/quantize-input.f32")
+        let values = input.withUnsafeBytes { [Float]($0.bindMemory(to: Float.self)) }
+        let quantize = try XCTUnwrap(expected["quantize"]?.object)
+        XCTAssertEqual(Set(quantize.keys), ["Q8_0", "Q5_0", "Q4_0"])
+        for (name, hash) in quantize {
+            let type: GGMLType = ["Q8_0": .q8_0, "Q5_0": .q5_0, "Q4_0": .q4_0][name]!
+            let encoder = try XCTUnwrap(type.encoder)
+            let blocks = values.count / encoder.blockElements
+            var bytes = [UInt8](repeating: 0, count: blocks * encoder.blockBytes)
+            bytes.withUnsafeMutableBytes { encoder.encode(values, blocks: blocks, into: $0.baseAddress!) }
+            XCTAssertEqual(Fingerprint.hex(bytes), hash.string, name)
+        }
+    }
+
+    /// The fingerprint of scripts/make-gemma-dequantize-fixture.py: Σ splitmix64(bits + 2³²·i).
+    static func dequantizeFingerprint(_ values: UnsafePointer<Float>, count: Int) -> String {
+        var total: UInt64 = 0
+        for i in 0..<count {
+            var z = UInt64(values[i].bitPattern) &+ UInt64(i) << 32
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            total &+= z ^ (z >> 31)
+        }
+        let h = String(total, radix: 16)
+        return String(repeating: "0", count: 16 - h.count) + h
+    }
+
+    /// A published mixed-type file (F32, Q8_0, Q5_0, Q4_K, Q6_K as llama-quantize chose them):
+    /// every tensor decodes to gguf-py's values. Skipped unless `make gemma` fetched the file.
+    func testGemmaQ4_K_MFileDequantizesAsGGUFPyDoes() throws {
+        let path = (ProcessInfo.processInfo.environment["SWIFTLET_MODELS"] ?? NSHomeDirectory() + "/.cache/swiftlet/models")
+            + "/gemma-3-270m-q4_k_m.gguf"
+        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is absent (make gemma fetches it)") }
+        let expected = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(Self.fixtures + "/gemma-dequantize.json")))
+        let tensors = try XCTUnwrap(expected["tensors"]?.object)
+        let file = try GGUFFile(path)
+        XCTAssertEqual(Set(file.tensors.map(\.name)), Set(tensors.keys))
+        var types = Set<String>()
+        for tensor in file.tensors {
+            let values = FloatBuffer(count: tensor.elementCount)
+            try file.decode(tensor, into: values.pointer)
+            XCTAssertEqual(Self.dequantizeFingerprint(values.pointer, count: tensor.elementCount),
+                           tensors[tensor.name]?["fingerprint"]?.string, "\(tensor.type) \(tensor.name)")
+            types.insert(tensor.type.description)
+        }
+        XCTAssertEqual(types, ["F32", "Q8_0", "Q5_0", "Q4_K", "Q6_K"])
     }
 
     // MARK: Refusals

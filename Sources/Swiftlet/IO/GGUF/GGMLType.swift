@@ -8,8 +8,10 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
     public static let f32 = GGMLType(rawValue: 0)
     public static let f16 = GGMLType(rawValue: 1)
     public static let q4_0 = GGMLType(rawValue: 2)
+    public static let q5_0 = GGMLType(rawValue: 6)
     public static let q8_0 = GGMLType(rawValue: 8)
     public static let q4_K = GGMLType(rawValue: 12)
+    public static let q6_K = GGMLType(rawValue: 14)
     public static let bf16 = GGMLType(rawValue: 30)
 
     static let names: [UInt32: String] = [
@@ -21,8 +23,8 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
 
     public var description: String { Self.names[rawValue] ?? "type \(rawValue)" }
 
-    /// The codec that turns this type into fp32, if Swiftlet has one. A new format (Q5_0,
-    /// Q6_K, …) is one more `GGMLBlockCodec` and one line here.
+    /// The codec that turns this type into fp32, if Swiftlet has one. A new format (Q5_K,
+    /// IQ4_NL, …) is one more `GGMLBlockCodec` and one line here.
     public var codec: (any GGMLBlockCodec.Type)? {
         switch self {
         case .f32: F32Codec.self
@@ -31,6 +33,8 @@ public struct GGMLType: RawRepresentable, Hashable, Sendable, CustomStringConver
         case .q8_0: Q8_0Codec.self
         case .q4_0: Q4_0Codec.self
         case .q4_K: Q4_KCodec.self
+        case .q5_0: Q5_0Codec.self
+        case .q6_K: Q6_KCodec.self
         default: nil
         }
     }
@@ -141,9 +145,28 @@ public enum Q8_0Codec: GGMLBlockEncoder {
     }
 }
 
+/// The signed value of largest magnitude in a block (the first of equals), which the 4- and
+/// 5-bit legacy quantizers divide by −8 or −16 so that it maps to the end of the range.
+@inline(__always)
+private func signedMaxMagnitude(_ x: UnsafePointer<Float>, _ count: Int) -> Float {
+    var amax: Float = 0, max: Float = 0
+    for j in 0..<count where abs(x[j]) > amax {
+        amax = abs(x[j])
+        max = x[j]
+    }
+    return max
+}
+
+/// C's `(int8_t)v` for a v the quantizers keep within [0, limit + 1.5): truncation toward zero,
+/// then at most `limit`. (NaN, which finite weights never give, becomes 0 rather than a trap.)
+@inline(__always)
+private func truncatedLevel(_ v: Float, limit: Int) -> Int {
+    v >= 0 ? Int(Swift.min(v, Float(limit))) : 0
+}
+
 /// Q4_0: blocks of 32 as an fp16 scale d and 16 bytes of 4-bit q (low nibbles are elements
 /// 0–15, high nibbles 16–31); x = d·(q − 8).
-public enum Q4_0Codec: GGMLBlockCodec {
+public enum Q4_0Codec: GGMLBlockEncoder {
     public static let blockElements = 32, blockBytes = 18
     public static func decode(_ source: UnsafeRawPointer, blocks: Int, into destination: UnsafeMutablePointer<Float>) {
         for b in 0..<blocks {
@@ -153,6 +176,90 @@ public enum Q4_0Codec: GGMLBlockCodec {
                 let q = block.load(fromByteOffset: 2 + j, as: UInt8.self)
                 out[j] = Float(Int(q & 0xF) - 8) * d
                 out[j + 16] = Float(Int(q >> 4) - 8) * d
+            }
+        }
+    }
+
+    /// ggml's `quantize_row_q4_0_ref`: d = max / −8 for the signed value of largest magnitude,
+    /// q = min(15, trunc(x / d + 8.5)).
+    public static func encode(_ source: UnsafePointer<Float>, blocks: Int, into destination: UnsafeMutableRawPointer) {
+        for b in 0..<blocks {
+            let x = source + b * 32, block = destination + b * blockBytes
+            let d = signedMaxMagnitude(x, 32) / -8
+            let inverse: Float = d != 0 ? 1 / d : 0
+            block.storeBytes(of: Float16Bits.round(d).littleEndian, as: UInt16.self)
+            for j in 0..<16 {
+                let low = truncatedLevel(x[j] * inverse + 8.5, limit: 15), high = truncatedLevel(x[j + 16] * inverse + 8.5, limit: 15)
+                block.storeBytes(of: UInt8(low | high << 4), toByteOffset: 2 + j, as: UInt8.self)
+            }
+        }
+    }
+}
+
+/// Q5_0: blocks of 32 as an fp16 scale d, 32 high bits qh (bit j belongs to element j) and 16
+/// bytes of low nibbles laid out as Q4_0's; x = d·(q − 16) for the 5-bit q.
+public enum Q5_0Codec: GGMLBlockEncoder {
+    public static let blockElements = 32, blockBytes = 22
+    public static func decode(_ source: UnsafeRawPointer, blocks: Int, into destination: UnsafeMutablePointer<Float>) {
+        for b in 0..<blocks {
+            let block = source + b * blockBytes, out = destination + b * 32
+            let d = loadHalf(block, 0)
+            let qh = UInt32(littleEndian: block.loadUnaligned(fromByteOffset: 2, as: UInt32.self))
+            for j in 0..<16 {
+                let q = block.load(fromByteOffset: 6 + j, as: UInt8.self)
+                let low = Int(q & 0xF) | Int((qh >> UInt32(j)) & 1) << 4
+                let high = Int(q >> 4) | Int((qh >> UInt32(j + 16)) & 1) << 4
+                out[j] = Float(low - 16) * d
+                out[j + 16] = Float(high - 16) * d
+            }
+        }
+    }
+
+    /// ggml's `quantize_row_q5_0_ref`: d = max / −16, q = min(31, trunc(x / d + 16.5)).
+    public static func encode(_ source: UnsafePointer<Float>, blocks: Int, into destination: UnsafeMutableRawPointer) {
+        for b in 0..<blocks {
+            let x = source + b * 32, block = destination + b * blockBytes
+            let d = signedMaxMagnitude(x, 32) / -16
+            let inverse: Float = d != 0 ? 1 / d : 0
+            block.storeBytes(of: Float16Bits.round(d).littleEndian, as: UInt16.self)
+            var qh: UInt32 = 0
+            for j in 0..<16 {
+                let low = truncatedLevel(x[j] * inverse + 16.5, limit: 31), high = truncatedLevel(x[j + 16] * inverse + 16.5, limit: 31)
+                block.storeBytes(of: UInt8((low & 0xF) | (high & 0xF) << 4), toByteOffset: 6 + j, as: UInt8.self)
+                qh |= UInt32(low >> 4) << UInt32(j) | UInt32(high >> 4) << UInt32(j + 16)
+            }
+            block.storeBytes(of: qh.littleEndian, toByteOffset: 2, as: UInt32.self)
+        }
+    }
+}
+
+/// Q6_K: super-blocks of 256 as 128 bytes of low nibbles ql, 64 bytes of 2-bit high parts qh,
+/// sixteen int8 scales (one per 16 values) and an fp16 d at the end; x = d·scale·(q − 32) for
+/// the 6-bit q. Each half of 128 values takes 64 bytes of ql and 32 of qh: value l (of 32) of
+/// its four quarters is ql[l] low, ql[l+32] low, ql[l] high and ql[l+32] high nibble, with
+/// bits 0–1, 2–3, 4–5 and 6–7 of qh[l] above them.
+public enum Q6_KCodec: GGMLBlockCodec {
+    public static let blockElements = 256, blockBytes = 210
+
+    public static func decode(_ source: UnsafeRawPointer, blocks: Int, into destination: UnsafeMutablePointer<Float>) {
+        for b in 0..<blocks {
+            let block = source + b * blockBytes
+            let d = loadHalf(block, 208)
+            for half in 0..<2 {
+                let ql = block + 64 * half, qh = block + 128 + 32 * half, scales = block + 192 + 8 * half
+                let out = destination + b * 256 + 128 * half
+                for l in 0..<32 {
+                    let low0 = ql.load(fromByteOffset: l, as: UInt8.self), low1 = ql.load(fromByteOffset: l + 32, as: UInt8.self)
+                    let high = qh.load(fromByteOffset: l, as: UInt8.self)
+                    func put(_ quarter: Int, _ q: Int) {
+                        let scale = Float(scales.load(fromByteOffset: l / 16 + 2 * quarter, as: Int8.self))
+                        out[32 * quarter + l] = d * scale * Float(q - 32)
+                    }
+                    put(0, Int(low0 & 0xF) | Int(high & 3) << 4)
+                    put(1, Int(low1 & 0xF) | Int((high >> 2) & 3) << 4)
+                    put(2, Int(low0 >> 4) | Int((high >> 4) & 3) << 4)
+                    put(3, Int(low1 >> 4) | Int((high >> 6) & 3) << 4)
+                }
             }
         }
     }

@@ -108,7 +108,7 @@ public enum GGUFModel {
                 throw SwiftletError("\(path): tensor \(tensor.name) has shape \(tensor.shape) but its metadata says \(view.shape).")
             }
             guard tensor.type.codec != nil else {
-                throw SwiftletError("\(path): tensor \(tensor.name) is \(tensor.type), which Swiftlet cannot read yet (it reads F32, F16, BF16, Q8_0, Q4_0 and Q4_K).")
+                throw SwiftletError("\(path): tensor \(tensor.name) is \(tensor.type), which Swiftlet cannot read yet (it reads F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K).")
             }
             sources.append((view, tensor))
         }
@@ -213,21 +213,22 @@ public enum GGUFModel {
     // MARK: Writing
 
     /// What `export --format gguf --type` writes.
-    public static let exportTypes: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0]
-    static let fileTypes: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q8_0: 7, .bf16: 32]
+    public static let exportTypes: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q5_0": .q5_0, "q4_0": .q4_0]
+    /// llama.cpp's `llama_ftype` for a file whose matrices are all of one type.
+    static let fileTypes: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q4_0: 2, .q8_0: 7, .q5_0: 8, .bf16: 32]
 
     /// The GGUF bytes of a checkpoint: 2-D weights in `type` (rows that are not whole blocks
     /// stay F32), norm gains in F32, the vocabulary and chat template in the metadata.
     public static func serialize(_ checkpoint: Checkpoint, type: GGMLType, name: String) throws -> [UInt8] {
         guard let encoder = type.encoder, let fileType = fileTypes[type] else {
-            throw SwiftletError("Swiftlet writes GGUF as f32, f16, bf16 or q8_0, not \(type).")
+            throw SwiftletError("Swiftlet writes GGUF as f32, f16, bf16, q8_0, q5_0 or q4_0, not \(type).")
         }
         let c = checkpoint.model.config, tokenizer = checkpoint.tokenizer
         var w = GGUFWriter()
         w.set("general.architecture", .string("llama"))
         w.set("general.name", .string(name))
         w.set("general.file_type", .uint32(fileType))
-        if type == .q8_0 { w.set("general.quantization_version", .uint32(2)) }
+        if [.q8_0, .q5_0, .q4_0].contains(type) { w.set("general.quantization_version", .uint32(2)) }
         w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
         w.set("llama.context_length", .uint32(UInt32(c.contextLength)))
         w.set("llama.embedding_length", .uint32(UInt32(c.dim)))
