@@ -90,7 +90,7 @@ final class EngineTests: XCTestCase {
     }
 
     func testMultiRowGemvEqualsSingleRowsExactly() {
-        for (rows, inFeatures, outFeatures) in [(5, 70, 37), (8, 64, 4096), (2, 288, 768), (3, 16, 3)] {
+        for (rows, inFeatures, outFeatures) in [(5, 70, 37), (8, 64, 4096), (2, 288, 768), (3, 16, 3), (16, 48, 7), (13, 100, 11), (16, 288, 4096)] {
             let w = TestData.randoms(outFeatures * inFeatures, seed: 40), x = TestData.randoms(rows * inFeatures, seed: 41)
             var batched = [Float](repeating: 0.5, count: rows * outFeatures), single = batched
             Gemv.applyRows(w, x, &batched, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
@@ -107,7 +107,7 @@ final class EngineTests: XCTestCase {
     }
 
     func testBFloat16GemvEqualsFloatGemvOnTheRoundedWeightsExactly() {
-        for (rows, inFeatures, outFeatures) in [(1, 70, 37), (1, 1000, 1200), (5, 70, 37), (8, 64, 4096), (3, 16, 3)] {
+        for (rows, inFeatures, outFeatures) in [(1, 70, 37), (1, 1000, 1200), (5, 70, 37), (8, 64, 4096), (3, 16, 3), (13, 100, 11)] {
             let w = TestData.randoms(outFeatures * inFeatures, seed: 60), x = TestData.randoms(rows * inFeatures, seed: 61)
             let bits = w.map { BFloat16Bits(bits: BFloat16.round($0)) }
             let rounded = bits.map(\.value)

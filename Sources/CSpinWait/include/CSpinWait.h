@@ -12,4 +12,10 @@ static inline void swl_cpu_relax(void) {
 #endif
 }
 
+// A hint to start loading the cache line at `address` now (read, keep in every cache level):
+// for streams the hardware prefetcher does not run ahead of by itself.
+static inline void swl_prefetch(const void *address) {
+    __builtin_prefetch(address, 0, 3);
+}
+
 #endif

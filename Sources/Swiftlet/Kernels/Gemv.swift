@@ -1,3 +1,5 @@
+import CSpinWait
+
 /// y[out] (+)= W[out×in] · x[in] for single-row products (decoding), where a GEMM library's
 /// M=1 path is slow (oneDNN: 12 GB/s on one core here) and the work is bandwidth-bound:
 /// stream each weight row once, front to back. The weights are fp32
@@ -42,15 +44,35 @@ public enum Gemv {
             apply(w, x, y, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
             return
         }
-        let parts = rows * outFeatures * inFeatures >= rowsParallelThreshold ? 2 : 1
+        let parts = rows * outFeatures * inFeatures >= rowsParallelThreshold ? sharedParts(outFeatures) : 1
         let ws = SendablePointer(UnsafeMutablePointer(mutating: w)), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         let ys = SendablePointer(y)
         parallelFor(parts) { part in
             let lo = outFeatures * part / parts, hi = outFeatures * (part + 1) / parts
-            // One weight row at a time against every input row: the weights are read as one
-            // forward stream (what the hardware prefetcher follows best; the step is bound by
-            // reading them), each row then reused from L1.
-            for r in lo..<hi {
+            // Three weight rows at a time against every input row, four input rows at a time:
+            // each weight vector loaded serves four inputs and each input vector three weights
+            // (twelve outputs in registers), where one weight row against four inputs loaded
+            // ten vectors for eight multiply-adds and was bound by the loads.
+            var r = lo
+            while r + 3 <= hi {
+                let wr = ws.pointer + r * inFeatures
+                var i = 0
+                while i + 4 <= rows {
+                    // The first pass over these three rows also fetches the next three: each is
+                    // read from memory once and then four times from L1, and the hardware
+                    // prefetcher does not run far enough ahead of that pattern.
+                    threeRowsAgainstFour(wr, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r, inFeatures: inFeatures,
+                                         outFeatures: outFeatures, accumulate: accumulate, prefetch: i == 0 && r + 6 <= hi)
+                    i += 4
+                }
+                while i < rows {
+                    for j in 0..<3 { single(wr + j * inFeatures, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r + j, inFeatures, accumulate) }
+                    i += 1
+                }
+                r += 3
+            }
+            // The last one or two weight rows: one at a time against every input row.
+            while r < hi {
                 let wr = ws.pointer + r * inFeatures
                 var i = 0
                 while i + 4 <= rows {
@@ -59,13 +81,107 @@ public enum Gemv {
                     i += 4
                 }
                 while i < rows {
-                    let s = weightDot(wr, xs.pointer + i * inFeatures, inFeatures)
-                    let y = ys.pointer + i * outFeatures + r
-                    y.pointee = accumulate ? y.pointee + s : s
+                    single(wr, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r, inFeatures, accumulate)
                     i += 1
                 }
+                r += 1
             }
         }
+    }
+
+    /// Work items for a product shared by the cores: an even number (the two cores take equal
+    /// shares when both run) of 64 to 128 output rows each, up to 16. More than two items mean a
+    /// worker the OS preempts midway (a server's network threads want the core now and then)
+    /// holds up only its current item: the other core takes the rest.
+    @inline(__always)
+    static func sharedParts(_ outFeatures: Int) -> Int {
+        min(max(2, 2 * (outFeatures / 128)), 16)
+    }
+
+    /// The horizontal sum of an output's accumulators, its scalar tail from `k`, and the store.
+    @inline(__always)
+    static func finish<W: GemvWeight>(_ acc: Vec, _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                      from k: Int, _ n: Int, _ accumulate: Bool) {
+        var sum = horizontalSum(acc)
+        var t = k
+        while t < n {
+            sum += w[t].value * x[t]
+            t += 1
+        }
+        y.pointee = accumulate ? y.pointee + sum : sum
+    }
+
+    @inline(__always)
+    static func single<W: GemvWeight>(_ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+                                      _ accumulate: Bool) {
+        let s = weightDot(w, x, n)
+        y.pointee = accumulate ? y.pointee + s : s
+    }
+
+    /// Three weight rows against four input rows (twelve outputs); per element exactly
+    /// `weightDot`'s sums: the first and second 16 of every 32 in their own accumulators, one
+    /// more 16-wide step into the first, then the scalar tail.
+    @inline(__always)
+    static func threeRowsAgainstFour<W: GemvWeight>(_ w0: UnsafePointer<W>, _ x0: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                                    inFeatures n: Int, outFeatures: Int, accumulate: Bool, prefetch: Bool) {
+        let w1 = w0 + n, w2 = w1 + n
+        let next = UnsafeRawPointer(w0 + 3 * n), stride = MemoryLayout<W>.stride
+        let x1 = x0 + n, x2 = x1 + n, x3 = x2 + n
+        // a[weight row][input row] sums the first 16 of every 32, b the second.
+        var a00 = Vec(), a01 = Vec(), a02 = Vec(), a03 = Vec(), a10 = Vec(), a11 = Vec(), a12 = Vec(), a13 = Vec()
+        var a20 = Vec(), a21 = Vec(), a22 = Vec(), a23 = Vec()
+        var b00 = Vec(), b01 = Vec(), b02 = Vec(), b03 = Vec(), b10 = Vec(), b11 = Vec(), b12 = Vec(), b13 = Vec()
+        var b20 = Vec(), b21 = Vec(), b22 = Vec(), b23 = Vec()
+        var k = 0
+        while k + 32 <= n {
+            if prefetch {
+                // 32 weights are 128 bytes in fp32 (two lines per row), 64 in bf16.
+                for row in 0..<3 {
+                    let line = next + (row * n + k) * stride
+                    swl_prefetch(line)
+                    if stride == 4 { swl_prefetch(line + 64) }
+                }
+            }
+            var v0 = W.vector(w0 + k), v1 = W.vector(w1 + k), v2 = W.vector(w2 + k)
+            var u = load(x0 + k)
+            a00 = a00.addingProduct(v0, u); a10 = a10.addingProduct(v1, u); a20 = a20.addingProduct(v2, u)
+            u = load(x1 + k)
+            a01 = a01.addingProduct(v0, u); a11 = a11.addingProduct(v1, u); a21 = a21.addingProduct(v2, u)
+            u = load(x2 + k)
+            a02 = a02.addingProduct(v0, u); a12 = a12.addingProduct(v1, u); a22 = a22.addingProduct(v2, u)
+            u = load(x3 + k)
+            a03 = a03.addingProduct(v0, u); a13 = a13.addingProduct(v1, u); a23 = a23.addingProduct(v2, u)
+            let h = k + 16
+            v0 = W.vector(w0 + h); v1 = W.vector(w1 + h); v2 = W.vector(w2 + h)
+            u = load(x0 + h)
+            b00 = b00.addingProduct(v0, u); b10 = b10.addingProduct(v1, u); b20 = b20.addingProduct(v2, u)
+            u = load(x1 + h)
+            b01 = b01.addingProduct(v0, u); b11 = b11.addingProduct(v1, u); b21 = b21.addingProduct(v2, u)
+            u = load(x2 + h)
+            b02 = b02.addingProduct(v0, u); b12 = b12.addingProduct(v1, u); b22 = b22.addingProduct(v2, u)
+            u = load(x3 + h)
+            b03 = b03.addingProduct(v0, u); b13 = b13.addingProduct(v1, u); b23 = b23.addingProduct(v2, u)
+            k += 32
+        }
+        if k + 16 <= n {
+            let v0 = W.vector(w0 + k), v1 = W.vector(w1 + k), v2 = W.vector(w2 + k)
+            var u = load(x0 + k)
+            a00 = a00.addingProduct(v0, u); a10 = a10.addingProduct(v1, u); a20 = a20.addingProduct(v2, u)
+            u = load(x1 + k)
+            a01 = a01.addingProduct(v0, u); a11 = a11.addingProduct(v1, u); a21 = a21.addingProduct(v2, u)
+            u = load(x2 + k)
+            a02 = a02.addingProduct(v0, u); a12 = a12.addingProduct(v1, u); a22 = a22.addingProduct(v2, u)
+            u = load(x3 + k)
+            a03 = a03.addingProduct(v0, u); a13 = a13.addingProduct(v1, u); a23 = a23.addingProduct(v2, u)
+            k += 16
+        }
+        let o = outFeatures
+        finish(a00 + b00, w0, x0, y, from: k, n, accumulate); finish(a01 + b01, w0, x1, y + o, from: k, n, accumulate)
+        finish(a02 + b02, w0, x2, y + 2 * o, from: k, n, accumulate); finish(a03 + b03, w0, x3, y + 3 * o, from: k, n, accumulate)
+        finish(a10 + b10, w1, x0, y + 1, from: k, n, accumulate); finish(a11 + b11, w1, x1, y + o + 1, from: k, n, accumulate)
+        finish(a12 + b12, w1, x2, y + 2 * o + 1, from: k, n, accumulate); finish(a13 + b13, w1, x3, y + 3 * o + 1, from: k, n, accumulate)
+        finish(a20 + b20, w2, x0, y + 2, from: k, n, accumulate); finish(a21 + b21, w2, x1, y + o + 2, from: k, n, accumulate)
+        finish(a22 + b22, w2, x2, y + 2 * o + 2, from: k, n, accumulate); finish(a23 + b23, w2, x3, y + 3 * o + 2, from: k, n, accumulate)
     }
 
     /// One weight row against four input rows; per element exactly `weightDot`'s sums.
