@@ -8,13 +8,15 @@ scripts/serve-check.sh and scripts/serve-bench.sh inside their own venv.
            request (streamed chat by default), through httpx or the official client, and every
            response is checked (status, a finished stream, text, finish_reason, usage); prints
            one JSON line of figures (tokens/s, time to first token, the client's own CPU time).
-  same   — a greedy request alone, then the same among 15 others at once: the text must match.
+  same   — greedy chat and completion requests alone, then each among 15 others at once: the text
+           must match (and the completion what `swiftlet generate --temperature 0` printed).
   idle   — the server's /metrics show no running sequence, queued request or KV block in use.
 """
 
 import argparse
 import asyncio
 import json
+import os
 import random
 import resource
 import statistics
@@ -148,6 +150,19 @@ def check(args):
 # ---------------------------------------------------------------- load
 
 
+def machine_busy_seconds():
+    """CPU time every process on the machine has used (from /proc/stat), in seconds."""
+    fields = open("/proc/stat").readline().split()[1:]
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def process_seconds(pid):
+    """CPU time process `pid` (all its threads) has used, in seconds."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values, p):
     if not values:
         return float("nan")
@@ -156,9 +171,10 @@ def percentile(values, p):
 
 
 async def one_stream(http, url, headers, body, kind, disconnect_after=None):
-    """One streamed request; returns (tokens, ttft, chunks, finish). Every event is checked."""
+    """One streamed request; returns (tokens, ttft, chunks, finish, time per output token). Every
+    event is checked."""
     start = time.perf_counter()
-    ttft, chunks, finish, usage, done, text = None, 0, None, None, False, []
+    ttft, last, chunks, finish, usage, done, text = None, None, 0, None, None, False, []
     async with http.stream("POST", url, json=body, headers=headers) as response:
         if response.status_code != 200:
             raise RuntimeError(f"status {response.status_code}: {(await response.aread())[:300]!r}")
@@ -175,8 +191,9 @@ async def one_stream(http, url, headers, body, kind, disconnect_after=None):
             for c in chunk["choices"]:
                 piece = c["delta"].get("content") if kind == "chat" else c.get("text")
                 if piece:
+                    last = time.perf_counter() - start
                     if ttft is None:
-                        ttft = time.perf_counter() - start
+                        ttft = last
                     chunks += 1
                     text.append(piece)
                 if c.get("finish_reason"):
@@ -188,7 +205,15 @@ async def one_stream(http, url, headers, body, kind, disconnect_after=None):
     tokens = usage["completion_tokens"]
     if tokens > body["max_tokens"] + 1 or (chunks == 0 and tokens > 1) or usage["total_tokens"] != usage["prompt_tokens"] + tokens:
         raise RuntimeError(f"inconsistent usage {usage} for {chunks} chunks")
-    return tokens, ttft, chunks, finish
+    return tokens, ttft, chunks, finish, per_token(ttft, last, tokens)
+
+
+def per_token(ttft, last, tokens):
+    """Time per output token after the first (vLLM's TPOT): from the first piece to the last,
+    over the tokens between them; None for a reply of one token."""
+    if ttft is None or tokens < 2:
+        return None
+    return (last - ttft) / (tokens - 1)
 
 
 async def one_whole(http, url, headers, body, kind):
@@ -202,7 +227,7 @@ async def one_whole(http, url, headers, body, kind):
     usage = answer["usage"]
     if not isinstance(text, str) or choice["finish_reason"] not in ("stop", "length") or usage["completion_tokens"] > body["max_tokens"] + 1:
         raise RuntimeError(f"bad answer {answer}")
-    return usage["completion_tokens"], time.perf_counter() - start, 1, choice["finish_reason"]
+    return usage["completion_tokens"], time.perf_counter() - start, 1, choice["finish_reason"], None
 
 
 async def openai_request(client, kind, body, disconnect_after=None):
@@ -219,17 +244,18 @@ async def openai_request(client, kind, body, disconnect_after=None):
         text = choice.message.content if chat else choice.text
         if not isinstance(text, str) or choice.finish_reason not in ("stop", "length") or answer.usage.completion_tokens > body["max_tokens"] + 1:
             raise RuntimeError(f"bad answer {answer}")
-        return answer.usage.completion_tokens, time.perf_counter() - start, 1, choice.finish_reason
+        return answer.usage.completion_tokens, time.perf_counter() - start, 1, choice.finish_reason, None
     stream = await call(stream=True, stream_options={"include_usage": True}, **common)
-    ttft, chunks, finish, usage = None, 0, None, None
+    ttft, last, chunks, finish, usage = None, None, 0, None, None
     async for chunk in stream:
         if chunk.usage is not None:
             usage = chunk.usage
         for c in chunk.choices:
             piece = c.delta.content if chat else c.text
             if piece:
+                last = time.perf_counter() - start
                 if ttft is None:
-                    ttft = time.perf_counter() - start
+                    ttft = last
                 chunks += 1
             if c.finish_reason:
                 finish = c.finish_reason
@@ -238,7 +264,7 @@ async def openai_request(client, kind, body, disconnect_after=None):
             return None
     if finish not in ("stop", "length") or usage is None or usage.total_tokens != usage.prompt_tokens + usage.completion_tokens:
         raise RuntimeError(f"stream ended badly: finish={finish} usage={usage}")
-    return usage.completion_tokens, ttft, chunks, finish
+    return usage.completion_tokens, ttft, chunks, finish, per_token(ttft, last, usage.completion_tokens)
 
 
 async def load(args):
@@ -248,6 +274,8 @@ async def load(args):
     started = time.perf_counter()
     deadline = started + args.seconds
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
+    machine_before = machine_busy_seconds()
+    server_before = process_seconds(args.server_pid) if args.server_pid else 0
 
     async def client(index, http):
         nonlocal disconnects
@@ -256,8 +284,9 @@ async def load(args):
             kind = args.kind if args.kind != "mixed" else rng.choice(["chat", "chat-stream", "completion", "completion-stream"])
             prompt = rng.choice(PROMPTS)
             body = {"model": args.model, "max_tokens": args.max_tokens, "temperature": args.temperature, "seed": rng.randrange(1 << 30)}
-            if args.ignore_eos:
-                body["ignore_eos"] = True
+            for field in ("top_k", "top_p", "min_p"):
+                if getattr(args, field) is not None:
+                    body[field] = getattr(args, field)
             if kind.startswith("chat"):
                 url = args.base_url + "/chat/completions"
                 body["messages"] = [{"role": "user", "content": prompt}]
@@ -291,15 +320,24 @@ async def load(args):
         await asyncio.gather(*(client(i, http) for i in range(args.clients)))
     elapsed = min(time.perf_counter(), deadline) - started
     usage_after = resource.getrusage(resource.RUSAGE_SELF)
+    machine = machine_busy_seconds() - machine_before
+    server = process_seconds(args.server_pid) - server_before if args.server_pid else None
     tokens = sum(r[0] for r in results)
     ttfts = [r[1] for r in results if r[1] is not None]
+    per_tokens = [r[4] for r in results if r[4] is not None]
     report = {
         "clients": args.clients, "seconds": round(elapsed, 1), "requests": len(results), "failed": len(failures),
         "disconnected_on_purpose": disconnects, "tokens": tokens, "tokens_per_s": round(tokens / elapsed, 1),
         "ttft_p50_ms": round(percentile(ttfts, 50) * 1000, 1), "ttft_p99_ms": round(percentile(ttfts, 99) * 1000, 1),
+        "tpot_p50_ms": round(percentile(per_tokens, 50) * 1000, 2), "tpot_p99_ms": round(percentile(per_tokens, 99) * 1000, 2),
         "client_cpu_s": round((usage_after.ru_utime + usage_after.ru_stime) - (usage_before.ru_utime + usage_before.ru_stime), 1),
+        "machine_cpu_s": round(machine, 1),
         "finish": {f: sum(1 for r in results if r[3] == f) for f in ("stop", "length")},
     }
+    if server is not None:
+        report["server_cpu_s"] = round(server, 1)
+        # What neither the server nor this client used: other work sharing the machine.
+        report["other_cpu_s"] = round(machine - server - report["client_cpu_s"], 1)
     if args.label:
         report["label"] = args.label
     print(json.dumps(report))
@@ -313,19 +351,40 @@ async def load(args):
 
 
 async def same(args):
+    """A greedy chat request and a greedy completion, each alone and then among 15 others
+    (sampled, of other lengths) sent at once: the texts must match. With --generate-text, the
+    completion must also be what `swiftlet generate --temperature 0` printed for the same prompt."""
     headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key != "none" else {}
-    url = args.base_url + "/chat/completions"
-    target = {"model": args.model, "messages": [{"role": "user", "content": "What is the matter, my lord?"}],
-              "max_tokens": args.max_tokens, "temperature": 0}
+    chat = {"model": args.model, "messages": [{"role": "user", "content": "What is the matter, my lord?"}],
+            "max_tokens": args.max_tokens, "temperature": 0}
+    completion = {"model": args.model, "prompt": args.prompt, "max_tokens": args.max_tokens, "temperature": 0}
+
+    def text(answer, kind):
+        choice = answer.json()["choices"][0]
+        return choice["message"]["content"] if kind == "chat" else choice["text"]
+
+    report = {}
     async with httpx.AsyncClient(timeout=args.timeout) as http:
-        alone = (await http.post(url, json=target, headers=headers)).json()["choices"][0]["message"]["content"]
-        others = [{"model": args.model, "messages": [{"role": "user", "content": PROMPTS[i]}], "max_tokens": 16 + 9 * i,
-                   "temperature": 0.8, "seed": i} for i in range(15)]
-        bodies = others[:7] + [target] + others[7:]
-        answers = await asyncio.gather(*(http.post(url, json=b, headers=headers) for b in bodies))
-        together = answers[7].json()["choices"][0]["message"]["content"]
-    expect(alone == together, f"alone {alone!r} != among 15 others {together!r}")
-    print(json.dumps({"same_alone_and_among_15": True, "tokens": args.max_tokens, "text": alone[:80]}))
+        for kind, target in (("chat", chat), ("completion", completion)):
+            url = args.base_url + ("/chat/completions" if kind == "chat" else "/completions")
+            alone = text(await http.post(url, json=target, headers=headers), kind)
+            others = [{"model": args.model, "max_tokens": 16 + 9 * i, "temperature": 0.8, "seed": i,
+                       **({"messages": [{"role": "user", "content": PROMPTS[i]}]} if kind == "chat" else {"prompt": PROMPTS[i]})}
+                      for i in range(15)]
+            bodies = others[:7] + [target] + others[7:]
+            answers = await asyncio.gather(*(http.post(url, json=b, headers=headers) for b in bodies))
+            together = text(answers[7], kind)
+            expect(alone == together, f"{kind}: alone {alone!r} != among 15 others {together!r}")
+            report[f"{kind}_same_alone_and_among_15"] = True
+            if kind == "completion" and args.generate_text:
+                printed = open(args.generate_text, encoding="utf-8").read()
+                # `swiftlet generate` prints the prompt, the reply, then a newline.
+                expect(printed.startswith(args.prompt) and printed.endswith("\n"), f"unexpected generate output {printed[:200]!r}")
+                cli = printed[len(args.prompt):-1]
+                expect(cli == alone, f"swiftlet generate printed {cli!r}, the server answered {alone!r}")
+                report["completion_same_as_swiftlet_generate"] = True
+            report[f"{kind}_text"] = alone[:60]
+    print(json.dumps({"tokens": args.max_tokens, **report}))
 
 
 # ---------------------------------------------------------------- idle
@@ -360,12 +419,17 @@ def main():
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--disconnect-fraction", type=float, default=0.0)
-    parser.add_argument("--ignore-eos", action="store_true", help="llama-server only: generate max_tokens every time")
+    parser.add_argument("--top-k", type=int, help="load: sent with every request when given")
+    parser.add_argument("--top-p", type=float, help="load: sent with every request when given")
+    parser.add_argument("--min-p", type=float, help="load: sent with every request when given")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--client", default="httpx", choices=["httpx", "openai"],
                         help="load: plain httpx (the openai client's own transport, lighter per event) or the official client")
+    parser.add_argument("--server-pid", type=int, help="load: also report the server's CPU time and the rest of the machine's")
     parser.add_argument("--label")
+    parser.add_argument("--prompt", default="ROMEO:", help="same: the completion's prompt")
+    parser.add_argument("--generate-text", help="same: what `swiftlet generate --temperature 0` printed for --prompt")
     parser.add_argument("--allow-failures", action="store_true")
     args = parser.parse_args()
     if args.command == "check":
