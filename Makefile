@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 BIN := .build/release/swiftlet
 DEMO := checkpoints/demo
-APT_PACKAGES := libsentencepiece-dev libdnnl-dev libedit-dev pkg-config
+APT_PACKAGES := libsentencepiece-dev libdnnl-dev libedit-dev pkg-config libopenmpi-dev openmpi-bin
 
 .PHONY: run test deps corpora build demo clean bench-train polarity interop gemma fuzz
 

@@ -52,11 +52,14 @@ let package = Package(
         // function carries its own target attribute and callers check the CPU at run time, so
         // this builds on any x86-64: never add -march=native here.
         .target(name: "CBF16Kernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
+        // Open MPI and OpenMP, both reached at run time (dlopen/dlsym) so that Swiftlet builds
+        // and runs where Open MPI is not installed; see Sources/CParallel/include/CParallel.h.
+        .target(name: "CParallel"),
         // oneDNN (Debian: libdnnl-dev) for matrix products.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(
             name: "Swiftlet",
-            dependencies: ["CSentencePiece", "CDNNL", "CSpinWait", "CBF16Kernels"],
+            dependencies: ["CSentencePiece", "CDNNL", "CSpinWait", "CBF16Kernels", "CParallel"],
             swiftSettings: fastSwift
         ),
         // `swiftlet serve`: the OpenAI-compatible HTTP server around the generation engine. Plain

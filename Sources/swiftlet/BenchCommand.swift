@@ -46,6 +46,7 @@ struct BenchCommand: ParsableCommand {
 
     struct All: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The whole suite (a few minutes).")
+        @OptionGroup var threading: ThreadOptions
         @OptionGroup var output: Output
 
         func run() throws {
@@ -80,6 +81,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Chat: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Time to first token of a chat's follow-up turn, continuing the cached conversation.")
+        @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "Tokens of conversation before the follow-up.") var history: Int = 400
         @Option(name: .long, help: "Tokens of the follow-up turn.") var turn: Int = 20
@@ -97,6 +99,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Packing: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Padding of packed training batches over documents of mixed lengths.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .long, help: "Context length.") var context: Int = 256
         @Option(name: .long, help: "Tokens per batch.") var batchTokens: Int = 2048
         @Option(name: .long, help: "Documents (lengths log-uniform from 2 tokens to 4 contexts).") var documents: Int = 5000
@@ -113,6 +116,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Training steps per second for any model shape, no checkpoint needed.")
+        @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "Sequences per step.") var batch: Int = 8
         @Option(name: .long, help: "Timed steps.") var steps: Int = 5
@@ -161,6 +165,7 @@ struct BenchCommand: ParsableCommand {
 
     struct Decode: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Batch-1 decoding speed for any model shape, with fp32 and bf16 weights.")
+        @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "New tokens to generate.") var tokens: Int = 256
         @Option(name: .long, help: "Weights to decode with: fp32, bf16, or both (one after the other, in one run).") var weights: String = "both"
@@ -187,6 +192,7 @@ struct BenchCommand: ParsableCommand {
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The generation engine: concurrent prompts against one at a time, and time to first token when busy.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .long, help: "Take the shape of a preset (tiny, small, medium, base) instead of the shape options; --vocab still applies.")
         var preset: String?
         @OptionGroup var shape: ShapeOptions
@@ -217,6 +223,7 @@ struct BenchCommand: ParsableCommand {
 
     struct AttentionBench: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "attention", abstract: "Fused against unfused attention.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .long) var headDim: Int = 64
         @Option(name: .long) var context: Int = 1024
         @Option(name: .long) var heads: Int = 8

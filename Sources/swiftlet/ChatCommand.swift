@@ -15,6 +15,7 @@ struct ChatCommand: ParsableCommand {
         standard input is not a terminal, every line is one turn (or command) and each reply is \
         written followed by a newline, with no prompts.
         """)
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, help: "Checkpoint directory.")
     var checkpoint: String

@@ -47,6 +47,7 @@ struct ClassifyCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "label",
             abstract: "Label --text, every line of --input, or every line of standard input.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .long, help: "Checkpoint directory (with a classification head, or any model with --labels).")
         var checkpoint: String
         @Option(name: .long, help: "One text to label.")
@@ -99,6 +100,7 @@ struct ClassifyCommand: ParsableCommand {
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Train a classification head (and optionally the model) on labeled text; the best epoch is kept.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .long, help: "The checkpoint to start from (never modified).")
         var checkpoint: String
         @OptionGroup var data: DataOptions
@@ -193,6 +195,7 @@ struct ClassifyCommand: ParsableCommand {
     struct Eval: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Accuracy, per-class precision/recall/F1, macro-F1 and the confusion matrix on labeled text.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .long, help: "Checkpoint directory.")
         var checkpoint: String
         @OptionGroup var data: DataOptions

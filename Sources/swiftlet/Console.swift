@@ -50,7 +50,10 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch let error as SwiftletError {
         Console.clearProgress()
         fflush(stdout)
-        fputs("swiftlet: error: \(error.message)\n", stderr)
+        let rank = ParallelEnvironment.announcedRank
+        fputs("swiftlet: error\(rank > 0 ? " (rank \(rank))" : ""): \(error.message)\n", stderr)
+        throw ExitCode.failure
+    } catch is ReportedByRankZero {
         throw ExitCode.failure
     }
 }

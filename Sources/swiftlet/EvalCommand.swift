@@ -5,6 +5,7 @@ struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Measure a checkpoint's loss, perplexity and bits per byte on some text.")
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, help: "Checkpoint directory.")
     var checkpoint: String
@@ -64,6 +65,7 @@ struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
         abstract: "Describe a checkpoint: architecture, size, tokenizer and training.")
+    @OptionGroup var threading: ThreadOptions
 
     @Argument(help: "Checkpoint directory.")
     var checkpoint: String

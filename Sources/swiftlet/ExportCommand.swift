@@ -10,6 +10,7 @@ struct ExportCommand: ParsableCommand {
             generation files transformers reads; --format gguf writes a llama-architecture GGUF for llama.cpp, \
             ollama and LM Studio. Adapters are merged in; optimizer state and metrics are left out.
             """)
+    @OptionGroup var threading: ThreadOptions
 
     @Argument(help: "Checkpoint directory, Hugging Face model directory or .gguf file.")
     var checkpoint: String

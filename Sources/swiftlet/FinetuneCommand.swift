@@ -13,6 +13,7 @@ struct FinetuneCommand: ParsableCommand {
         --eval-interval steps; --out always holds the best weights so far, and --patience stops \
         the run once they stop improving.
         """)
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, help: "The checkpoint to start from (it is never modified).")
     var checkpoint: String

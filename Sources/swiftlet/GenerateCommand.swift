@@ -51,6 +51,7 @@ struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
         abstract: "Continue a prompt with a trained model, streaming the text; or complete a file of prompts in parallel.")
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, help: "Checkpoint directory.")
     var checkpoint: String

@@ -17,6 +17,7 @@ struct ServeCommand: ParsableCommand {
         accepting, lets running requests finish (cancelling them after --shutdown-timeout) and exits; a \
         second Ctrl-C exits at once.
         """)
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, help: "Checkpoint directory.")
     var checkpoint: String

@@ -14,7 +14,23 @@ struct SwiftletCommand: ParsableCommand {
 
     static func main() {
         ProcessSetup.preferPassiveOpenMPThreads()
-        main(nil)
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            // Every rank of an MPI job parses the same command line: rank 0 says what is wrong.
+            if ParallelEnvironment.announcedRank > 0 { Glibc.exit(exitCode(for: error).rawValue) }
+            exit(withError: error)
+        }
+        do {
+            try command.run()
+        } catch {
+            // No MPI_Finalize here: it waits for every rank, and the others may still be
+            // training. The launcher ends them when this rank exits with a failure.
+            exit(withError: error)
+        }
+        Communicators.finish()
+        exit()
     }
 }
 

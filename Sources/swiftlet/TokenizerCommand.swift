@@ -15,6 +15,7 @@ struct TokenizerCommand: ParsableCommand {
 
     struct Train: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Train a tokenizer on UTF-8 text files.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .long, parsing: .upToNextOption, help: "Text files or folders to train on.")
         var input: [String]
         @Option(name: .long, help: "Number of pieces in the vocabulary.")
@@ -47,6 +48,7 @@ struct TokenizerCommand: ParsableCommand {
 
     struct Encode: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the pieces and ids of a text.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .shortAndLong, help: "A .model file or a checkpoint directory.")
         var model: String
         @Argument(help: "Text to encode (standard input when absent).")
@@ -84,6 +86,7 @@ struct TokenizerCommand: ParsableCommand {
 
     struct Decode: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Turn ids back into text.")
+        @OptionGroup var threading: ThreadOptions
         @Option(name: .shortAndLong, help: "A .model file or a checkpoint directory.")
         var model: String
         @Argument(help: "Token ids.")
@@ -102,6 +105,7 @@ struct TokenizerCommand: ParsableCommand {
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Describe a tokenizer.")
+        @OptionGroup var threading: ThreadOptions
         @Argument(help: "A .model file or a checkpoint directory.")
         var model: String
 

@@ -12,6 +12,7 @@ struct TrainCommand: ParsableCommand {
         validation unless --val is given. Mix corpora by weight with --data a:0.7 --data b:0.3. \
         Ctrl-C saves a checkpoint and stops; --resume continues it exactly.
         """)
+    @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, parsing: .upToNextOption, help: "Training text: files or folders, or PATH:WEIGHT corpora to mix.")
     var data: [String] = []

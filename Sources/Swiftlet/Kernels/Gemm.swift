@@ -10,6 +10,7 @@ public enum Gemm {
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        ComputeThreads.applyToMatrixLibrary()
         let status = dnnl_sgemm(transA ? 84 : 78, transB ? 84 : 78,  // 'T' : 'N'
                                 Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda), b, Int64(ldb),
                                 beta, c, Int64(ldc))

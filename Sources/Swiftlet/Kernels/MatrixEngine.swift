@@ -101,6 +101,7 @@ public final class MatrixEngine {
     private func matmul(a: (UnsafePointer<Float>, Operand, transposed: Bool), b: (UnsafePointer<Float>, Operand, transposed: Bool),
                         c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, accumulate: Bool) {
         if m == 0 || n == 0 { return }
+        ComputeThreads.applyToMatrixLibrary()  // before a primitive is made: oneDNN plans it for the team's size
         if k == 0 {
             if !accumulate { c.update(repeating: 0, count: m * n) }
             return

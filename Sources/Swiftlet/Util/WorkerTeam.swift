@@ -17,7 +17,8 @@ import Glibc
 /// scheduled (a busy machine) never holds the caller up — it simply skips that job. A
 /// `parallelFor` from inside a job, or from a second thread while a job runs, runs inline.
 final class WorkerTeam: @unchecked Sendable {
-    static let shared = WorkerTeam(workers: max(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))) - 1, 0))
+    /// Started at the first parallel loop with `ComputeThreads.count` threads, the caller among them.
+    static let shared = WorkerTeam(workers: max(ComputeThreads.count - 1, 0))
 
     /// How long an idle worker spins before it sleeps. Long enough to span the serial gaps
     /// between the products of a decoding step; short enough that an idle team costs nothing.
