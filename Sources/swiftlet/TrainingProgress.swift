@@ -16,10 +16,9 @@ enum TrainingProgress {
     static func run(_ trainer: Trainer, interruptedHint: String = "continue with --resume") throws -> TrainingOutcome {
         let outcome = try trainer.run(report: { event in
             switch event {
-            case let .step(step, total, loss, learningRate, tokensPerSecond, padding, seconds, eta):
+            case let .step(step, total, loss, learningRate, tokensPerSecond, seconds, eta):
                 var line = "step \(step)" + (total.map { "/\($0)" } ?? "")
                 line += " | loss \(Format.fixed(loss, 3)) | \(Format.grouped(Int(tokensPerSecond))) tok/s"
-                line += " | pad \(Format.fixed(padding * 100, 1))%"
                 line += " | lr \(Format.scientific(Double(learningRate))) | \(Format.seconds(seconds))"
                 if let eta { line += " | ETA \(Format.seconds(eta))" }
                 Console.progress(line)

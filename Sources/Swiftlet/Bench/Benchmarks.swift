@@ -116,18 +116,12 @@ public enum Benchmarks {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
         let pass = TrainingPass(model: model, maxRows: sequences * config.contextLength, precision: precision)
-        let optimizer = Optimizer(layout: model.layout)
+        let step = OptimizerStep(groups: [.trained(by: pass, schedule: .constant(1e-4))], gradientClip: 1)
         var rng = RandomGenerator(seed: 9)
         let windows = (0..<sequences).map { _ in (0...config.contextLength).map { _ in Int32(rng.below(config.vocabSize)) } }
         let batch = Batch(windows: windows)
-        var step = 0
         func trainOnce() {
-            pass.gradients.zero()
-            pass.forwardBackward(batch, gradientTokens: batch.rows)
-            optimizer.clip(pass.gradients, maxNorm: 1)
-            step += 1
-            optimizer.step(parameters: model.parameters, gradients: pass.gradients, learningRate: 1e-4, step: step,
-                           settings: AdamWSettings(), decayEmbeddings: false)
+            _ = step.take(microBatches: 1) { _, _ in pass.forwardBackward(batch, gradientTokens: batch.rows) }
         }
         trainOnce()
         let clock = Stopwatch()

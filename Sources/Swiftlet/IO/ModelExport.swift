@@ -4,8 +4,8 @@
 public enum ModelExport {
     public static func huggingFace(_ checkpoint: Checkpoint, to directory: String) throws {
         try refuseExisting(directory)
-        let files = try Checkpoint.modelFiles(checkpoint.config, model: checkpoint.model, tokenizer: checkpoint.tokenizer)
-        try Checkpoint.save(directory, files: files)
+        try CheckpointStore.write(CheckpointContents(config: checkpoint.config, model: checkpoint.model, tokenizer: checkpoint.tokenizer),
+                                  to: directory)
     }
 
     public static func gguf(_ checkpoint: Checkpoint, type: GGMLType, to path: String) throws {

@@ -127,52 +127,61 @@ public final class ClassifierTrainer {
     private func trainHeadOnFeatures(_ head: ClassifierHead, train features: [Float], validation: [Float],
                                      report: (ClassifierEvent) -> Void, shouldStop: () -> Bool) -> Double {
         let dim = head.dim
-        let optimizer = Optimizer(views: head.views, count: head.parameters.count)
         let gradients = FloatBuffer(count: head.parameters.count)
-        var settings = AdamWSettings()
-        settings.weightDecay = 0.01
+        let step = OptimizerStep(groups: [headGroup(head, gradients: gradients, schedule: .constant(options.headLearningRate))],
+                                 gradientClip: 0)
         var rng = RandomGenerator(seed: options.seed ^ 0xFEA7)
         var order = Array(0..<train.count)
         let bestParameters = FloatBuffer(count: head.parameters.count)
-        var bestAccuracy = -1.0, sinceBest = 0, step = 0
-        let epochs = max(options.epochs, 1) * 4  // epochs over features are cheap: more of them, same patience rule
-        for epoch in 1...epochs {
+        var bestAccuracy = -1.0
+        // Epochs over features are cheap: more of them, with the same patience rule.
+        var patience = EarlyStopping(patience: options.patience * 4)
+        for epoch in 1...max(options.epochs, 1) * 4 {
             let clock = Stopwatch()
             rng.shuffle(&order)
             var trainLoss = 0.0
-            var start = 0
-            while start < order.count {
+            for start in stride(from: 0, to: order.count, by: options.batchSize) {
                 let indices = Array(order[start..<min(start + options.batchSize, order.count)])
                 var pooled = [Float](repeating: 0, count: indices.count * dim)
                 for (k, i) in indices.enumerated() { pooled.replaceSubrange(k * dim..<(k + 1) * dim, with: features[i * dim..<(i + 1) * dim]) }
                 let labels = indices.map { train[$0].label }
-                let normalizer = Float(labels.reduce(0) { $0 + Double(classWeights?[$1] ?? 1) })
-                gradients.zero()
-                let (loss, _) = pooled.withUnsafeBufferPointer {
-                    head.lossAndGradients($0.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer,
-                                          gradients: gradients, dPooled: nil)
-                }
-                trainLoss += loss
-                step += 1
-                optimizer.step(parameters: head.parameters, gradients: gradients, learningRate: options.headLearningRate, step: step,
-                               settings: settings, decayEmbeddings: false)
-                start += options.batchSize
+                trainLoss += step.take(microBatches: 1) { _, _ in
+                    pooled.withUnsafeBufferPointer {
+                        head.lossAndGradients($0.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer(labels),
+                                              gradients: gradients, dPooled: nil).loss
+                    }
+                }.loss
             }
             let (validationLoss, accuracy) = score(head, features: validation)
             let improved = accuracy > bestAccuracy
             if improved {
                 bestAccuracy = accuracy
                 bestParameters.copy(from: head.parameters)
-                sinceBest = 0
-            } else {
-                sinceBest += 1
             }
             report(.epoch(epoch: epoch, trainLoss: trainLoss / Double(train.count), validationLoss: validationLoss,
                           validationAccuracy: accuracy, best: improved, seconds: clock.seconds))
-            if sinceBest >= options.patience * 4 || shouldStop() { break }
+            if patience.record(improved: improved) || shouldStop() { break }
         }
         head.parameters.copy(from: bestParameters)
         return bestAccuracy
+    }
+
+    /// The head's arena as an optimizer group (never clipped: only the model's gradients are).
+    private func headGroup(_ head: ClassifierHead, gradients: FloatBuffer, schedule: LearningRateSchedule) -> OptimizerStep.Group {
+        OptimizerStep.Group(parameters: head.parameters, gradients: gradients, optimizer: Optimizer(views: head.views, count: head.parameters.count),
+                            schedule: schedule, settings: Self.adamSettings, clipped: false)
+    }
+
+    /// Light weight decay: the classifier starts from trained weights.
+    static var adamSettings: AdamWSettings {
+        var settings = AdamWSettings()
+        settings.weightDecay = 0.01
+        return settings
+    }
+
+    /// The loss is a (class-weighted) mean over the step's texts.
+    private func normalizer(_ labels: [Int]) -> Float {
+        Float(labels.reduce(0) { $0 + Double(classWeights?[$1] ?? 1) })
     }
 
     /// Mean loss and accuracy of `head` on pooled validation features.
@@ -197,57 +206,48 @@ public final class ClassifierTrainer {
         }
         let classifier = TextClassifier(model: model, tokenizer: base.tokenizer, maxRows: options.maxRowsPerPass, adapters: adapters)
         let pass = classifier.pass
-        let headOptimizer = Optimizer(views: head.views, count: head.parameters.count)
         let headGradients = FloatBuffer(count: head.parameters.count)
-        let (parameters, gradients) = adapters.map { ($0.parameters, pass.adapterGradients!) } ?? (model.parameters, pass.gradients)
-        let optimizer = adapters.map { Optimizer(views: $0.views, count: $0.parameters.count) } ?? Optimizer(layout: model.layout)
-        var settings = AdamWSettings()
-        settings.weightDecay = 0.01
+        let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
+        // Linear decay to a tenth over the run, for the model and the head alike.
+        func decaying(_ peak: Float) -> LearningRateSchedule {
+            LearningRateSchedule(peak: peak, floor: peak / 10, warmupSteps: 0, totalSteps: max(options.epochs * stepsPerEpoch, 1), decay: .linear)
+        }
+        let step = OptimizerStep(groups: [.trained(by: pass, schedule: decaying(options.modelLearningRate), settings: Self.adamSettings),
+                                          headGroup(head, gradients: headGradients, schedule: decaying(options.headLearningRate))],
+                                 gradientClip: 1, dropoutSeed: options.dropout > 0 ? options.seed : nil)
         var rng = RandomGenerator(seed: options.seed ^ 0xE2E)
         var order = Array(0..<train.count)
         let encoded = train.map { classifier.tokens($0.text) }
         var pooled = [Float](repeating: 0, count: options.batchSize * dim), dPooled = pooled
-        var sinceBest = 0, step = 0
-        let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
-        let totalSteps = options.epochs * stepsPerEpoch
+        var patience = EarlyStopping(patience: options.patience)
         for epoch in 1...max(options.epochs, 1) {
             let clock = Stopwatch()
             rng.shuffle(&order)
             var trainLoss = 0.0
-            var start = 0
-            while start < order.count {
+            for (done, start) in stride(from: 0, to: order.count, by: options.batchSize).enumerated() {
                 let indices = Array(order[start..<min(start + options.batchSize, order.count)])
-                start += options.batchSize
-                pass.gradients.zero()
-                pass.adapterGradients?.zero()
-                headGradients.zero()
-                let normalizer = Float(indices.reduce(0) { $0 + Double(classWeights?[train[$1].label] ?? 1) })
+                let normalizer = normalizer(indices.map { train[$0].label })
                 // Texts that do not fit one pass together are split over several; their
                 // gradients add up before the one optimizer step.
-                for (range, batch) in classifier.batches(indices.map { encoded[$0] }) {
+                let batches = classifier.batches(indices.map { encoded[$0] })
+                trainLoss += step.take(microBatches: batches.count) { i, dropoutSeed in
+                    let (range, batch) = batches[i]
                     let labels = range.map { train[indices[$0]].label }
-                    let dropoutSeed = options.dropout > 0 ? options.seed &* 0x9E37_79B9 ^ UInt64(step) << 20 ^ UInt64(range.lowerBound) : nil
                     pass.forwardOnly(batch, dropoutSeed: dropoutSeed)
-                    pooled.withUnsafeMutableBufferPointer { p in
+                    let loss = pooled.withUnsafeMutableBufferPointer { p in
                         dPooled.withUnsafeMutableBufferPointer { d in
                             ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling, into: p.baseAddress!)
-                            trainLoss += head.lossAndGradients(p.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer,
-                                                               gradients: headGradients, dPooled: d.baseAddress!).loss
+                            let loss = head.lossAndGradients(p.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer,
+                                                             gradients: headGradients, dPooled: d.baseAddress!).loss
                             ClassifierHead.unpool(d.baseAddress!, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling,
                                                   into: pass.finalHiddenGradient)
+                            return loss
                         }
                     }
                     pass.backward(fromFinalHidden: batch, dropout: dropoutSeed != nil)
-                }
-                step += 1
-                // Linear decay to a tenth over the run.
-                let decay = 1 - 0.9 * Float(step - 1) / Float(max(totalSteps, 1))
-                optimizer.clip(gradients, maxNorm: 1)
-                optimizer.step(parameters: parameters, gradients: gradients, learningRate: options.modelLearningRate * decay, step: step,
-                               settings: settings, decayEmbeddings: false)
-                headOptimizer.step(parameters: head.parameters, gradients: headGradients, learningRate: options.headLearningRate * decay,
-                                   step: step, settings: settings, decayEmbeddings: false)
-                report(.progress(epoch: epoch, done: start / options.batchSize, total: stepsPerEpoch, seconds: clock.seconds))
+                    return loss
+                }.loss
+                report(.progress(epoch: epoch, done: done + 1, total: stepsPerEpoch, seconds: clock.seconds))
                 if shouldStop() { break }
             }
             let features = classifier.features(validation.map(\.text), poolings: [head.config.pooling])[head.config.pooling]!
@@ -257,13 +257,10 @@ public final class ClassifierTrainer {
                           validationAccuracy: accuracy, best: improved, seconds: clock.seconds))
             if improved {
                 bestAccuracy = accuracy
-                sinceBest = 0
                 try save(epoch: epoch)
                 report(.saved(epoch: epoch, directory: directory))
-            } else {
-                sinceBest += 1
             }
-            if sinceBest >= options.patience || shouldStop() { break }
+            if patience.record(improved: improved) || shouldStop() { break }
         }
     }
 
@@ -275,12 +272,7 @@ public final class ClassifierTrainer {
         config.training["classifierValidationAccuracy"] = String(bestAccuracy)
         config.training["classifierEpoch"] = String(epoch)
         config.training["finetunedFrom"] = base.directory
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        var files = try Checkpoint.modelFiles(config, model: model, tokenizer: base.tokenizer)
-        files[CheckpointFiles.classifierConfig] = Array(try encoder.encode(head.config))
-        files[CheckpointFiles.classifier] = Checkpoint.tensorBytes(head.views, head.parameters)
-        if let adapters { files.merge(PEFTAdapter.files(adapters, baseModel: directory)) { $1 } }
-        try Checkpoint.save(directory, files: files)
+        try CheckpointStore.write(CheckpointContents(config: config, model: model, tokenizer: base.tokenizer, adapters: adapters, classifier: head),
+                                  to: directory)
     }
 }

@@ -8,7 +8,7 @@ import Foundation
 /// line and messages (the library prints nothing).
 public enum TrainingEvent: Sendable {
     case step(step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
-              paddingFraction: Double, trainingSeconds: Double, etaSeconds: Double?)
+              trainingSeconds: Double, etaSeconds: Double?)
     /// `perCorpus` lists each validation corpus when there are several; `result` combines them.
     case evaluation(step: Int, result: EvaluationResult, perCorpus: [CorpusEvaluation])
     case saved(step: Int, directory: String)
@@ -20,9 +20,11 @@ public enum TrainingOutcome: Sendable, Equatable {
     case stoppedEarly
 }
 
-/// The training loop, nanoGPT style: draw a packed batch of documents, forward/backward
-/// (accumulating over micro-batches), clip, step AdamW on the schedule, evaluate and
-/// checkpoint now and then.
+/// The training loop, as nanoGPT's train.py reads: set-up (the model, the data, one
+/// optimizer step), then the loop — draw a packed batch of documents, take the step — with an
+/// evaluation every `evalInterval` steps and the save policy: the latest weights every
+/// `saveInterval` steps and at the end, or (fine-tuning) the best weights by validation loss
+/// at each improvement, with patience.
 public final class Trainer {
     public let model: Transformer
     public let tokenizer: Tokenizer
@@ -30,14 +32,16 @@ public final class Trainer {
     public private(set) var state: TrainerState
     public private(set) var records: [MetricRecord] = []
     let pass: TrainingPass
-    /// Over the model's parameters, or over the adapters' when fine-tuning with LoRA.
-    let optimizer: Optimizer
+    /// zero → micro-batches → clip → schedule → AdamW, over the model's parameters or, when
+    /// fine-tuning with LoRA, the adapters'.
+    let optimizerStep: OptimizerStep
+    /// The AdamW moments saved with the checkpoint.
+    var optimizer: Optimizer { optimizerStep.groups[0].optimizer }
     public let adapters: LoRAAdapters?
     let packer: BatchPacker
     let validation: [(name: String, windows: [TokenWindow])]
     private var firstStepSeconds: Double = 0
-    private var lastGradientNorm: Double = 0
-    private var evaluationsSinceBest = 0
+    private var patience: EarlyStopping
     /// The chat template saved in the checkpoint's config (set once trained on dialogues).
     public var chatTemplate: ChatTemplate?
     /// Extra facts for the config's training summary (e.g. the base of a fine-tune).
@@ -77,7 +81,13 @@ public final class Trainer {
         adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
         adapters?.initialize(seed: state.options.seed)
         pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision, adapters: adapters)
-        optimizer = adapters.map { Optimizer(views: $0.views, count: $0.parameters.count) } ?? Optimizer(layout: model.layout)
+        let options = state.options
+        let schedule = LearningRateSchedule(peak: options.learningRate, floor: options.finalLearningRate, warmupSteps: state.warmupSteps,
+                                            totalSteps: state.totalSteps ?? Int.max)
+        optimizerStep = OptimizerStep(groups: [.trained(by: pass, schedule: schedule, settings: options.adam, decayEmbeddings: options.decayEmbeddings)],
+                                      gradientClip: options.gradientClip, stepsTaken: state.step,
+                                      dropoutSeed: model.config.dropout > 0 ? options.seed : nil)
+        patience = EarlyStopping(patience: options.patience)
     }
 
     /// Fine-tuning: training continues from the checkpoint's weights with a new run's options
@@ -100,50 +110,13 @@ public final class Trainer {
     public static func resume(from checkpoint: Checkpoint, directory: String, training: [WeightedCorpus],
                               validation: [ValidationSet]) throws -> Trainer {
         let dir = checkpoint.directory
-        guard FileIO.exists(dir + "/" + CheckpointFiles.trainer), FileIO.exists(dir + "/" + CheckpointFiles.optimizer) else {
-            throw SwiftletError("\(directory) holds no training state to resume (trainer.json and optimizer.safetensors).")
-        }
-        let state: TrainerState
-        do {
-            state = try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(dir + "/" + CheckpointFiles.trainer)))
-        } catch {
-            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state.")
-        }
-        guard state.options.lora == nil else {
-            throw SwiftletError("\(directory) is a LoRA fine-tune, which cannot be resumed; fine-tune again from it (its adapters are merged in when loaded).")
-        }
-        guard state.data != nil else {
-            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state (or was saved by an older Swiftlet).")
-        }
-        do {
-            try state.validate()
-            try state.options.validate()
-        } catch let error as SwiftletError {
-            throw SwiftletError("\(dir)/\(CheckpointFiles.trainer) is not valid training state: \(error.message)")
-        }
+        let state = try CheckpointStore.trainerState(in: dir, directory: directory)
         let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
                                   training: training, validation: validation, directory: directory)
         trainer.chatTemplate = checkpoint.config.chat
         trainer.resumedFrom = dir
-        let path = dir + "/" + CheckpointFiles.optimizer
-        let bytes = try FileIO.readBytes(path)
-        let moments = try Safetensors.header(bytes, path: path)
-        for (name, buffer) in [("adamw.m", trainer.optimizer.firstMoment), ("adamw.v", trainer.optimizer.secondMoment)] {
-            guard let placement = moments[name], placement.count == buffer.count else {
-                throw SwiftletError("\(path) does not match the model (tensor \(name)).")
-            }
-            try Checkpoint.fill(buffer, views: [TensorView(name: name, offset: 0, shape: [buffer.count], isDecayed: false)],
-                                from: bytes, placements: moments, path: path)
-        }
-        // Second moments are running means of squares.
-        if (0..<trainer.optimizer.secondMoment.count).contains(where: { trainer.optimizer.secondMoment.pointer[$0] < 0 }) {
-            throw SwiftletError("\(path): tensor adamw.v holds a negative value, which no optimizer state can.")
-        }
-        if let text = try? FileIO.readUTF8(dir + "/" + CheckpointFiles.metrics) {
-            let decoder = JSONDecoder()
-            trainer.records = text.split(separator: "\n").compactMap { try? decoder.decode(MetricRecord.self, from: Data($0.utf8)) }
-                .filter { $0.step <= state.step }
-        }
+        try CheckpointStore.readMoments(in: dir, into: trainer.optimizer)
+        trainer.records = CheckpointStore.metrics(in: dir, through: state.step)
         return trainer
     }
 
@@ -170,64 +143,70 @@ public final class Trainer {
         guard Checkpoint.mayWrite(directory) else {
             throw SwiftletError("\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
         }
-        // Metrics are appended live only once a checkpoint exists there; until then they are
-        // kept in memory and written with the first save.
         if options.keepBest, savedStep == nil {
             // The starting weights are the first "best": a fine-tune that never improves keeps them.
             evaluate(report: report)
-            try saveBest(report: report)
+            try save(report: report)
         }
         while !isDone {
-            let clock = Stopwatch()
-            let (loss, learningRate, padding) = trainStep()
-            guard loss.isFinite, lastGradientNorm.isFinite, loss <= explodingLoss else {
-                throw diverged(loss.isFinite && lastGradientNorm.isFinite ? "the loss exploded to \(Format.fixed(loss, 1)) nats/token" : "the loss or gradient is not a number")
-            }
-            let seconds = clock.seconds
-            state.trainingSeconds += seconds
-            if state.step == 1 { firstStepSeconds = seconds }
-            estimateTotalStepsIfTimed()
-            let tokensPerSecond = Double(options.batchTokens) / seconds
-            var record = MetricRecord(step: state.step, kind: "train", loss: loss)
-            record.learningRate = Double(learningRate)
-            record.tokensPerSecond = tokensPerSecond
-            record.trainingSeconds = state.trainingSeconds
-            records.append(record)
-            appendMetric(record)
-            report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
-                         tokensPerSecond: tokensPerSecond, paddingFraction: padding, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
+            try step(report: report)
             if state.step % options.evalInterval == 0 || isDone {
-                let best = state.bestValidationLoss
-                let result = evaluate(report: report)
-                if let result, !result.loss.isFinite || result.loss > explodingLoss {
-                    throw diverged("the validation loss is \(Format.fixed(result.loss, 1)) nats/token")
-                }
-                if options.keepBest, let result {
-                    if result.loss < best ?? .infinity {
-                        try saveBest(report: report)
-                    } else {
-                        evaluationsSinceBest += 1
-                        if let patience = options.patience, evaluationsSinceBest >= patience { return .stoppedEarly }
-                    }
-                }
+                if try evaluateAndKeepBest(report: report) { return .stoppedEarly }
             }
             if shouldStop() {
-                if !options.keepBest {
-                    try save()
-                    report(.saved(step: state.step, directory: directory))
-                }
+                try saveLatest(report: report)
                 return .interrupted
             }
-            if !options.keepBest && state.step % options.saveInterval == 0 && !isDone {
-                try save()
-                report(.saved(step: state.step, directory: directory))
-            }
+            if state.step % options.saveInterval == 0 && !isDone { try saveLatest(report: report) }
         }
-        if !options.keepBest {
-            try save()
-            report(.saved(step: state.step, directory: directory))
-        }
+        try saveLatest(report: report)
         return .finished
+    }
+
+    /// One timed optimizer step, recorded and reported; a blown-up loss or gradient stops the run.
+    private func step(report: (TrainingEvent) -> Void) throws {
+        let clock = Stopwatch()
+        let (loss, learningRate) = trainStep()
+        guard loss.isFinite, loss <= explodingLoss else {
+            throw diverged(loss.isFinite ? "the loss exploded to \(Format.fixed(loss, 1)) nats/token" : "the loss or gradient is not a number")
+        }
+        let seconds = clock.seconds
+        state.trainingSeconds += seconds
+        if state.step == 1 { firstStepSeconds = seconds }
+        estimateTotalStepsIfTimed()
+        let tokensPerSecond = Double(state.options.batchTokens) / seconds
+        var record = MetricRecord(step: state.step, kind: "train", loss: loss)
+        record.learningRate = Double(learningRate)
+        record.tokensPerSecond = tokensPerSecond
+        record.trainingSeconds = state.trainingSeconds
+        records.append(record)
+        appendMetric(record)
+        report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
+                     tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
+    }
+
+    /// Evaluates; when keeping the best weights, saves an improvement. True when patience ran out.
+    private func evaluateAndKeepBest(report: (TrainingEvent) -> Void) throws -> Bool {
+        let best = state.bestValidationLoss
+        guard let result = evaluate(report: report) else { return false }
+        if !result.loss.isFinite || result.loss > explodingLoss {
+            throw diverged("the validation loss is \(Format.fixed(result.loss, 1)) nats/token")
+        }
+        guard state.options.keepBest else { return false }
+        let improved = result.loss < best ?? .infinity
+        if improved { try save(report: report) }
+        return patience.record(improved: improved)
+    }
+
+    /// The save policy's "latest weights": every run but one that keeps its best weights.
+    private func saveLatest(report: (TrainingEvent) -> Void) throws {
+        guard !state.options.keepBest else { return }
+        try save(report: report)
+    }
+
+    private func save(report: (TrainingEvent) -> Void) throws {
+        try save()
+        report(.saved(step: state.step, directory: directory))
     }
 
     /// Far above what guessing uniformly costs (ln vocabulary): the run has blown up, and
@@ -239,16 +218,9 @@ public final class Trainer {
         return SwiftletError("training diverged at step \(state.step) (\(what)); \(kept) — try a lower --lr\(savedStep == nil ? "" : ", or --resume from the checkpoint").")
     }
 
-    private func saveBest(report: (TrainingEvent) -> Void) throws {
-        try save()
-        evaluationsSinceBest = 0
-        report(.saved(step: state.step, directory: directory))
-    }
-
     /// Live metrics go into the saved checkpoint's metrics.jsonl (the next save rewrites it whole).
     private func appendMetric(_ record: MetricRecord) {
-        guard Checkpoint.isComplete(directory) else { return }
-        try? FileIO.appendLine(record.jsonLine, to: directory + "/" + CheckpointFiles.metrics)
+        CheckpointStore.appendMetric(record, to: directory)
     }
 
     var isDone: Bool {
@@ -277,19 +249,10 @@ public final class Trainer {
         return remaining.map { max(0, $0) }
     }
 
-    /// One optimizer step. Returns the mean training loss, the learning rate used and the
-    /// fraction of rows that were padding (none, the way BatchPacker fills them).
-    func trainStep() -> (loss: Double, learningRate: Float, padding: Double) {
-        let c = model.config
+    /// One optimizer step over a batch of `batchTokens` packed rows, drawn in micro-batches.
+    /// Returns the mean training loss (not a number when the gradient is not) and the learning rate.
+    func trainStep() -> (loss: Double, learningRate: Float) {
         let total = state.options.batchTokens
-        pass.gradients.zero()
-        pass.adapterGradients?.zero()
-        // One independent dropout stream per (run seed, step, micro-batch).
-        func dropoutSeed(_ microBatch: Int) -> UInt64? {
-            guard c.dropout > 0 else { return nil }
-            var mix = state.options.seed ^ 0xD809_0A7
-            return RandomGenerator.splitMix(&mix) ^ RandomGenerator.splitMix(&mix) &* UInt64(state.step + 1) ^ UInt64(microBatch) &* 0x9E37_79B9_7F4A_7C15
-        }
         var batches: [Batch] = []
         var drawn = 0
         while drawn < total {
@@ -300,23 +263,14 @@ public final class Trainer {
         state.data = packer.position
         // The loss is the mean over every target of the step, however the micro-batches split it.
         let targets = batches.reduce(0) { $0 + $1.lossTokens }
-        var lossSum: Double = 0
-        for (i, batch) in batches.enumerated() {
-            lossSum += pass.forwardBackward(batch, gradientTokens: targets, dropoutSeed: dropoutSeed(i))
+        if let totalSteps = state.totalSteps { optimizerStep.setTotalSteps(totalSteps) }
+        let outcome = optimizerStep.take(microBatches: batches.count) { i, dropoutSeed in
+            pass.forwardBackward(batches[i], gradientTokens: targets, dropoutSeed: dropoutSeed)
         }
-        // Rows left empty; untrained targets (the prompt side of dialogues) are not padding.
-        let padding = Double(total - batches.reduce(0) { $0 + $1.rows }) / Double(total)
-        let (parameters, gradients) = adapters.map { ($0.parameters, pass.adapterGradients!) } ?? (model.parameters, pass.gradients)
-        lastGradientNorm = optimizer.clip(gradients, maxNorm: state.options.gradientClip)
-        guard lastGradientNorm.isFinite else { return (.nan, 0, padding) }
-        let schedule = LearningRateSchedule(peak: state.options.learningRate, floor: state.options.finalLearningRate,
-                                            warmupSteps: state.warmupSteps, totalSteps: state.totalSteps ?? Int.max)
-        let learningRate = schedule.rate(atStep: state.step)
-        optimizer.step(parameters: parameters, gradients: gradients, learningRate: learningRate, step: state.step + 1,
-                       settings: state.options.adam, decayEmbeddings: state.options.decayEmbeddings)
-        state.step += 1
+        guard outcome.gradientNorm.isFinite else { return (.nan, 0) }
+        state.step = optimizerStep.count
         state.tokensSeen += total
-        return (lossSum / Double(max(targets, 1)), learningRate, padding)
+        return (outcome.loss / Double(max(targets, 1)), outcome.learningRate)
     }
 
     /// Scores every validation corpus; nil when there is no validation text.
@@ -341,7 +295,8 @@ public final class Trainer {
         return result
     }
 
-    /// Writes the whole checkpoint directory atomically.
+    /// The checkpoint: the weights (with the adapters, kept apart or merged), the tokenizer and
+    /// what `--resume` needs, written whole and atomically by the store.
     public func save() throws {
         var summary = ["preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
                        "trainingSeconds": String(Int(state.trainingSeconds.rounded()))].merging(provenance) { $1 }
@@ -350,31 +305,11 @@ public final class Trainer {
             summary["validationBitsPerByte"] = lastEval.bitsPerByte.map { String($0) }
         }
         let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary, chat: chatTemplate)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let moments = Safetensors.serialize([("adamw.m", optimizer.firstMoment), ("adamw.v", optimizer.secondMoment)].map { name, buffer in
-            Safetensors.Tensor(name: name, shape: [buffer.count], values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
-        })
-        let title = "\(directory.lastComponent) — \(state.preset), step \(state.step)"
-        var files = try Checkpoint.modelFiles(config, model: model, tokenizer: tokenizer)
-        files.merge([
-            CheckpointFiles.trainer: Array(try encoder.encode(state)),
-            CheckpointFiles.optimizer: moments,
-            CheckpointFiles.metrics: Array(records.map { $0.jsonLine + "\n" }.joined().utf8),
-            CheckpointFiles.lossCurve: Array(LossCurve.svg(records, title: title).utf8),
-        ]) { $1 }
-        if let adapters {
-            if state.options.mergeAdapters {
-                let merged = Transformer(config: model.config)
-                merged.parameters.copy(from: model.parameters)
-                adapters.merge(into: merged)
-                files[CheckpointFiles.model] = Checkpoint.weightBytes(merged)
-            } else {
-                // The base weights stay as they were; the adapters go beside them.
-                files.merge(PEFTAdapter.files(adapters, baseModel: directory)) { $1 }
-            }
-        }
-        try Checkpoint.save(directory, files: files, supersedes: resumedFrom)
+        let run = TrainingSnapshot(state: state, optimizer: optimizer, records: records,
+                                   title: "\(directory.lastComponent) — \(state.preset), step \(state.step)")
+        try CheckpointStore.write(CheckpointContents(config: config, model: model, tokenizer: tokenizer, adapters: adapters,
+                                                     mergeAdapters: state.options.mergeAdapters, training: run),
+                                  to: directory, supersedes: resumedFrom)
         savedStep = state.step
     }
 }

@@ -68,19 +68,3 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         }
     }
 }
-
-/// Linear warmup to the peak, then cosine decay to the floor at the last step.
-public struct LearningRateSchedule: Sendable {
-    public let peak: Float
-    public let floor: Float
-    public let warmupSteps: Int
-    public let totalSteps: Int
-
-    public func rate(atStep step: Int) -> Float {
-        if step < warmupSteps { return peak * Float(step + 1) / Float(warmupSteps) }
-        if step >= totalSteps { return floor }
-        let progress = Double(step - warmupSteps) / Double(max(1, totalSteps - warmupSteps))
-        let cosine = 0.5 * (1 + cos(Double.pi * progress))
-        return floor + (peak - floor) * Float(cosine)
-    }
-}
