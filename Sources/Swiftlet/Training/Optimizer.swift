@@ -1,5 +1,5 @@
 /// AdamW over a parameter arena (the model's, or LoRA adapters'), tensor by tensor (weight
-/// decay only where a tensor says), with global gradient-norm clipping. Owns the moment buffers.
+/// decay only where a tensor says). Owns the moment buffers; `OptimizerStep` clips and schedules.
 public final class Optimizer {
     public let views: [TensorView]
     /// The embedding table, decayed only with decayEmbeddings.
@@ -16,18 +16,6 @@ public final class Optimizer {
 
     public convenience init(layout: ParameterLayout) {
         self.init(views: layout.views, count: layout.totalCount, embedding: layout.embedding)
-    }
-
-    /// Scales the gradients so their global L2 norm is at most `maxNorm` (0 = no clipping).
-    /// Returns the norm before clipping.
-    @discardableResult
-    public func clip(_ gradients: FloatBuffer, maxNorm: Float) -> Double {
-        let norm = AdamW.sumOfSquares(gradients.pointer, count: gradients.count).squareRoot()
-        if maxNorm > 0, norm > Double(maxNorm) {
-            let p = gradients.pointer, factor = Float(Double(maxNorm) / norm)
-            parallelRanges(gradients.count) { scaleInPlace(p + $0.lowerBound, count: $0.count, by: factor) }
-        }
-        return norm
     }
 
     /// One update; `step` counts from 1.

@@ -104,7 +104,10 @@ public final class OptimizerStep {
         let norm = clipped.reduce(0) { $0 + AdamW.sumOfSquares($1.gradients.pointer, count: $1.gradients.count) }.squareRoot()
         if gradientClip > 0, norm > Double(gradientClip) {
             let scale = Float(Double(gradientClip) / norm)
-            for group in clipped { scaleInPlace(group.gradients.pointer, count: group.gradients.count, by: scale) }
+            for group in clipped {
+                let p = group.gradients.pointer
+                parallelRanges(group.gradients.count) { scaleInPlace(p + $0.lowerBound, count: $0.count, by: scale) }
+            }
         }
         return norm
     }
