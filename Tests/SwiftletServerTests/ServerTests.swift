@@ -466,10 +466,11 @@ final class ServerTests: XCTestCase {
                 if !askedToStop {
                     askedToStop = true
                     server.shutdown()
-                    // A new request now is refused: the listener is closed, or the engine answers 503.
+                    // A new request now is refused: the listener is closed (connecting throws), the
+                    // connection is accepted and closed unanswered (status 0), or the engine answers 503.
                     do {
                         let late = try await client.post("/v1/completions", json: #"{"prompt": "the king", "max_tokens": 2}"#)
-                        XCTAssertEqual(late.status, 503, late.text)
+                        if late.status != 0 { XCTAssertEqual(late.status, 503, late.text) }
                     } catch {}
                 }
             }
