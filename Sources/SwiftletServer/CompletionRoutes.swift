@@ -29,9 +29,9 @@ extension SwiftletServer {
         }
         let parameters = try GenerationParameters(fields, logprobs: logprobs)
         let prompt = try chatPrompt(chat.messages)
-        let template = served.chatTemplate ?? .standard
+        let template = served.chatTemplate ?? .native(for: served.tokenizer)
         // A reply ends at the end of its turn, or where the model starts another.
-        let stop = [template.endOfTurn, template.user, template.system, template.assistant] + parameters.stop
+        let stop = template.stopStrings + parameters.stop
         let choices = (0..<parameters.choices).map { i in
             GenerationJob.Choice(request: engineRequest(prompt, parameters, choice: i, stop: stop, arrived: arrived,
                                                         defaultMaxTokens: served.model.config.contextLength), prompt: 0)
@@ -137,7 +137,7 @@ extension SwiftletServer {
         }
         let prompt: [Int32]
         do {
-            prompt = try (served.chatTemplate ?? .standard).prompt(turns, tokenizer: served.tokenizer)
+            prompt = try (served.chatTemplate ?? .native(for: served.tokenizer)).prompt(turns, tokenizer: served.tokenizer)
         } catch let error as SwiftletError {
             throw APIError.invalid("messages", "this model cannot hold a chat: \(error.message) Use /v1/completions.")
         }
@@ -150,7 +150,7 @@ extension SwiftletServer {
         let tokens: [Int32]
         switch item {
         case .text(let text):
-            tokens = served.tokenizer.encode(text)
+            tokens = served.tokenizer.encodeDocument(text)
         case .tokens(let ids):
             let vocab = served.model.config.vocabSize
             guard ids.allSatisfy({ $0 >= 0 && $0 < vocab }) else {

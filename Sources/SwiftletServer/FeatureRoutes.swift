@@ -95,7 +95,7 @@ extension SwiftletServer {
             switch item {
             case .text(let text):
                 guard !text.isEmpty else { throw APIError.invalid(field, "`\(field)` is empty.") }
-                tokens = tokenizer.encode(text)
+                tokens = tokenizer.encodeDocument(text)
                 if tokenizer.eosID >= 0 { tokens.append(tokenizer.eosID) }
             case .tokens(let ids):
                 guard !ids.isEmpty else { throw APIError.invalid(field, "`\(field)` is empty.") }

@@ -33,7 +33,7 @@ struct EvalCommand: ParsableCommand {
             let windows: [TokenWindow]
             if let chunks {
                 guard chunks <= context else { throw SwiftletError("--chunks \(chunks) is longer than the model's context of \(context).") }
-                let tokens = loaded.tokenizer.encodeLarge(corpus.documents.map(\.text).joined())
+                let tokens = loaded.tokenizer.encodeLargeDocument(corpus.documents.map(\.text).joined())
                 windows = Evaluator.perplexityChunks(tokens, chunk: chunks)
                 guard !windows.isEmpty else { throw SwiftletError("the text is shorter than two chunks of \(chunks) tokens.") }
             } else {

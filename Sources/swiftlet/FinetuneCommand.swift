@@ -109,7 +109,7 @@ struct FinetuneCommand: ParsableCommand {
             let trainer = try Trainer(finetuning: base, options: options, training: [prepared.training],
                                       validation: [prepared.validation], directory: out)
             let dialogues = text.train.hasDialogues
-            if dialogues { trainer.chatTemplate = .standard }
+            if dialogues { trainer.chatTemplate = trainer.chatTemplate ?? .native(for: base.tokenizer) }
             trainer.provenance = ["finetunedFrom": base.directory, "data": dialogues ? "dialogues" : "text"]
             let what = trainer.adapters.map { "LoRA rank \($0.config.rank) adapters (\(Format.count($0.parameters.count)) trainable parameters, base frozen)" }
                 ?? "all \(Format.count(base.model.config.parameterCount)) parameters"

@@ -82,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
                 return
             }
             let text = prompt ?? readAllStandardInput()
-            let tokens = loaded.tokenizer.encode(text)
+            let tokens = loaded.tokenizer.encodeDocument(text)
             guard !tokens.isEmpty else { throw SwiftletError("the prompt is empty.") }
             Console.write(text)
             let result = try Generator.generate(model: loaded.model, tokenizer: loaded.tokenizer, prompt: tokens,
@@ -103,7 +103,7 @@ struct GenerateCommand: ParsableCommand {
         let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer, options: options)
         var ids: [GenerationEngine.RequestID] = []
         for line in lines {
-            let request = GenerationRequest(prompt: loaded.tokenizer.encode(line.prompt), maxTokens: line.maxTokens,
+            let request = GenerationRequest(prompt: loaded.tokenizer.encodeDocument(line.prompt), maxTokens: line.maxTokens,
                                             sampling: line.sampling, stop: line.stop)
             do {
                 ids.append(try engine.submit(request))

@@ -69,10 +69,10 @@ struct TokenizerCommand: ParsableCommand {
                     guard let messages = try? JSONDecoder().decode(Dialogue.self, from: Data(input.utf8)).messages else {
                         throw SwiftletError("the dialogue is not {\"messages\": [{\"role\": \"user\", \"content\": \"…\"}, …]}.")
                     }
-                    let template = ChatTemplate.standard
+                    let template = ChatTemplate.native(for: tokenizer)
                     encoded = generationPrompt ? try template.prompt(messages, tokenizer: tokenizer) : try template.encode(messages, tokenizer: tokenizer).tokens
                 } else {
-                    encoded = tokenizer.encode(input)
+                    encoded = tokenizer.encodeDocument(input)
                 }
                 if ids {
                     print(encoded.map(String.init).joined(separator: " "))
@@ -122,7 +122,7 @@ struct TokenizerCommand: ParsableCommand {
 }
 
 func loadTokenizer(_ path: String) throws -> Tokenizer {
-    if FileIO.isDirectory(path) { return try Tokenizer(contentsOf: path + "/" + CheckpointFiles.tokenizer) }
+    if FileIO.isDirectory(path) { return try Tokenizer(contentsOf: path + "/" + CheckpointFiles.tokenizer, addsBOS: HuggingFaceDirectory.addsBOS(path)) }
     if GGUFFile.looksLikeGGUF(path) { return try GGUFModel.tokenizer(path) }
     return try Tokenizer(contentsOf: path)
 }

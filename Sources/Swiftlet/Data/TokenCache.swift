@@ -16,15 +16,16 @@ public enum TokenCache {
     }
 
     /// The corpus's tokens by document, and whether they came from the cache. Dialogues are
-    /// rendered with `template` (only their assistant turns trainable) and not cached: they are
+    /// rendered with `template` (the tokenizer's own by default; only their assistant turns trainable) and not cached: they are
     /// small, and their flags would need a format of their own.
     /// File layout (little-endian): the magic "SWLTOKv2", the cache key (UInt64, so a file
     /// under another corpus's name is not taken for it), a count of documents n (Int64), n + 1
     /// offsets (Int64), the tokens (Int32), and an FNV-1a checksum (UInt64) of all before it.
     public static func tokens(of corpus: Corpus, tokenizer: Tokenizer,
-                              template: ChatTemplate = .standard) throws -> (documents: DocumentTokens, cached: Bool) {
+                              template: ChatTemplate? = nil) throws -> (documents: DocumentTokens, cached: Bool) {
+        let template = template ?? .native(for: tokenizer)
         if corpus.hasDialogues { return (try encode(corpus, tokenizer: tokenizer, template: template), false) }
-        var key = Fingerprint.fnv1a(tokenizer.modelBytes, seed: 3)
+        var key = Fingerprint.fnv1a(tokenizer.modelBytes, seed: tokenizer.addsBOS ? 5 : 3)
         for doc in corpus.documents { key = Fingerprint.fnv1a(Array(doc.text.utf8), seed: key &* 31 &+ 7) }
         let path = directory + "/documents-\(String(key, radix: 16)).bin"
         if let bytes = try? FileIO.readBytes(path), let documents = decode(bytes, key: key, vocabSize: tokenizer.vocabSize) {
@@ -47,7 +48,7 @@ public enum TokenCache {
                 documents.append(tokens, trainable: trainable)
             } else {
                 // A tokenizer may define no end-of-sequence piece (eos_id = -1).
-                documents.append(tokenizer.encodeLarge(doc.text) + (tokenizer.eosID >= 0 ? [tokenizer.eosID] : []))
+                documents.append(tokenizer.encodeLargeDocument(doc.text) + (tokenizer.eosID >= 0 ? [tokenizer.eosID] : []))
             }
         }
         return documents

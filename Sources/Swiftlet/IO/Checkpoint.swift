@@ -91,7 +91,7 @@ public struct Checkpoint {
         guard FileIO.exists(dir + "/" + CheckpointFiles.tokenizer) else {
             throw SwiftletError("the checkpoint \(path) has no \(CheckpointFiles.tokenizer); Swiftlet needs a SentencePiece tokenizer (tokenizers with only a tokenizer.json are not supported).")
         }
-        let tokenizer = try Tokenizer(contentsOf: dir + "/" + CheckpointFiles.tokenizer)
+        let tokenizer = try Tokenizer(contentsOf: dir + "/" + CheckpointFiles.tokenizer, addsBOS: HuggingFaceDirectory.addsBOS(dir))
         let (config, source) = try HuggingFaceDirectory.readConfig(dir, tokenizer: tokenizer)
         try config.model.validate()
         let facts = TokenizerFacts(tokenizer)

@@ -27,8 +27,7 @@ public enum HuggingFaceDirectory {
         var model = try HuggingFaceConfig.modelConfig(json, path: path)
         guard let own = json["swiftlet"] else {
             // A Hugging Face directory: the tokenizer and chat template are what its files say.
-            let chat = try? ChatTemplate.standard.markers(tokenizer)
-            let template = chatTemplate(dir).flatMap { $0 == jinja(ChatTemplate.standard) && chat != nil ? ChatTemplate.standard : nil }
+            let template = chatTemplate(dir).flatMap { recognizedTemplate($0, tokenizer: tokenizer) }
             return (CheckpointConfig(model: model, tokenizer: TokenizerFacts(tokenizer), training: [:], chat: template), .huggingFace)
         }
         guard own["format"]?.string == format else {
@@ -79,7 +78,8 @@ public enum HuggingFaceDirectory {
     }
 
     /// tokenizer_config.json, special_tokens_map.json and generation_config.json. The tokenizer
-    /// is told what Swiftlet's SentencePiece models do: no BOS or EOS added, no space prepended
+    /// is told what Swiftlet's SentencePiece models do: BOS added only for a model that expects it
+    /// (Gemma), no EOS, no space prepended
     /// (`legacy: false` with `add_prefix_space: false`), the chat markers as whole tokens.
     public static func tokenizerFiles(_ config: CheckpointConfig, tokenizer: Tokenizer) -> [String: [UInt8]] {
         let specials = [tokenizer.unknownID, tokenizer.bosID, tokenizer.eosID].filter { $0 >= 0 }
@@ -89,7 +89,7 @@ public enum HuggingFaceDirectory {
         func piece(_ id: Int32) -> JSONValue { id >= 0 ? .string(tokenizer.piece(id)) : .null }
         var tokenizerConfig: [String: JSONValue] = [
             "tokenizer_class": .string("LlamaTokenizer"),
-            "add_bos_token": .bool(false),
+            "add_bos_token": .bool(tokenizer.addsBOS),
             "add_eos_token": .bool(false),
             "add_prefix_space": .bool(false),
             "legacy": .bool(false),
@@ -135,6 +135,20 @@ public enum HuggingFaceDirectory {
         func literal(_ s: String) -> String {
             "'" + s.replacingAll("\\", with: "\\\\").replacingAll("'", with: "\\'") + "'"
         }
+        if t.layout == .gemma {
+            // Gemma's layout (see ChatTemplate): BOS, turns named user and model, the system
+            // prompt and a blank line at the head of the first user turn.
+            let start = literal(t.user), end = literal(t.endOfTurn)
+            return "{{ bos_token }}"
+                + "{% if messages[0]['role'] == 'system' %}{% set first = messages[0]['content'] + '\\n\\n' %}{% set turns = messages[1:] %}"
+                + "{% else %}{% set first = '' %}{% set turns = messages %}{% endif %}"
+                + "{% for message in turns %}"
+                + "{% if message['role'] == 'assistant' %}{% set role = 'model' %}{% elif message['role'] == 'user' %}{% set role = 'user' %}"
+                + "{% else %}{{ raise_exception('Only one system message, then user and assistant roles are supported.') }}{% endif %}"
+                + "{{ \(start) + role + '\\n' + (first if loop.first else '') + message['content'] + \(end) + '\\n' }}"
+                + "{% endfor %}"
+                + "{% if add_generation_prompt %}{{ \(start) + 'model\\n' }}{% endif %}"
+        }
         return "{% for message in messages %}"
             + "{% if message['role'] == 'system' %}{{ \(literal(t.system)) }}"
             + "{% elif message['role'] == 'user' %}{{ \(literal(t.user)) }}"
@@ -143,6 +157,25 @@ public enum HuggingFaceDirectory {
             + "{{ message['content'] + \(literal(t.endOfTurn)) }}"
             + "{% endfor %}"
             + "{% if add_generation_prompt %}{{ \(literal(t.assistant)) }}{% endif %}"
+    }
+
+    /// The template a stored Jinja chat template is, when it is one of Swiftlet's (written by
+    /// `jinja`) or Gemma's own (its turn markers), and the tokenizer has its markers.
+    /// Anything else is not run: the model chats only once tuned with a known template.
+    static func recognizedTemplate(_ text: String, tokenizer: Tokenizer) -> ChatTemplate? {
+        for template in [ChatTemplate.standard, .gemma] where (try? template.markers(tokenizer)) != nil {
+            if text == jinja(template) { return template }
+            // Google's own template (instruction-tuned Gemma GGUFs and directories) renders the same turns.
+            if template.layout == .gemma, text.contains(GemmaPieces.startOfTurn), text.contains(GemmaPieces.endOfTurn) { return template }
+        }
+        return nil
+    }
+
+    /// Whether a directory's tokenizer_config.json asks for BOS before every text (absent: no,
+    /// as Swiftlet's checkpoints before Gemma were written).
+    public static func addsBOS(_ dir: String) -> Bool {
+        guard let bytes = try? FileIO.readBytes(dir + "/" + tokenizerConfig), let json = JSONValue.parse(bytes) else { return false }
+        return json["add_bos_token"]?.bool ?? false
     }
 
     /// The chat template in a directory's tokenizer_config.json, if any.

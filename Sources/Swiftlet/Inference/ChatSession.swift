@@ -101,7 +101,7 @@ public final class ChatSession {
     public init(model: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, settings: ChatSettings, weights: Precision = .fp32) {
         self.model = model
         self.tokenizer = tokenizer
-        template = chatTemplate ?? .standard
+        template = chatTemplate ?? .native(for: tokenizer)
         tunedForChat = chatTemplate != nil
         mode = chatTemplate != nil ? .chat : .complete
         self.settings = settings
@@ -190,7 +190,7 @@ public final class ChatSession {
             return try template.prompt(messages, tokenizer: tokenizer, contentTokens: (system == nil ? [] : [nil]) + sampled)
         case .complete:
             // Each piece encoded on its own, so earlier turns keep their tokens (and their cache).
-            return (system.map { tokenizer.encode($0) } ?? []) + zip(turns, sampled).flatMap { $1 ?? tokenizer.encode($0.content) }
+            return tokenizer.documentStart + (system.map { tokenizer.encode($0) } ?? []) + zip(turns, sampled).flatMap { $1 ?? tokenizer.encode($0.content) }
         }
     }
 
@@ -220,7 +220,7 @@ public final class ChatSession {
         sampling.seed = settings.sampling.seed &+ replies
         replies += 1
         var request = GenerationRequest(prompt: prompt, maxTokens: settings.maxTokens, sampling: sampling,
-                                        stop: (mode == .chat ? [template.endOfTurn, template.user, template.system, template.assistant] : []) + settings.stop,
+                                        stop: (mode == .chat ? template.stopStrings : []) + settings.stop,
                                         onText: onText)
         request.keepCache = true
         request.reusing = cache

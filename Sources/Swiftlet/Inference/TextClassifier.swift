@@ -14,7 +14,7 @@ public final class TextClassifier {
     /// A text's tokens, ending with the end-of-sequence token (so the last token has read the
     /// whole text); a text longer than the context keeps its beginning.
     public func tokens(_ text: String) -> [Int32] {
-        var tokens = tokenizer.encode(text)
+        var tokens = tokenizer.encodeDocument(text)
         let room = model.config.contextLength - (tokenizer.eosID >= 0 ? 1 : 0)
         if tokens.count > room { tokens.removeLast(tokens.count - room) }
         if tokenizer.eosID >= 0 { tokens.append(tokenizer.eosID) }

@@ -30,7 +30,7 @@ public struct ZeroShot: Sendable {
         let context = model.config.contextLength
         var sequences: [(tokens: [Int32], scored: Int)] = []
         for text in texts {
-            let prefix = tokenizer.encode(String(template[..<labelAt.lowerBound]).replacing("{text}", with: text))
+            let prefix = tokenizer.encodeDocument(String(template[..<labelAt.lowerBound]).replacing("{text}", with: text))
             for label in labels {
                 let scored = tokenizer.encode(label + String(template[labelAt.upperBound...]))
                 // A long text loses its beginning: the label must fit after it.

@@ -67,6 +67,14 @@ public enum Reference {
         return out
     }
 
+    /// GELU with its tanh approximation, as written in the Gemma and BERT papers, times up.
+    public static func geglu(gate: [Float], up: [Float]) -> [Float] {
+        zip(gate, up).map { g, u in
+            let x = Double(g)
+            return Float(0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x))) * Double(u))
+        }
+    }
+
     public static func swiglu(gate: [Float], up: [Float]) -> [Float] {
         zip(gate, up).map { g, u in Float(Double(g) / (1 + exp(-Double(g))) * Double(u)) }
     }

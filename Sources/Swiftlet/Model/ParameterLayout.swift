@@ -11,6 +11,9 @@ public struct TensorView: Sendable, Equatable {
 
 public struct LayerOffsets: Sendable {
     public let attentionNorm, query, key, value, output, mlpNorm, gate, up, down: Int
+    /// Gemma 3's extra norms: on each query and key head (headDim gains), and after the
+    /// attention and feed-forward branches (dim gains); nil in a Llama block.
+    public var queryNorm, keyNorm, attentionOutputNorm, mlpOutputNorm: Int?
 }
 
 public struct ParameterLayout: Sendable {
@@ -35,6 +38,27 @@ public struct ParameterLayout: Sendable {
         var layers: [LayerOffsets] = []
         for l in 0..<c.layers {
             let p = "model.layers.\(l)."
+            if c.gemma != nil {
+                // Hugging Face's Gemma 3 names, in its order: its post_attention_layernorm is the
+                // norm after the attention branch, pre_feedforward_layernorm the one before the MLP.
+                let attentionNorm = add(p + "input_layernorm.weight", [c.dim], decayed: false)
+                let query = add(p + "self_attn.q_proj.weight", [c.queryDim, c.dim], decayed: true)
+                let key = add(p + "self_attn.k_proj.weight", [c.kvDim, c.dim], decayed: true)
+                let value = add(p + "self_attn.v_proj.weight", [c.kvDim, c.dim], decayed: true)
+                let output = add(p + "self_attn.o_proj.weight", [c.dim, c.queryDim], decayed: true)
+                let queryNorm = add(p + "self_attn.q_norm.weight", [c.headDim], decayed: false)
+                let keyNorm = add(p + "self_attn.k_norm.weight", [c.headDim], decayed: false)
+                let attentionOutputNorm = add(p + "post_attention_layernorm.weight", [c.dim], decayed: false)
+                let mlpNorm = add(p + "pre_feedforward_layernorm.weight", [c.dim], decayed: false)
+                let gate = add(p + "mlp.gate_proj.weight", [c.hiddenDim, c.dim], decayed: true)
+                let up = add(p + "mlp.up_proj.weight", [c.hiddenDim, c.dim], decayed: true)
+                let down = add(p + "mlp.down_proj.weight", [c.dim, c.hiddenDim], decayed: true)
+                let mlpOutputNorm = add(p + "post_feedforward_layernorm.weight", [c.dim], decayed: false)
+                layers.append(LayerOffsets(attentionNorm: attentionNorm, query: query, key: key, value: value, output: output,
+                                           mlpNorm: mlpNorm, gate: gate, up: up, down: down, queryNorm: queryNorm, keyNorm: keyNorm,
+                                           attentionOutputNorm: attentionOutputNorm, mlpOutputNorm: mlpOutputNorm))
+                continue
+            }
             layers.append(LayerOffsets(
                 attentionNorm: add(p + "input_layernorm.weight", [c.dim], decayed: false),
                 query: add(p + "self_attn.q_proj.weight", [c.queryDim, c.dim], decayed: true),

@@ -84,6 +84,28 @@ public struct SentencePieceModelProto: Equatable, Sendable {
             set { message.setInt32(43, newValue) }
         }
 
+        /// The special pieces' spellings: libsentencepiece finds BOS, EOS, … by these, not by
+        /// the ids (defaults "<unk>", "<s>", "</s>", "<pad>").
+        public var unknownPiece: String {
+            get { message.string(45) ?? "<unk>" }
+            set { message.setString(45, newValue) }
+        }
+
+        public var bosPiece: String {
+            get { message.string(46) ?? "<s>" }
+            set { message.setString(46, newValue) }
+        }
+
+        public var eosPiece: String {
+            get { message.string(47) ?? "</s>" }
+            set { message.setString(47, newValue) }
+        }
+
+        public var padPiece: String {
+            get { message.string(48) ?? "<pad>" }
+            set { message.setString(48, newValue) }
+        }
+
         public var splitDigits: Bool {
             get { message.bool(25) ?? false }
             set { message.setBool(25, newValue) }

@@ -17,11 +17,18 @@ public final class Tokenizer: @unchecked Sendable {
     /// Llama 2's tokenizer; never in Swiftlet's). Such a model must see a text whole: cut at
     /// newlines, each line would get the prefix.
     public let addsDummyPrefix: Bool
+    /// Whether every text the model reads starts with BOS (Gemma's and Llama 2's models expect
+    /// it; Swiftlet's own never do). Not in the SentencePiece model: the loader says so from the
+    /// checkpoint's tokenizer_config.json or the GGUF's `add_bos_token`. `encodeDocument` adds it.
+    public let addsBOS: Bool
+    /// Whether a text may be encoded a line at a time (see `encode`): no piece joins a newline
+    /// to anything but more newlines, and no space is prepended to the text.
+    let encodesByLine: Bool
     /// Bytes each piece stands for in decoded text ("▁" becomes a space, "<0x0A>" one byte,
     /// control pieces nothing). Lets the generator stream text token by token.
     public let pieceBytes: [[UInt8]]
 
-    public init(modelBytes: [UInt8]) throws {
+    public init(modelBytes: [UInt8], addsBOS: Bool = false) throws {
         // libsentencepiece trusts the file's character map blindly (see CharsmapValidator).
         try CharsmapValidator.validate(modelBytes: modelBytes)
         var error: UnsafeMutablePointer<CChar>?
@@ -35,7 +42,14 @@ public final class Tokenizer: @unchecked Sendable {
         }
         self.handle = handle
         self.modelBytes = modelBytes
-        addsDummyPrefix = (try? SentencePieceModelProto(bytes: modelBytes))?.normalizerSpec.addDummyPrefix ?? true
+        let proto = try? SentencePieceModelProto(bytes: modelBytes)
+        addsDummyPrefix = proto?.normalizerSpec.addDummyPrefix ?? true
+        self.addsBOS = addsBOS
+        // Gemma's vocabulary has pieces for runs of newlines ("\n\n"), none for a newline with text.
+        let joinsNewlines = proto?.pieces.contains { piece in
+            piece.piece.utf8.contains(10) && piece.piece.utf8.contains { $0 != 10 }
+        } ?? true
+        encodesByLine = !addsDummyPrefix && !joinsNewlines
         vocabSize = Int(spm_piece_count(handle))
         bosID = spm_bos_id(handle)
         eosID = spm_eos_id(handle)
@@ -50,9 +64,9 @@ public final class Tokenizer: @unchecked Sendable {
         pieceBytes = table
     }
 
-    public convenience init(contentsOf path: String) throws {
+    public convenience init(contentsOf path: String, addsBOS: Bool = false) throws {
         let bytes = try FileIO.readBytes(path)
-        do { try self.init(modelBytes: bytes) } catch let error as SwiftletError {
+        do { try self.init(modelBytes: bytes, addsBOS: addsBOS) } catch let error as SwiftletError {
             throw SwiftletError("\(path) is \(error.message)")
         }
     }
@@ -75,28 +89,38 @@ public final class Tokenizer: @unchecked Sendable {
 
     public func id(ofPiece piece: String) -> Int32 { spm_piece_to_id(handle, piece) }
 
-    /// Encodes a text. Every text goes through the same path whether it is a prompt or a
-    /// corpus: cut after each newline, each line encoded on its own (no piece holds a newline,
-    /// so SentencePiece's BPE — and llama.cpp's merges — give the same ids on the whole text),
+    /// Encodes a text (no BOS: a piece of a longer token sequence; see `encodeDocument`).
+    /// Every text goes through the same path whether it is a prompt or a corpus: cut after each
+    /// run of newlines, each line encoded on its own (no piece joins a newline to other text, so
+    /// SentencePiece's BPE — and llama.cpp's merges — give the same ids on the whole text),
     /// unless the model adds a dummy prefix, which only the whole text may get.
     public func encode(_ text: String) -> [Int32] {
         var utf8 = Array(text.utf8)
         if utf8.isEmpty { return [] }
         return utf8.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
-                addsDummyPrefix ? encode(chars.baseAddress!, count: chars.count) : encodeLines(chars.baseAddress!, count: chars.count)
+                encodesByLine ? encodeLines(chars.baseAddress!, count: chars.count) : encode(chars.baseAddress!, count: chars.count)
             }
         }
     }
 
-    /// Encodes the lines of a span one by one (each keeping its newline).
+    /// What every token sequence starts with: BOS when the model expects it, else nothing.
+    public var documentStart: [Int32] { addsBOS && bosID >= 0 ? [bosID] : [] }
+
+    /// A whole text as the model reads it from its start: BOS first when the model expects it.
+    public func encodeDocument(_ text: String) -> [Int32] { documentStart + encode(text) }
+
+    /// `encodeLarge` with BOS first when the model expects it.
+    public func encodeLargeDocument(_ text: String) -> [Int32] { documentStart + encodeLarge(text) }
+
+    /// Encodes the lines of a span one by one (each keeping its newlines).
     func encodeLines(_ text: UnsafePointer<CChar>, count: Int) -> [Int32] {
         var out: [Int32] = []
         var lineStart = 0
         while lineStart < count {
             var lineEnd = lineStart
             while lineEnd < count, text[lineEnd] != 10 { lineEnd += 1 }
-            if lineEnd < count { lineEnd += 1 }
+            while lineEnd < count, text[lineEnd] == 10 { lineEnd += 1 }
             out.append(contentsOf: encode(text + lineStart, count: lineEnd - lineStart))
             lineStart = lineEnd
         }
@@ -124,7 +148,7 @@ public final class Tokenizer: @unchecked Sendable {
 
     /// Encodes a large text on all cores, in ~1 MB spans cut at newlines: exactly `encode(text)`.
     public func encodeLarge(_ text: String) -> [Int32] {
-        if addsDummyPrefix { return encode(text) }
+        if !encodesByLine { return encode(text) }
         var bytes = Array(text.utf8)
         if bytes.isEmpty { return [] }
         // Cut the text into ~1 MB spans at newline boundaries.
@@ -132,7 +156,7 @@ public final class Tokenizer: @unchecked Sendable {
         let span = 1 << 20
         while cuts.last! < bytes.count {
             var end = min(cuts.last! + span, bytes.count)
-            while end < bytes.count, bytes[end - 1] != UInt8(ascii: "\n") { end += 1 }
+            while end < bytes.count, bytes[end - 1] != UInt8(ascii: "\n") || bytes[end] == UInt8(ascii: "\n") { end += 1 }
             cuts.append(end)
         }
         let parts = cuts.count - 1

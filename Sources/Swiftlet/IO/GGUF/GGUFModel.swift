@@ -50,52 +50,10 @@ public enum GGUFModel {
     public static func load(_ path: String) throws -> Checkpoint {
         let gguf = try GGUFFile(path)
         let m = gguf.metadata
-        let architecture = m["general.architecture"]?.string ?? "no"
-        guard architecture == "llama" else {
-            throw SwiftletError("\(path) is a GGUF of the \(architecture) architecture; Swiftlet runs llama-architecture models only.")
-        }
-        let vocabulary = m["tokenizer.ggml.model"]?.string ?? "no"
-        guard vocabulary == "llama" else {
-            let kind = vocabulary == "gpt2" ? "a GPT-2-style BPE vocabulary" : "a \(vocabulary) vocabulary"
-            throw SwiftletError("\(path) has \(kind); Swiftlet needs a SentencePiece (llama) vocabulary.")
-        }
-        if let scaling = m["llama.rope.scaling.type"]?.string, scaling != "none" {
-            throw SwiftletError("\(path) uses \(scaling) rope scaling; Swiftlet supports plain RoPE only.")
-        }
-        if gguf.tensor(named: "rope_freqs.weight") != nil {
-            throw SwiftletError("\(path) scales its rope frequencies (rope_freqs); Swiftlet supports plain RoPE only.")
-        }
-        func integer(_ key: String, default value: Int? = nil) throws -> Int {
-            guard let v = m["llama." + key] else {
-                guard let value else { throw SwiftletError("\(path) has no llama.\(key).") }
-                return value
-            }
-            guard let n = v.integer, n > 0 else { throw SwiftletError("\(path): llama.\(key) must be a positive whole number.") }
-            return n
-        }
-        let tokenizer = try rebuiltTokenizer(m, path: path)
-        let dim = try integer("embedding_length"), heads = try integer("attention.head_count")
-        let headDim = try integer("attention.key_length", default: dim % heads == 0 ? dim / heads : nil)
-        guard try integer("attention.value_length", default: headDim) == headDim else {
-            throw SwiftletError("\(path) has keys and values of different widths, which Swiftlet's attention does not support.")
-        }
-        guard try integer("rope.dimension_count", default: headDim) == headDim else {
-            throw SwiftletError("\(path) rotates only part of each head; Swiftlet's RoPE rotates whole heads.")
-        }
-        guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 else {
-            throw SwiftletError("\(path) has no token_embd.weight.")
-        }
-        var config = ModelConfig(dim: dim, layers: try integer("block_count"), heads: heads,
-                                 kvHeads: try integer("attention.head_count_kv", default: heads),
-                                 hiddenDim: try integer("feed_forward_length"), vocabSize: embedding.dimensions[1],
-                                 contextLength: try integer("context_length", default: 2048),
-                                 tiedEmbedding: gguf.tensor(named: "output.weight") == nil)
-        if let eps = m["llama.attention.layer_norm_rms_epsilon"]?.number { config.normEpsilon = Float(eps) }
-        if let theta = m["llama.rope.freq_base"]?.number { config.ropeTheta = Float(theta) }
-        if headDim * heads != dim { config.headDimension = headDim }
-        do { try config.validate() } catch let error as SwiftletError { throw SwiftletError("\(path): \(error.message)") }
-        guard tokenizer.vocabSize <= config.vocabSize else {
-            throw SwiftletError("\(path) has \(tokenizer.vocabSize) tokens but only \(config.vocabSize) embeddings.")
+        let (config, tokenizer) = try modelConfig(gguf, path: path)
+        if config.gemma != nil {
+            // The shape and vocabulary are read (see modelConfig); the passes run Llama's block only so far.
+            throw SwiftletError("\(path) is a Gemma 3 model; Swiftlet reads its shape and vocabulary (`swiftlet tokenizer encode -m`), but cannot run its block yet.")
         }
         // Every tensor is found and its shape checked before the weights are allocated.
         let layout = ParameterLayout(config: config)
@@ -136,11 +94,8 @@ public enum GGUFModel {
         let typeSummary = types.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
         var conversions = ["tensors (\(typeSummary)) decoded to fp32", "query and key rows reordered from llama.cpp's RoPE layout",
                            "tokenizer rebuilt from the GGUF's \(tokenizer.vocabSize) tokens as a SentencePiece BPE model"]
-        if m["tokenizer.ggml.add_bos_token"]?.bool ?? true {
-            conversions.append("llama.cpp starts each text with BOS for this model; Swiftlet does not add it")
-        }
-        let chat = (m["tokenizer.chat_template"]?.string == HuggingFaceDirectory.jinja(.standard)
-                    && (try? ChatTemplate.standard.markers(tokenizer)) != nil) ? ChatTemplate.standard : nil
+        if tokenizer.addsBOS { conversions.append("every text starts with BOS, as the file asks (add_bos_token)") }
+        let chat = m["tokenizer.chat_template"]?.string.flatMap { HuggingFaceDirectory.recognizedTemplate($0, tokenizer: tokenizer) }
         let name = m["general.name"]?.string
         var checkpoint = Checkpoint(directory: path, config: CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer),
                                                                               training: name.map { ["name": $0] } ?? [:], chat: chat),
@@ -148,6 +103,76 @@ public enum GGUFModel {
         checkpoint.source = .gguf(version: gguf.version, fileType: typeSummary)
         checkpoint.conversions = conversions
         return checkpoint
+    }
+
+    /// The architectures Swiftlet reads, and the key prefix of their metadata.
+    static let architectures = ["llama", "gemma3"]
+
+    /// The model shape and tokenizer a GGUF's metadata describe (llama or gemma3), every
+    /// missing or impossible value one sentence.
+    static func modelConfig(_ gguf: GGUFFile, path: String) throws -> (ModelConfig, Tokenizer) {
+        let m = gguf.metadata
+        let architecture = m["general.architecture"]?.string ?? "no"
+        guard architectures.contains(architecture) else {
+            throw SwiftletError("\(path) is a GGUF of the \(architecture) architecture; Swiftlet runs llama and gemma3 models only.")
+        }
+        let vocabulary = m["tokenizer.ggml.model"]?.string ?? "no"
+        guard vocabulary == "llama" else {
+            let kind = vocabulary == "gpt2" ? "a GPT-2-style BPE vocabulary" : "a \(vocabulary) vocabulary"
+            throw SwiftletError("\(path) has \(kind); Swiftlet needs a SentencePiece (llama) vocabulary.")
+        }
+        let prefix = architecture + "."
+        if let scaling = m[prefix + "rope.scaling.type"]?.string, scaling != "none" {
+            throw SwiftletError("\(path) uses \(scaling) rope scaling; Swiftlet supports plain RoPE only.")
+        }
+        if gguf.tensor(named: "rope_freqs.weight") != nil {
+            throw SwiftletError("\(path) scales its rope frequencies (rope_freqs); Swiftlet supports plain RoPE only.")
+        }
+        for key in ["attn_logit_softcapping", "final_logit_softcapping"] where (m[prefix + key]?.number ?? 0) != 0 {
+            throw SwiftletError("\(path) caps its logits (\(prefix + key)), which Swiftlet does not do.")
+        }
+        func integer(_ key: String, default value: Int? = nil) throws -> Int {
+            guard let v = m[prefix + key] else {
+                guard let value else { throw SwiftletError("\(path) has no \(prefix + key).") }
+                return value
+            }
+            guard let n = v.integer, n > 0 else { throw SwiftletError("\(path): \(prefix + key) must be a positive whole number.") }
+            return n
+        }
+        let tokenizer = try rebuiltTokenizer(m, path: path)
+        let dim = try integer("embedding_length"), heads = try integer("attention.head_count")
+        let headDim = try integer("attention.key_length", default: dim % heads == 0 ? dim / heads : nil)
+        guard try integer("attention.value_length", default: headDim) == headDim else {
+            throw SwiftletError("\(path) has keys and values of different widths, which Swiftlet's attention does not support.")
+        }
+        guard try integer("rope.dimension_count", default: headDim) == headDim else {
+            throw SwiftletError("\(path) rotates only part of each head; Swiftlet's RoPE rotates whole heads.")
+        }
+        guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 else {
+            throw SwiftletError("\(path) has no token_embd.weight.")
+        }
+        var config = ModelConfig(dim: dim, layers: try integer("block_count"), heads: heads,
+                                 kvHeads: try integer("attention.head_count_kv", default: heads),
+                                 hiddenDim: try integer("feed_forward_length"), vocabSize: embedding.dimensions[1],
+                                 contextLength: try integer("context_length", default: 2048),
+                                 tiedEmbedding: gguf.tensor(named: "output.weight") == nil)
+        if let eps = m[prefix + "attention.layer_norm_rms_epsilon"]?.number { config.normEpsilon = Float(eps) }
+        if let theta = m[prefix + "rope.freq_base"]?.number { config.ropeTheta = Float(theta) }
+        if headDim * heads != dim { config.headDimension = headDim }
+        if architecture == "gemma3" {
+            // llama.cpp's reading of the same file: every 6th layer global, local layers with RoPE
+            // base 10,000 unless the file says otherwise, and queries scaled by 1/√headDim
+            // (1/√(dim/heads) for the 62-layer 27B model).
+            var gemma = ModelConfig.GemmaOptions(slidingWindow: try integer("attention.sliding_window"), globalInterval: 6)
+            if let theta = m[prefix + "rope.freq_base_swa"]?.number { gemma.localRopeTheta = Float(theta) }
+            gemma.queryPreAttentionScalar = Float(config.layers == 62 ? dim / heads : headDim)
+            config.gemma = gemma
+        }
+        do { try config.validate() } catch let error as SwiftletError { throw SwiftletError("\(path): \(error.message)") }
+        guard tokenizer.vocabSize <= config.vocabSize else {
+            throw SwiftletError("\(path) has \(tokenizer.vocabSize) tokens but only \(config.vocabSize) embeddings.")
+        }
+        return (config, tokenizer)
     }
 
     /// The tokenizer of a GGUF file alone (for `tokenizer encode -m FILE.gguf`).
@@ -161,7 +186,7 @@ public enum GGUFModel {
 
     static func rebuiltTokenizer(_ m: [String: GGUFValue], path: String) throws -> Tokenizer {
         let proto = try tokenizerModel(m, path: path)
-        do { return try Tokenizer(modelBytes: proto.serialized) } catch let error as SwiftletError {
+        do { return try Tokenizer(modelBytes: proto.serialized, addsBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false) } catch let error as SwiftletError {
             throw SwiftletError("\(path)'s vocabulary does not make a SentencePiece model: it is \(error.message)")
         }
     }
@@ -180,15 +205,21 @@ public enum GGUFModel {
         let unknown = id("unknown_token_id", 0), bos = id("bos_token_id", 1), eos = id("eos_token_id", 2), pad = id("padding_token_id", -1)
         let typeOf = Dictionary(uniqueKeysWithValues: tokenTypes.map { ($0.value, $0.key) })
         var pieces: [SentencePieceModelProto.Piece] = []
-        var seen = Set<String>()
-        for (i, token) in tokens.enumerated() {
+        // Pieces are byte strings: two spellings of one character (Gemma's vocabulary has both
+        // forms of some Bengali letters) are two pieces, though Swift's String calls them equal.
+        var seen = Set<[UInt8]>()
+        for (i, var token) in tokens.enumerated() {
             var type = types.isEmpty ? .normal : (typeOf[Int32(clamping: types[i])] ?? .normal)
             // SentencePiece matches only user-defined pieces in text; llama.cpp matches control
             // tokens too when it renders a chat, so markers written as control come back as
             // user-defined. The special ids stay control pieces.
             if type == .control, i != bos, i != eos, i != pad { type = .userDefined }
             if i == unknown { type = .unknown }
-            guard seen.insert(token).inserted else {
+            // llama.cpp matches user-defined tokens in the raw text, before spaces become "▁";
+            // SentencePiece matches them after, so a run of spaces (Gemma's "  ", "   ", …)
+            // must be spelled with "▁" to be found.
+            if type == .userDefined, token.utf8.contains(32) { token = token.replacingAll(" ", with: "\u{2581}") }
+            guard seen.insert(Array(token.utf8)).inserted else {
                 throw SwiftletError("\(path) has the token \(token.debugDescription) twice; a SentencePiece vocabulary needs unique pieces.")
             }
             pieces.append(SentencePieceModelProto.Piece(piece: token, score: scores.isEmpty ? 0 : Float(scores[i]), type: type))
@@ -202,6 +233,12 @@ public enum GGUFModel {
         trainer.bosID = bos >= 0 && bos < tokens.count ? Int32(bos) : -1
         trainer.eosID = eos >= 0 && eos < tokens.count ? Int32(eos) : -1
         trainer.padID = pad >= 0 && pad < tokens.count ? Int32(pad) : -1
+        // Gemma spells them <bos>, <eos>, <pad>; libsentencepiece looks the ids up by spelling.
+        // (Set only where they differ from the defaults, so a Llama vocabulary's model stays as it was.)
+        if pieces[unknown].piece != trainer.unknownPiece { trainer.unknownPiece = pieces[unknown].piece }
+        if bos >= 0, bos < tokens.count, pieces[bos].piece != trainer.bosPiece { trainer.bosPiece = pieces[bos].piece }
+        if eos >= 0, eos < tokens.count, pieces[eos].piece != trainer.eosPiece { trainer.eosPiece = pieces[eos].piece }
+        if pad >= 0, pad < tokens.count, pieces[pad].piece != trainer.padPiece { trainer.padPiece = pieces[pad].piece }
         var normalizer = SentencePieceModelProto.NormalizerSpec()
         normalizer.name = "identity"
         normalizer.addDummyPrefix = m["tokenizer.ggml.add_space_prefix"]?.bool ?? true
@@ -269,9 +306,9 @@ public enum GGUFModel {
         if tokenizer.eosID >= 0 { w.set("tokenizer.ggml.eos_token_id", .uint32(UInt32(tokenizer.eosID))) }
         w.set("tokenizer.ggml.unknown_token_id", .uint32(UInt32(tokenizer.unknownID)))
         if proto.trainerSpec.padID >= 0 { w.set("tokenizer.ggml.padding_token_id", .uint32(UInt32(proto.trainerSpec.padID))) }
-        // Swiftlet's tokenization: no BOS or EOS added, and a space prepended only if the
-        // SentencePiece model itself does so.
-        w.set("tokenizer.ggml.add_bos_token", .bool(false))
+        // Swiftlet's tokenization: BOS added only for a model that expects it, no EOS, and a
+        // space prepended only if the SentencePiece model itself does so.
+        w.set("tokenizer.ggml.add_bos_token", .bool(tokenizer.addsBOS))
         w.set("tokenizer.ggml.add_eos_token", .bool(false))
         w.set("tokenizer.ggml.add_space_prefix", .bool(proto.normalizerSpec.addDummyPrefix))
         if let chat = checkpoint.config.chat, let ids = try? chat.markers(tokenizer) {
