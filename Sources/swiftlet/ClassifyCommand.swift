@@ -142,6 +142,9 @@ struct ClassifyCommand: ParsableCommand {
         func run() throws {
             try runReportingErrors {
                 Interrupt.install()
+                guard try !Communicators.world().isParallel else {
+                    throw SwiftletError("classify train runs as one process; start it without mpirun (train and finetune run across MPI ranks).")
+                }
                 let base = try Checkpoint.load(checkpoint)
                 try Checkpoint.checkNewDestination(out, resumable: false)
                 var examples = try data.read()

@@ -8,15 +8,20 @@ import Glibc
 /// itself on a terminal and prints plain lines when piped.
 enum Console {
     static let stderrIsTerminal = isatty(2) != 0
+    /// Ranks other than 0 of an MPI job print no messages or progress (errors still go out,
+    /// naming the rank): rank 0 speaks for the job.
+    static let silent = ParallelEnvironment.announcedRank > 0
     nonisolated(unsafe) static var progressShown = false
     nonisolated(unsafe) static var lastPlainProgress = -Double.infinity
 
     static func info(_ message: String) {
+        if silent { return }
         clearProgress()
         fputs(message + "\n", stderr)
     }
 
     static func progress(_ line: String, final: Bool = false) {
+        if silent { return }
         if stderrIsTerminal {
             fputs("\r\u{1B}[2K" + line, stderr)
             progressShown = !final
@@ -55,6 +60,10 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw ExitCode.failure
     } catch is ReportedByRankZero {
         throw ExitCode.failure
+    } catch let failure as CommunicationFailure {
+        Console.clearProgress()
+        fputs("swiftlet: error: \(failure.message).\n", stderr)
+        throw ExitCode.failure
     }
 }
 
@@ -71,14 +80,45 @@ func readAllStandardInput() -> String {
 
 /// Ctrl-C sets a flag that long-running loops poll, so they can save and stop cleanly.
 /// A second Ctrl-C exits at once.
+///
+/// Under mpirun, Ctrl-C reaches mpirun, which sends every rank SIGTERM and SIGKILL a second
+/// later — as it does when one rank dies: too soon to finish a step and save. A rank then ends
+/// at once, and rank 0 says what is left (`jobEnded`): the last checkpoint, intact. SIGUSR1,
+/// which mpirun forwards to every rank, is the clean stop: the ranks agree on it at the end of a
+/// step, and rank 0 saves.
 enum Interrupt {
     nonisolated(unsafe) static var requested: sig_atomic_t = 0
+    /// The message rank 0 writes when the job is ended under it: a length, then UTF-8 bytes,
+    /// written whole before the pointer is swapped in (the signal handler only reads it).
+    nonisolated(unsafe) static var jobEndedMessage: UnsafeMutableRawPointer?
 
     static func install() {
         signal(SIGINT) { _ in
             if Interrupt.requested != 0 { _exit(130) }
             Interrupt.requested = 1
         }
+        guard ParallelEnvironment.launcher != nil else { return }
+        signal(SIGUSR1) { _ in Interrupt.requested = 1 }
+        signal(SIGTERM) { _ in
+            if let message = Interrupt.jobEndedMessage {
+                _ = write(2, message + 8, message.load(as: Int.self))
+            }
+            _exit(143)
+        }
+        jobEnded(savedStep: nil, directory: nil)
+    }
+
+    /// Sets what rank 0 says if mpirun ends the job now.
+    static func jobEnded(savedStep: Int?, directory: String?) {
+        guard ParallelEnvironment.launcher != nil, !Console.silent else { return }
+        let kept = savedStep.map { step in "the checkpoint of step \(step) in \(directory ?? "--out") is intact; continue with --resume" } ?? "nothing was saved yet"
+        let text = "\nswiftlet: the job was ended (Ctrl-C on mpirun, or another rank stopped); \(kept). To stop at the end of a step and save, send mpirun SIGUSR1 (kill -USR1 PID).\n"
+        let bytes = Array(text.utf8)
+        let message = UnsafeMutableRawPointer.allocate(byteCount: 8 + bytes.count, alignment: 8)
+        message.storeBytes(of: bytes.count, as: Int.self)
+        bytes.withUnsafeBytes { (message + 8).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        // The previous message is left allocated: the handler may be reading it (a few per run).
+        jobEndedMessage = message
     }
 
     static var isRequested: Bool { requested != 0 }

@@ -81,6 +81,7 @@ struct FinetuneCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Interrupt.install()
+            let world = try Communicators.world()
             let base = try Checkpoint.load(checkpoint)
             try Checkpoint.checkNewDestination(out, resumable: false)
             let sources = try DataSource.parse(data)
@@ -115,6 +116,7 @@ struct FinetuneCommand: ParsableCommand {
                 ?? "all \(Format.count(base.model.config.parameterCount)) parameters"
             Console.info("fine-tuning \(base.directory): \(what), on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(lr)))")
             Console.info(options.precision.describedForTraining)
+            try TrainingProgress.join(trainer, world)
             let outcome = try TrainingProgress.run(trainer, interruptedHint: "\(out) holds the best weights so far")
             let best = trainer.state.bestValidationLoss.map { Format.fixed($0, 3) } ?? "?"
             let kept = "\(out) holds step \(trainer.savedStep ?? 0), validation loss \(best)"

@@ -68,6 +68,8 @@ struct TrainCommand: ParsableCommand {
     var precision: String?
     @Flag(name: .long, help: "Continue the run saved in --out.")
     var resume = false
+    @Option(name: .long, help: ArgumentHelp("Save and stop after this step, keeping the schedule of the whole run (continue with --resume): for job time limits.", valueName: "step"))
+    var stopAt: Int?
 
     func validate() throws {
         if let preset, ModelPreset(rawValue: preset) == nil {
@@ -81,6 +83,7 @@ struct TrainCommand: ParsableCommand {
         if let kvHeads, !(1...1024).contains(kvHeads) { throw ValidationError("--kv-heads must be between 1 and 1024.") }
         if let evalInterval, evalInterval <= 0 { throw ValidationError("--eval-interval must be positive.") }
         if let saveInterval, saveInterval <= 0 { throw ValidationError("--save-interval must be positive.") }
+        if let stopAt, stopAt <= 0 { throw ValidationError("--stop-at must be a positive step.") }
         if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
         if let lr, !(lr.isFinite && lr > 0 && lr < 10) { throw ValidationError("--lr must be a positive number below 10.") }
         if let minLr, !(minLr.isFinite && minLr >= 0 && minLr <= (lr ?? 2e-3)) {
@@ -99,6 +102,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Interrupt.install()
+            let world = try Communicators.world()
             let sources = try DataSource.parse(data)
             if sources.count > 1, !val.isEmpty {
                 throw SwiftletError("--val goes with a single --data; mixed corpora each hold out their own validation text (a val/ folder, or the last 5%).")
@@ -113,7 +117,8 @@ struct TrainCommand: ParsableCommand {
                 if let steps { try trainer.setTotalSteps(steps) }
                 try trainer.setIntervals(evaluation: evalInterval, save: saveInterval)
                 Console.info("resuming \(out) at step \(trainer.state.step)" + (trainer.state.totalSteps.map { " of \($0)" } ?? ""))
-                try TrainingProgress.run(trainer)
+                try TrainingProgress.join(trainer, world)
+                try TrainingProgress.run(trainer, stopAt: stopAt)
                 return
             }
             try Checkpoint.checkNewDestination(out, resumable: true)
@@ -150,7 +155,8 @@ struct TrainCommand: ParsableCommand {
             Console.info("model: \(presetValue.rawValue), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
             Console.info("batch: \(Format.grouped(options.batchTokens)) tokens per step, packed from whole documents")
             Console.info(options.precision.describedForTraining)
-            try TrainingProgress.run(trainer)
+            try TrainingProgress.join(trainer, world)
+            try TrainingProgress.run(trainer, stopAt: stopAt)
         }
     }
 

@@ -11,14 +11,35 @@ enum TrainingProgress {
                      (corpus.cached ? " (token cache)" : " (tokenized in \(Format.seconds(seconds)))"))
     }
 
-    /// Runs the trainer with a progress line; Ctrl-C ends with status 130 once the checkpoint is safe.
+    /// Joins the trainer to this process's MPI job (when mpirun started it) and says how the
+    /// work is shared; a resumed run saved by another number of ranks is told what changes.
+    static func join(_ trainer: Trainer, _ world: Communicator) throws {
+        trainer.communicator = world
+        let saved = trainer.state.step > 0 ? trainer.state.ranks ?? 1 : world.size
+        let batch = trainer.state.options.batchTokens
+        if world.isParallel {
+            guard batch >= world.size else {
+                throw SwiftletError("--batch-tokens (\(batch)) must be at least the number of ranks (\(world.size)).")
+            }
+            let share = BatchPlan(batchTokens: batch, microBatchTokens: trainer.state.options.microBatchTokens, ranks: world.size).microBatches[0]
+            Console.info("data parallel: \(world.summary) × \(ComputeThreads.count) thread\(ComputeThreads.count == 1 ? "" : "s"); each rank trains on \(Format.grouped(share.reduce(0, +))) of the \(Format.grouped(batch)) tokens of every step; rank 0 writes the checkpoint")
+        }
+        if saved != world.size {
+            Console.info("this run was saved by \(saved) rank\(saved == 1 ? "" : "s") and continues on \(world.size): the same global batch of \(Format.grouped(batch)) tokens in the same data order, now cut into \(world.size) slice\(world.size == 1 ? "" : "s") (a document crossing a cut is split there), so it does not repeat what \(saved) rank\(saved == 1 ? "" : "s") would have computed exactly")
+        }
+    }
+
+    /// Runs the trainer with a progress line; Ctrl-C ends with status 130 once the checkpoint is
+    /// safe. With `stopAt`, the run saves and stops after that step (status 0), to be continued
+    /// with --resume on the same schedule.
     @discardableResult
-    static func run(_ trainer: Trainer, interruptedHint: String = "continue with --resume") throws -> TrainingOutcome {
+    static func run(_ trainer: Trainer, interruptedHint: String = "continue with --resume", stopAt: Int? = nil) throws -> TrainingOutcome {
         let outcome = try trainer.run(report: { event in
             switch event {
-            case let .step(step, total, loss, learningRate, tokensPerSecond, seconds, eta):
+            case let .step(step, total, loss, learningRate, tokensPerSecond, seconds, eta, communication):
                 var line = "step \(step)" + (total.map { "/\($0)" } ?? "")
                 line += " | loss \(Format.fixed(loss, 3)) | \(Format.grouped(Int(tokensPerSecond))) tok/s"
+                if let communication { line += " | comm \(Format.fixed(communication * 1000, 1)) ms" }
                 line += " | lr \(Format.scientific(Double(learningRate))) | \(Format.seconds(seconds))"
                 if let eta { line += " | ETA \(Format.seconds(eta))" }
                 Console.progress(line)
@@ -29,8 +50,13 @@ enum TrainingProgress {
                 }
             case let .saved(step, directory):
                 Console.info("saved \(directory) at step \(step)")
+                Interrupt.jobEnded(savedStep: step, directory: directory)
             }
-        }, shouldStop: { Interrupt.isRequested })
+        }, shouldStop: { Interrupt.isRequested || stopAt.map { trainer.state.step >= $0 } ?? false })
+        if outcome == .interrupted, !Interrupt.isRequested, let stopAt {
+            Console.info("stopped after step \(stopAt) as --stop-at asked; the checkpoint is saved; continue with --resume")
+            return outcome
+        }
         if outcome == .interrupted {
             Console.info("interrupted: the checkpoint is saved; \(interruptedHint)")
             throw ExitCode(130)

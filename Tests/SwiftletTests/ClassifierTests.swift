@@ -141,7 +141,7 @@ final class ClassifierTests: XCTestCase {
         let trainer = try Trainer(model: model, tokenizer: tokenizer, state: TrainerState(options: options, preset: "tiny"),
                                   training: [WeightedCorpus(name: "l", documents: documents)], validation: [],
                                   directory: TestData.temporaryDirectory("zero"))
-        for _ in 0..<60 { _ = trainer.trainStep() }
+        for _ in 0..<60 { _ = try trainer.trainStep() }
         let zeroShot = try ZeroShot(labels: ["royal", "plain"])
         let pass = TrainingPass(model: model, maxRows: 128)
         var done: [Int] = []

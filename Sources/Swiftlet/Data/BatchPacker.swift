@@ -127,6 +127,30 @@ public final class BatchPacker {
         return batch
     }
 
+    /// Moves past the `rows` rows `nextBatch(rows:)` would pack, without packing them: another
+    /// rank of a data-parallel job trains on them. Returns how many of them are targets.
+    public func skipBatch(rows capacity: Int) -> Int {
+        var rows = 0, targets = 0
+        while rows < capacity {
+            let piece = position.carry ?? nextPiece()
+            position.carry = nil
+            let room = capacity - rows
+            var end = piece.end
+            if piece.end - piece.start - 1 > room {
+                end = piece.start + room + 1
+                position.carry = DataPosition.Carry(corpus: piece.corpus, start: piece.start + room, end: piece.end)
+            }
+            rows += end - piece.start - 1
+            // The targets are tokens start+1..<end, less those not trained (Batch.append's rule).
+            if let trainable = corpora[piece.corpus].documents.trainable {
+                targets += trainable[(piece.start + 1)..<end].reduce(0) { $0 + ($1 ? 1 : 0) }
+            } else {
+                targets += end - piece.start - 1
+            }
+        }
+        return targets
+    }
+
     private func nextPiece() -> DataPosition.Carry {
         var c = 0
         if corpora.count > 1 {

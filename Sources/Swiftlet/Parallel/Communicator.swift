@@ -43,6 +43,13 @@ extension Communicator {
     }
 }
 
+/// A collective that failed: another rank died or cannot be reached. The trainer turns it into
+/// a SwiftletError that also says what is saved.
+public struct CommunicationFailure: Error {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
 /// What the other ranks throw for a failure every rank met in the same collective step (ranks
 /// that disagree, a diverged loss): rank 0 throws the SwiftletError that says it, once for the job.
 public struct ReportedByRankZero: Error {

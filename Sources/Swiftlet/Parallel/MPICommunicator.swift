@@ -77,7 +77,7 @@ final class MPICommunicator: Communicator {
         let status = call()
         communicationSeconds += clock.seconds
         guard status == 0 else {
-            throw SwiftletError("rank \(rank) lost the other ranks of the job during \(what) (\(Self.describe(status))).")
+            throw CommunicationFailure("rank \(rank) lost the other ranks of the job during \(what) (\(Self.describe(status)))")
         }
     }
 

@@ -6,6 +6,8 @@ public struct MetricRecord: Codable, Sendable, Equatable {
     public var learningRate: Double?
     public var tokensPerSecond: Double?
     public var trainingSeconds: Double?
+    /// A data-parallel step's time in collectives (the gradient all-reduce and a few small sums).
+    public var communicationSeconds: Double?
     public var perplexity: Double?
     public var bitsPerByte: Double?
     /// Which validation corpus an evaluation is of, when a run has several (nil: all of them).
@@ -22,6 +24,7 @@ public struct MetricRecord: Codable, Sendable, Equatable {
         if let learningRate { fields.append("\"learningRate\":\(json(learningRate))") }
         if let tokensPerSecond { fields.append("\"tokensPerSecond\":\(json(tokensPerSecond))") }
         if let trainingSeconds { fields.append("\"trainingSeconds\":\(json(trainingSeconds))") }
+        if let communicationSeconds { fields.append("\"communicationSeconds\":\(json(communicationSeconds))") }
         if let perplexity { fields.append("\"perplexity\":\(json(perplexity))") }
         if let bitsPerByte { fields.append("\"bitsPerByte\":\(json(bitsPerByte))") }
         if let corpus { fields.append("\"corpus\":\(JSONText.quoted(corpus))") }

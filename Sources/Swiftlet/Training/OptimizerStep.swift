@@ -81,11 +81,24 @@ public final class OptimizerStep {
     /// One step over `microBatches` passes: `accumulate(i, dropoutSeed)` adds micro-batch i's
     /// gradients into the groups' arenas and returns its loss. A gradient that is not a finite
     /// number updates nothing (the caller stops the run); the step is not counted then.
+    ///
+    /// Data-parallel training passes `sumOverRanks`, which sums a gradient arena over the ranks
+    /// (an all-reduce) after the micro-batches and before the norm, so every rank clips and
+    /// steps with the same gradient; `firstMicroBatch` is the global index of this rank's first
+    /// micro-batch, which keys its dropout streams as one process's would be.
     public func take(microBatches: Int, accumulate: (_ microBatch: Int, _ dropoutSeed: UInt64?) -> Double) -> Outcome {
+        take(microBatches: microBatches, firstMicroBatch: 0, sumOverRanks: { _ in }, accumulate: accumulate)
+    }
+
+    /// The step of one rank of a data-parallel run; see `take(microBatches:accumulate:)`.
+    public func take(microBatches: Int, firstMicroBatch: Int, sumOverRanks: (FloatBuffer) throws -> Void,
+                     accumulate: (_ microBatch: Int, _ dropoutSeed: UInt64?) -> Double) rethrows -> Outcome {
         for group in groups { group.gradients.zero() }
         var loss = 0.0
-        for i in 0..<microBatches { loss += accumulate(i, dropoutSeed.map { Self.dropoutSeed(run: $0, step: count, microBatch: i) }) }
-        // Data-parallel training all-reduces each group's gradient arena here, before the norm.
+        for i in 0..<microBatches {
+            loss += accumulate(i, dropoutSeed.map { Self.dropoutSeed(run: $0, step: count, microBatch: firstMicroBatch + i) })
+        }
+        for group in groups { try sumOverRanks(group.gradients) }
         let norm = clip()
         let rates = groups.map { $0.schedule.rate(atStep: count) }
         guard norm.isFinite else { return Outcome(loss: loss, gradientNorm: norm, learningRate: rates.first ?? 0) }

@@ -7,8 +7,9 @@ import Foundation
 /// What the training loop tells its caller; the command line turns these into a progress
 /// line and messages (the library prints nothing).
 public enum TrainingEvent: Sendable {
+    /// `communicationSeconds`: the step's time in collectives (nil for one process alone).
     case step(step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
-              trainingSeconds: Double, etaSeconds: Double?)
+              trainingSeconds: Double, etaSeconds: Double?, communicationSeconds: Double? = nil)
     /// `perCorpus` lists each validation corpus when there are several; `result` combines them.
     case evaluation(step: Int, result: EvaluationResult, perCorpus: [CorpusEvaluation])
     case saved(step: Int, directory: String)
@@ -50,6 +51,11 @@ public final class Trainer {
     public private(set) var savedStep: Int?
     /// The directory a resumed run was loaded from (NAME.old after an interrupted save).
     private var resumedFrom: String?
+    /// The ranks of a data-parallel run (one process alone by default). Each rank trains on its
+    /// slice of every step's batch (`BatchPlan`), the gradients are summed over the ranks, and
+    /// every rank takes the same step; evaluation is dealt out among them; rank 0 alone writes
+    /// the checkpoint and its metrics.
+    public var communicator: Communicator = SingleProcess()
 
     /// A new run from freshly initialised weights.
     public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
@@ -140,37 +146,95 @@ public final class Trainer {
 
     public func run(report: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> TrainingOutcome {
         let options = state.options
-        guard Checkpoint.mayWrite(directory) else {
+        guard !communicator.isRoot || Checkpoint.mayWrite(directory) else {
             throw SwiftletError("\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
         }
-        if options.keepBest, savedStep == nil {
-            // The starting weights are the first "best": a fine-tune that never improves keeps them.
-            evaluate(report: report)
-            try save(report: report)
-        }
-        while !isDone {
-            try step(report: report)
-            if state.step % options.evalInterval == 0 || isDone {
-                if try evaluateAndKeepBest(report: report) { return .stoppedEarly }
+        do {
+            try checkRanksAgree()
+            if options.keepBest, savedStep == nil {
+                // The starting weights are the first "best": a fine-tune that never improves keeps them.
+                try evaluate(report: report)
+                try save(report: report)
             }
-            if shouldStop() {
-                try saveLatest(report: report)
-                return .interrupted
+            while !isDone {
+                try step(report: report)
+                if state.step % options.evalInterval == 0 || isDone {
+                    if try evaluateAndKeepBest(report: report) { return .stoppedEarly }
+                }
+                if try stopRequested(shouldStop()) {
+                    try saveLatest(report: report)
+                    return .interrupted
+                }
+                if state.step % options.saveInterval == 0 && !isDone { try saveLatest(report: report) }
             }
-            if state.step % options.saveInterval == 0 && !isDone { try saveLatest(report: report) }
+            try saveLatest(report: report)
+            return .finished
+        } catch let failure as CommunicationFailure {
+            let kept = savedStep.map { "the checkpoint of step \($0) in \(directory) is intact; continue with --resume" } ?? "nothing was saved"
+            throw SwiftletError("\(failure.message) at step \(state.step + 1); \(kept).")
         }
-        try saveLatest(report: report)
-        return .finished
+    }
+
+    /// Every rank's answer to `shouldStop` at the end of the same step: one rank asked is enough.
+    private func stopRequested(_ here: Bool) throws -> Bool {
+        guard communicator.isParallel else { return here }
+        var flag = [here ? 1.0 : 0]
+        try communicator.allReduceMax(&flag)
+        return flag[0] > 0
+    }
+
+    /// Ranks started with different settings, data, tokenizer or weights would train apart
+    /// while seeming to train together: they refuse to start, and rank 0 says what differs.
+    private func checkRanksAgree() throws {
+        guard communicator.isParallel else { return }
+        guard state.options.batchTokens >= communicator.size else {
+            throw SwiftletError("--batch-tokens (\(state.options.batchTokens)) must be at least the number of ranks (\(communicator.size)).")
+        }
+        var differ: [String] = []
+        for (what, fingerprint) in fingerprints() where try !communicator.agree(on: fingerprint.value) { differ.append(what) }
+        guard differ.isEmpty else {
+            if !communicator.isRoot { throw ReportedByRankZero() }
+            throw SwiftletError("the \(communicator.size) ranks of this job do not all have the same \(differ.joined(separator: ", ")); start every rank with the same command line, files and checkpoint.")
+        }
+    }
+
+    /// What every rank must hold alike, each part digested on its own so a refusal can name it.
+    func fingerprints() -> [(String, RunFingerprint)] {
+        var settings = RunFingerprint(), data = RunFingerprint(), tokenizerPrint = RunFingerprint(), weights = RunFingerprint()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var shared = state
+        shared.trainingSeconds = 0  // measured, not chosen
+        shared.ranks = nil
+        settings.add((try? encoder.encode(shared)).map { Array($0) } ?? [])
+        settings.add((try? encoder.encode(model.config)).map { Array($0) } ?? [])
+        tokenizerPrint.add(tokenizer.modelBytes)
+        for corpus in packer.corpora {
+            data.add(corpus.name)
+            data.add([corpus.weight])
+            data.add(corpus.documents)
+        }
+        for (name, windows) in validation {
+            data.add(name)
+            for window in windows { data.add(Array(window.tokens)) }
+        }
+        weights.add(model.parameters)
+        weights.add(optimizer.firstMoment)
+        weights.add(optimizer.secondMoment)
+        if let adapters { weights.add(adapters.parameters) }
+        return [("settings (options and model shape)", settings), ("tokenizer", tokenizerPrint), ("training or validation text", data),
+                ("weights or optimizer state", weights)]
     }
 
     /// One timed optimizer step, recorded and reported; a blown-up loss or gradient stops the run.
     private func step(report: (TrainingEvent) -> Void) throws {
         let clock = Stopwatch()
-        let (loss, learningRate) = trainStep()
+        let communicationBefore = communicator.communicationSeconds
+        let (loss, learningRate) = try trainStep()
         guard loss.isFinite, loss <= explodingLoss else {
             throw diverged(loss.isFinite ? "the loss exploded to \(Format.fixed(loss, 1)) nats/token" : "the loss or gradient is not a number")
         }
-        let seconds = clock.seconds
+        let seconds = try agreedSeconds(clock.seconds)
         state.trainingSeconds += seconds
         if state.step == 1 { firstStepSeconds = seconds }
         estimateTotalStepsIfTimed()
@@ -179,16 +243,28 @@ public final class Trainer {
         record.learningRate = Double(learningRate)
         record.tokensPerSecond = tokensPerSecond
         record.trainingSeconds = state.trainingSeconds
+        let communication = communicator.isParallel ? communicator.communicationSeconds - communicationBefore : nil
+        record.communicationSeconds = communication
         records.append(record)
         appendMetric(record)
         report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
-                     tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta()))
+                     tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta(),
+                     communicationSeconds: communication))
+    }
+
+    /// The slowest rank's time for the step, the same on every rank: a timed run's ranks must
+    /// agree on when the budget is spent and how long the schedule is.
+    private func agreedSeconds(_ seconds: Double) throws -> Double {
+        guard communicator.isParallel else { return seconds }
+        var slowest = [seconds]
+        try communicator.allReduceMax(&slowest)
+        return slowest[0]
     }
 
     /// Evaluates; when keeping the best weights, saves an improvement. True when patience ran out.
     private func evaluateAndKeepBest(report: (TrainingEvent) -> Void) throws -> Bool {
         let best = state.bestValidationLoss
-        guard let result = evaluate(report: report) else { return false }
+        guard let result = try evaluate(report: report) else { return false }
         if !result.loss.isFinite || result.loss > explodingLoss {
             throw diverged("the validation loss is \(Format.fixed(result.loss, 1)) nats/token")
         }
@@ -213,13 +289,16 @@ public final class Trainer {
     /// going on would only save garbage over the last good checkpoint.
     var explodingLoss: Double { 3 * log(Double(max(model.config.vocabSize, 2))) + 10 }
 
-    private func diverged(_ what: String) -> SwiftletError {
+    /// Every rank meets a divergence at the same step (they share the loss and gradient): rank 0 reports it.
+    private func diverged(_ what: String) -> Error {
+        if !communicator.isRoot { return ReportedByRankZero() }
         let kept = savedStep.map { "the checkpoint of step \($0) in \(directory) is intact" } ?? "nothing was saved"
         return SwiftletError("training diverged at step \(state.step) (\(what)); \(kept) — try a lower --lr\(savedStep == nil ? "" : ", or --resume from the checkpoint").")
     }
 
     /// Live metrics go into the saved checkpoint's metrics.jsonl (the next save rewrites it whole).
     private func appendMetric(_ record: MetricRecord) {
+        guard communicator.isRoot else { return }
         CheckpointStore.appendMetric(record, to: directory)
     }
 
@@ -249,36 +328,36 @@ public final class Trainer {
         return remaining.map { max(0, $0) }
     }
 
-    /// One optimizer step over a batch of `batchTokens` packed rows, drawn in micro-batches.
-    /// Returns the mean training loss (not a number when the gradient is not) and the learning rate.
-    func trainStep() -> (loss: Double, learningRate: Float) {
+    /// One optimizer step over a batch of `batchTokens` packed rows, drawn in micro-batches
+    /// (this rank's slice of them when data-parallel). Returns the mean training loss (not a
+    /// number when the gradient is not) and the learning rate.
+    func trainStep() throws -> (loss: Double, learningRate: Float) {
         let total = state.options.batchTokens
-        var batches: [Batch] = []
-        var drawn = 0
-        while drawn < total {
-            let rows = min(microBatchRows, total - drawn)
-            batches.append(packer.nextBatch(rows: rows))
-            drawn += rows
-        }
+        let plan = BatchPlan(batchTokens: total, microBatchTokens: microBatchRows, ranks: communicator.size)
+        // The loss is the mean over every target of the step, however ranks and micro-batches split it.
+        let (batches, targets) = plan.draw(from: packer, rank: communicator.rank)
         state.data = packer.position
-        // The loss is the mean over every target of the step, however the micro-batches split it.
-        let targets = batches.reduce(0) { $0 + $1.lossTokens }
         if let totalSteps = state.totalSteps { optimizerStep.setTotalSteps(totalSteps) }
-        let outcome = optimizerStep.take(microBatches: batches.count) { i, dropoutSeed in
+        let world = communicator
+        let outcome = try optimizerStep.take(microBatches: batches.count, firstMicroBatch: plan.firstMicroBatch(of: world.rank),
+                                             sumOverRanks: { try world.allReduceSum($0.pointer, count: $0.count) }) { i, dropoutSeed in
             pass.forwardBackward(batches[i], gradientTokens: targets, dropoutSeed: dropoutSeed)
         }
+        var loss = [outcome.loss]
+        try world.allReduceSum(&loss)
         guard outcome.gradientNorm.isFinite else { return (.nan, 0) }
         state.step = optimizerStep.count
         state.tokensSeen += total
-        return (outcome.loss / Double(max(targets, 1)), outcome.learningRate)
+        return (loss[0] / Double(max(targets, 1)), outcome.learningRate)
     }
 
-    /// Scores every validation corpus; nil when there is no validation text.
+    /// Scores every validation corpus (dealt out among the ranks); nil when there is no validation text.
     @discardableResult
-    public func evaluate(report: (TrainingEvent) -> Void = { _ in }) -> EvaluationResult? {
+    public func evaluate(report: (TrainingEvent) -> Void = { _ in }) throws -> EvaluationResult? {
         guard !validation.isEmpty else { return nil }
-        let perCorpus = validation.map {
-            CorpusEvaluation(name: $0.name, result: Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: $0.windows))
+        let perCorpus = try validation.map {
+            CorpusEvaluation(name: $0.name, result: try Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: $0.windows,
+                                                                           communicator: communicator))
         }
         let result = Evaluator.combine(perCorpus.map(\.result))
         records.removeAll { $0.kind == "eval" && $0.step == state.step }
@@ -298,6 +377,11 @@ public final class Trainer {
     /// The checkpoint: the weights (with the adapters, kept apart or merged), the tokenizer and
     /// what `--resume` needs, written whole and atomically by the store.
     public func save() throws {
+        state.ranks = communicator.size
+        guard communicator.isRoot else {
+            savedStep = state.step
+            return
+        }
         var summary = ["preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
                        "trainingSeconds": String(Int(state.trainingSeconds.rounded()))].merging(provenance) { $1 }
         if let lastEval = records.last(where: { $0.kind == "eval" && $0.corpus == nil }) {

@@ -12,6 +12,8 @@ public struct TrainerState: Codable, Sendable {
     /// Where the batch packer is in the data (set when the trainer starts).
     public var data: DataPosition?
     public var bestValidationLoss: Double?
+    /// Ranks of the data-parallel job that saved it (nil: one process, or an older Swiftlet).
+    public var ranks: Int?
 
     /// Every count in range (a saved file is input like any other).
     public func validate() throws {
@@ -23,6 +25,7 @@ public struct TrainerState: Codable, Sendable {
         guard trainingSeconds.isFinite, trainingSeconds >= 0 else { throw SwiftletError("its training time is not a valid duration.") }
         if let bestValidationLoss, !bestValidationLoss.isFinite { throw SwiftletError("its best validation loss is not a number.") }
         if let data, data.random.state.count != 4 { throw SwiftletError("its random generator state is damaged.") }
+        if let ranks, !(1...(1 << 24)).contains(ranks) { throw SwiftletError("its number of ranks is out of range.") }
     }
 
     public init(options: TrainingOptions, preset: String) {
