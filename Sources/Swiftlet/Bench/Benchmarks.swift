@@ -29,23 +29,31 @@ public enum Benchmarks {
     /// and the best of three runs is kept.
     public static func fmaPeak(cores: Int = 2) -> Double {
         let iterations = 30_000_000
+        return peak(cores: cores) {
+            var a0 = Vec(repeating: 0.1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
+            var a8 = a0, a9 = a0, a10 = a0, a11 = a0
+            let b = Vec(repeating: 0.999_999), c = Vec(repeating: 1e-7)
+            for _ in 0..<iterations {
+                a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
+                a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
+                a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
+                a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
+            }
+            let total = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+            // The sum keeps the loop alive; it is never near this bound.
+            return Double(iterations * 12 * 16 * 2) + (horizontalSum(total) > 1e30 ? 1 : 0)
+        }
+    }
+
+    /// Runs `loop` (which returns the FLOPs it did) on every core at once, three times: each core
+    /// times its own loop, the cores' rates add up, and the best run is kept, in GFLOP/s.
+    static func peak(cores: Int, _ loop: () -> Double) -> Double {
         var best = 0.0
         for _ in 0..<3 {
             let rates = ResultSlots<Double>(count: cores)
             parallelFor(cores) { core in
                 let clock = Stopwatch()
-                var a0 = Vec(repeating: 0.1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-                var a8 = a0, a9 = a0, a10 = a0, a11 = a0
-                let b = Vec(repeating: 0.999_999), c = Vec(repeating: 1e-7)
-                for _ in 0..<iterations {
-                    a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
-                    a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
-                    a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
-                    a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
-                }
-                let total = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
-                // The sum keeps the loop alive; it is never near this bound.
-                let flops = Double(iterations * 12 * 16 * 2) + (horizontalSum(total) > 1e30 ? 1 : 0)
+                let flops = loop()
                 rates.set(core, flops / clock.seconds / 1e9)
             }
             best = max(best, rates.all.reduce(0, +))

@@ -23,17 +23,9 @@ public enum BF16Kernels {
     public static func dotProductPeak(cores: Int = 2) -> Double {
         guard available else { return 0 }
         let iterations = 30_000_000
-        var best = 0.0
-        for _ in 0..<3 {
-            let rates = ResultSlots<Double>(count: cores)
-            parallelFor(cores) { core in
-                let clock = Stopwatch()
-                let kept = swiftlet_bf16_dot_loop(iterations)
-                let flops = Double(iterations * 12 * 16 * 4) + (kept > 1e30 ? 1 : 0)
-                rates.set(core, flops / clock.seconds / 1e9)
-            }
-            best = max(best, rates.all.reduce(0, +))
+        return Benchmarks.peak(cores: cores) {
+            let kept = swiftlet_bf16_dot_loop(iterations)
+            return Double(iterations * 12 * 16 * 4) + (kept > 1e30 ? 1 : 0)
         }
-        return best
     }
 }
