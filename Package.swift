@@ -55,11 +55,14 @@ let package = Package(
         // Open MPI and OpenMP, both reached at run time (dlopen/dlsym) so that Swiftlet builds
         // and runs where Open MPI is not installed; see Sources/CParallel/include/CParallel.h.
         .target(name: "CParallel"),
+        // Quantized row products with integer dot products (AVX512-VNNI, AVX-VNNI, AVX2, C),
+        // each variant compiled by a target attribute and chosen by CPUID: builds on any x86-64.
+        .target(name: "CQuantKernels", cSettings: [.unsafeFlags(["-O3"], .when(configuration: .release))]),
         // oneDNN (Debian: libdnnl-dev) for matrix products.
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .target(
             name: "Swiftlet",
-            dependencies: ["CSentencePiece", "CDNNL", "CSpinWait", "CBF16Kernels", "CParallel"],
+            dependencies: ["CSentencePiece", "CDNNL", "CSpinWait", "CBF16Kernels", "CParallel", "CQuantKernels"],
             swiftSettings: fastSwift
         ),
         // `swiftlet serve`: the OpenAI-compatible HTTP server around the generation engine. Plain

@@ -70,7 +70,7 @@ struct BenchCommand: ParsableCommand {
                 }
             }
             let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
-            for weights in Precision.allCases { output.emit(Benchmarks.decode(config: decodeShape, tokens: 256, weights: weights)) }
+            for weights in [WeightFormat.fp32, .bf16, .q8_0, .q4_0] { output.emit(Benchmarks.decode(config: decodeShape, tokens: 256, weights: weights)) }
             output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 4096)))
             try runReportingErrors { output.emit(try Benchmarks.packing(context: 256, batchTokens: 2048)) }
             var chatShape = ModelPreset.small.config(vocabSize: 4096)
@@ -164,26 +164,35 @@ struct BenchCommand: ParsableCommand {
     }
 
     struct Decode: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Batch-1 decoding speed for any model shape, with fp32 and bf16 weights.")
+        static let configuration = CommandConfiguration(abstract: "Batch-1 decoding speed for any model shape, with fp32, bf16 and quantized weights.")
         @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "New tokens to generate.") var tokens: Int = 256
-        @Option(name: .long, help: "Weights to decode with: fp32, bf16, or both (one after the other, in one run).") var weights: String = "both"
+        @Option(name: .long, help: "Weights to decode with, comma-separated: fp32, bf16, q8_0, q5_0, q4_0 (one after the other, in one run); both = fp32,bf16.") var weights: String = "both"
+        @Option(name: .long, help: "Also time a prompt of this many tokens first (prompt processing, tokens/s).") var promptTokens: Int = 0
         @Option(name: .long, help: "Runs of each (interleaved); every run is printed.") var repeats: Int = 1
         @OptionGroup var output: Output
 
+        var chosen: [WeightFormat] {
+            (weights == "both" ? "fp32,bf16" : weights).split(separator: ",").compactMap { WeightFormat(rawValue: String($0)) }
+        }
+
         func validate() throws {
-            guard tokens > 0, repeats > 0 else { throw ValidationError("--tokens and --repeats must be positive.") }
-            guard weights == "both" || Precision(rawValue: weights) != nil else { throw ValidationError("--weights must be fp32, bf16 or both.") }
+            guard tokens > 0, repeats > 0, promptTokens >= 0 else { throw ValidationError("--tokens and --repeats must be positive.") }
+            let names = (weights == "both" ? "fp32,bf16" : weights).split(separator: ",", omittingEmptySubsequences: false)
+            guard !names.isEmpty, names.allSatisfy({ WeightFormat(rawValue: String($0)).map { $0 != .stored } ?? false }) else {
+                throw ValidationError("--weights must be a comma-separated list of fp32, bf16, q8_0, q5_0 and q4_0, or both.")
+            }
         }
 
         func run() throws {
             try runReportingErrors {
                 var config = try shape.config()
-                config.contextLength = max(config.contextLength, tokens + 1)
-                let chosen = Precision(rawValue: weights).map { [$0] } ?? Precision.allCases
+                config.contextLength = max(config.contextLength, tokens + 1, promptTokens + 1)
                 for _ in 0..<repeats {
-                    for precision in chosen { output.emit(Benchmarks.decode(config: config, tokens: tokens, weights: precision)) }
+                    for format in chosen {
+                        output.emit(Benchmarks.decode(config: config, tokens: tokens, weights: format, promptTokens: promptTokens))
+                    }
                 }
             }
         }

@@ -38,7 +38,7 @@ struct ChatCommand: ParsableCommand {
             let loaded = try Checkpoint.load(checkpoint)
             let session = ChatSession(model: loaded.model, tokenizer: loaded.tokenizer, chatTemplate: loaded.config.chat,
                                       settings: ChatSettings(sampling: sampling.settings, maxTokens: sampling.maxTokens, stop: sampling.stop),
-                                      weights: sampling.weightPrecision)
+                                      weights: try WeightsChoice.prepare(sampling.weights, loaded))
             session.system = system
             if let mode { try session.setMode(ChatSession.Mode(rawValue: mode)!) }
             if let transcript, FileIO.exists(transcript) {

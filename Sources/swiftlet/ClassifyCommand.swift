@@ -57,10 +57,12 @@ struct ClassifyCommand: ParsableCommand {
         @Flag(name: .long, help: "One JSON object per text with every label's probability.")
         var json = false
         @OptionGroup var zero: ZeroShotOptions
+        @OptionGroup var weights: WeightsOptions
 
         func run() throws {
             try runReportingErrors {
                 let loaded = try Checkpoint.load(checkpoint)
+                try weights.prepare(loaded)
                 let texts: [String]
                 if let text {
                     texts = [text]
@@ -205,10 +207,12 @@ struct ClassifyCommand: ParsableCommand {
         @Option(name: .long, help: "Also draw the confusion matrix as an SVG picture here.")
         var plot: String?
         @OptionGroup var zero: ZeroShotOptions
+        @OptionGroup var weights: WeightsOptions
 
         func run() throws {
             try runReportingErrors {
                 let loaded = try Checkpoint.load(checkpoint)
+                try weights.prepare(loaded)
                 let examples = try data.read()
                 let clock = Stopwatch()
                 let (labels, probabilities) = try ClassifyCommand.probabilities(examples.map(\.text), checkpoint: loaded, zeroShot: try zero.zeroShot())

@@ -19,6 +19,7 @@ struct EvalCommand: ParsableCommand {
     var json = false
     @Option(name: .long, help: "Score as llama.cpp's llama-perplexity does: all text tokenized as one (no end-of-sequence tokens), cut into N-token chunks, the second half of each chunk scored.")
     var chunks: Int?
+    @OptionGroup var weights: WeightsOptions
 
     func validate() throws {
         if let chunks, chunks < 4 { throw ValidationError("--chunks must be at least 4.") }
@@ -27,6 +28,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let loaded = try Checkpoint.load(checkpoint)
+            try weights.prepare(loaded)
             let separator = docSeparator.map(DocumentFormat.unescaped)
             let corpus = try CorpusReader.readText(paths: data, format: DocumentFormat(separator: separator))
             let context = loaded.model.config.contextLength

@@ -21,8 +21,8 @@ struct SamplingOptions: ParsableArguments {
     var seed: UInt64?
     @Option(name: .long, help: "Largest number of new tokens.")
     var maxTokens: Int = 256
-    @Option(name: .long, help: "Weights to compute with: fp32, or bf16 (rounded once at load; about twice the decoding speed where memory bandwidth bounds it).")
-    var weights: String = "fp32"
+    @Option(name: .long, help: ArgumentHelp(WeightsChoice.help))
+    var weights: String?
     @Option(name: .long, help: "End the reply before this text (repeatable); it is not printed.")
     var stop: [String] = []
 
@@ -36,10 +36,8 @@ struct SamplingOptions: ParsableArguments {
         guard topK <= 1 << 20 else { throw ValidationError("--top-k must be at most 1,048,576.") }
         guard stop.count <= 256 else { throw ValidationError("at most 256 --stop strings.") }
         guard !stop.contains(where: \.isEmpty) else { throw ValidationError("--stop must not be empty.") }
-        guard Precision(rawValue: weights) != nil else { throw ValidationError("--weights must be fp32 or bf16.") }
+        try WeightsChoice.validate(weights)
     }
-
-    var weightPrecision: Precision { Precision(rawValue: weights) ?? .fp32 }
 
     var settings: SamplingSettings {
         SamplingSettings(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty,
@@ -77,8 +75,9 @@ struct GenerateCommand: ParsableCommand {
         try runReportingErrors {
             Interrupt.install()
             let loaded = try Checkpoint.load(checkpoint)
+            let precision = try WeightsChoice.prepare(sampling.weights, loaded)
             if let promptsFile {
-                try runBatch(loaded, file: promptsFile)
+                try runBatch(loaded, file: promptsFile, precision: precision)
                 return
             }
             let text = prompt ?? readAllStandardInput()
@@ -87,7 +86,7 @@ struct GenerateCommand: ParsableCommand {
             Console.write(text)
             let result = try Generator.generate(model: loaded.model, tokenizer: loaded.tokenizer, prompt: tokens,
                                                 maxTokens: sampling.maxTokens, sampling: sampling.settings, stop: sampling.stop,
-                                                weights: sampling.weightPrecision, onText: Console.write, shouldStop: { Interrupt.isRequested })
+                                                weights: precision, onText: Console.write, shouldStop: { Interrupt.isRequested })
             Console.write("\n")
             if verbose {
                 Console.info("\(tokens.count) prompt tokens, first token after \(Format.fixed(result.timeToFirstToken * 1000, 1)) ms; \(result.tokens.count) new tokens at \(Format.fixed(result.tokensPerSecond, 1)) tokens/s (stopped: \(result.stopReason.rawValue))")
@@ -95,10 +94,10 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    func runBatch(_ loaded: Checkpoint, file: String) throws {
+    func runBatch(_ loaded: Checkpoint, file: String, precision: Precision) throws {
         let lines = try PromptsFile.parse(FileIO.readUTF8(file), name: file, maxTokens: sampling.maxTokens,
                                           sampling: sampling.settings, stop: sampling.stop)
-        let options = GenerationEngine.Options(parallel: parallel, weights: sampling.weightPrecision)
+        let options = GenerationEngine.Options(parallel: parallel, weights: precision)
         try GenerationEngine.memoryPlan(loaded.model.config, options: options).check("generating \(parallel) completions at once")
         let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer, options: options)
         var ids: [GenerationEngine.RequestID] = []

@@ -33,8 +33,8 @@ struct ServeCommand: ParsableCommand {
     var allowOrigin: String?
     @Option(name: .long, help: "The model's id in the API (default: the checkpoint directory's name).")
     var name: String?
-    @Option(name: .long, help: "Weights to compute with: fp32, or bf16 (rounded once at load).")
-    var weights = "fp32"
+    @Option(name: .long, help: ArgumentHelp(WeightsChoice.help))
+    var weights: String?
     @Option(name: .long, help: "Requests that may wait for a slot; beyond them the answer is 503 with Retry-After.")
     var maxQueue = 64
     @Option(name: .long, help: "Seconds a completion may take, waiting included; then it ends with what it has.")
@@ -51,7 +51,7 @@ struct ServeCommand: ParsableCommand {
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number of seconds.") }
         guard shutdownTimeout >= 0, shutdownTimeout.isFinite else { throw ValidationError("--shutdown-timeout must be 0 or more seconds.") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024.") }
-        guard Precision(rawValue: weights) != nil else { throw ValidationError("--weights must be fp32 or bf16.") }
+        try WeightsChoice.validate(weights)
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty.") }
         if let name, name.isEmpty { throw ValidationError("--name must not be empty.") }
         if let allowOrigin, allowOrigin != "*", !(allowOrigin.hasPrefix("http://") || allowOrigin.hasPrefix("https://")) {
@@ -68,7 +68,7 @@ struct ServeCommand: ParsableCommand {
             options.parallel = parallel
             options.maxWaiting = maxQueue
             options.apiKey = apiKey ?? getenv("SWIFTLET_API_KEY").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 }
-            options.weights = Precision(rawValue: weights) ?? .fp32
+            options.weights = try WeightsChoice.prepare(weights, loaded)
             options.allowedOrigin = allowOrigin
             options.requestTimeout = timeout
             options.maxBodyBytes = maxBodyBytes

@@ -71,6 +71,6 @@ extension CLITests {
         try expectFailure(["serve", "--checkpoint", try checkpoint(), "--port", "70000"], mentioning: "--port must be between 0 and 65535")
         try expectFailure(["serve", "--checkpoint", try checkpoint(), "--parallel", "0"], mentioning: "--parallel must be between 1 and 256")
         try expectFailure(["serve", "--checkpoint", try checkpoint(), "--api-key", ""], mentioning: "--api-key must not be empty")
-        try expectFailure(["serve", "--checkpoint", try checkpoint(), "--weights", "int4"], mentioning: "--weights must be fp32 or bf16")
+        try expectFailure(["serve", "--checkpoint", try checkpoint(), "--weights", "int4"], mentioning: "--weights must be one of fp32, bf16, q8_0, q5_0, q4_0, stored.")
     }
 }

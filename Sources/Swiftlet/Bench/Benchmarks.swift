@@ -143,17 +143,35 @@ public enum Benchmarks {
     }
 
     /// Batch-1 greedy decoding of `tokens` new tokens after a one-token prompt, in tokens/s,
-    /// through the generation engine (the path `swiftlet generate` takes), with fp32 or bf16
-    /// weights (`decode.tokens_per_s`, `decode.bf16.tokens_per_s`).
-    public static func decode(config: ModelConfig, tokens: Int, weights: Precision = .fp32) -> [BenchResult] {
+    /// through the generation engine (the path `swiftlet generate` takes), with these weights
+    /// (random, seeded; `decode.tokens_per_s`, `decode.bf16.tokens_per_s`, `decode.q8_0.…`), and
+    /// with `promptTokens` > 0 first the prompt processing rate of a prompt that long (one chunk
+    /// through the GEMM, timed to its first token: `prompt.…tokens_per_s`).
+    public static func decode(config: ModelConfig, tokens: Int, weights: WeightFormat = .fp32, promptTokens: Int = 0) -> [BenchResult] {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
+        var precision = Precision.fp32
+        switch weights {
+        case .fp32, .stored: break
+        case .bf16: precision = .bf16
+        default: model.quantized = QuantizedWeights.quantizing(model, to: weights.quantizedType!)
+        }
+        let name = weights == .fp32 ? "" : weights.rawValue + "."
+        var results: [BenchResult] = []
+        let engine = GenerationEngine(model: model, tokenizer: nil,
+                                      options: GenerationEngine.Options(parallel: 1, promptTokensPerStep: max(256, promptTokens), weights: precision))
+        if promptTokens > 0 {
+            let prompt = (0..<min(promptTokens, config.contextLength - 1)).map { Int32(1 + $0 % (config.vocabSize - 1)) }
+            let id = try! engine.submit(GenerationRequest(prompt: prompt, maxTokens: 1, sampling: SamplingSettings(temperature: 0)))
+            let result = engine.runUntilIdle()[id]!
+            results.append(BenchResult("prompt.\(name)tokens_per_s", Double(prompt.count) / result.timeToFirstToken, "tokens/s"))
+        }
         let count = min(tokens, config.contextLength - 1)
-        let engine = GenerationEngine(model: model, tokenizer: nil, options: GenerationEngine.Options(parallel: 1, weights: weights))
         // count + 1 tokens: the first comes from the prompt's pass, then `count` decode steps are timed.
         let id = try! engine.submit(GenerationRequest(prompt: [1], maxTokens: count + 1, sampling: SamplingSettings(temperature: 0)))
         let result = engine.runUntilIdle()[id]!
-        return [BenchResult(weights == .fp32 ? "decode.tokens_per_s" : "decode.bf16.tokens_per_s", result.tokensPerSecond, "tokens/s")]
+        results.append(BenchResult("decode.\(name)tokens_per_s", result.tokensPerSecond, "tokens/s"))
+        return results
     }
 
 }

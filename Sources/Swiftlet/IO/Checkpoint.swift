@@ -78,6 +78,8 @@ public struct Checkpoint {
     /// the way in (dtypes widened, shards joined, tokenizer rebuilt…), for `info`.
     public var source: CheckpointSource = .swiftlet(version: 2)
     public var conversions: [String] = []
+    /// A GGUF's quantized matrices, for decoding as stored (`--weights stored`).
+    public var storedWeights: StoredWeights? = nil
 
     /// Loads and cross-checks config, weights and tokenizer; every problem is one sentence.
     /// `path` is a checkpoint directory (Swiftlet's, or any Hugging Face Llama directory with a

@@ -34,6 +34,8 @@ public final class BatchForward {
     public let maxLogitRows: Int
     /// The parameter arena as bf16 bits, when decoding streams bf16 weights.
     let bf16Parameters: BFloat16Buffer?
+    /// The decode rows' activations quantized per block, for `model.quantized`'s matrices.
+    let quantizedScratch = QuantizedActivations()
     let x, normed, query, keys, values, attention, gate, up, hidden, rstd, lse: FloatBuffer
     let lastRows: FloatBuffer
     /// (maxLogitRows, vocab): row k holds the logits of the k-th segment that wanted them.
@@ -161,6 +163,10 @@ public final class BatchForward {
     /// when there is one, else from the fp32 parameters.
     private func decodeRows(_ weight: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int,
                             inFeatures: Int, outFeatures: Int, accumulate: Bool) {
+        if let matrix = model.quantized?.matrix(at: weight) {
+            matrix.apply(x, y, count: rows, accumulate: accumulate, scratch: quantizedScratch)
+            return
+        }
         if let copy = bf16Parameters {
             let wb = UnsafeRawPointer(copy.pointer).assumingMemoryBound(to: BFloat16Bits.self)
             Gemv.applyRows(wb + weight, x, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)

@@ -5,6 +5,9 @@ public final class Transformer: @unchecked Sendable {
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
     public let rope: RoPETable
+    /// Quantized blocks that decoding streams instead of these parameters (which then hold the
+    /// values the blocks decode to): `WeightFormat.prepare`.
+    public var quantized: QuantizedWeights?
 
     public init(config: ModelConfig) {
         self.config = config

@@ -90,6 +90,7 @@ public enum GGUFModel {
             }
             try HuggingFaceDirectory.refuseNonFinite(destination, count: view.count, name: tensor.name, path: path)
         }
+        let storedWeights = storedWeights(gguf, sources, config: config)
         let types = Dictionary(grouping: sources.map(\.1.type.description), by: { $0 }).mapValues(\.count)
         let typeSummary = types.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
         var conversions = ["tensors (\(typeSummary)) decoded to fp32", "query and key rows reordered from llama.cpp's RoPE layout",
@@ -102,6 +103,7 @@ public enum GGUFModel {
                                     model: model, tokenizer: tokenizer)
         checkpoint.source = .gguf(version: gguf.version, fileType: typeSummary)
         checkpoint.conversions = conversions
+        checkpoint.storedWeights = storedWeights
         return checkpoint
     }
 
@@ -173,6 +175,43 @@ public enum GGUFModel {
             throw SwiftletError("\(path) has \(tokenizer.vocabSize) tokens but only \(config.vocabSize) embeddings.")
         }
         return (config, tokenizer)
+    }
+
+    /// The file's quantized product matrices that a kernel takes, packed when asked for (query
+    /// and key rows reordered as the fp32 copy is; rows are whole blocks, so the blocks move
+    /// with their rows). Nil when every matrix is F32, F16 or BF16.
+    static func storedWeights(_ gguf: GGUFFile, _ sources: [(TensorView, GGUFTensorInfo)], config: ModelConfig) -> StoredWeights? {
+        let products = Set(QuantizedWeights.productMatrices(ParameterLayout(config: config)))
+        let kept = sources.filter { view, tensor in
+            products.contains(view.offset) && view.shape.count == 2 && QuantizedMatrix.supports(tensor.type, columns: view.shape[1])
+        }
+        guard !kept.isEmpty else { return nil }
+        let types = Dictionary(kept.map { ($0.0.offset, $0.1.type) }, uniquingKeysWith: { a, _ in a })
+        return StoredWeights(types: types) { model in
+            var matrices: [Int: QuantizedMatrix] = [:]
+            for (view, tensor) in kept {
+                let rows = view.shape[0], columns = view.shape[1], rowBytes = tensor.type.rowBytes(elements: columns)!
+                let source = gguf.file.bytes + tensor.offset
+                let isQuery = view.name.hasSuffix("q_proj.weight"), isKey = view.name.hasSuffix("k_proj.weight")
+                guard isQuery || isKey else {
+                    matrices[view.offset] = QuantizedMatrix(type: tensor.type, rows: rows, columns: columns, blocks: source)
+                    continue
+                }
+                let reordered = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
+                defer { reordered.deallocate() }
+                let half = config.headDim / 2
+                for h in 0..<(isQuery ? config.heads : config.kvHeads) {
+                    for i in 0..<half {
+                        for j in 0..<2 {  // as permuteRows(toLlamaCpp: false)
+                            let pair = h * config.headDim + 2 * i + j, halves = h * config.headDim + j * half + i
+                            (reordered + halves * rowBytes).copyMemory(from: source + pair * rowBytes, byteCount: rowBytes)
+                        }
+                    }
+                }
+                matrices[view.offset] = QuantizedMatrix(type: tensor.type, rows: rows, columns: columns, blocks: UnsafeRawPointer(reordered))
+            }
+            return QuantizedWeights(model: model, matrices: matrices)
+        }
     }
 
     /// The tokenizer of a GGUF file alone (for `tokenizer encode -m FILE.gguf`).

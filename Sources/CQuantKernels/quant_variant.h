@@ -1,0 +1,181 @@
+// One instruction-set variant of the row kernels, included by quant_kernels.c once per variant
+// with these defined:
+//   VARIANT(name)     the function name with the variant's suffix
+//   TARGET            the target attribute
+//   DOT_U4(a, u, x)   a + Σ of 4 products u8·s8 per 32-bit lane, for u ≤ 15
+//   DOT_Q8(a, u, x)   the same for stored q + 128: the dot of q itself when Q8_CORRECTS is 0,
+//                     of q + 128 (corrected by the block sums afterwards) when it is 1
+// Arithmetic per block matches the portable C in quant_kernels.c operation for operation
+// (exact integer sums, then the same fp32 multiplies, fused multiply-adds and reduction order),
+// so every variant returns the same bits.
+
+TARGET static inline __m256i VARIANT(load_words)(const void *p, long s) {
+    if (s == 8) return _mm256_loadu_si256((const __m256i *)p);
+    return _mm256_maskload_epi32((const int *)p, _mm256_loadu_si256((const __m256i *)(word_masks[s])));
+}
+
+TARGET static inline __m256 VARIANT(load_halfs)(const uint8_t *p, long s) {
+    if (s == 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    uint16_t padded[8] = {0};
+    memcpy(padded, p, (size_t)s * 2);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)padded));
+}
+
+TARGET static inline __m256 VARIANT(load_floats)(const uint8_t *p, long s) {
+    if (s == 8) return _mm256_loadu_ps((const float *)p);
+    return _mm256_maskload_ps((const float *)p, _mm256_loadu_si256((const __m256i *)(word_masks[s])));
+}
+
+TARGET static inline float VARIANT(reduce)(__m256 acc) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));  // a_j + a_{j+4}
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                             // (0+4)+(2+6), (1+5)+(3+7)
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+TARGET static float VARIANT(row_q8)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks) {
+    (void)lo, (void)hi;  // used only where the stored q + 128 needs correcting
+    __m256 acc = _mm256_setzero_ps();
+    for (long g = 0; g < blocks; g += 8) {
+        long s = blocks - g < 8 ? blocks - g : 8;
+        const uint8_t *v = w + g * 34;
+        const int8_t *x = q + g * 32;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+#define W(k) VARIANT(load_words)(v + (k) * 4 * s, s)
+#define X(k) _mm256_loadu_si256((const __m256i *)(x + 32 * (k)))
+        a0 = DOT_Q8(a0, W(0), X(0)); a1 = DOT_Q8(a1, W(1), X(1)); a2 = DOT_Q8(a2, W(2), X(2)); a3 = DOT_Q8(a3, W(3), X(3));
+        a0 = DOT_Q8(a0, W(4), X(4)); a1 = DOT_Q8(a1, W(5), X(5)); a2 = DOT_Q8(a2, W(6), X(6)); a3 = DOT_Q8(a3, W(7), X(7));
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+#if Q8_CORRECTS
+        __m256i sums = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)), _mm256_loadu_si256((const __m256i *)(hi + g)));
+        sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(sums, 7));
+#endif
+        __m256 scale = _mm256_mul_ps(VARIANT(load_halfs)(v + 32 * s, s), _mm256_loadu_ps(d + g));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
+    }
+    return VARIANT(reduce)(acc);
+}
+
+TARGET static float VARIANT(row_q6)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks) {
+    (void)lo, (void)hi;  // used only where the stored q + 128 needs correcting
+    __m256 acc = _mm256_setzero_ps();
+    for (long g = 0; g < blocks; g += 8) {
+        long s = blocks - g < 8 ? blocks - g : 8;
+        const uint8_t *v = w + g * 40;
+        const int8_t *x = q + g * 32;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        a0 = DOT_Q8(a0, W(0), X(0)); a1 = DOT_Q8(a1, W(1), X(1)); a2 = DOT_Q8(a2, W(4), X(4)); a3 = DOT_Q8(a3, W(5), X(5));
+        a0 = DOT_Q8(a0, W(2), X(2)); a1 = DOT_Q8(a1, W(3), X(3)); a2 = DOT_Q8(a2, W(6), X(6)); a3 = DOT_Q8(a3, W(7), X(7));
+        __m256i low = _mm256_add_epi32(a0, a1), high = _mm256_add_epi32(a2, a3);
+#if Q8_CORRECTS
+        low = _mm256_sub_epi32(low, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)), 7));
+        high = _mm256_sub_epi32(high, _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(hi + g)), 7));
+#endif
+        __m256 scaleLow = VARIANT(load_floats)(v + 32 * s, s), scaleHigh = VARIANT(load_floats)(v + 36 * s, s);
+        __m256 t = _mm256_fmadd_ps(scaleLow, _mm256_cvtepi32_ps(low), _mm256_mul_ps(scaleHigh, _mm256_cvtepi32_ps(high)));
+        acc = _mm256_fmadd_ps(t, _mm256_loadu_ps(d + g), acc);
+    }
+    return VARIANT(reduce)(acc);
+}
+
+// The nibble vectors: weight vector k's low nibbles meet activation vector 4(k/2) + k%2, its
+// high nibbles 4(k/2) + 2 + k%2.
+#define NIBBLES(k, lowSum, highSum) do { \
+        __m256i bytes = W(k); \
+        lowSum = DOT_U4(lowSum, _mm256_and_si256(bytes, nibble), X(4 * ((k) / 2) + (k) % 2)); \
+        highSum = DOT_U4(highSum, _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble), X(4 * ((k) / 2) + 2 + (k) % 2)); \
+    } while (0)
+
+TARGET static float VARIANT(row_q4)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    for (long g = 0; g < blocks; g += 8) {
+        long s = blocks - g < 8 ? blocks - g : 8;
+        const uint8_t *v = w + g * 18;
+        const int8_t *x = q + g * 32;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        NIBBLES(0, a0, a1); NIBBLES(1, a2, a3); NIBBLES(2, a0, a1); NIBBLES(3, a2, a3);
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+        __m256i sums = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)), _mm256_loadu_si256((const __m256i *)(hi + g)));
+        sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(sums, 3));
+        __m256 scale = _mm256_mul_ps(VARIANT(load_halfs)(v + 16 * s, s), _mm256_loadu_ps(d + g));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
+    }
+    return VARIANT(reduce)(acc);
+}
+
+// Q5_0: bits 4k..4k+3 (and 16+4k..) of a block's high word become bit 4 of the bytes of
+// vector k's low (high) nibbles: ×0x00204081 puts bit t at bit 8t of the word (no carries).
+#define HIGH_BITS(qh, shift) _mm256_slli_epi32(_mm256_and_si256(_mm256_mullo_epi32(_mm256_and_si256( \
+        _mm256_srli_epi32(qh, shift), _mm256_set1_epi32(0xF)), _mm256_set1_epi32(0x00204081)), _mm256_set1_epi32(0x01010101)), 4)
+#define FIVE_BITS(k, qh, lowSum, highSum) do { \
+        __m256i bytes = W(k); \
+        lowSum = DOT_U4(lowSum, _mm256_or_si256(_mm256_and_si256(bytes, nibble), HIGH_BITS(qh, 4 * (k))), X(4 * ((k) / 2) + (k) % 2)); \
+        highSum = DOT_U4(highSum, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble), HIGH_BITS(qh, 16 + 4 * (k))), \
+                         X(4 * ((k) / 2) + 2 + (k) % 2)); \
+    } while (0)
+
+TARGET static float VARIANT(row_q5)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    for (long g = 0; g < blocks; g += 8) {
+        long s = blocks - g < 8 ? blocks - g : 8;
+        const uint8_t *v = w + g * 22;
+        const int8_t *x = q + g * 32;
+        __m256i qh = VARIANT(load_words)(v + 16 * s, s);
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        FIVE_BITS(0, qh, a0, a1); FIVE_BITS(1, qh, a2, a3); FIVE_BITS(2, qh, a0, a1); FIVE_BITS(3, qh, a2, a3);
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+        __m256i sums = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)), _mm256_loadu_si256((const __m256i *)(hi + g)));
+        sum = _mm256_sub_epi32(sum, _mm256_slli_epi32(sums, 4));
+        __m256 scale = _mm256_mul_ps(VARIANT(load_halfs)(v + 20 * s, s), _mm256_loadu_ps(d + g));
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
+    }
+    return VARIANT(reduce)(acc);
+}
+#undef FIVE_BITS
+#undef HIGH_BITS
+
+TARGET static float VARIANT(row_q4m)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    for (long g = 0; g < blocks; g += 8) {
+        long s = blocks - g < 8 ? blocks - g : 8;
+        const uint8_t *v = w + g * 24;
+        const int8_t *x = q + g * 32;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+        NIBBLES(0, a0, a1); NIBBLES(1, a2, a3); NIBBLES(2, a0, a1); NIBBLES(3, a2, a3);
+        __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+        __m256i sums = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)), _mm256_loadu_si256((const __m256i *)(hi + g)));
+        __m256 scale = VARIANT(load_floats)(v + 16 * s, s), mins = VARIANT(load_floats)(v + 20 * s, s);
+        __m256 t = _mm256_fmsub_ps(scale, _mm256_cvtepi32_ps(sum), _mm256_mul_ps(mins, _mm256_cvtepi32_ps(sums)));
+        acc = _mm256_fmadd_ps(t, _mm256_loadu_ps(d + g), acc);
+    }
+    return VARIANT(reduce)(acc);
+}
+#undef W
+#undef X
+#undef NIBBLES
+
+TARGET static void VARIANT(rows)(int kind, const uint8_t *w, long rowBytes, long blocks, long rowFrom, long rowTo,
+                                 const int8_t *q, long qStride, const float *d, const int32_t *lo, const int32_t *hi,
+                                 long blockStride, long count, float *y, long ldy, int accumulate) {
+    for (long r = rowFrom; r < rowTo; r++) {
+        const uint8_t *row = w + r * rowBytes;
+        for (long i = 0; i < count; i++) {
+            const int8_t *qi = q + i * qStride;
+            const float *di = d + i * blockStride;
+            const int32_t *li = lo + i * blockStride, *hi_ = hi + i * blockStride;
+            float s;
+            switch (kind) {
+            case SWIFTLET_KIND_Q8: s = VARIANT(row_q8)(row, qi, di, li, hi_, blocks); break;
+            case SWIFTLET_KIND_Q6: s = VARIANT(row_q6)(row, qi, di, li, hi_, blocks); break;
+            case SWIFTLET_KIND_Q4: s = VARIANT(row_q4)(row, qi, di, li, hi_, blocks); break;
+            case SWIFTLET_KIND_Q5: s = VARIANT(row_q5)(row, qi, di, li, hi_, blocks); break;
+            default: s = VARIANT(row_q4m)(row, qi, di, li, hi_, blocks); break;
+            }
+            float *out = y + i * ldy + r;
+            *out = accumulate ? *out + s : s;
+        }
+    }
+}

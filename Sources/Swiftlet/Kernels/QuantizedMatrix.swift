@@ -1,0 +1,155 @@
+import CQuantKernels
+
+/// A weight matrix in one of ggml's quantized formats (Q8_0, Q5_0, Q4_0, Q4_K, Q6_K), for the
+/// single-row products of decoding: the rows are the GGUF blocks repacked for the integer dot
+/// products of `CQuantKernels` (same values, a vector-friendly order), and each product
+/// quantizes its activation row per block of 32 as llama.cpp does. A row's result depends only
+/// on that row and that activation: batching does not change what a sequence generates.
+public final class QuantizedMatrix: @unchecked Sendable {
+    /// The format the values are in (as in a GGUF file).
+    public let type: GGMLType
+    public let rows: Int
+    public let columns: Int
+    let kind: Int32
+    let blocks: Int
+    let rowBytes: Int
+    let storage: UnsafeMutableRawPointer
+
+    /// Bytes streamed per product (what a decoded token reads of this matrix).
+    public var byteCount: Int { rows * rowBytes }
+
+    /// The types with a kernel, and the kernel's layout for each.
+    static func kind(of type: GGMLType) -> Int32? {
+        switch type {
+        case .q8_0: Int32(SWIFTLET_KIND_Q8)
+        case .q5_0: Int32(SWIFTLET_KIND_Q5)
+        case .q4_0: Int32(SWIFTLET_KIND_Q4)
+        case .q4_K: Int32(SWIFTLET_KIND_Q4M)
+        case .q6_K: Int32(SWIFTLET_KIND_Q6)
+        default: nil
+        }
+    }
+
+    /// Whether a matrix of this type and row length can be packed.
+    public static func supports(_ type: GGMLType, columns: Int) -> Bool {
+        guard kind(of: type) != nil, let codec = type.codec else { return false }
+        return columns % codec.blockElements == 0
+    }
+
+    /// Bytes a product streams for a rows × columns matrix of `type` (packed when a kernel takes
+    /// it, else its elements: 2 bytes for F16 and BF16, 4 for the rest).
+    public static func streamedBytes(_ type: GGMLType, rows: Int, columns: Int) -> Int {
+        if let kind = kind(of: type), supports(type, columns: columns) { return rows * swiftlet_quant_row_bytes(kind, columns / 32) }
+        return rows * columns * (type == .f16 || type == .bf16 ? 2 : 4)
+    }
+
+    /// Packs `rows` rows of GGUF blocks (`type.rowBytes(elements: columns)` bytes each, back to back).
+    public init(type: GGMLType, rows: Int, columns: Int, blocks source: UnsafeRawPointer) {
+        precondition(Self.supports(type, columns: columns), "QuantizedMatrix: \(type) rows of \(columns)")
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        kind = Self.kind(of: type)!
+        blocks = columns / 32
+        rowBytes = swiftlet_quant_row_bytes(kind, blocks)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: max(rows * rowBytes, 1), alignment: 64)
+        let sourceRowBytes = type.rowBytes(elements: columns)!
+        let s = SendableRawPointer(source), d = SendableRawPointer(storage)
+        let (rowBytes, blocks, ggml) = (rowBytes, blocks, Int32(type.rawValue))
+        let parts = rows * columns >= 1 << 20 ? 2 : 1
+        parallelFor(parts) { part in
+            for r in rows * part / parts..<rows * (part + 1) / parts {
+                _ = swiftlet_quant_pack(ggml, (s.pointer + r * sourceRowBytes).assumingMemoryBound(to: UInt8.self), blocks,
+                                        UnsafeMutableRawPointer(mutating: d.pointer + r * rowBytes).assumingMemoryBound(to: UInt8.self))
+            }
+        }
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Quantizes fp32 rows with ggml's reference quantizer for `type` (one that Swiftlet writes:
+    /// Q8_0, Q5_0, Q4_0), writing the values it now holds back over `values` (so that every
+    /// other kernel reading them computes with the same weights).
+    public static func quantizing(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int, type: GGMLType) -> QuantizedMatrix {
+        guard let encoder = type.encoder, supports(type, columns: columns) else {
+            preconditionFailure("QuantizedMatrix: Swiftlet does not quantize to \(type)")
+        }
+        let blocks = rows * columns / encoder.blockElements
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: blocks * encoder.blockBytes, alignment: 64)
+        defer { bytes.deallocate() }
+        let parts = rows * columns >= 1 << 20 ? 8 : 1
+        let v = SendablePointer(values), b = SendableRawPointer(bytes)
+        parallelFor(parts) { part in
+            let lo = blocks * part / parts, hi = blocks * (part + 1) / parts
+            let out = UnsafeMutableRawPointer(mutating: b.pointer + lo * encoder.blockBytes)
+            encoder.encode(v.pointer + lo * encoder.blockElements, blocks: hi - lo, into: out)
+            encoder.decode(UnsafeRawPointer(out), blocks: hi - lo, into: v.pointer + lo * encoder.blockElements)
+        }
+        return QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: bytes)
+    }
+
+    /// Y[count×rows] (+)= X[count×columns] · Wᵀ. Each weight row is read once for all `count`
+    /// activation rows; large products are split over both cores by weight rows.
+    public func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool,
+                      scratch: QuantizedActivations) {
+        scratch.quantize(x, count: count, blocks: blocks, kind: kind)
+        let parts = count * rows * columns >= Gemv.rowsParallelThreshold ? 2 : 1
+        let ys = SendablePointer(y), w = SendableRawPointer(storage)
+        let (kind, rowBytes, blocks, rows) = (kind, rowBytes, blocks, rows)
+        let q = SendableRawPointer(scratch.q), d = SendablePointer(scratch.d), lo = SendablePointer(scratch.low), hi = SendablePointer(scratch.high)
+        let (qStride, blockStride) = (scratch.qStride, scratch.blockStride)
+        parallelFor(parts) { part in
+            swiftlet_quant_rows(kind, w.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, blocks, rows * part / parts, rows * (part + 1) / parts,
+                                q.pointer.assumingMemoryBound(to: Int8.self), qStride, d.pointer, lo.pointer, hi.pointer,
+                                blockStride, count, ys.pointer, rows, accumulate ? 1 : 0)
+        }
+    }
+}
+
+/// Activation rows quantized for `QuantizedMatrix` products: int8 values per block of 32 in the
+/// kernels' order, each block's scale and the sums of its two halves. Grows as needed; one per
+/// thread that runs products.
+public final class QuantizedActivations {
+    private(set) var q = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+    private(set) var d = UnsafeMutablePointer<Float>.allocate(capacity: 8)
+    private(set) var low = UnsafeMutablePointer<Int32>.allocate(capacity: 8)
+    private(set) var high = UnsafeMutablePointer<Int32>.allocate(capacity: 8)
+    private var capacity = (bytes: 64, blocks: 8)
+    private(set) var qStride = 0, blockStride = 0
+
+    public init() {}
+    deinit {
+        q.deallocate()
+        d.deallocate()
+        low.deallocate()
+        high.deallocate()
+    }
+
+    func quantize(_ x: UnsafePointer<Float>, count: Int, blocks: Int, kind: Int32) {
+        qStride = swiftlet_quant_activation_bytes(blocks)
+        blockStride = swiftlet_quant_activation_blocks(blocks)
+        if count * qStride > capacity.bytes || count * blockStride > capacity.blocks {
+            q.deallocate(); d.deallocate(); low.deallocate(); high.deallocate()
+            capacity = (count * qStride, count * blockStride)
+            q = UnsafeMutableRawPointer.allocate(byteCount: capacity.bytes, alignment: 64)
+            d = .allocate(capacity: capacity.blocks)
+            low = .allocate(capacity: capacity.blocks)
+            high = .allocate(capacity: capacity.blocks)
+        }
+        for i in 0..<count {
+            swiftlet_quant_activation(kind, x + i * blocks * 32, blocks, (q + i * qStride).assumingMemoryBound(to: Int8.self),
+                                      d + i * blockStride, low + i * blockStride, high + i * blockStride)
+        }
+    }
+}
+
+/// Which of the integer dot-product kernels this CPU runs, by name (for `info` and the tests).
+public enum QuantKernels {
+    public static let names = ["portable C", "AVX2", "AVX-VNNI", "AVX512-VNNI"]
+    public static var best: Int { Int(swiftlet_quant_best_isa()) }
+    public static var inUse: Int { Int(swiftlet_quant_isa()) }
+    /// The variants this CPU runs (AVX512-VNNI does not imply AVX-VNNI: Zen 4 has only the former).
+    public static var available: [Int] { (0..<names.count).filter { swiftlet_quant_isa_available(Int32($0)) != 0 } }
+    /// Chooses a variant (at most the best): the tests run every one this CPU has.
+    static func use(_ isa: Int) { swiftlet_quant_use_isa(Int32(isa)) }
+}

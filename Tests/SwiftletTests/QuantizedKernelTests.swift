@@ -1,0 +1,176 @@
+import XCTest
+@testable import Swiftlet
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+
+/// The integer dot-product kernels (CQuantKernels) against a plain reference: the weights
+/// decoded by the GGUF codecs, the activation quantized per block of 32 as llama.cpp's Q8_0
+/// (d = max|x| / 127, q = x / d rounded to nearest even), the products summed in Double. Every
+/// instruction-set variant this CPU has gives the same bits; rows do not depend on each other.
+final class QuantizedKernelTests: XCTestCase {
+    static let types: [GGMLType] = [.q8_0, .q5_0, .q4_0, .q4_K, .q6_K]
+
+    /// Blocks of `type` for a rows × columns matrix: ggml's quantizer where Swiftlet has one,
+    /// else random bytes with sane fp16 scales (every bit pattern of the values is legal).
+    func blocks(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
+        let codec = type.codec!
+        let count = rows * columns / codec.blockElements
+        var bytes = [UInt8](repeating: 0, count: count * codec.blockBytes)
+        if let encoder = type.encoder {
+            let values = TestData.randoms(rows * columns, seed: seed, scale: 0.1)
+            bytes.withUnsafeMutableBytes { encoder.encode(values, blocks: count, into: $0.baseAddress!) }
+            return bytes
+        }
+        var rng = RandomGenerator(seed: seed)
+        for i in bytes.indices { bytes[i] = UInt8(rng.below(256)) }
+        func half(_ offset: Int, _ value: Float) {
+            let bits = Float16Bits.round(value)
+            bytes[offset] = UInt8(bits & 0xFF)
+            bytes[offset + 1] = UInt8(bits >> 8)
+        }
+        for b in 0..<count {
+            let base = b * codec.blockBytes
+            if type == .q4_K {
+                half(base, 0.001 + 0.01 * Float(rng.uniform()))
+                half(base + 2, 0.001 + 0.01 * Float(rng.uniform()))
+            } else {  // Q6_K: d at the end
+                half(base + 208, (Float(rng.uniform()) - 0.5) * 0.002)
+            }
+        }
+        return bytes
+    }
+
+    /// llama.cpp's activation blocks, then Σ w · q · d in Double.
+    func reference(weights: [Float], rows: Int, columns: Int, x: [Float]) -> [Double] {
+        var qx = [Double](repeating: 0, count: columns)
+        for b in 0..<columns / 32 {
+            let block = x[b * 32..<(b + 1) * 32]
+            let d = block.map(abs).max()! / 127
+            let inverse: Float = d != 0 ? 1 / d : 0
+            for i in block.indices { qx[i] = Double((x[i] * inverse).rounded(.toNearestOrEven)) * Double(d) }
+        }
+        return (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + Double(weights[r * columns + $1]) * qx[$1] } }
+    }
+
+    func testEveryKernelMatchesThePlainReferenceAndEveryVariantAgrees() {
+        let best = QuantKernels.best
+        defer { QuantKernels.use(best) }
+        // Columns of 1, 8, 9 and 24 blocks (groups of 8 with and without a partial one); the
+        // super-block types take whole 256s.
+        for type in Self.types {
+            let superBlock = type.codec!.blockElements == 256
+            for columns in superBlock ? [256, 768, 2048 + 256] : [32, 256, 288, 768] {
+                let rows = 13
+                let bytes = blocks(type, rows: rows, columns: columns, seed: UInt64(columns))
+                var weights = [Float](repeating: 0, count: rows * columns)
+                bytes.withUnsafeBytes { type.codec!.decode($0.baseAddress!, elements: rows * columns, into: &weights) }
+                let matrix = bytes.withUnsafeBytes { QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: $0.baseAddress!) }
+                var x = TestData.randoms(3 * columns, seed: 9)
+                x.replaceSubrange(0..<32, with: repeatElement(0, count: 32))  // a zero block: d = 0
+                let scratch = QuantizedActivations()
+                var variants: [[Float]] = []
+                for isa in QuantKernels.available {
+                    QuantKernels.use(isa)
+                    var y = [Float](repeating: 0, count: 3 * rows)
+                    matrix.apply(x, &y, count: 3, accumulate: false, scratch: scratch)
+                    variants.append(y)
+                    // One activation row at a time gives the same bits as three together.
+                    for i in 0..<3 {
+                        var alone = [Float](repeating: 1, count: rows)
+                        Array(x[i * columns..<(i + 1) * columns]).withUnsafeBufferPointer {
+                            matrix.apply($0.baseAddress!, &alone, count: 1, accumulate: false, scratch: scratch)
+                        }
+                        XCTAssertEqual(alone, Array(y[i * rows..<(i + 1) * rows]), "\(type) \(columns) \(QuantKernels.names[isa]) row \(i)")
+                    }
+                    // Accumulating adds to what is there.
+                    var added = [Float](repeating: 0.5, count: 3 * rows)
+                    matrix.apply(x, &added, count: 3, accumulate: true, scratch: scratch)
+                    XCTAssertEqual(added, y.map { 0.5 + $0 }, "\(type) \(columns) accumulate")
+                }
+                for (isa, y) in zip(QuantKernels.available, variants) {
+                    XCTAssertEqual(y.map(\.bitPattern), variants[0].map(\.bitPattern), "\(type) \(columns): \(QuantKernels.names[isa]) against portable C")
+                }
+                for i in 0..<3 {
+                    let expected = reference(weights: weights, rows: rows, columns: columns, x: Array(x[i * columns..<(i + 1) * columns]))
+                    let scale = (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + abs(Double(weights[r * columns + $1]) * Double(x[i * columns + $1])) } }
+                    for r in 0..<rows {
+                        XCTAssertEqual(Double(variants[0][i * rows + r]), expected[r], accuracy: 1e-5 * scale[r] + 1e-30, "\(type) \(columns) row \(r)")
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(QuantKernels.best, QuantKernels.inUse)
+    }
+
+    func testQuantizingAtLoadRoundsTheParametersToTheBlocksValues() {
+        let config = ModelConfig(dim: 64, layers: 1, heads: 4, kvHeads: 4, hiddenDim: 96, vocabSize: 100, contextLength: 32, tiedEmbedding: true)
+        for type in QuantizedWeights.loadTypes {
+            let model = Transformer(config: config)
+            model.initialize(seed: 2)
+            let original = model.parameters.array
+            let weights = QuantizedWeights.quantizing(model, to: type)
+            let encoder = type.encoder!
+            for view in model.layout.views {
+                let before = Array(original[view.offset..<view.offset + view.count])
+                let after = Array(UnsafeBufferPointer(start: model.parameters.pointer + view.offset, count: view.count))
+                guard view.shape.count == 2 else { XCTAssertEqual(after, before, view.name); continue }
+                var bytes = [UInt8](repeating: 0, count: view.count / 32 * encoder.blockBytes)
+                bytes.withUnsafeMutableBytes { encoder.encode(before, blocks: view.count / 32, into: $0.baseAddress!) }
+                var decoded = [Float](repeating: 0, count: view.count)
+                bytes.withUnsafeBytes { encoder.decode($0.baseAddress!, blocks: view.count / 32, into: &decoded) }
+                XCTAssertEqual(after, decoded, "\(type) \(view.name)")
+            }
+            XCTAssertEqual(weights.summary, "\(type) ×8")
+            // q, k, v, o 64×64, gate and up 96×64, down 64×96, the tied head 100×64: 1,288 blocks.
+            XCTAssertEqual(weights.bytesPerToken, 1288 * [GGMLType.q8_0: 34, .q5_0: 22, .q4_0: 18][type]!)
+        }
+    }
+
+    /// Greedy tokens with quantized weights: the same alone and beside other prompts (the
+    /// engine's batch invariance), and a GGUF exported in that type and used as stored
+    /// generates exactly what quantizing at load does.
+    func testQuantizedDecodingIsBatchInvariantAndTheStoredGGUFDecodesAsQuantizingAtLoad() throws {
+        let tokenizer = try TestData.bpeTokenizer()
+        let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 96, vocabSize: tokenizer.vocabSize, contextLength: 64, tiedEmbedding: true)
+        let dir = TestData.temporaryDirectory("quantized-engine")
+        let model = Transformer(config: config)
+        model.initialize(seed: 4)
+        let facts = CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer), training: [:], chat: nil)
+        try Checkpoint.save(dir + "/model", files: try Checkpoint.modelFiles(facts, model: model, tokenizer: tokenizer))
+        func prompt(_ n: Int, _ seed: UInt64) -> [Int32] {
+            var rng = RandomGenerator(seed: seed)
+            return (0..<n).map { _ in Int32(3 + rng.below(tokenizer.vocabSize - 3)) }
+        }
+        let requests = [(21, 7), (1, 8), (5, 9), (17, 10), (40, 11)].map {
+            GenerationRequest(prompt: prompt($0.0, UInt64($0.1)), maxTokens: 16, sampling: SamplingSettings(temperature: 0))
+        }
+        func run(_ checkpoint: Checkpoint, _ requests: [GenerationRequest], parallel: Int) throws -> [[Int32]] {
+            let engine = GenerationEngine(model: checkpoint.model, tokenizer: tokenizer,
+                                          options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: 16))
+            let ids = try requests.map { try engine.submit($0) }
+            let results = engine.runUntilIdle()
+            return ids.map { results[$0]!.tokens }
+        }
+        for format in [WeightFormat.q8_0, .q5_0, .q4_0] {
+            let loaded = try Checkpoint.load(dir + "/model")
+            XCTAssertNil(loaded.storedWeights)
+            XCTAssertEqual(try format.prepare(loaded), .fp32)
+            let together = try run(loaded, requests, parallel: 5)
+            for (i, request) in requests.enumerated() {
+                XCTAssertEqual(try run(loaded, [request], parallel: 1)[0], together[i], "\(format) request \(i)")
+            }
+            let gguf = dir + "/model.\(format.rawValue).gguf"
+            try ModelExport.gguf(try Checkpoint.load(dir + "/model"), type: format.quantizedType!, to: gguf)
+            let stored = try Checkpoint.load(gguf)
+            XCTAssertEqual(WeightFormat.defaultFor(stored), .stored)
+            XCTAssertEqual(format.bytesPerToken(loaded), WeightFormat.stored.bytesPerToken(stored))
+            try WeightFormat.stored.prepare(stored)
+            XCTAssertEqual(stored.model.parameters.array, loaded.model.parameters.array, "\(format)")
+            XCTAssertEqual(try run(stored, requests, parallel: 5), together, "\(format) stored")
+        }
+        XCTAssertThrowsError(try WeightFormat.stored.prepare(try Checkpoint.load(dir + "/model")))
+    }
+}
