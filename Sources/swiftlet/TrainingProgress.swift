@@ -39,7 +39,9 @@ enum TrainingProgress {
             case let .step(step, total, loss, learningRate, tokensPerSecond, seconds, eta, communication):
                 var line = "step \(step)" + (total.map { "/\($0)" } ?? "")
                 line += " | loss \(Format.fixed(loss, 3)) | \(Format.grouped(Int(tokensPerSecond))) tok/s"
-                if let communication { line += " | comm \(Format.fixed(communication * 1000, 1)) ms" }
+                if let communication {
+                    line += " | comm \(Format.fixed(communication.seconds * 1000, 1)) ms (waiting \(Format.fixed(communication.waitingSeconds * 1000, 1)))"
+                }
                 line += " | lr \(Format.scientific(Double(learningRate))) | \(Format.seconds(seconds))"
                 if let eta { line += " | ETA \(Format.seconds(eta))" }
                 Console.progress(line)

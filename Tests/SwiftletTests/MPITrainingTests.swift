@@ -93,6 +93,23 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertLessThanOrEqual(largest, 1e-5, "largest weight difference", file: file, line: line)
     }
 
+    /// Rank 0's metrics give every step's time in collectives, and within it the gradient
+    /// all-reduce and the wait for the slower rank before it.
+    func assertCollectivesSplit(_ directory: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let text = try FileIO.readUTF8(directory + "/metrics.jsonl")
+        let records = try text.split(separator: "\n").map { try JSONDecoder().decode(MetricRecord.self, from: Data($0.utf8)) }
+        let steps = records.filter { $0.kind == "train" }
+        XCTAssertEqual(steps.count, 20, file: file, line: line)
+        for record in steps {
+            let total = try XCTUnwrap(record.communicationSeconds, file: file, line: line)
+            let reduce = try XCTUnwrap(record.allReduceSeconds, file: file, line: line)
+            let waiting = try XCTUnwrap(record.waitingSeconds, file: file, line: line)
+            XCTAssertGreaterThan(reduce, 0, "step \(record.step)", file: file, line: line)
+            XCTAssertGreaterThanOrEqual(waiting, 0, "step \(record.step)", file: file, line: line)
+            XCTAssertLessThanOrEqual(reduce + waiting, total + 1e-9, "step \(record.step)", file: file, line: line)
+        }
+    }
+
     /// Two ranks of 256 rows each against one process drawing the same two 256-row
     /// micro-batches; then two ranks stopped at step 9 and resumed against the uninterrupted run.
     func testTwoRanksTrainAsOneProcessWithTheSameGlobalBatch() throws {
@@ -103,6 +120,7 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("2 ranks"), result.stderr)
         try assertSameRun(single, ranks)
+        try assertCollectivesSplit(ranks)
 
         result = try run(trainArguments(resumed, microBatch: 512) + ["--stop-at", "9"], ranks: 2)
         XCTAssertEqual(result.status, 0, result.stderr)

@@ -8,6 +8,10 @@ public struct MetricRecord: Codable, Sendable, Equatable {
     public var trainingSeconds: Double?
     /// A data-parallel step's time in collectives (the gradient all-reduce and a few small sums).
     public var communicationSeconds: Double?
+    /// Of which the gradient all-reduce alone, once every rank was ready…
+    public var allReduceSeconds: Double?
+    /// …and the wait for the slowest rank before it.
+    public var waitingSeconds: Double?
     public var perplexity: Double?
     public var bitsPerByte: Double?
     /// Which validation corpus an evaluation is of, when a run has several (nil: all of them).
@@ -25,6 +29,8 @@ public struct MetricRecord: Codable, Sendable, Equatable {
         if let tokensPerSecond { fields.append("\"tokensPerSecond\":\(json(tokensPerSecond))") }
         if let trainingSeconds { fields.append("\"trainingSeconds\":\(json(trainingSeconds))") }
         if let communicationSeconds { fields.append("\"communicationSeconds\":\(json(communicationSeconds))") }
+        if let allReduceSeconds { fields.append("\"allReduceSeconds\":\(json(allReduceSeconds))") }
+        if let waitingSeconds { fields.append("\"waitingSeconds\":\(json(waitingSeconds))") }
         if let perplexity { fields.append("\"perplexity\":\(json(perplexity))") }
         if let bitsPerByte { fields.append("\"bitsPerByte\":\(json(bitsPerByte))") }
         if let corpus { fields.append("\"corpus\":\(JSONText.quoted(corpus))") }

@@ -7,12 +7,24 @@ import Foundation
 /// What the training loop tells its caller; the command line turns these into a progress
 /// line and messages (the library prints nothing).
 public enum TrainingEvent: Sendable {
-    /// `communicationSeconds`: the step's time in collectives (nil for one process alone).
+    /// `communication`: the step's time in collectives (nil for one process alone).
     case step(step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
-              trainingSeconds: Double, etaSeconds: Double?, communicationSeconds: Double? = nil)
+              trainingSeconds: Double, etaSeconds: Double?, communication: StepCommunication? = nil)
     /// `perCorpus` lists each validation corpus when there are several; `result` combines them.
     case evaluation(step: Int, result: EvaluationResult, perCorpus: [CorpusEvaluation])
     case saved(step: Int, directory: String)
+}
+
+/// Where a data-parallel step's time in collectives went.
+public struct StepCommunication: Sendable, Equatable {
+    /// Every collective of the step: the gradient sum, the loss sum, the step-time agreement.
+    public var seconds: Double
+    /// The gradient all-reduce alone, from the moment every rank had its gradients: what the
+    /// interconnect costs (bytes over bandwidth, plus latency).
+    public var allReduceSeconds: Double
+    /// Waiting for the slowest rank to finish its backward before the all-reduce could start:
+    /// what uneven ranks cost (another process on a core, a slower machine, a longer slice).
+    public var waitingSeconds: Double
 }
 
 public enum TrainingOutcome: Sendable, Equatable {
@@ -42,6 +54,8 @@ public final class Trainer {
     let packer: BatchPacker
     let validation: [(name: String, windows: [TokenWindow])]
     private var firstStepSeconds: Double = 0
+    /// The current step's gradient all-reduce and the wait before it (data-parallel runs).
+    private var gradientSumSeconds = 0.0, gradientWaitSeconds = 0.0
     private var patience: EarlyStopping
     /// The chat template saved in the checkpoint's config (set once trained on dialogues).
     public var chatTemplate: ChatTemplate?
@@ -243,13 +257,18 @@ public final class Trainer {
         record.learningRate = Double(learningRate)
         record.tokensPerSecond = tokensPerSecond
         record.trainingSeconds = state.trainingSeconds
-        let communication = communicator.isParallel ? communicator.communicationSeconds - communicationBefore : nil
-        record.communicationSeconds = communication
+        let communication = communicator.isParallel
+            ? StepCommunication(seconds: communicator.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
+                                waitingSeconds: gradientWaitSeconds)
+            : nil
+        record.communicationSeconds = communication?.seconds
+        record.allReduceSeconds = communication?.allReduceSeconds
+        record.waitingSeconds = communication?.waitingSeconds
         records.append(record)
         appendMetric(record)
         report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
                      tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta(),
-                     communicationSeconds: communication))
+                     communication: communication))
     }
 
     /// The slowest rank's time for the step, the same on every rank: a timed run's ranks must
@@ -339,8 +358,10 @@ public final class Trainer {
         state.data = packer.position
         if let totalSteps = state.totalSteps { optimizerStep.setTotalSteps(totalSteps) }
         let world = communicator
+        gradientSumSeconds = 0
+        gradientWaitSeconds = 0
         let outcome = try optimizerStep.take(microBatches: batches.count, firstMicroBatch: plan.firstMicroBatch(of: world.rank),
-                                             sumOverRanks: { try world.allReduceSum($0.pointer, count: $0.count) }) { i, dropoutSeed in
+                                             sumOverRanks: sumOverRanks) { i, dropoutSeed in
             pass.forwardBackward(batches[i], gradientTokens: targets, dropoutSeed: dropoutSeed)
         }
         var loss = [outcome.loss]
@@ -349,6 +370,19 @@ public final class Trainer {
         state.step = optimizerStep.count
         state.tokensSeen += total
         return (loss[0] / Double(max(targets, 1)), outcome.learningRate)
+    }
+
+    /// The step's gradient all-reduce, and the wait for the slowest rank before it timed apart
+    /// (a barrier first: it costs a few microseconds, and separates uneven ranks from the
+    /// interconnect's cost in the figures).
+    private func sumOverRanks(_ gradients: FloatBuffer) throws {
+        guard communicator.isParallel else { return }
+        let start = communicator.communicationSeconds
+        try communicator.barrier()
+        let ready = communicator.communicationSeconds
+        try communicator.allReduceSum(gradients.pointer, count: gradients.count)
+        gradientWaitSeconds += ready - start
+        gradientSumSeconds += communicator.communicationSeconds - ready
     }
 
     /// Scores every validation corpus (dealt out among the ranks); nil when there is no validation text.
