@@ -64,7 +64,7 @@ gemma:
 # The toolchain's formatter with .swift-format (4 spaces, 120 columns): `make format` rewrites
 # the sources in place, `make lint` lists what differs and fails if anything does (the code base
 # is not formatted with it yet, so `make test` does not run it).
-FORMAT_PATHS := Package.swift Sources Tests Fuzz/Targets
+FORMAT_PATHS := Package.swift Plugins Sources Tests Fuzz/Targets
 format:
 	swift format format --configuration .swift-format --in-place --recursive --parallel $(FORMAT_PATHS)
 

@@ -63,8 +63,11 @@ let package = Package(
         .target(
             name: "Swiftlet",
             dependencies: ["CSentencePiece", "CDNNL", "CSpinWait", "CBF16Kernels", "CParallel", "CQuantKernels"],
-            swiftSettings: fastSwift
+            swiftSettings: fastSwift,
+            plugins: ["BuildInfo"]
         ),
+        // Writes the git commit of the build into the library (scripts/build-info.sh).
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         // `swiftlet serve`: the OpenAI-compatible HTTP server around the generation engine. Plain
         // -O (checked): it parses what strangers send.
         .target(

@@ -29,7 +29,9 @@ for source in openmpi openmp affinity; do
   "$clang" -O1 -g "${sanitize[@]}" -c "$root/Sources/CParallel/$source.c" -I "$root/Sources/CParallel/include" -o "$build/$source.o"
 done
 "$clang++" -O1 -g -std=c++17 "${sanitize[@]}" -c "$root/Sources/CSentencePiece/shim.cpp" -I "$root/Sources/CSentencePiece/include" -o "$build/shim.o"
-mapfile -t sources < <(find "$root/Sources/Swiftlet" "$root/Fuzz/Targets" -name '*.swift' | sort)
+# The git commit of the build, as the BuildInfo plugin writes it for SwiftPM.
+sh "$root/scripts/build-info.sh" "$build/generated/BuildCommit.swift"
+mapfile -t sources < <(find "$root/Sources/Swiftlet" "$root/Fuzz/Targets" "$build/generated" -name '*.swift' | sort)
 swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name Swiftlet -target-cpu native -enforce-exclusivity=unchecked \
   -I "$build/modules/CSentencePiece" -I "$build/modules/CSpinWait" -I "$build/modules/CBF16Kernels" -I "$build/modules/CParallel" -I "$build/modules/CQuantKernels" -I "$root/Sources/CDNNL" \
   "${sources[@]}" "$build/spin_wait.o" "$build/bf16_kernels.o" "$build/quant_kernels.o" "$build/openmpi.o" "$build/openmp.o" "$build/affinity.o" "$build/shim.o" \

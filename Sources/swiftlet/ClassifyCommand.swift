@@ -21,26 +21,16 @@ struct ClassifyCommand: ParsableCommand {
         }
     }
 
-    /// Labels and probabilities for texts, from the checkpoint's head or zero-shot.
+    /// Labels and probabilities for texts (the library's `Classification`), with a progress line
+    /// when labeling lasts long enough to wait for.
     static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?) throws -> (labels: [String], probabilities: [[Float]]) {
-        // One text (the REPL's /classify) needs a pass of one context, not of many texts.
-        let classifier = TextClassifier(model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: texts.count == 1 ? 0 : 4096)
-        // A progress line only when labeling lasts long enough to wait for.
         let clock = Stopwatch()
-        func progress(_ done: Int) {
+        defer { Console.clearProgress() }
+        return try Classification.probabilities(texts, checkpoint: checkpoint, zeroShot: zeroShot) { done in
             let seconds = clock.seconds
             guard seconds >= 2, done < texts.count else { return }
             Console.progress("labeling: \(done)/\(texts.count) texts, \(Format.fixed(Double(done) / seconds, 0)) texts/s, ETA \(Format.eta(elapsed: seconds, done: done, total: texts.count))")
         }
-        defer { Console.clearProgress() }
-        if let zeroShot {
-            return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: classifier.pass,
-                                                            progress: progress))
-        }
-        guard let head = checkpoint.classifier else {
-            throw SwiftletError("\(checkpoint.directory) has no classification head; train one with `swiftlet classify train`, or give --labels for zero-shot.")
-        }
-        return (head.config.labels, classifier.probabilities(texts, head: head, progress: progress))
     }
 
     struct Label: ParsableCommand {
@@ -110,35 +100,47 @@ struct ClassifyCommand: ParsableCommand {
         var val: String?
         @Option(name: .long, help: "Checkpoint directory to write (new or empty).")
         var out: String
-        @Option(name: .long, help: "What to train: head (on frozen features), lora (adapters and head) or full.")
-        var train: String = "head"
+        @Option(name: .long, help: "What to train: full (every weight and the head, the default: the best recipe measured), lora (adapters and head) or head (on frozen features, seconds).")
+        var train: String?
         @Option(name: .long, help: "Pooling of the final hidden states: mean, last, or auto (chosen on validation).")
         var pooling: String = "auto"
-        @Option(name: .long, help: "Epochs (at most; early stopping may end sooner).")
-        var epochs: Int = 10
-        @Option(name: .long, help: "Learning rate (default: 3e-3 head, 1e-3 lora, 1e-4 full).")
+        @Option(name: .long, help: "Epochs (at most; early stopping may end sooner; default 6 full, 10 lora or head).")
+        var epochs: Int?
+        @Option(name: .long, help: "Learning rate (default: 3e-4 full, 1e-3 lora, 3e-3 head).")
         var lr: Float?
-        @Option(name: .long, help: "Texts per step.")
-        var batchSize: Int = 32
+        @Option(name: .long, help: "Texts per step (default \(ClassifierTrainingOptions().batchSize)).")
+        var batchSize: Int?
         @Flag(name: .long, help: "Weight each class by the inverse of its frequency (imbalanced data).")
         var balanceClasses = false
-        @Option(name: .long, help: "Stop after this many epochs without a better validation accuracy.")
-        var patience: Int = 3
-        @Option(name: .long, help: "LoRA rank with --train lora.")
-        var loraRank: Int = 8
-        @Option(name: .long, help: "Dropout on the residual branches while training end to end (lora or full).")
-        var dropout: Float = 0
-        @Option(name: .long, help: "Random seed.")
-        var seed: UInt64 = 1
+        @Option(name: .long, help: "Stop after this many epochs without a better validation accuracy (default \(ClassifierTrainingOptions().patience)).")
+        var patience: Int?
+        @Option(name: .long, help: "LoRA rank with --train lora (default \(ClassifierTrainingOptions().loraRank)).")
+        var loraRank: Int?
+        @Option(name: .long, help: "Dropout on the residual branches while training end to end (default 0.1 full, 0 lora).")
+        var dropout: Float?
+        @Option(name: .long, help: "Random seed (default \(ClassifierTrainingOptions().seed)).")
+        var seed: UInt64?
 
         func validate() throws {
-            guard ClassifierTrainingMode(rawValue: train) != nil else { throw ValidationError("--train must be head, lora or full.") }
+            if let train, ClassifierTrainingMode(rawValue: train) == nil { throw ValidationError("--train must be full, lora or head.") }
             guard pooling == "auto" || Pooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be mean, last or auto.") }
-            guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
-            var options = ClassifierTrainingOptions()
-            (options.epochs, options.batchSize, options.patience, options.loraRank, options.learningRate, options.dropout) =
-                (epochs, batchSize, patience, loraRank, lr, dropout)
+            // The library checks every value (its messages name the option), before any work starts.
             do { try options.validate() } catch let error as SwiftletError { throw ValidationError(error.message) }
+        }
+
+        /// The chosen mode's defaults with what the command line gave.
+        var options: ClassifierTrainingOptions {
+            var options = ClassifierTrainingOptions(mode: train.flatMap(ClassifierTrainingMode.init(rawValue:)) ?? .full)
+            options.pooling = Pooling(rawValue: pooling)
+            if let epochs { options.epochs = epochs }
+            options.learningRate = lr
+            if let batchSize { options.batchSize = batchSize }
+            options.balanceClasses = balanceClasses
+            if let patience { options.patience = patience }
+            if let loraRank { options.loraRank = loraRank }
+            if let dropout { options.dropout = dropout }
+            if let seed { options.seed = seed }
+            return options
         }
 
         func run() throws {
@@ -156,28 +158,9 @@ struct ClassifyCommand: ParsableCommand {
                 } else {
                     (examples, held) = LabeledDataReader.split(examples, testEvery: 10, testRemainder: 9)
                 }
-                let labels = Array(Set(examples.map(\.label))).sorted()
-                guard labels.count >= 2 else {
-                    throw SwiftletError("\(data.data) has one class only (\(labels.first ?? "none")); a classifier needs at least two.")
-                }
-                let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
-                if let unseen = held.first(where: { index[$0.label] == nil }) {
-                    throw SwiftletError("the validation label \(unseen.label) never occurs in the training data (\(labels.joined(separator: ", "))).")
-                }
-                var options = ClassifierTrainingOptions()
-                options.mode = ClassifierTrainingMode(rawValue: train)!
-                options.pooling = Pooling(rawValue: pooling)
-                options.epochs = epochs
-                options.learningRate = lr
-                options.batchSize = batchSize
-                options.balanceClasses = balanceClasses
-                options.patience = patience
-                options.loraRank = loraRank
-                options.dropout = dropout
-                options.seed = seed
-                Console.info("\(examples.count) training and \(held.count) validation examples, \(labels.count) classes (\(labels.joined(separator: ", "))); training: \(train)")
-                let trainer = try ClassifierTrainer(base: base, labels: labels, train: examples.map { ($0.text, index[$0.label]!) },
-                                                    validation: held.map { ($0.text, index[$0.label]!) }, options: options, directory: out)
+                let options = self.options
+                let trainer = try ClassifierTrainer(base: base, train: examples, validation: held, options: options, directory: out)
+                Console.info("\(examples.count) training and \(held.count) validation examples, \(trainer.labels.count) classes (\(trainer.labels.joined(separator: ", "))); training: \(options.mode.rawValue)")
                 let clock = Stopwatch()
                 try trainer.run(report: { event in
                     switch event {
@@ -185,7 +168,7 @@ struct ClassifyCommand: ParsableCommand {
                         Console.info("head on frozen features, \(pooling.rawValue) pooling: validation accuracy \(Format.fixed(accuracy * 100, 1)) %")
                     case let .epoch(epoch, trainLoss, validationLoss, accuracy, best, seconds):
                         Console.progress("epoch \(epoch) | train loss \(Format.fixed(trainLoss, 3)) | validation loss \(Format.fixed(validationLoss, 3)), accuracy \(Format.fixed(accuracy * 100, 1)) %\(best ? " (best)" : "") | \(Format.seconds(seconds))",
-                                         final: train != "head")  // end-to-end epochs stay on screen; the head's many quick ones do not
+                                         final: options.mode != .head)  // end-to-end epochs stay on screen; the head's many quick ones do not
                     case let .saved(epoch, directory):
                         Console.info("saved \(directory) (epoch \(epoch))")
                     case let .progress(epoch, done, total, seconds):

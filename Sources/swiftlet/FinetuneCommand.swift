@@ -21,30 +21,30 @@ struct FinetuneCommand: ParsableCommand {
     var data: [String] = []
     @Option(name: .long, parsing: .upToNextOption, help: "Validation files (default: a val/ folder beside train/, or the last --val-fraction).")
     var val: [String] = []
-    @Option(name: .long, help: "Fraction of the tokens held out for validation when no validation text is given.")
-    var valFraction: Double = 0.1
+    @Option(name: .long, help: "Fraction of the tokens held out for validation when no validation text is given (default \(TrainingOptions.finetuningHeldOut)).")
+    var valFraction: Double = TrainingOptions.finetuningHeldOut
     @Option(name: .long, help: "Checkpoint directory to write (new or empty).")
     var out: String
     @Option(name: .long, help: "Training time budget, e.g. 10m.")
     var time: String?
     @Option(name: .long, help: "Number of optimizer steps.")
     var steps: Int?
-    @Option(name: .long, help: "Peak learning rate (default 5e-4, a quarter of training's).")
-    var lr: Float = 5e-4
-    @Option(name: .long, help: "Warmup steps.")
-    var warmup: Int = 10
+    @Option(name: .long, help: "Peak learning rate (default \(FinetuneCommand.defaults.learningRate), a quarter of training's).")
+    var lr: Float?
+    @Option(name: .long, help: "Warmup steps (default \(FinetuneCommand.defaults.warmupSteps ?? 0)).")
+    var warmup: Int?
     @Option(name: .long, help: "Tokens per optimizer step (default: 8 contexts).")
     var batchTokens: Int?
-    @Option(name: .long, help: "Evaluate (and keep the weights if they are the best) every N steps.")
-    var evalInterval: Int = 50
-    @Option(name: .long, help: "Stop after this many evaluations in a row without a better validation loss.")
-    var patience: Int = 4
-    @Option(name: .long, help: "AdamW weight decay (matrices only).")
-    var weightDecay: Float = 0.1
+    @Option(name: .long, help: "Evaluate (and keep the weights if they are the best) every N steps (default \(FinetuneCommand.defaults.evalInterval)).")
+    var evalInterval: Int?
+    @Option(name: .long, help: "Stop after this many evaluations in a row without a better validation loss (default \(FinetuneCommand.defaults.patience ?? 0)).")
+    var patience: Int?
+    @Option(name: .long, help: "AdamW weight decay (matrices only; default \(FinetuneCommand.defaults.adam.weightDecay)).")
+    var weightDecay: Float?
     @Option(name: .long, help: "Split files into documents at this string (\\n and \\t understood).")
     var docSeparator: String?
-    @Option(name: .long, help: "Random seed (data order).")
-    var seed: UInt64 = 1
+    @Option(name: .long, help: "Random seed (data order; default \(FinetuneCommand.defaults.seed)).")
+    var seed: UInt64?
     @Option(name: .long, help: "bf16 (the default where the CPU has AVX512-BF16) or fp32.")
     var precision: String?
     @Option(name: .long, help: "Train rank-R LoRA adapters only; the base weights stay frozen.")
@@ -59,14 +59,35 @@ struct FinetuneCommand: ParsableCommand {
     func validate() throws {
         if data.isEmpty { throw ValidationError("give the text to fine-tune on with --data.") }
         if steps == nil, time == nil { throw ValidationError("say how long to fine-tune with --steps N or --time 10m.") }
-        if let steps, steps <= 0 { throw ValidationError("--steps must be positive.") }
         if let time, (Format.parseDuration(time) ?? 0) <= 0 { throw ValidationError("--time must be a duration like 10m, 90s or 1h.") }
         guard valFraction > 0, valFraction < 1 else { throw ValidationError("--val-fraction must be between 0 and 1.") }
-        if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
         if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
         if docSeparator == "" { throw ValidationError("--doc-separator must not be empty.") }
         if loraRank == nil, loraAlpha != nil || mergeLora { throw ValidationError("--lora-alpha and --merge-lora go with --lora-rank.") }
-        _ = try loraTargetList()
+        // The library checks every value (its messages name the option), before any work starts.
+        do { try options(contextLength: 1).validate() } catch let error as SwiftletError { throw ValidationError(error.message) }
+    }
+
+    /// Fine-tuning's defaults, for the help text.
+    static let defaults = TrainingOptions.finetuning(contextLength: 1)
+
+    /// Fine-tuning's defaults with what the command line gave.
+    func options(contextLength: Int) throws -> TrainingOptions {
+        var options = TrainingOptions.finetuning(contextLength: contextLength)
+        if let seed { options.seed = seed }
+        if let lr { options.learningRate = lr }
+        if let warmup { options.warmupSteps = warmup }
+        options.steps = steps
+        options.timeBudget = time.flatMap(Format.parseDuration)
+        if let batchTokens { options.batchTokens = batchTokens }
+        if let weightDecay { options.adam.weightDecay = weightDecay }
+        if let evalInterval { options.evalInterval = evalInterval }
+        if let precision = precision.flatMap(Precision.init(rawValue:)) { options.precision = precision }
+        options.documentSeparator = docSeparator
+        if let patience { options.patience = patience }
+        options.lora = try loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha, targets: try loraTargetList()) }
+        options.mergeAdapters = mergeLora
+        return options
     }
 
     func loraTargetList() throws -> [LoRATarget] {
@@ -92,21 +113,7 @@ struct FinetuneCommand: ParsableCommand {
             TrainingProgress.describe(prepared, seconds: clock.seconds, heldOut: "\(Format.fixed(valFraction * 100, 0))%")
             guard prepared.validation.documents.count >= 2 else { throw SwiftletError("the validation text is too short to measure anything.") }
 
-            var options = TrainingOptions()
-            options.seed = seed
-            options.learningRate = lr
-            options.warmupSteps = warmup
-            options.steps = steps
-            options.timeBudget = time.flatMap(Format.parseDuration)
-            options.batchTokens = batchTokens ?? 8 * base.model.config.contextLength
-            options.adam.weightDecay = weightDecay
-            options.evalInterval = evalInterval
-            options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .trainingDefault
-            options.documentSeparator = docSeparator
-            options.keepBest = true
-            options.patience = patience
-            options.lora = try loraRank.map { LoRAConfig(rank: $0, alpha: loraAlpha, targets: try loraTargetList()) }
-            options.mergeAdapters = mergeLora
+            let options = try self.options(contextLength: base.model.config.contextLength)
             let trainer = try Trainer(finetuning: base, options: options, training: [prepared.training],
                                       validation: [prepared.validation], directory: out)
             let dialogues = text.train.hasDialogues
@@ -114,14 +121,14 @@ struct FinetuneCommand: ParsableCommand {
             trainer.provenance = ["finetunedFrom": base.directory, "data": dialogues ? "dialogues" : "text"]
             let what = trainer.adapters.map { "LoRA rank \($0.config.rank) adapters (\(Format.count($0.parameters.count)) trainable parameters, base frozen)" }
                 ?? "all \(Format.count(base.model.config.parameterCount)) parameters"
-            Console.info("fine-tuning \(base.directory): \(what), on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(lr)))")
+            Console.info("fine-tuning \(base.directory): \(what), on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(options.learningRate)))")
             Console.info(options.precision.describedForTraining)
             try TrainingProgress.join(trainer, world)
             let outcome = try TrainingProgress.run(trainer, interruptedHint: "\(out) holds the best weights so far")
             let best = trainer.state.bestValidationLoss.map { Format.fixed($0, 3) } ?? "?"
             let kept = "\(out) holds step \(trainer.savedStep ?? 0), validation loss \(best)"
             Console.info(outcome == .stoppedEarly
-                         ? "stopped early: no better validation loss in \(patience) evaluations; \(kept)"
+                         ? "stopped early: no better validation loss in \(options.patience ?? 0) evaluations; \(kept)"
                          : "done: \(kept)")
         }
     }

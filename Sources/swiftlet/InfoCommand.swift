@@ -1,7 +1,7 @@
 import ArgumentParser
 import Swiftlet
 
-/// `swiftlet info`: what a checkpoint is and how it was made.
+/// `swiftlet info`: what a checkpoint is, how it was made, and which Swiftlet reads it.
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
@@ -14,9 +14,10 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let loaded = try Checkpoint.load(checkpoint)
+            print("swiftlet: \(SwiftletVersion.description)")
             let c = loaded.config.model
             print("checkpoint: \(loaded.directory)")
-            print("format: \(loaded.source)")
+            print("format: \(loaded.source)" + (loaded.config.writtenBy.map { ", written by \($0)" } ?? ""))
             for conversion in loaded.conversions { print("converted: \(conversion)") }
             print("architecture: Llama-style decoder, dim \(c.dim), \(c.layers) layers, \(c.heads) heads (\(c.kvHeads) kv heads, head size \(c.headDim)), SwiGLU hidden \(c.hiddenDim), context \(c.contextLength)")
             print("parameters: \(Format.grouped(c.parameterCount)) (\(Format.grouped(c.nonEmbeddingParameterCount)) outside the embedding), \(c.tiedEmbedding ? "tied" : "separate") output head")

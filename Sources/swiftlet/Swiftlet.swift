@@ -9,6 +9,7 @@ struct SwiftletCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftlet",
         abstract: "Train, fine-tune and run small Transformer language models on your CPU.",
+        version: "swiftlet " + SwiftletVersion.description,
         subcommands: [TrainCommand.self, FinetuneCommand.self, GenerateCommand.self, ChatCommand.self, ServeCommand.self, ClassifyCommand.self, EvalCommand.self, InfoCommand.self, ExportCommand.self, TokenizerCommand.self, BenchCommand.self]
     )
 

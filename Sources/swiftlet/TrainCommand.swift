@@ -30,29 +30,29 @@ struct TrainCommand: ParsableCommand {
     var steps: Int?
     @Option(name: .long, help: "Tokens per optimizer step, packed from whole documents; gradient accumulation reaches it (default: 8 contexts).")
     var batchTokens: Int?
-    @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory).")
-    var microBatchTokens: Int = 8192
-    @Option(name: .long, help: "Peak learning rate (default 2e-3).")
+    @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory; default \(TrainCommand.defaults.microBatchTokens)).")
+    var microBatchTokens: Int?
+    @Option(name: .long, help: "Peak learning rate (default \(TrainCommand.defaults.learningRate)).")
     var lr: Float?
     @Option(name: .long, help: "Final learning rate of the cosine decay (default lr/10).")
     var minLr: Float?
     @Option(name: .long, help: "Warmup steps (default: a 15th of the run, at most 100; 25 under --time).")
     var warmup: Int?
-    @Option(name: .long, help: "AdamW weight decay (matrices only).")
-    var weightDecay: Float = 0.1
+    @Option(name: .long, help: "AdamW weight decay (matrices only; default \(TrainCommand.defaults.adam.weightDecay)).")
+    var weightDecay: Float?
     @Flag(name: .long, help: "Apply weight decay to the embedding table too.")
     var decayEmbeddings = false
-    @Option(name: .long, help: "Clip the global gradient norm to this (0 = off).")
-    var gradClip: Float = 1
-    @Option(name: .long, help: "Dropout on the residual branches.")
-    var dropout: Float = 0
-    @Option(name: .long, help: "Random seed (weights, data order, dropout).")
-    var seed: UInt64 = 1
-    @Option(name: .long, help: "Evaluate every N steps (default 100; may change on --resume).")
+    @Option(name: .long, help: "Clip the global gradient norm to this (0 = off; default \(TrainCommand.defaults.gradientClip)).")
+    var gradClip: Float?
+    @Option(name: .long, help: "Dropout on the residual branches (default 0).")
+    var dropout: Float?
+    @Option(name: .long, help: "Random seed (weights, data order, dropout; default \(TrainCommand.defaults.seed)).")
+    var seed: UInt64?
+    @Option(name: .long, help: "Evaluate every N steps (default \(TrainCommand.defaults.evalInterval); may change on --resume).")
     var evalInterval: Int?
-    @Option(name: .long, help: "Validation tokens per evaluation.")
-    var evalTokens: Int = 131_072
-    @Option(name: .long, help: "Save a checkpoint every N steps (default 500; may change on --resume).")
+    @Option(name: .long, help: "Validation tokens per evaluation (default \(TrainCommand.defaults.evalTokens)).")
+    var evalTokens: Int?
+    @Option(name: .long, help: "Save a checkpoint every N steps (default \(TrainCommand.defaults.saveInterval); may change on --resume).")
     var saveInterval: Int?
     @Option(name: .long, help: "Tokenizer size when one is trained (default per preset).")
     var vocabSize: Int?
@@ -71,25 +71,16 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Save and stop after this step, keeping the schedule of the whole run (continue with --resume): for job time limits.", valueName: "step"))
     var stopAt: Int?
 
+    /// Pretraining's defaults, for the help text (the batch default depends on the context).
+    static let defaults = TrainingOptions.pretraining(contextLength: 1)
+
     func validate() throws {
         if let preset, ModelPreset(rawValue: preset) == nil {
             throw ValidationError("unknown preset \(preset); choose one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
-        if let steps, steps <= 0 { throw ValidationError("--steps must be positive.") }
         if let time, (Format.parseDuration(time) ?? 0) <= 0 { throw ValidationError("--time must be a duration like 5m, 90s or 1h.") }
-        if let vocabSize, !(1...(1 << 20)).contains(vocabSize) { throw ValidationError("--vocab-size must be between 1 and 1,048,576.") }
         guard TokenizerModelType(rawValue: tokenizerType) != nil else { throw ValidationError("--tokenizer-type must be bpe or unigram.") }
-        if let context, !(2...(1 << 17)).contains(context) { throw ValidationError("--context must be between 2 and 131,072.") }
-        if let kvHeads, !(1...1024).contains(kvHeads) { throw ValidationError("--kv-heads must be between 1 and 1024.") }
-        if let evalInterval, evalInterval <= 0 { throw ValidationError("--eval-interval must be positive.") }
-        if let saveInterval, saveInterval <= 0 { throw ValidationError("--save-interval must be positive.") }
         if let stopAt, stopAt <= 0 { throw ValidationError("--stop-at must be a positive step.") }
-        if let batchTokens, batchTokens <= 0 { throw ValidationError("--batch-tokens must be positive.") }
-        if let lr, !(lr.isFinite && lr > 0 && lr < 10) { throw ValidationError("--lr must be a positive number below 10.") }
-        if let minLr, !(minLr.isFinite && minLr >= 0 && minLr <= (lr ?? 2e-3)) {
-            throw ValidationError("--min-lr must be between 0 and --lr.")
-        }
-        guard dropout >= 0, dropout < 1 else { throw ValidationError("--dropout must be in [0, 1).") }
         guard !data.isEmpty else { throw ValidationError("give the training text with --data.") }
         if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
         if docSeparator == "" { throw ValidationError("--doc-separator must not be empty.") }
@@ -97,6 +88,39 @@ struct TrainCommand: ParsableCommand {
             throw ValidationError("--resume continues the saved run with its own schedule; give --steps for a new total instead of --time.")
         }
         if !resume, steps == nil, time == nil { throw ValidationError("say how long to train with --steps N or --time 5m.") }
+        // The library checks every value (its messages name the option), before any work starts.
+        do {
+            if let vocabSize { try TokenizerSource.check(vocabSize: vocabSize) }
+            let presetValue = ModelPreset(rawValue: preset ?? "small")!
+            let shape = try presetValue.config(vocabSize: vocabSize ?? presetValue.defaultVocabSize)
+                .overriding(contextLength: context, kvHeads: kvHeads, dropout: dropout)
+            try options(contextLength: shape.contextLength, corpusWeights: nil).validate()
+        } catch let error as SwiftletError {
+            throw ValidationError(error.message)
+        }
+    }
+
+    /// Pretraining's defaults with what the command line gave.
+    func options(contextLength: Int, corpusWeights: [Double]?) -> TrainingOptions {
+        var options = TrainingOptions.pretraining(contextLength: contextLength)
+        if let seed { options.seed = seed }
+        if let lr { options.learningRate = lr }
+        options.minLearningRate = minLr
+        options.warmupSteps = warmup
+        options.steps = steps
+        options.timeBudget = time.flatMap(Format.parseDuration)
+        if let batchTokens { options.batchTokens = batchTokens }
+        if let microBatchTokens { options.microBatchTokens = microBatchTokens }
+        if let weightDecay { options.adam.weightDecay = weightDecay }
+        options.decayEmbeddings = decayEmbeddings
+        if let gradClip { options.gradientClip = gradClip }
+        if let evalInterval { options.evalInterval = evalInterval }
+        if let evalTokens { options.evalTokens = evalTokens }
+        if let saveInterval { options.saveInterval = saveInterval }
+        if let precision = precision.flatMap(Precision.init(rawValue:)) { options.precision = precision }
+        options.documentSeparator = separator
+        options.corpusWeights = corpusWeights
+        return options
     }
 
     func run() throws {
@@ -113,7 +137,9 @@ struct TrainCommand: ParsableCommand {
                 let checkpoint = try Checkpoint.load(out)
                 let (training, validation) = try tokenize(texts, tokenizer: checkpoint.tokenizer)
                 let trainer = try Trainer.resume(from: checkpoint, directory: out, training: training, validation: validation)
-                try checkUnchanged(trainer, sources: sources)
+                try trainer.checkUnchanged(preset: preset, contextLength: context, kvHeads: kvHeads, vocabSize: vocabSize, learningRate: lr,
+                                           precision: precision.flatMap(Precision.init(rawValue:)), batchTokens: batchTokens,
+                                           documentSeparator: separator, corpusWeights: weights(sources))
                 if let steps { try trainer.setTotalSteps(steps) }
                 try trainer.setIntervals(evaluation: evalInterval, save: saveInterval)
                 Console.info("resuming \(out) at step \(trainer.state.step)" + (trainer.state.totalSteps.map { " of \($0)" } ?? ""))
@@ -124,31 +150,9 @@ struct TrainCommand: ParsableCommand {
             try Checkpoint.checkNewDestination(out, resumable: true)
             let presetValue = ModelPreset(rawValue: preset ?? "small")!
             let tokenizer = try obtainTokenizer(Corpus(documents: texts.flatMap(\.train.documents)), preset: presetValue)
-            var config = presetValue.config(vocabSize: tokenizer.vocabSize)
-            if let context { config.contextLength = context }
-            if let kvHeads { config.kvHeads = kvHeads }
-            config.dropout = dropout
-            try config.validate()
+            let config = try presetValue.config(vocabSize: tokenizer.vocabSize).overriding(contextLength: context, kvHeads: kvHeads, dropout: dropout)
             let (training, validation) = try tokenize(texts, tokenizer: tokenizer)
-
-            var options = TrainingOptions()
-            options.seed = seed
-            options.learningRate = lr ?? 2e-3
-            options.minLearningRate = minLr
-            options.warmupSteps = warmup
-            options.steps = steps
-            options.timeBudget = time.flatMap(Format.parseDuration)
-            options.batchTokens = batchTokens ?? 8 * config.contextLength
-            options.microBatchTokens = microBatchTokens
-            options.adam.weightDecay = weightDecay
-            options.decayEmbeddings = decayEmbeddings
-            options.gradientClip = gradClip
-            options.evalInterval = evalInterval ?? 100
-            options.evalTokens = evalTokens
-            options.saveInterval = saveInterval ?? 500
-            options.precision = precision.flatMap(Precision.init(rawValue:)) ?? .trainingDefault
-            options.documentSeparator = separator
-            options.corpusWeights = sources.count > 1 ? sources.map { $0.weight! } : nil
+            let options = self.options(contextLength: config.contextLength, corpusWeights: weights(sources))
             let model = Transformer(config: config)
             let trainer = try Trainer(model: model, tokenizer: tokenizer, preset: presetValue.rawValue, options: options,
                                       training: training, validation: validation, directory: out)
@@ -160,45 +164,23 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// Options that shaped the saved run may be repeated with --resume, but not changed.
-    func checkUnchanged(_ trainer: Trainer, sources: [DataSource]) throws {
-        let saved = trainer.state.options, model = trainer.model.config
-        var changed: [String] = []
-        if let lr, lr != saved.learningRate { changed.append("--lr") }
-        if let precision, precision != saved.precision.rawValue { changed.append("--precision") }
-        if let context, context != model.contextLength { changed.append("--context") }
-        if let kvHeads, kvHeads != model.kvHeads { changed.append("--kv-heads") }
-        if let vocabSize, vocabSize != model.vocabSize { changed.append("--vocab-size") }
-        if let preset, preset != trainer.state.preset { changed.append("--preset") }
-        if let batchTokens, batchTokens != saved.batchTokens { changed.append("--batch-tokens") }
-        if separator != saved.documentSeparator { changed.append("--doc-separator") }
-        let weights = sources.count > 1 ? sources.map { $0.weight! } : nil
-        if weights != saved.corpusWeights { changed.append("the --data weights") }
-        guard changed.isEmpty else {
-            throw SwiftletError("--resume continues the saved run with its own settings, but \(changed.joined(separator: ", ")) differ from them; only --steps (a new total) may change.")
-        }
+    /// The corpora's sampling weights when --data mixes several.
+    func weights(_ sources: [DataSource]) -> [Double]? {
+        sources.count > 1 ? sources.map { $0.weight! } : nil
     }
 
-    /// Uses --tokenizer, a tokenizer.model beside the data, or trains one (cached by content).
+    /// --tokenizer, a tokenizer.model beside the data, one trained earlier on this text, or a new one.
     func obtainTokenizer(_ corpus: Corpus, preset: ModelPreset) throws -> Tokenizer {
-        if let tokenizer { return try Tokenizer(contentsOf: tokenizer) }
-        if let bundled = DataSplit.bundledTokenizer(data: data) {
-            Console.info("tokenizer: \(bundled)")
-            return try Tokenizer(contentsOf: bundled)
-        }
         let options = TokenizerTrainingOptions(vocabSize: vocabSize ?? preset.defaultVocabSize, modelType: TokenizerModelType(rawValue: tokenizerType)!)
-        let text = corpus.text
-        let cached = TokenCache.tokenizerPath(for: text, options: options)
-        if FileIO.exists(cached), let tokenizer = try? Tokenizer(contentsOf: cached) {
-            Console.info("tokenizer: \(tokenizer.vocabSize)-piece \(options.modelType.rawValue), trained earlier on this text (cached)")
-            return tokenizer
+        let (tokenizer, source) = try TokenizerSource.obtain(path: self.tokenizer, data: data, corpus: corpus, options: options) { bytes in
+            Console.info("training a \(options.vocabSize)-piece \(options.modelType.rawValue) tokenizer on \(Format.grouped(bytes)) bytes…")
         }
-        Console.info("training a \(options.vocabSize)-piece \(options.modelType.rawValue) tokenizer on \(Format.grouped(text.utf8.count)) bytes…")
-        let clock = Stopwatch()
-        let tokenizer = try Tokenizer.train(text: text, options: options)
-        try? FileIO.createDirectory(TokenCache.directory)
-        try? FileIO.writeAtomically(tokenizer.modelBytes, to: cached)
-        Console.info("tokenizer trained in \(Format.seconds(clock.seconds))")
+        switch source {
+        case .given: break
+        case let .bundled(path): Console.info("tokenizer: \(path)")
+        case .cached: Console.info("tokenizer: \(tokenizer.vocabSize)-piece \(options.modelType.rawValue), trained earlier on this text (cached)")
+        case let .trained(seconds): Console.info("tokenizer trained in \(Format.seconds(seconds))")
+        }
         return tokenizer
     }
 
@@ -210,8 +192,8 @@ struct TrainCommand: ParsableCommand {
     func tokenize(_ texts: [SourceText], tokenizer: Tokenizer) throws -> ([WeightedCorpus], [ValidationSet]) {
         let prepared = try texts.map { text in
             let clock = Stopwatch()
-            let corpus = try PreparedCorpus.prepare(text, tokenizer: tokenizer, heldOutFraction: 0.05)
-            TrainingProgress.describe(corpus, seconds: clock.seconds, heldOut: "5%")
+            let corpus = try PreparedCorpus.prepare(text, tokenizer: tokenizer, heldOutFraction: TrainingOptions.pretrainingHeldOut)
+            TrainingProgress.describe(corpus, seconds: clock.seconds, heldOut: "\(Format.fixed(TrainingOptions.pretrainingHeldOut * 100, 0))%")
             return corpus
         }
         return (prepared.map(\.training), prepared.map(\.validation))

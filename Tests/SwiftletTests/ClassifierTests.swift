@@ -82,7 +82,7 @@ final class ClassifierTests: XCTestCase {
         let royal = ["king", "queen", "prince", "lord"], plain = ["night", "war", "love", "here"]
         let examples = (0..<160).map { i in i % 2 == 0 ? (text(royal), 0) : (text(plain), 1) }
         let out = TestData.temporaryDirectory("cls-out")
-        var options = ClassifierTrainingOptions()
+        var options = ClassifierTrainingOptions(mode: .head)
         options.epochs = 10
         let trainer = try ClassifierTrainer(base: try Checkpoint.load(dir), labels: ["royal", "plain"], train: Array(examples[..<120]),
                                             validation: Array(examples[120...]), options: options, directory: out)
@@ -98,8 +98,7 @@ final class ClassifierTests: XCTestCase {
                                                    options: options, directory: out))
         // End to end with dropout, steps of 32 texts split over passes of one context (32 rows):
         // every epoch runs and the model moves.
-        var full = ClassifierTrainingOptions()
-        full.mode = .full
+        var full = ClassifierTrainingOptions(mode: .full)
         full.pooling = .mean
         full.epochs = 2
         full.maxRowsPerPass = 32

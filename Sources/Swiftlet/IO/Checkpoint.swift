@@ -54,6 +54,9 @@ public struct CheckpointConfig: Codable, Sendable {
     public var training: [String: String]
     /// Set once the model is tuned for chat: the template its dialogues were rendered with.
     public var chat: ChatTemplate?
+    /// The Swiftlet that wrote the checkpoint, as `SwiftletVersion.description` says (set by
+    /// `CheckpointStore.write`; nil for directories that other tools or older Swiftlets wrote).
+    public var writtenBy: String?
 
     public init(model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:], chat: ChatTemplate? = nil) {
         self.model = model

@@ -55,7 +55,10 @@ public struct CheckpointContents {
 public enum CheckpointStore {
     /// Writes `contents` as the whole directory, replacing the checkpoint there atomically.
     /// `supersedes`: the checkpoint the run continued from (NAME.old after an interrupted save).
+    /// config.json records the Swiftlet (version and commit) that wrote it.
     public static func write(_ contents: CheckpointContents, to directory: String, supersedes: String? = nil) throws {
+        var contents = contents
+        contents.config.writtenBy = "swiftlet " + SwiftletVersion.description
         try Checkpoint.save(directory, files: try files(contents, directory: directory), supersedes: supersedes)
     }
 

@@ -40,7 +40,9 @@ public enum HuggingFaceDirectory {
             for (k, v) in own["training"]?.object ?? [:] { training[k] = v.string }
             model.dropout = Float(own["dropout"]?.number ?? 0)
             try model.validate()
-            return (CheckpointConfig(model: model, tokenizer: facts, training: training, chat: chat), .swiftlet(version: 2))
+            var config = CheckpointConfig(model: model, tokenizer: facts, training: training, chat: chat)
+            config.writtenBy = own["writtenBy"]?.string
+            return (config, .swiftlet(version: 2))
         } catch let error as SwiftletError {
             throw SwiftletError("\(path): \(error.message)")
         } catch {
@@ -57,6 +59,7 @@ public enum HuggingFaceDirectory {
             "training": .object(config.training.mapValues { .string($0) }),
             "dropout": .float(config.model.dropout),
         ]
+        if let writtenBy = config.writtenBy { own["writtenBy"] = .string(writtenBy) }
         if let chat = config.chat { own["chat"] = try JSONDecoder().decode(JSONValue.self, from: Data(JSONEncoder().encode(chat))) }
         keys["swiftlet"] = .object(own)
         return .object(keys)

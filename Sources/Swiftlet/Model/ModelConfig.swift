@@ -150,3 +150,24 @@ public enum ModelPreset: String, CaseIterable, Sendable {
         }
     }
 }
+
+extension ModelConfig {
+    /// This shape with a command line's overrides, each checked (the messages name the option).
+    public func overriding(contextLength: Int?, kvHeads: Int?, dropout: Float?) throws -> ModelConfig {
+        var config = self
+        if let contextLength {
+            guard (2...(1 << 17)).contains(contextLength) else { throw SwiftletError("--context must be between 2 and 131,072.") }
+            config.contextLength = contextLength
+        }
+        if let kvHeads {
+            guard (1...1024).contains(kvHeads) else { throw SwiftletError("--kv-heads must be between 1 and 1024.") }
+            config.kvHeads = kvHeads
+        }
+        if let dropout {
+            guard dropout >= 0, dropout < 1 else { throw SwiftletError("--dropout must be in [0, 1).") }
+            config.dropout = dropout
+        }
+        try config.validate()
+        return config
+    }
+}

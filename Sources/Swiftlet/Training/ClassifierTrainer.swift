@@ -9,11 +9,11 @@ import Foundation
 public enum ClassifierTrainingMode: String, Codable, CaseIterable, Sendable { case head, lora, full }
 
 public struct ClassifierTrainingOptions: Sendable {
-    public var mode: ClassifierTrainingMode = .head
+    public var mode: ClassifierTrainingMode
     /// nil: mean and last-token pooling are both tried on the head alone; validation picks.
     public var pooling: Pooling? = nil
-    public var epochs = 10
-    /// Default: 3e-3 for the head on features, 1e-3 with LoRA, 1e-4 for full fine-tuning.
+    public var epochs: Int
+    /// Default: 3e-3 for the head on features, 1e-3 with LoRA, 3e-4 for full fine-tuning.
     public var learningRate: Float? = nil
     public var batchSize = 32
     /// Weight each class's loss by total / (classes × its count), for imbalanced data.
@@ -25,8 +25,16 @@ public struct ClassifierTrainingOptions: Sendable {
     /// Rows of one forward/backward pass (at least the context); a step's texts beyond it take more passes.
     public var maxRowsPerPass = 4096
     /// Dropout on the residual branches during end-to-end training (LoRA or full).
-    public var dropout: Float = 0
-    public init() {}
+    public var dropout: Float
+
+    /// Each mode's defaults. The default mode is the best recipe measured (README, "The movie-review
+    /// polarity corpus"): full fine-tuning at 3e-4 with dropout 0.1 for up to 6 epochs, which beats
+    /// the head alone by 8 to 10 points of test accuracy; the head alone (10 epochs) takes seconds.
+    public init(mode: ClassifierTrainingMode = .full) {
+        self.mode = mode
+        epochs = mode == .full ? 6 : 10
+        dropout = mode == .full ? 0.1 : 0
+    }
 
     /// Every option in range; the learning rates finite and positive.
     public func validate() throws {
@@ -42,7 +50,7 @@ public struct ClassifierTrainingOptions: Sendable {
     }
 
     var headLearningRate: Float { mode == .head ? (learningRate ?? 3e-3) : 3e-3 }
-    var modelLearningRate: Float { learningRate ?? (mode == .lora ? 1e-3 : 1e-4) }
+    var modelLearningRate: Float { learningRate ?? (mode == .lora ? 1e-3 : 3e-4) }
 }
 
 public enum ClassifierEvent: Sendable {
@@ -96,6 +104,20 @@ public final class ClassifierTrainer {
         } else {
             classWeights = nil
         }
+    }
+
+    /// From labeled examples: the classes are the training examples' labels, sorted; a
+    /// validation label the training data never has is refused.
+    public convenience init(base: Checkpoint, train: [LabeledExample], validation: [LabeledExample], options: ClassifierTrainingOptions,
+                            directory: String) throws {
+        let labels = Array(Set(train.map(\.label))).sorted()
+        guard labels.count >= 2 else { throw SwiftletError("the training data has one class only (\(labels.first ?? "none")); a classifier needs at least two.") }
+        let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
+        if let unseen = validation.first(where: { index[$0.label] == nil }) {
+            throw SwiftletError("the validation label \(unseen.label) never occurs in the training data (\(labels.joined(separator: ", "))).")
+        }
+        try self.init(base: base, labels: labels, train: train.map { ($0.text, index[$0.label]!) },
+                      validation: validation.map { ($0.text, index[$0.label]!) }, options: options, directory: directory)
     }
 
     public func run(report: (ClassifierEvent) -> Void, shouldStop: () -> Bool = { false }) throws {

@@ -155,6 +155,27 @@ public final class Trainer {
         try state.options.validate()
     }
 
+    /// A `--resume` may repeat what shaped the saved run, but not change it: each argument is what
+    /// the command line gave (nil: not given); the document separator and corpus weights always
+    /// count, since the data is read again.
+    public func checkUnchanged(preset: String?, contextLength: Int?, kvHeads: Int?, vocabSize: Int?, learningRate: Float?,
+                               precision: Precision?, batchTokens: Int?, documentSeparator: String?, corpusWeights: [Double]?) throws {
+        let saved = state.options, shape = model.config
+        var changed: [String] = []
+        if let learningRate, learningRate != saved.learningRate { changed.append("--lr") }
+        if let precision, precision != saved.precision { changed.append("--precision") }
+        if let contextLength, contextLength != shape.contextLength { changed.append("--context") }
+        if let kvHeads, kvHeads != shape.kvHeads { changed.append("--kv-heads") }
+        if let vocabSize, vocabSize != shape.vocabSize { changed.append("--vocab-size") }
+        if let preset, preset != state.preset { changed.append("--preset") }
+        if let batchTokens, batchTokens != saved.batchTokens { changed.append("--batch-tokens") }
+        if documentSeparator != saved.documentSeparator { changed.append("--doc-separator") }
+        if corpusWeights != saved.corpusWeights { changed.append("the --data weights") }
+        guard changed.isEmpty else {
+            throw SwiftletError("--resume continues the saved run with its own settings, but \(changed.joined(separator: ", ")) differ from them; only --steps (a new total) may change.")
+        }
+    }
+
     /// Rows of one forward/backward pass.
     var microBatchRows: Int { min(state.options.microBatchTokens, state.options.batchTokens) }
 
