@@ -407,3 +407,17 @@ void swiftlet_bf16_attention_backward(const float *dout, const float *q, const f
 }
 
 #endif
+
+// Not bf16, but C for the thread-local storage Swift lacks.
+#include <stdlib.h>
+
+float *swiftlet_thread_scratch_f32(long count) {
+    static __thread float *cached;
+    static __thread long capacity;
+    if (count > capacity) {
+        free(cached);
+        capacity = (count + 1023) & ~1023L;
+        cached = aligned_alloc(64, (size_t)capacity * 4);
+    }
+    return cached;
+}

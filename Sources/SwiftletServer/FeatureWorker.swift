@@ -38,7 +38,7 @@ final class FeatureWorker: @unchecked Sendable {
         let done: @Sendable ([[Float]]) -> Void
     }
 
-    let classifier: TextClassifier
+    let classifier: FeatureExtractor
     let head: ClassifierHead?
     let maxQueued: Int
     private var mutex = pthread_mutex_t()
@@ -47,7 +47,7 @@ final class FeatureWorker: @unchecked Sendable {
     private var stopping = false
 
     init(model: Transformer, tokenizer: Tokenizer, head: ClassifierHead?, maxRows: Int, maxQueued: Int) {
-        classifier = TextClassifier(model: model, tokenizer: tokenizer, maxRows: maxRows)
+        classifier = FeatureExtractor(model: model, tokenizer: tokenizer, maxRows: maxRows)
         self.head = head
         self.maxQueued = maxQueued
         pthread_mutex_init(&mutex, nil)

@@ -97,8 +97,8 @@ public final class SwiftletServer: Sendable {
         let engineOptions = GenerationEngine.Options(parallel: options.parallel, weights: options.weights)
         // The KV pool (`parallel` full contexts) and the embeddings pass, refused before allocation.
         var plan = GenerationEngine.memoryPlan(served.model.config, options: engineOptions)
-        plan.parts += MemoryPlan.training(served.model.config, rows: max(options.featureRows, served.model.config.contextLength))
-            .parts.filter { $0.name != "weights" && $0.name != "optimizer" }
+        plan.parts += MemoryPlan.scoring(served.model.config, rows: max(options.featureRows, served.model.config.contextLength))
+            .parts.filter { $0.name != "weights" }
         try plan.check("serving \(options.parallel) sequences at once")
         let engine = GenerationEngine(model: served.model, tokenizer: served.tokenizer, options: engineOptions)
         driver = EngineDriver(engine: engine, maxWaiting: options.maxWaiting)

@@ -12,6 +12,8 @@ final class ChatREPL {
     private var toldAboutDropping = false
     /// Labels for zero-shot `/classify` (set by `/labels`).
     private var zeroShotLabels: [String]?
+    /// /classify's forward pass (one context of rows), built on first use and kept.
+    private lazy var extractor = FeatureExtractor(model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: 0)
 
     init(session: ChatSession, input: LineInput, transcriptPath: String?, checkpoint: Checkpoint) {
         self.session = session
@@ -140,7 +142,8 @@ final class ChatREPL {
                 if zeroShot == nil, checkpoint.classifier == nil {
                     throw SwiftletError("this checkpoint has no classification head; set zero-shot labels first with /labels a,b,c.")
                 }
-                let (labels, probabilities) = try ClassifyCommand.probabilities([argument], checkpoint: checkpoint, zeroShot: zeroShot)
+                let (labels, probabilities) = try ClassifyCommand.probabilities([argument], checkpoint: checkpoint, zeroShot: zeroShot,
+                                                                                extractor: extractor)
                 let ranked = zip(labels, probabilities[0]).sorted { $0.1 > $1.1 }
                 print(ranked.map { "\($0.0) \(Format.fixed(Double($0.1), 3))" }.joined(separator: "  "))
             case "mode":

@@ -22,11 +22,13 @@ struct ClassifyCommand: ParsableCommand {
     }
 
     /// Labels and probabilities for texts (the library's `Classification`), with a progress line
-    /// when labeling lasts long enough to wait for.
-    static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?) throws -> (labels: [String], probabilities: [[Float]]) {
+    /// when labeling lasts long enough to wait for. `extractor`: one the caller keeps between
+    /// calls (the REPL's /classify); by default one is built for these texts.
+    static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?,
+                              extractor: FeatureExtractor? = nil) throws -> (labels: [String], probabilities: [[Float]]) {
         let clock = Stopwatch()
         defer { Console.clearProgress() }
-        return try Classification.probabilities(texts, checkpoint: checkpoint, zeroShot: zeroShot) { done in
+        return try Classification.probabilities(texts, checkpoint: checkpoint, zeroShot: zeroShot, extractor: extractor) { done in
             let seconds = clock.seconds
             guard seconds >= 2, done < texts.count else { return }
             Console.progress("labeling: \(done)/\(texts.count) texts, \(Format.fixed(Double(done) / seconds, 0)) texts/s, ETA \(Format.eta(elapsed: seconds, done: done, total: texts.count))")

@@ -43,7 +43,7 @@ struct EvalCommand: ParsableCommand {
                 windows = Evaluator.windows(of: documents, context: context, maxTokens: maxTokens)
             }
             guard !windows.isEmpty else { throw SwiftletError("the text is too short to score.") }
-            let pass = TrainingPass(model: loaded.model, maxRows: max(1, 8192 / context) * context)
+            let pass = ScoringPass(model: loaded.model, maxRows: max(1, 8192 / context) * context)
             let clock = Stopwatch()
             let result = Evaluator.evaluate(pass: pass, tokenizer: loaded.tokenizer, windows: windows)
             if json {

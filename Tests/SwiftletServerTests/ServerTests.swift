@@ -195,7 +195,7 @@ final class ServerTests: XCTestCase {
     func testEmbeddingsArePooledFinalHiddenStates() async throws {
         let served = try ServerFixture.served()
         let texts = ["the king speaks of love", "good night"]
-        let classifier = TextClassifier(model: served.model, tokenizer: served.tokenizer, maxRows: 0)
+        let classifier = FeatureExtractor(model: served.model, tokenizer: served.tokenizer, maxRows: 0)
         let pooled = classifier.features(texts, poolings: [.mean])[.mean]!
         let dim = ServerFixture.config.dim
         try await ServerFixture.withServer { _, client in
@@ -221,7 +221,7 @@ final class ServerTests: XCTestCase {
     func testClassifyWithTheHeadAndZeroShot() async throws {
         let served = try ServerFixture.served()
         let texts = ["I love this, my lord", "war and night"]
-        let classifier = TextClassifier(model: served.model, tokenizer: served.tokenizer, maxRows: 0)
+        let classifier = FeatureExtractor(model: served.model, tokenizer: served.tokenizer, maxRows: 0)
         let expected = classifier.probabilities(texts, head: served.classifier!)
         let zeroShot = try ZeroShot(labels: ["love", "war"])
         let expectedZeroShot = zeroShot.probabilities(texts, model: served.model, tokenizer: served.tokenizer, pass: classifier.pass)

@@ -31,7 +31,7 @@ final class BF16KernelTests: XCTestCase {
 
     func testForwardMatchesTheReferenceWithinBF16Tolerance() {
         for (heads, kvHeads, headDim) in [(4, 2, 16), (3, 3, 48), (4, 1, 64)] {
-            let spans = AttentionSpan.packed(cumulativeLengths: cumulativeLengths)
+            let spans = SequenceRows.packed(cumulativeLengths: cumulativeLengths)
             let rows = cumulativeLengths.last!
             let q = TestData.randoms(rows * heads * headDim, seed: 10), k = TestData.randoms(rows * kvHeads * headDim, seed: 11)
             let v = TestData.randoms(rows * kvHeads * headDim, seed: 12)
@@ -54,14 +54,14 @@ final class BF16KernelTests: XCTestCase {
 
     func testForwardWithCachedPastKeys() {
         let heads = 2, kvHeads = 1, headDim = 32
-        let span = [AttentionSpan(queryStart: 0, queryCount: 11, keyStart: 3, past: 20)]
+        let span = [SequenceRows(start: 0, count: 11, past: 20, keyStart: 3)]
         let q = TestData.randoms(11 * heads * headDim, seed: 13), k = TestData.randoms(40 * kvHeads * headDim, seed: 14)
         let v = TestData.randoms(40 * kvHeads * headDim, seed: 15)
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: 11 * heads)
         Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: span, heads: heads, kvHeads: kvHeads, headDim: headDim,
                           precision: .bf16)
         let reference = Reference.attention(q: q, k: Array(k[(3 * headDim)...]), v: Array(v[(3 * headDim)...]),
-                                            spans: [AttentionSpan(queryStart: 0, queryCount: 11, keyStart: 0, past: 20)],
+                                            spans: [SequenceRows(start: 0, count: 11, past: 20, keyStart: 0)],
                                             heads: heads, kvHeads: kvHeads, headDim: headDim)
         XCTAssertLessThan(maxAbsDifference(out, reference.out), 0.1)
         XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 0.1)
@@ -71,7 +71,7 @@ final class BF16KernelTests: XCTestCase {
     /// as relative L2 errors, and a few coordinates against finite differences of the reference.
     func testBackwardMatchesTheFP32KernelWithinBF16Tolerance() {
         for (heads, kvHeads, headDim) in [(4, 2, 16), (3, 3, 48), (4, 1, 64)] {
-            let spans = AttentionSpan.packed(cumulativeLengths: cumulativeLengths)
+            let spans = SequenceRows.packed(cumulativeLengths: cumulativeLengths)
             let rows = cumulativeLengths.last!
             var q = TestData.randoms(rows * heads * headDim, seed: 20), k = TestData.randoms(rows * kvHeads * headDim, seed: 21)
             var v = TestData.randoms(rows * kvHeads * headDim, seed: 22)

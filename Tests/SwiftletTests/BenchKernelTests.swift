@@ -20,7 +20,7 @@ final class BenchKernelTests: XCTestCase {
         let rows = sequences * length
         let q = TestData.randoms(rows * heads * headDim, seed: 3), k = TestData.randoms(rows * kvHeads * headDim, seed: 4)
         let v = TestData.randoms(rows * kvHeads * headDim, seed: 5), dout = TestData.randoms(rows * heads * headDim, seed: 6)
-        let spans = AttentionSpan.packed(cumulativeLengths: [0, length, 2 * length])
+        let spans = SequenceRows.packed(cumulativeLengths: [0, length, 2 * length])
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: rows * heads)
         Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk

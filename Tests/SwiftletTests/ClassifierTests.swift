@@ -40,12 +40,12 @@ final class ClassifierTests: XCTestCase {
         }
     }
 
-    func classifier() throws -> TextClassifier {
+    func classifier() throws -> FeatureExtractor {
         let tokenizer = try TestData.tokenizer()
         let model = Transformer(config: ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 128, vocabSize: tokenizer.vocabSize,
                                                     contextLength: 64))
         model.initialize(seed: 5)
-        return TextClassifier(model: model, tokenizer: tokenizer, maxRows: 256)
+        return FeatureExtractor(model: model, tokenizer: tokenizer, maxRows: 256)
     }
 
     func testPackedFeaturesEqualTextsOneAtATime() throws {
@@ -91,7 +91,7 @@ final class ClassifierTests: XCTestCase {
         let kept = try Checkpoint.load(out)
         let head = try XCTUnwrap(kept.classifier)
         XCTAssertEqual(head.config.labels, ["royal", "plain"])
-        let probabilities = TextClassifier(model: kept.model, tokenizer: kept.tokenizer).probabilities(["king queen lord", "love war night"], head: head)
+        let probabilities = FeatureExtractor(model: kept.model, tokenizer: kept.tokenizer).probabilities(["king queen lord", "love war night"], head: head)
         XCTAssertGreaterThan(probabilities[0][0], 0.5)
         XCTAssertGreaterThan(probabilities[1][1], 0.5)
         XCTAssertThrowsError(try ClassifierTrainer(base: kept, labels: ["only"], train: [("x", 0)], validation: [("y", 0)],

@@ -48,7 +48,7 @@ final class EngineTests: XCTestCase {
             var rng = RandomGenerator(seed: 33)
             for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
             var keysPool = [Float](repeating: .nan, count: blockCount * blockSize * rowStride), valuesPool = keysPool
-            var spans: [AttentionSpan] = [], paged: [PagedSpan] = [], tables: [Int32] = []
+            var spans: [SequenceRows] = [], paged: [SequenceRows] = [], tables: [Int32] = []
             var queryStart = 0, keyStart = 0
             for shape in shapes {
                 let keys = shape.past + shape.rows
@@ -60,8 +60,8 @@ final class EngineTests: XCTestCase {
                         valuesPool[slot + d] = v[(keyStart + j) * rowStride + d]
                     }
                 }
-                spans.append(AttentionSpan(queryStart: queryStart, queryCount: shape.rows, keyStart: keyStart, past: shape.past))
-                paged.append(PagedSpan(queryStart: queryStart, queryCount: shape.rows, past: shape.past, tableStart: tables.count))
+                spans.append(SequenceRows(start: queryStart, count: shape.rows, past: shape.past, keyStart: keyStart))
+                paged.append(SequenceRows(start: queryStart, count: shape.rows, past: shape.past, keyStart: tables.count))
                 tables += table
                 queryStart += shape.rows
                 keyStart += keys

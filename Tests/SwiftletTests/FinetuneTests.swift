@@ -56,7 +56,7 @@ final class FinetuneTests: XCTestCase {
         var rowLosses = [Float](repeating: .nan, count: batch.rows)
         let logits = FloatBuffer(count: CrossEntropy.chunkRows * config.vocabSize)
         _ = batch.targets.withUnsafeBufferPointer { targets in
-            CrossEntropy.forwardBackward(hidden: pass.finalNormed.pointer, weight: model.parameters.pointer + model.layout.outputHead,
+            CrossEntropy.forwardBackward(hidden: pass.finalHidden, weight: model.parameters.pointer + model.layout.outputHead,
                                          targets: targets.baseAddress!, rows: batch.rows, dim: config.dim, vocab: config.vocabSize,
                                          logits: logits.pointer, gradientScale: 1, dhidden: &dhidden, dweight: &dweight,
                                          rowLosses: &rowLosses, matrices: pass.matrices)

@@ -93,8 +93,8 @@ final class KernelTests: XCTestCase {
 
     /// Awkward shapes: lengths 1, 17 (not a multiple of anything), 33; grouped KV heads;
     /// a span with cached past keys; head sizes 16 and 24 (SIMD tail paths).
-    func spans() -> [AttentionSpan] {
-        AttentionSpan.packed(cumulativeLengths: [0, 1, 18, 51])
+    func spans() -> [SequenceRows] {
+        SequenceRows.packed(cumulativeLengths: [0, 1, 18, 51])
     }
 
     func testAttentionForwardMatchesReference() {
@@ -114,7 +114,7 @@ final class KernelTests: XCTestCase {
     func testAttentionWithCachedPastMatchesReference() {
         // Two query rows continuing a sequence whose first 9 keys are cached.
         let heads = 4, kvHeads = 2, headDim = 16
-        let span = [AttentionSpan(queryStart: 0, queryCount: 2, keyStart: 0, past: 9)]
+        let span = [SequenceRows(start: 0, count: 2, past: 9, keyStart: 0)]
         let q = TestData.randoms(2 * heads * headDim, seed: 13), k = TestData.randoms(11 * kvHeads * headDim, seed: 14)
         let v = TestData.randoms(11 * kvHeads * headDim, seed: 15)
         var out = [Float](repeating: 0, count: 2 * heads * headDim), lse = [Float](repeating: 0, count: 2 * heads)
@@ -129,14 +129,14 @@ final class KernelTests: XCTestCase {
         let heads = 6, kvHeads = 3, headDim = 32
         let pasts = [0, 5, 63, 200]
         let cacheStarts = [0, 256, 512, 768]
-        let spans = (0..<4).map { AttentionSpan(queryStart: $0, queryCount: 1, keyStart: cacheStarts[$0], past: pasts[$0]) }
+        let spans = (0..<4).map { SequenceRows(start: $0, count: 1, past: pasts[$0], keyStart: cacheStarts[$0]) }
         let q = TestData.randoms(4 * heads * headDim, seed: 40)
         let k = TestData.randoms(1024 * kvHeads * headDim, seed: 41), v = TestData.randoms(1024 * kvHeads * headDim, seed: 42)
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: 4 * heads)
         Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
         for s in 0..<4 {
             // Each sequence alone, with only its own cache.
-            let single = [AttentionSpan(queryStart: 0, queryCount: 1, keyStart: 0, past: pasts[s])]
+            let single = [SequenceRows(start: 0, count: 1, past: pasts[s], keyStart: 0)]
             let rowQ = Array(q[s * heads * headDim..<(s + 1) * heads * headDim])
             let cache = cacheStarts[s] * kvHeads * headDim..<(cacheStarts[s] + pasts[s] + 1) * kvHeads * headDim
             let reference = Reference.attention(q: rowQ, k: Array(k[cache]), v: Array(v[cache]), spans: single,
@@ -165,7 +165,7 @@ final class KernelTests: XCTestCase {
     /// overwritten).
     func checkAttentionBackward(cumulativeLengths: [Int], heads: Int, kvHeads: Int, headDim: Int, seed: UInt64,
                                 strides: (query: Int, key: Int), file: StaticString = #filePath, line: UInt = #line) {
-        let spans = AttentionSpan.packed(cumulativeLengths: cumulativeLengths)
+        let spans = SequenceRows.packed(cumulativeLengths: cumulativeLengths)
         let rows = cumulativeLengths.last!
         var q = TestData.randoms(rows * heads * headDim, seed: seed), k = TestData.randoms(rows * kvHeads * headDim, seed: seed + 1)
         var v = TestData.randoms(rows * kvHeads * headDim, seed: seed + 2)

@@ -67,14 +67,16 @@ final class ModelTests: XCTestCase {
 
     /// Runs `tokens` through the engine's forward pass after what `table` holds, `chunk` rows at a
     /// time; returns the logits after the last one.
-    func feed(_ tokens: [Int32], into table: inout BlockTable, forward: BatchForward, chunk: Int = 256) -> [Float] {
+    func feed(_ tokens: [Int32], into table: inout BlockTable, forward: GenerationPass, chunk: Int = 256) -> [Float] {
         var start = 0
         var logits: [Float] = []
         while start < tokens.count {
             let piece = Array(tokens[start..<min(start + chunk, tokens.count)])
             XCTAssertTrue(table.grow(toHold: table.length + piece.count, from: forward.pool))
             let last = start + piece.count == tokens.count
-            forward.forward([BatchForward.Segment(tokens: piece, past: table.length, blocks: table.blocks, wantsLogits: last)])
+            var batch = GenerationBatch()
+            batch.append(piece, past: table.length, blocks: table.blocks, wantsLogits: last)
+            forward.forward(batch)
             if last { logits = Array(UnsafeBufferPointer(start: forward.logits.pointer, count: forward.model.config.vocabSize)) }
             table.length += piece.count
             start += piece.count
@@ -86,7 +88,7 @@ final class ModelTests: XCTestCase {
         // Logits of the last token after feeding a prompt in pieces equal those of one pass.
         let model = randomModel()
         let pool = KVBlockPool(config: model.config, blockCount: 16, blockSize: 4)
-        let forward = BatchForward(model: model, pool: pool, maxRows: 32, maxLogitRows: 2)
+        let forward = GenerationPass(model: model, pool: pool, maxRows: 32, maxLogitRows: 2)
         let tokens: [Int32] = [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]
         var wholeTable = BlockTable(), piecesTable = BlockTable()
         let whole = feed(tokens, into: &wholeTable, forward: forward)

@@ -42,6 +42,11 @@ void swiftlet_bf16_attention_backward(const float *dout, const float *q, const f
                                       const float *k, const float *v, float *dk, float *dv, long kStride,
                                       long group, long queryCount, long past, long headDim, float scale);
 
+// `count` floats of scratch owned by the calling thread, kept from call to call (grown when a
+// call needs more, never shrunk): the fp32 attention kernels' tiles, so that a step allocates
+// nothing. Valid until the same thread asks again.
+float *swiftlet_thread_scratch_f32(long count);
+
 #ifdef __cplusplus
 }
 #endif

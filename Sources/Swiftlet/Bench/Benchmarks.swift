@@ -76,7 +76,7 @@ public enum Benchmarks {
         let v = FloatBuffer(TestPattern.values(rows * kvHeads * headDim, seed: 3)), dout = FloatBuffer(TestPattern.values(rows * heads * headDim, seed: 4))
         let out = FloatBuffer(count: rows * heads * headDim), lse = FloatBuffer(count: rows * heads)
         let dq = FloatBuffer(count: q.count), dk = FloatBuffer(count: k.count), dv = FloatBuffer(count: v.count)
-        let spans = AttentionSpan.packed(cumulativeLengths: (0...sequences).map { $0 * context })
+        let spans = SequenceRows.packed(cumulativeLengths: (0...sequences).map { $0 * context })
         let forwardFLOPs = 2 * Double(context) * Double(context) * Double(headDim) * Double(heads * sequences)
         let backwardFLOPs = 2.5 * forwardFLOPs
         func fusedSeconds(_ precision: Precision) -> (forward: Double, backward: Double) {

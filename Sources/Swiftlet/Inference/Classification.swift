@@ -2,20 +2,21 @@
 /// zero-shot labels are given, from the language model's likelihood of each: the one dispatch
 /// behind `classify`, `classify eval` and chat's `/classify`.
 public enum Classification {
-    /// `classifier`: a pass the caller keeps between calls (the REPL's `/classify`); by default
+    /// `extractor`: a pass the caller keeps between calls (the REPL's `/classify`); by default
     /// one is sized for these texts (one context for a single text, many texts per pass
     /// otherwise). `progress(done)` is called as texts are finished.
-    public static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?, classifier: TextClassifier? = nil,
+    public static func probabilities(_ texts: [String], checkpoint: Checkpoint, zeroShot: ZeroShot?, extractor: FeatureExtractor? = nil,
                                      progress: (Int) -> Void = { _ in }) throws -> (labels: [String], probabilities: [[Float]]) {
         if zeroShot == nil, checkpoint.classifier == nil {
             throw SwiftletError("\(checkpoint.directory) has no classification head; train one with `swiftlet classify train`, or give --labels for zero-shot.")
         }
-        let classifier = classifier ?? TextClassifier(model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: texts.count == 1 ? 0 : 4096)
+        let extractor = extractor ?? FeatureExtractor(
+            model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: texts.count == 1 ? 0 : FeatureExtractor.defaultRows)
         if let zeroShot {
-            return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: classifier.pass,
+            return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: extractor.pass,
                                                             progress: progress))
         }
         let head = checkpoint.classifier!
-        return (head.config.labels, classifier.probabilities(texts, head: head, progress: progress))
+        return (head.config.labels, extractor.probabilities(texts, head: head, progress: progress))
     }
 }

@@ -2,7 +2,7 @@
 /// the next token of every running sequence with chunks of prompts still being read (up to
 /// `promptTokensPerStep` prompt tokens), then samples and streams each sequence that got logits.
 /// KV caches live in a shared block pool; a finished or cancelled request returns its blocks
-/// at once. The engine schedules; `BatchForward` computes. Not thread-safe: one caller drives it.
+/// at once. The engine schedules; `GenerationPass` computes. Not thread-safe: one caller drives it.
 public final class GenerationEngine {
     public struct Options: Sendable {
         /// Sequences generating at once.
@@ -65,7 +65,10 @@ public final class GenerationEngine {
     public let tokenizer: Tokenizer?
     public let options: Options
     public let pool: KVBlockPool
-    let forwardPass: BatchForward
+    let forwardPass: GenerationPass
+    /// The step's new tokens and the requests they belong to, refilled every step.
+    var stepBatch = GenerationBatch()
+    var stepOwners: [ActiveRequest] = []
     /// One row of logits kept before sampling, for requests that report log-probabilities.
     let rawLogits: UnsafeMutablePointer<Float>
     var waiting: [ActiveRequest] = []
@@ -93,7 +96,7 @@ public final class GenerationEngine {
         let perSequence = (c.contextLength + options.blockSize - 1) / options.blockSize
         pool = KVBlockPool(config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize)
         if options.weights == .bf16 { model.roundParametersToBFloat16() }
-        forwardPass = BatchForward(model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,
+        forwardPass = GenerationPass(model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,
                                    maxLogitRows: options.parallel, weights: options.weights)
         rawLogits = .allocate(capacity: c.vocabSize)
     }
@@ -157,14 +160,14 @@ public final class GenerationEngine {
     public func step() -> [(id: RequestID, result: GenerationResult)] {
         endExpired()
         admit()
-        var segments: [BatchForward.Segment] = []
-        var owners: [ActiveRequest] = []
+        stepBatch.removeAll()
+        stepOwners.removeAll(keepingCapacity: true)
         // Every running sequence's next token…
         for sequence in running {
             guard let token = sequence.pendingToken else { continue }
             growOrFail(sequence, toHold: sequence.table.length + 1)
-            segments.append(BatchForward.Segment(tokens: [token], past: sequence.table.length, blocks: sequence.table.blocks, wantsLogits: true))
-            owners.append(sequence)
+            stepBatch.append(CollectionOfOne(token), past: sequence.table.length, blocks: sequence.table.blocks, wantsLogits: true)
+            stepOwners.append(sequence)
         }
         // …then prompt chunks, first come first served. A prompt is always cut at the same
         // places (multiples of promptTokensPerStep), whatever else runs, so its arithmetic is
@@ -177,23 +180,23 @@ public final class GenerationEngine {
             budget -= count
             growOrFail(sequence, toHold: sequence.prefilled + count)
             let done = sequence.prefilled + count == prompt.count
-            segments.append(BatchForward.Segment(tokens: Array(prompt[sequence.prefilled..<(sequence.prefilled + count)]),
-                                                 past: sequence.prefilled, blocks: sequence.table.blocks, wantsLogits: done))
-            owners.append(sequence)
+            stepBatch.append(prompt[sequence.prefilled..<(sequence.prefilled + count)], past: sequence.prefilled,
+                             blocks: sequence.table.blocks, wantsLogits: done)
+            stepOwners.append(sequence)
         }
-        if !segments.isEmpty {
-            forwardPass.forward(segments)
+        if !stepBatch.isEmpty {
+            forwardPass.forward(stepBatch)
             var logitRow = 0
-            for (segment, sequence) in zip(segments, owners) {
+            for (entry, sequence) in zip(stepBatch.entries, stepOwners) {
                 let logits = forwardPass.logits.pointer + logitRow * model.config.vocabSize
-                if segment.wantsLogits { logitRow += 1 }
+                if entry.wantsLogits { logitRow += 1 }
                 // A callback earlier in this loop may have cancelled this sequence.
                 guard running.contains(where: { $0 === sequence }) else { continue }
-                sequence.table.length += segment.tokens.count
-                sequence.cachedTokens += segment.tokens
-                if sequence.isPrefilling { sequence.prefilled += segment.tokens.count }
+                sequence.table.length += entry.count
+                sequence.cachedTokens += stepBatch.tokens[entry.tokenStart..<entry.tokenStart + entry.count]
+                if sequence.isPrefilling { sequence.prefilled += entry.count }
                 sequence.pendingToken = nil
-                guard segment.wantsLogits else { continue }
+                guard entry.wantsLogits else { continue }
                 let vocab = model.config.vocabSize
                 // The sampler overwrites the logits: log-probabilities are read from a copy.
                 if let top = sequence.request.logprobs, sequence.request.onToken != nil {

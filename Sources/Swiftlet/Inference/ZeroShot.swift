@@ -24,7 +24,7 @@ public struct ZeroShot: Sendable {
 
     /// Probabilities over the labels (a softmax of their log-likelihoods) for every text;
     /// `progress` hears how many texts are done after each forward pass.
-    public func probabilities(_ texts: [String], model: Transformer, tokenizer: Tokenizer, pass: TrainingPass,
+    public func probabilities(_ texts: [String], model: Transformer, tokenizer: Tokenizer, pass: some BatchScoring,
                               progress: (Int) -> Void = { _ in }) -> [[Float]] {
         let labelAt = template.firstRange(of: "{label}")!
         let context = model.config.contextLength

@@ -1,31 +1,6 @@
 import CBF16Kernels
 import Glibc
 
-/// One sequence's slice of an attention call: query rows [queryStart, queryStart + queryCount)
-/// attend causally to key rows [keyStart, keyStart + past + r + 1) for the r-th query row.
-/// Training uses past = 0 and keyStart = queryStart (queries and keys share rows); inference
-/// points keyStart at the sequence's KV cache, where `past` tokens are already stored.
-public struct AttentionSpan: Sendable {
-    public var queryStart: Int
-    public var queryCount: Int
-    public var keyStart: Int
-    public var past: Int
-    public init(queryStart: Int, queryCount: Int, keyStart: Int, past: Int) {
-        self.queryStart = queryStart
-        self.queryCount = queryCount
-        self.keyStart = keyStart
-        self.past = past
-    }
-
-    /// Spans for packed training sequences given cumulative offsets [0, len0, len0+len1, ...].
-    public static func packed(cumulativeLengths: [Int]) -> [AttentionSpan] {
-        (0..<cumulativeLengths.count - 1).map { s in
-            AttentionSpan(queryStart: cumulativeLengths[s], queryCount: cumulativeLengths[s + 1] - cumulativeLengths[s],
-                          keyStart: cumulativeLengths[s], past: 0)
-        }
-    }
-}
-
 /// Causal multi-head attention with grouped KV heads, computed row by row without ever
 /// storing a T×T matrix: each query row's scores live in a stack scratch of its key count.
 /// The forward keeps one log-sum-exp per (row, head); the backward recomputes the
@@ -41,7 +16,7 @@ public enum Attention {
     /// `outBits`, when given, also receives `out` rounded to bf16 (the next product's input).
     public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                               spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int,
+                               spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int,
                                precision: Precision = .fp32, outBits: UnsafeMutablePointer<UInt16>? = nil) {
         if precision == .bf16, BF16Kernels.attentionSupports(headDim: headDim) {
             return forwardBF16(q: q, k: k, v: v, out: out, outBits: outBits, logSumExp: logSumExp, spans: spans,
@@ -50,15 +25,15 @@ public enum Attention {
         forwardFP32(q: q, k: k, v: v, out: out, logSumExp: logSumExp, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
         if let outBits {
             for span in spans {
-                BFloat16.convert(out + span.queryStart * heads * headDim, into: outBits + span.queryStart * heads * headDim,
-                                 count: span.queryCount * heads * headDim)
+                BFloat16.convert(out + span.start * heads * headDim, into: outBits + span.start * heads * headDim,
+                                 count: span.count * heads * headDim)
             }
         }
     }
 
     static func forwardBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                             out: UnsafeMutablePointer<Float>, outBits: UnsafeMutablePointer<UInt16>?,
-                            logSumExp: UnsafeMutablePointer<Float>, spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+                            logSumExp: UnsafeMutablePointer<Float>, spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
         let scale = 1 / Float(headDim).squareRoot()
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
@@ -67,23 +42,23 @@ public enum Attention {
                  bits: outBits.map { SendablePointer($0) })
         parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / heads], h = item % heads, kh = h / group
-            let qOffset = span.queryStart * qStride + h * headDim, kOffset = span.keyStart * kStride + kh * headDim
+            let qOffset = span.start * qStride + h * headDim, kOffset = span.keyStart * kStride + kh * headDim
             swiftlet_bf16_attention_forward(p.q.pointer + qOffset, qStride, p.k.pointer + kOffset, p.v.pointer + kOffset, kStride,
                                             p.out.pointer + qOffset, p.bits.map { $0.pointer + qOffset },
-                                            p.lse.pointer + span.queryStart * heads + h, heads,
-                                            span.queryCount, span.past, headDim, scale)
+                                            p.lse.pointer + span.start * heads + h, heads,
+                                            span.count, span.past, headDim, scale)
         }
     }
 
     static func forwardFP32(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                             out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                            spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+                            spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
         let scale = 1 / Float(headDim).squareRoot()
         let group = heads / kvHeads
         let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), ks = SendablePointer(UnsafeMutablePointer(mutating: k))
         let vs = SendablePointer(UnsafeMutablePointer(mutating: v)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
         let qStride = heads * headDim, kStride = kvHeads * headDim
-        let maxKeys = spans.map { $0.past + $0.queryCount }.max() ?? 0
+        let maxKeys = longestKeys(spans)
         parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / heads], h = item % heads, kh = h / group
             if usesTiles(span, headDim: headDim) {
@@ -93,8 +68,8 @@ public enum Attention {
             }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
                 let scores = scratch.baseAddress!
-                for r in 0..<span.queryCount {
-                    let row = span.queryStart + r
+                for r in 0..<span.count {
+                    let row = span.start + r
                     let qr = qs.pointer + row * qStride + h * headDim
                     let keyCount = span.past + r + 1
                     let kBase = ks.pointer + span.keyStart * kStride + kh * headDim
@@ -122,7 +97,7 @@ public enum Attention {
     public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                 v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                                 dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int, precision: Precision = .fp32) {
+                                spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, precision: Precision = .fp32) {
         if precision == .bf16, BF16Kernels.attentionSupports(headDim: headDim) {
             return backwardBF16(dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
                                 spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
@@ -134,7 +109,7 @@ public enum Attention {
     static func backwardBF16(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                              v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                              dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                             spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
         let scale = 1 / Float(headDim).squareRoot()
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
@@ -145,22 +120,22 @@ public enum Attention {
         // One work item per (sequence, KV head), as in the fp32 kernel: it owns those dk/dv rows.
         parallelFor(spans.count * kvHeads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / kvHeads], kh = item % kvHeads
-            let qOffset = span.queryStart * qStride + kh * group * headDim, kOffset = span.keyStart * kStride + kh * headDim
+            let qOffset = span.start * qStride + kh * group * headDim, kOffset = span.keyStart * kStride + kh * headDim
             swiftlet_bf16_attention_backward(p.dout.pointer + qOffset, p.q.pointer + qOffset, p.out.pointer + qOffset,
-                                             p.dq.pointer + qOffset, qStride, p.lse.pointer + span.queryStart * heads + kh * group, heads,
+                                             p.dq.pointer + qOffset, qStride, p.lse.pointer + span.start * heads + kh * group, heads,
                                              p.k.pointer + kOffset, p.v.pointer + kOffset, p.dk.pointer + kOffset, p.dv.pointer + kOffset,
-                                             kStride, group, span.queryCount, span.past, headDim, scale)
+                                             kStride, group, span.count, span.past, headDim, scale)
         }
     }
 
     static func backwardFP32(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                              v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                              dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                             spans: [AttentionSpan], heads: Int, kvHeads: Int, headDim: Int) {
+                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
         let scale = 1 / Float(headDim).squareRoot()
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
-        let maxKeys = spans.map { $0.past + $0.queryCount }.max() ?? 0
+        let maxKeys = longestKeys(spans)
         let p = (dout: SendablePointer(UnsafeMutablePointer(mutating: dout)), q: SendablePointer(UnsafeMutablePointer(mutating: q)),
                  k: SendablePointer(UnsafeMutablePointer(mutating: k)), v: SendablePointer(UnsafeMutablePointer(mutating: v)),
                  out: SendablePointer(UnsafeMutablePointer(mutating: out)), lse: SendablePointer(UnsafeMutablePointer(mutating: logSumExp)),
@@ -168,7 +143,7 @@ public enum Attention {
         // One work item per (sequence, KV head): it owns that head's dk/dv rows, so items never collide.
         parallelFor(spans.count * kvHeads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / kvHeads], kh = item % kvHeads
-            let keyRows = span.past + span.queryCount
+            let keyRows = span.past + span.count
             let kBase = p.k.pointer + span.keyStart * kStride + kh * headDim
             let vBase = p.v.pointer + span.keyStart * kStride + kh * headDim
             let dkBase = p.dk.pointer + span.keyStart * kStride + kh * headDim
@@ -186,8 +161,8 @@ public enum Attention {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
                 let probabilities = scratch.baseAddress!
                 for h in kh * group..<(kh + 1) * group {
-                    for r in 0..<span.queryCount {
-                        let row = span.queryStart + r
+                    for r in 0..<span.count {
+                        let row = span.start + r
                         let qr = p.q.pointer + row * qStride + h * headDim
                         let gr = p.dout.pointer + row * qStride + h * headDim
                         let orow = p.out.pointer + row * qStride + h * headDim
@@ -216,8 +191,8 @@ public enum Attention {
     /// Tiles pay off once a sequence has a few query rows; decode steps (one row against a
     /// cache) take the row path, which needs no transposed copy of the keys.
     @inline(__always)
-    static func usesTiles(_ span: AttentionSpan, headDim: Int) -> Bool {
-        headDim % 16 == 0 && span.queryCount >= 8
+    static func usesTiles(_ span: SequenceRows, headDim: Int) -> Bool {
+        headDim % 16 == 0 && span.count >= 8
     }
 
     /// Keys per tile of the forward's online softmax (64 lost ≈ 10 % to per-tile work; 256 gained nothing).
@@ -227,17 +202,16 @@ public enum Attention {
     /// `keyTile` keys (stored transposed), keeping a running maximum, normalizer and unnormalized
     /// output per row, so only a 4 × keyTile block of scores ever exists.
     static func forwardTiled(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                             out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, span: AttentionSpan,
+                             out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, span: SequenceRows,
                              head h: Int, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
         let kStride = kvHeads * headDim
-        let keyRows = span.past + span.queryCount
+        let keyRows = span.past + span.count
         let ld = (keyRows + 15) & ~15
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: headDim * ld + sweepScratch(headDim: headDim))
-        defer { scratch.deallocate() }
+        let scratch = swiftlet_thread_scratch_f32(headDim * ld + sweepScratch(headDim: headDim))!
         let kBase = k + span.keyStart * kStride + kh * headDim
         AttentionTiles.transpose(kBase, stride: kStride, count: keyRows, headDim: headDim, into: scratch, ld: ld)
         tiledSweep(q: q, kT: scratch, ld: ld, v: v + span.keyStart * kStride + kh * headDim, vStride: kStride, out: out,
-                   logSumExp: logSumExp, queryStart: span.queryStart, queryCount: span.queryCount, past: span.past,
+                   logSumExp: logSumExp, queryStart: span.start, queryCount: span.count, past: span.past,
                    head: h, heads: heads, headDim: headDim, scale: scale, scratch: scratch + headDim * ld)
     }
 
@@ -302,13 +276,12 @@ public enum Attention {
     static func backwardTiled(dout: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
                               v: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
                               dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                              span: AttentionSpan, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
+                              span: SequenceRows, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
         let qStride = heads * headDim, kStride = kvHeads * headDim
         let group = heads / kvHeads
-        let keyRows = span.past + span.queryCount
+        let keyRows = span.past + span.count
         let ld = (keyRows + 15) & ~15
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: 2 * headDim * ld + 8 * ld + headDim)
-        defer { scratch.deallocate() }
+        let scratch = swiftlet_thread_scratch_f32(2 * headDim * ld + 8 * ld + headDim)!
         let kT = scratch, vT = kT + headDim * ld, probabilities = vT + headDim * ld, dScores = probabilities + 4 * ld
         let sink = dScores + 4 * ld
         let kBase = k + span.keyStart * kStride + kh * headDim
@@ -319,11 +292,11 @@ public enum Attention {
         AttentionTiles.transpose(vBase, stride: kStride, count: keyRows, headDim: headDim, into: vT, ld: ld)
         for h in kh * group..<(kh + 1) * group {
             var r0 = 0
-            while r0 < span.queryCount {
-                let n = min(AttentionTiles.rowsPerTile, span.queryCount - r0)
+            while r0 < span.count {
+                let n = min(AttentionTiles.rowsPerTile, span.count - r0)
                 let maxKeys = span.past + r0 + n
                 func at(_ base: UnsafeMutablePointer<Float>, _ i: Int) -> UnsafeMutablePointer<Float> {
-                    base + (span.queryStart + r0 + min(i, n - 1)) * qStride + h * headDim
+                    base + (span.start + r0 + min(i, n - 1)) * qStride + h * headDim
                 }
                 func dqRow(_ i: Int) -> UnsafeMutablePointer<Float> { i < n ? at(dq, i) : sink }
                 AttentionTiles.scores(at(q, 0), at(q, 1), at(q, 2), at(q, 3), yT: kT, ld: ld, count: maxKeys, headDim: headDim,
@@ -337,7 +310,7 @@ public enum Attention {
                         ds.update(repeating: 0, count: maxKeys)
                         continue
                     }
-                    let row = span.queryStart + r0 + i
+                    let row = span.start + r0 + i
                     let keyCount = span.past + r0 + i + 1
                     _ = exponentiateInPlace(p, count: keyCount, minus: logSumExp[row * heads + h])
                     if maxKeys > keyCount { (p + keyCount).update(repeating: 0, count: maxKeys - keyCount) }
@@ -365,10 +338,17 @@ public enum Attention {
         }
     }
 
+    /// The most keys any row of the spans sees (no array built: a step allocates nothing).
+    static func longestKeys(_ spans: [SequenceRows]) -> Int {
+        var longest = 0
+        for s in spans { longest = Swift.max(longest, s.past + s.count) }
+        return longest
+    }
+
     /// Below ~100k multiply-adds the second thread's wake-up costs more than it saves.
-    static func workIsSmall(_ spans: [AttentionSpan], heads: Int, headDim: Int) -> Bool {
+    static func workIsSmall(_ spans: [SequenceRows], heads: Int, headDim: Int) -> Bool {
         var pairs = 0
-        for s in spans { pairs += s.queryCount * (s.past + s.queryCount) }
+        for s in spans { pairs += s.count * (s.past + s.count) }
         return pairs * heads * headDim < 100_000
     }
 }

@@ -53,34 +53,38 @@ public enum CrossEntropy {
     static func softmaxRows(_ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
                             gradientScale: Float?, rowLosses: UnsafeMutablePointer<Float>?,
                             gradientBits: UnsafeMutablePointer<UInt16>? = nil) -> Double {
-        let losses = ResultSlots<Double>(count: 2)
-        let lp = SendablePointer(logits), tp = SendablePointer(UnsafeMutablePointer(mutating: targets))
-        let rl = rowLosses.map { SendablePointer($0) }, bits = gradientBits.map { SendablePointer($0) }
-        parallelFor(2, serial: rows * vocab < 1 << 16) { half in
-            var sum: Double = 0
-            for r in rows * half / 2..<rows * (half + 1) / 2 {
-                let row = lp.pointer + r * vocab
-                let target = Int(tp.pointer[r])
-                if target < 0 {
-                    if gradientScale != nil { row.update(repeating: 0, count: vocab) }
-                    bits?.pointer.advanced(by: r * vocab).update(repeating: 0, count: vocab)
-                    rl?.pointer[r] = 0
-                    continue
+        // Each half sums its rows' losses into its own slot (on the stack: nothing allocated).
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { slots in
+            let losses = SendablePointer(slots.baseAddress!)
+            losses.pointer.update(repeating: 0, count: 2)
+            let lp = SendablePointer(logits), tp = SendablePointer(UnsafeMutablePointer(mutating: targets))
+            let rl = rowLosses.map { SendablePointer($0) }, bits = gradientBits.map { SendablePointer($0) }
+            parallelFor(2, serial: rows * vocab < 1 << 16) { half in
+                var sum: Double = 0
+                for r in rows * half / 2..<rows * (half + 1) / 2 {
+                    let row = lp.pointer + r * vocab
+                    let target = Int(tp.pointer[r])
+                    if target < 0 {
+                        if gradientScale != nil { row.update(repeating: 0, count: vocab) }
+                        bits?.pointer.advanced(by: r * vocab).update(repeating: 0, count: vocab)
+                        rl?.pointer[r] = 0
+                        continue
+                    }
+                    let maxLogit = maximum(row, count: vocab)
+                    let targetLogit = row[target]
+                    let sumExp = exponentiateInPlace(row, count: vocab, minus: maxLogit)
+                    let loss = maxLogit + log(sumExp) - targetLogit
+                    rl?.pointer[r] = loss
+                    sum += Double(loss)
+                    if let scale = gradientScale {
+                        scaleInPlace(row, count: vocab, by: scale / sumExp)
+                        row[target] -= scale
+                        if let bits { BFloat16.convertSerially(row, into: bits.pointer + r * vocab, count: vocab) }
+                    }
                 }
-                let maxLogit = maximum(row, count: vocab)
-                let targetLogit = row[target]
-                let sumExp = exponentiateInPlace(row, count: vocab, minus: maxLogit)
-                let loss = maxLogit + log(sumExp) - targetLogit
-                rl?.pointer[r] = loss
-                sum += Double(loss)
-                if let scale = gradientScale {
-                    scaleInPlace(row, count: vocab, by: scale / sumExp)
-                    row[target] -= scale
-                    if let bits { BFloat16.convertSerially(row, into: bits.pointer + r * vocab, count: vocab) }
-                }
+                losses.pointer[half] = sum
             }
-            losses.set(half, sum)
+            return losses.pointer[0] + losses.pointer[1]
         }
-        return losses.all.reduce(0, +)
     }
 }

@@ -37,7 +37,7 @@ public final class MatrixEngine {
     private var lastActivation: [UnsafePointer<Float>?] = [nil, nil]
     private var weightCopies: [UnsafePointer<Float>: (copy: BFloat16Buffer, pass: Int)] = [:]
     private var pass = 0
-    private var primitives: [PrimitiveKey: dnnl_primitive_t] = [:]
+    private var products: [PrimitiveKey: Product] = [:]
 
     public init(precision: Precision) { self.precision = precision }
 
@@ -61,7 +61,14 @@ public final class MatrixEngine {
         }
     }
 
-    deinit { for p in primitives.values { dnnl_primitive_destroy(p) } }
+    deinit {
+        for p in products.values {
+            dnnl_primitive_destroy(p.primitive)
+            for m in p.memory { dnnl_memory_destroy(m) }
+            p.arguments.deallocate()
+            p.scratchpad?.deallocate()
+        }
+    }
 
     /// y[rows×out] (+)= x[rows×in] · W[out×in]ᵀ
     /// `sameInput`: x is the buffer of the previous `linear` call, unchanged.
@@ -108,23 +115,14 @@ public final class MatrixEngine {
         }
         let aBits = rounded(a.0, count: m * k, as: a.1, slot: 0)
         let bBits = rounded(b.0, count: k * n, as: b.1, slot: 1)
-        let aTransposed = a.transposed, bTransposed = b.transposed
-        let key = PrimitiveKey(m: m, n: n, k: k, aTransposed: aTransposed, bTransposed: bTransposed, accumulate: accumulate)
-        let primitive = primitives[key] ?? makePrimitive(key)
-        primitives[key] = primitive
-        var (aDesc, bDesc, cDesc) = descriptors(key)
-        var aMemory: dnnl_memory_t?, bMemory: dnnl_memory_t?, cMemory: dnnl_memory_t?
-        let engine = DNNLContext.shared.engine
-        check(dnnl_memory_create(&aMemory, &aDesc, engine, aBits))
-        check(dnnl_memory_create(&bMemory, &bDesc, engine, bBits))
-        check(dnnl_memory_create(&cMemory, &cDesc, engine, c))
-        var arguments = [dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: aMemory), dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: bMemory),
-                         dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: cMemory)]
-        check(dnnl_primitive_execute(primitive, DNNLContext.shared.stream, 3, &arguments))
+        let key = PrimitiveKey(m: m, n: n, k: k, aTransposed: a.transposed, bTransposed: b.transposed, accumulate: accumulate)
+        let product = products[key] ?? makeProduct(key)
+        // The shape's memory objects are made once; a call only points them at its buffers.
+        check(dnnl_memory_set_data_handle(product.memory[0], aBits))
+        check(dnnl_memory_set_data_handle(product.memory[1], bBits))
+        check(dnnl_memory_set_data_handle(product.memory[2], c))
+        check(dnnl_primitive_execute(product.primitive, DNNLContext.shared.stream, product.argumentCount, product.arguments))
         check(dnnl_stream_wait(DNNLContext.shared.stream))
-        dnnl_memory_destroy(aMemory)
-        dnnl_memory_destroy(bMemory)
-        dnnl_memory_destroy(cMemory)
     }
 
     /// The bf16 bits of an operand: a weight's per-pass copy, or the slot's scratch.
@@ -154,7 +152,19 @@ public final class MatrixEngine {
         let aTransposed, bTransposed, accumulate: Bool
     }
 
-    private func makePrimitive(_ key: PrimitiveKey) -> dnnl_primitive_t {
+    /// A product shape's primitive, its memory objects (source, weights, destination: buffers set
+    /// per call; then its own scratchpad, when it needs one) and the execution arguments naming
+    /// them. The scratchpad is the user's (ours, allocated once), so oneDNN allocates nothing
+    /// per call.
+    private struct Product {
+        let primitive: dnnl_primitive_t
+        let memory: [dnnl_memory_t]
+        let arguments: UnsafeMutablePointer<dnnl_exec_arg_t>
+        let argumentCount: Int32
+        let scratchpad: UnsafeMutableRawPointer?
+    }
+
+    private func makeProduct(_ key: PrimitiveKey) -> Product {
         var (aDesc, bDesc, cDesc) = descriptors(key)
         var descriptor = dnnl_matmul_desc_t()
         check(dnnl_matmul_desc_init(&descriptor, &aDesc, &bDesc, nil, &cDesc))
@@ -168,12 +178,38 @@ public final class MatrixEngine {
             check(dnnl_primitive_attr_set_post_ops(attributes, postOps))
             dnnl_post_ops_destroy(postOps)
         }
+        check(dnnl_primitive_attr_set_scratchpad_mode(attributes, dnnl_scratchpad_mode_user))
         var primitiveDescriptor: dnnl_primitive_desc_t?
         check(dnnl_primitive_desc_create(&primitiveDescriptor, &descriptor, attributes, DNNLContext.shared.engine, nil))
         defer { dnnl_primitive_desc_destroy(primitiveDescriptor) }
         var primitive: dnnl_primitive_t?
         check(dnnl_primitive_create(&primitive, primitiveDescriptor))
-        return primitive!
+        let engine = DNNLContext.shared.engine
+        var memory: [dnnl_memory_t] = []
+        for var desc in [aDesc, bDesc, cDesc] {
+            var object: dnnl_memory_t?
+            check(dnnl_memory_create(&object, &desc, engine, nil))
+            memory.append(object!)
+        }
+        var scratchpad: UnsafeMutableRawPointer?
+        if let scratchpadDesc = dnnl_primitive_desc_query_md(primitiveDescriptor, dnnl_query_scratchpad_md, 0) {
+            let bytes = dnnl_memory_desc_get_size(scratchpadDesc)
+            if bytes > 0 {
+                scratchpad = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+                var object: dnnl_memory_t?
+                check(dnnl_memory_create(&object, scratchpadDesc, engine, scratchpad))
+                memory.append(object!)
+            }
+        }
+        let arguments = UnsafeMutablePointer<dnnl_exec_arg_t>.allocate(capacity: 4)
+        arguments[0] = dnnl_exec_arg_t(arg: DNNL_ARG_SRC, memory: memory[0])
+        arguments[1] = dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: memory[1])
+        arguments[2] = dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: memory[2])
+        if memory.count > 3 { arguments[3] = dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: memory[3]) }
+        let product = Product(primitive: primitive!, memory: memory, arguments: arguments, argumentCount: Int32(memory.count),
+                              scratchpad: scratchpad)
+        products[key] = product
+        return product
     }
 
     /// Memory descriptors of A (m×k), B (k×n) in bf16 and C (m×n) in f32, with the stored

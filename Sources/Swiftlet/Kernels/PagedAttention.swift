@@ -1,23 +1,8 @@
+import CBF16Kernels
 import Glibc
 
-/// One sequence's slice of a paged attention call: query rows [queryStart, queryStart + queryCount)
-/// attend causally to the sequence's first `past + r + 1` cached tokens for the r-th row; those
-/// tokens sit in the pool blocks listed at `blockTables[tableStart...]`.
-public struct PagedSpan: Sendable {
-    public var queryStart: Int
-    public var queryCount: Int
-    public var past: Int
-    public var tableStart: Int
-    public init(queryStart: Int, queryCount: Int, past: Int, tableStart: Int) {
-        self.queryStart = queryStart
-        self.queryCount = queryCount
-        self.past = past
-        self.tableStart = tableStart
-    }
-}
-
 /// One layer's keys and values in a block pool, as the kernel sees them: token j of a span is
-/// at `keys + blockTables[tableStart + j / blockSize] · blockStride + (j % blockSize) · rowStride`.
+/// at `keys + blockTables[keyStart + j / blockSize] · blockStride + (j % blockSize) · rowStride`.
 public struct KVPages {
     public var keys: UnsafePointer<Float>
     public var values: UnsafePointer<Float>
@@ -45,44 +30,52 @@ public struct KVPages {
 /// Layouts: q and out are (rows, heads, headDim); logSumExp is (rows, heads).
 public enum PagedAttention {
     public static func forward(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                               spans: [PagedSpan], pages: KVPages, heads: Int, kvHeads: Int, headDim: Int) {
+                               spans: [SequenceRows], pages: KVPages, heads: Int, kvHeads: Int, headDim: Int) {
         let scale = 1 / Float(headDim).squareRoot()
         let group = heads / kvHeads
         let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
         let pagesBox = UncheckedSendable(pages)
-        // Work items: (span, head) for tiled spans; (span, −1) — every head at once — for the row path.
-        var items: [(span: Int, head: Int)] = []
-        var maxRowKeys = 0, pairs = 0
-        for (i, s) in spans.enumerated() {
-            pairs += s.queryCount * (s.past + s.queryCount)
-            if usesTiles(s, headDim: headDim) {
-                for h in 0..<heads { items.append((i, h)) }
-            } else {
-                items.append((i, -1))
-                maxRowKeys = max(maxRowKeys, s.past + s.queryCount)
+        // Work items: (span, head) for tiled spans; (span, −1) — every head at once — for the row
+        // path; coded as span · (heads + 1) + head + 1 in a stack buffer (a step allocates nothing).
+        var maxRowKeys = 0, pairs = 0, count = 0
+        for s in spans where !usesTiles(s, headDim: headDim) { maxRowKeys = max(maxRowKeys, s.past + s.count) }
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: spans.count * heads) { items in
+            for (i, s) in spans.enumerated() {
+                pairs += s.count * (s.past + s.count)
+                if usesTiles(s, headDim: headDim) {
+                    for h in 0..<heads {
+                        items[count] = i * (heads + 1) + h + 1
+                        count += 1
+                    }
+                } else {
+                    items[count] = i * (heads + 1)
+                    count += 1
+                }
             }
-        }
-        // Decode rows take the row path (a dot product and a horizontal sum per key). With the
-        // worker team spinning between the products of a step, sharing costs well under a
-        // microsecond, so rows are split over both cores from ≈ 10 µs of work.
-        parallelFor(items.count, serial: pairs * heads * headDim < 20_000) { index in
-            let item = items[index], span = spans[item.span]
-            let pages = pagesBox.value
-            if item.head >= 0 {
-                forwardTiled(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: item.head,
-                             kvHead: item.head / group, heads: heads, headDim: headDim, scale: scale)
-            } else {
-                withUnsafeTemporaryAllocation(of: Float.self, capacity: heads * (maxRowKeys + 1)) { scratch in
+            let coded = UncheckedSendable(items)
+            // Decode rows take the row path (a dot product and a horizontal sum per key). With the
+            // worker team spinning between the products of a step, sharing costs well under a
+            // microsecond, so rows are split over both cores from ≈ 10 µs of work.
+            parallelFor(count, serial: pairs * heads * headDim < 20_000) { index in
+                let item = coded.value[index]
+                let span = spans[item / (heads + 1)], head = item % (heads + 1) - 1
+                let pages = pagesBox.value
+                if head >= 0 {
+                    forwardTiled(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: head,
+                                 kvHead: head / group, heads: heads, headDim: headDim, scale: scale)
+                } else {
+                    // Scores of every head, kept per thread from call to call.
+                    let scores = swiftlet_thread_scratch_f32(heads * (maxRowKeys + 1))!
                     forwardRows(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, heads: heads,
-                                kvHeads: kvHeads, headDim: headDim, scale: scale, scores: scratch.baseAddress!, scoreStride: maxRowKeys)
+                                kvHeads: kvHeads, headDim: headDim, scale: scale, scores: scores, scoreStride: maxRowKeys)
                 }
             }
         }
     }
 
     @inline(__always)
-    static func usesTiles(_ span: PagedSpan, headDim: Int) -> Bool {
-        Attention.usesTiles(AttentionSpan(queryStart: 0, queryCount: span.queryCount, keyStart: 0, past: span.past), headDim: headDim)
+    static func usesTiles(_ span: SequenceRows, headDim: Int) -> Bool {
+        Attention.usesTiles(span, headDim: headDim)
     }
 
     /// Row by row, every head at once, walking the blocks in place: each cached token's whole
@@ -90,13 +83,13 @@ public enum PagedAttention {
     /// Head h's scores live at scores + h · scoreStride, the heads' 1/Σ after them. Per (row, head) the arithmetic is the
     /// contiguous kernel's row path, operation for operation.
     static func forwardRows(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                            span: PagedSpan, pages: KVPages, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+                            span: SequenceRows, pages: KVPages, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
                             scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
         let qStride = heads * headDim, group = heads / kvHeads
         let bs = pages.blockSize, rowStride = pages.rowStride
-        let table = pages.blockTables + span.tableStart
-        for r in 0..<span.queryCount {
-            let row = span.queryStart + r
+        let table = pages.blockTables + span.keyStart
+        for r in 0..<span.count {
+            let row = span.start + r
             let qRow = q + row * qStride
             let keyCount = span.past + r + 1
             var j = 0
@@ -137,14 +130,13 @@ public enum PagedAttention {
     /// Gathers the span's keys (transposed, zero-padded to ld) and values (contiguous) through
     /// the block table, then runs the contiguous kernel's tiled sweep.
     static func forwardTiled(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                             span: PagedSpan, pages: KVPages, head h: Int, kvHead kh: Int, heads: Int, headDim: Int, scale: Float) {
-        let keyRows = span.past + span.queryCount
+                             span: SequenceRows, pages: KVPages, head h: Int, kvHead kh: Int, heads: Int, headDim: Int, scale: Float) {
+        let keyRows = span.past + span.count
         let ld = (keyRows + 15) & ~15
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: headDim * ld + keyRows * headDim + Attention.sweepScratch(headDim: headDim))
-        defer { scratch.deallocate() }
+        let scratch = swiftlet_thread_scratch_f32(headDim * ld + keyRows * headDim + Attention.sweepScratch(headDim: headDim))!
         let kT = scratch, v = kT + headDim * ld, rest = v + keyRows * headDim
         let bs = pages.blockSize
-        let table = pages.blockTables + span.tableStart
+        let table = pages.blockTables + span.keyStart
         for j in 0..<keyRows {
             let offset = Int(table[j / bs]) * pages.blockStride + (j % bs) * pages.rowStride + kh * headDim
             let key = pages.keys + offset
@@ -155,7 +147,7 @@ public enum PagedAttention {
             for d in 0..<headDim { (kT + d * ld + keyRows).update(repeating: 0, count: ld - keyRows) }
         }
         Attention.tiledSweep(q: q, kT: kT, ld: ld, v: v, vStride: headDim, out: out, logSumExp: logSumExp,
-                             queryStart: span.queryStart, queryCount: span.queryCount, past: span.past,
+                             queryStart: span.start, queryCount: span.count, past: span.past,
                              head: h, heads: heads, headDim: headDim, scale: scale, scratch: rest)
     }
 }

@@ -4,17 +4,17 @@ import Glibc
 /// every fast kernel to these.
 public enum Reference {
     /// Causal attention over spans, materializing each score row. Layouts as in `Attention`.
-    public static func attention(q: [Float], k: [Float], v: [Float], spans: [AttentionSpan], heads: Int, kvHeads: Int,
+    public static func attention(q: [Float], k: [Float], v: [Float], spans: [SequenceRows], heads: Int, kvHeads: Int,
                                  headDim: Int) -> (out: [Float], logSumExp: [Float]) {
-        let rows = spans.map { $0.queryStart + $0.queryCount }.max() ?? 0
+        let rows = spans.map { $0.start + $0.count }.max() ?? 0
         var out = [Float](repeating: 0, count: rows * heads * headDim)
         var lse = [Float](repeating: 0, count: rows * heads)
         let scale = 1 / Double(headDim).squareRoot()
         for span in spans {
             for h in 0..<heads {
                 let kh = h / (heads / kvHeads)
-                for r in 0..<span.queryCount {
-                    let row = span.queryStart + r
+                for r in 0..<span.count {
+                    let row = span.start + r
                     let keys = span.past + r + 1
                     var scores = [Double](repeating: 0, count: keys)
                     for j in 0..<keys {

@@ -63,6 +63,16 @@ public struct Batch: Sendable {
         cumulativeLengths.append(tokens.count)
     }
 
+    /// The batch's sequences as attention sees them (each its own keys), into `sequences`
+    /// (emptied first; its capacity kept, so a pass that reuses one array allocates nothing).
+    public func fillSequences(_ sequences: inout [SequenceRows]) {
+        sequences.removeAll(keepingCapacity: true)
+        for s in 0..<sequenceCount {
+            let start = cumulativeLengths[s]
+            sequences.append(SequenceRows(start: start, count: cumulativeLengths[s + 1] - start, past: 0, keyStart: start))
+        }
+    }
+
     public var rows: Int { tokens.count }
     public var sequenceCount: Int { cumulativeLengths.count - 1 }
     public var lossTokens: Int { targets.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }

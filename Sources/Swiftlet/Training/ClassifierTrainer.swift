@@ -122,7 +122,7 @@ public final class ClassifierTrainer {
 
     public func run(report: (ClassifierEvent) -> Void, shouldStop: () -> Bool = { false }) throws {
         let dim = base.model.config.dim
-        let extractor = TextClassifier(model: base.model, tokenizer: base.tokenizer)
+        let extractor = FeatureExtractor(model: base.model, tokenizer: base.tokenizer)
         let poolings = options.pooling.map { [$0] } ?? Pooling.allCases
         let trainFeatures = extractor.features(train.map(\.text), poolings: poolings)
         let validationFeatures = extractor.features(validation.map(\.text), poolings: poolings)
@@ -226,8 +226,9 @@ public final class ClassifierTrainer {
             lora.initialize(seed: options.seed)
             adapters = lora
         }
-        let classifier = TextClassifier(model: model, tokenizer: base.tokenizer, maxRows: options.maxRowsPerPass, adapters: adapters)
-        let pass = classifier.pass
+        // Features for validation come forward only; the training batches go through a pass with a backward.
+        let classifier = FeatureExtractor(model: model, tokenizer: base.tokenizer, maxRows: options.maxRowsPerPass, adapters: adapters)
+        let pass = TrainingPass(model: model, maxRows: classifier.pass.maxRows, adapters: adapters)
         let headGradients = FloatBuffer(count: head.parameters.count)
         let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
         // Linear decay to a tenth over the run, for the model and the head alike.
@@ -251,7 +252,7 @@ public final class ClassifierTrainer {
                 let normalizer = normalizer(indices.map { train[$0].label })
                 // Texts that do not fit one pass together are split over several; their
                 // gradients add up before the one optimizer step.
-                let batches = classifier.batches(indices.map { encoded[$0] })
+                let batches = FeatureExtractor.batches(indices.map { encoded[$0] }, maxRows: pass.maxRows)
                 trainLoss += step.take(microBatches: batches.count) { i, dropoutSeed in
                     let (range, batch) = batches[i]
                     let labels = range.map { train[indices[$0]].label }

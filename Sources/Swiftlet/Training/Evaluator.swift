@@ -63,12 +63,12 @@ public enum Evaluator {
     }
 
     /// Scores the windows in packed passes of up to the pass's rows.
-    public static func evaluate(pass: TrainingPass, tokenizer: Tokenizer, windows: [TokenWindow]) -> EvaluationResult {
+    public static func evaluate(pass: some BatchScoring, tokenizer: Tokenizer, windows: [TokenWindow]) -> EvaluationResult {
         var lossSum: Double = 0, tokens = 0, bytes = 0
         var batch = Batch(windows: [])
         func flush() {
             guard batch.rows > 0 else { return }
-            lossSum += pass.loss(batch)
+            lossSum += pass.loss(batch, rowLosses: nil)
             tokens += batch.lossTokens
             bytes += batch.targets.withUnsafeBufferPointer { tokenizer.byteCount($0) }
             batch = Batch(windows: [])

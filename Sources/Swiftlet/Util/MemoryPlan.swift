@@ -4,8 +4,8 @@ import Glibc
 
 /// What a command will allocate, estimated before any of it is, so a request this machine
 /// cannot hold is refused with one sentence instead of an abort halfway (or the OOM killer).
-/// The figures follow the buffers the code allocates (TrainingPass, Optimizer, KVBlockPool,
-/// BatchForward); they are estimates within a few percent, not a promise to the byte.
+/// The figures follow the buffers the code allocates (TrainingPass, ScoringPass, Optimizer,
+/// KVBlockPool, GenerationPass); they are estimates within a few percent, not a promise to the byte.
 public struct MemoryPlan: Sendable {
     public var parts: [(name: String, bytes: Int)] = []
 
@@ -65,6 +65,13 @@ public struct MemoryPlan: Sendable {
         let scratch = 6 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim
         plan.add("activations", floats: rows, c.layers * perLayer + scratch)
         plan.add("logits", floats: CrossEntropy.chunkRows, c.vocabSize)
+        return plan
+    }
+
+    /// Forward only (evaluation, classification, embeddings): weights and a `ScoringPass`.
+    public static func scoring(_ c: ModelConfig, rows: Int) -> MemoryPlan {
+        var plan = weights(c)
+        plan.parts.append(("activations", ScoringPass.bytes(c, rows: rows)))
         return plan
     }
 

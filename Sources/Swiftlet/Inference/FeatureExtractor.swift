@@ -1,14 +1,21 @@
 /// Runs texts through the model in packed batches (many texts per forward pass, each its own
-/// sequence) and pools their final hidden states — for a classification head, or as features.
-public final class TextClassifier {
+/// sequence) and pools their final hidden states: the features a classification head reads
+/// (`ClassifierHead`), or embeddings. Forward only (`ScoringPass`): no gradients, no
+/// backward buffers.
+public final class FeatureExtractor {
     public let model: Transformer
     public let tokenizer: Tokenizer
-    public let pass: TrainingPass
+    public let pass: ScoringPass
 
-    public init(model: Transformer, tokenizer: Tokenizer, maxRows: Int = 4096, adapters: LoRAAdapters? = nil) {
+    /// Rows of one pass when none are asked for: a few dozen short texts, enough rows for the
+    /// products to run at full speed.
+    public static let defaultRows = 1024
+
+    /// `maxRows` is raised to one context when smaller, so any text fits a pass.
+    public init(model: Transformer, tokenizer: Tokenizer, maxRows: Int = FeatureExtractor.defaultRows, adapters: LoRAAdapters? = nil) {
         self.model = model
         self.tokenizer = tokenizer
-        pass = TrainingPass(model: model, maxRows: max(maxRows, model.config.contextLength), adapters: adapters)
+        pass = ScoringPass(model: model, maxRows: max(maxRows, model.config.contextLength), adapters: adapters)
     }
 
     /// A text's tokens, ending with the end-of-sequence token (so the last token has read the
@@ -24,12 +31,17 @@ public final class TextClassifier {
 
     /// Consecutive texts grouped into batches of at most the pass's rows.
     public func batches(_ encoded: [[Int32]]) -> [(range: Range<Int>, batch: Batch)] {
+        Self.batches(encoded, maxRows: pass.maxRows)
+    }
+
+    /// Consecutive sequences grouped into batches of at most `maxRows` rows.
+    public static func batches(_ encoded: [[Int32]], maxRows: Int) -> [(range: Range<Int>, batch: Batch)] {
         var result: [(Range<Int>, Batch)] = []
         var start = 0
         while start < encoded.count {
             var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
             var end = start
-            while end < encoded.count, batch.rows + encoded[end].count <= pass.maxRows {
+            while end < encoded.count, batch.rows + encoded[end].count <= maxRows {
                 batch.appendUnscored(encoded[end])
                 end += 1
             }
@@ -51,7 +63,7 @@ public final class TextClassifier {
         let dim = model.config.dim
         var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
         for (range, batch) in batches(encoded) {
-            pass.forwardOnly(batch)
+            pass.forward(batch)
             for pooling in poolings {
                 out[pooling]!.withUnsafeMutableBufferPointer { buffer in
                     ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
