@@ -6,6 +6,7 @@
 # round by round and alternating which goes first, and prints each figure's median for both and
 # the ratio new/old. Run it under the CPU lock:
 #   flock /work/cpu.lock bash scripts/bench-compare.sh [OLD_REF [NEW_REF [ROUNDS]]]
+# Either ref may also be the path of a swiftlet binary already built (then nothing is built for it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old_ref=${1:-main}
@@ -27,8 +28,11 @@ build_ref() {
   echo "$dir/.build/release/swiftlet"
 }
 
-old=$(build_ref "$old_ref")
-if [[ -n $new_ref ]]; then
+if [[ -f $old_ref && -x $old_ref ]]; then old=$old_ref; else old=$(build_ref "$old_ref"); fi
+if [[ -f $new_ref && -x $new_ref ]]; then
+  new=$new_ref
+  new_name=$new_ref
+elif [[ -n $new_ref ]]; then
   new=$(build_ref "$new_ref")
   new_name=$new_ref
 else

@@ -109,6 +109,17 @@ final class PassTests: XCTestCase {
         return swl_test_allocations() - before
     }
 
+    /// Asserts a steady-state step allocates nothing. Attention's tile scratch is kept per
+    /// thread and grows the first time a thread gets the largest item, and which thread gets
+    /// which item varies: each thread may grow once, never again. So of three steps at least one
+    /// allocates nothing, and all three together at most once per thread — while an allocation
+    /// inside every step would show in all three.
+    func assertSteady(_ label: String, file: StaticString = #filePath, line: UInt = #line, _ step: () -> Void) {
+        let counts = (0..<3).map { _ in allocations(step) }
+        XCTAssertEqual(counts.min(), 0, "\(label): \(counts)", file: file, line: line)
+        XCTAssertLessThanOrEqual(counts.reduce(0, +), ComputeThreads.count, "\(label): \(counts)", file: file, line: line)
+    }
+
     func testTheCounterSeesAllocations() {
         let counted = allocations { _ = FloatBuffer(count: 1000) }
         XCTAssertGreaterThan(counted, 0)
@@ -126,12 +137,10 @@ final class PassTests: XCTestCase {
                 let training = TrainingPass(model: model, maxRows: 64, precision: precision, adapters: adapters)
                 training.forwardBackward(batch, gradientTokens: batch.lossTokens, dropoutSeed: 1)
                 let label = "training, \(precision), adapters: \(adapters != nil)"
-                XCTAssertEqual(
-                    allocations { training.forwardBackward(batch, gradientTokens: batch.lossTokens) }, 0, label)
+                assertSteady(label) { training.forwardBackward(batch, gradientTokens: batch.lossTokens) }
                 let scoring = ScoringPass(model: model, maxRows: 64, precision: precision, adapters: adapters)
                 _ = scoring.loss(batch)
-                XCTAssertEqual(
-                    allocations { _ = scoring.loss(batch) }, 0, "scoring, \(precision), adapters: \(adapters != nil)")
+                assertSteady("scoring, \(precision), adapters: \(adapters != nil)") { _ = scoring.loss(batch) }
             }
         }
         let pool = KVBlockPool(config: Self.config, blockCount: 32, blockSize: 4)
@@ -156,8 +165,13 @@ final class PassTests: XCTestCase {
         }
         decode(0)
         decode(1)
-        // Tables that already hold room for the next tokens (blocks of 4: positions 9 to 11).
-        XCTAssertEqual(allocations { decode(2) }, 0, "generation")
+        // Tables that already hold room for the next three tokens.
+        for s in 0..<3 { XCTAssertTrue(tables[s].grow(toHold: tables[s].length + 3, from: pool)) }
+        var k = 2
+        assertSteady("generation") {
+            decode(k)
+            k += 1
+        }
         for var table in tables { table.release(to: pool) }
     }
 }
