@@ -6,6 +6,9 @@
 // not control.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <execinfo.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -31,7 +34,15 @@ static int fromLibrary(void *caller) {
 static inline void count(void *caller) {
     if (!atomic_load_explicit(&counting, memory_order_relaxed) || inside) return;
     inside = 1;
-    atomic_fetch_add_explicit(fromLibrary(caller) ? &libraryAllocations : &allocations, 1, memory_order_relaxed);
+    int library = fromLibrary(caller);
+    atomic_fetch_add_explicit(library ? &libraryAllocations : &allocations, 1, memory_order_relaxed);
+    // SWL_TEST_ALLOCATION_TRACE=1 prints where each counted allocation comes from (to stderr).
+    if (!library && getenv("SWL_TEST_ALLOCATION_TRACE")) {
+        void *frames[24];
+        int depth = backtrace(frames, 24);
+        backtrace_symbols_fd(frames, depth, 2);
+        write(2, "--\n", 3);
+    }
     inside = 0;
 }
 

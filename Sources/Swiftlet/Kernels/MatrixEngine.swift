@@ -34,7 +34,9 @@ public final class MatrixEngine {
     public let precision: Precision
     private var scratchA = BFloat16Buffer(count: 0)
     private var scratchB = BFloat16Buffer(count: 0)
-    private var lastActivation: [UnsafePointer<Float>?] = [nil, nil]
+    /// The activation each scratch slot holds a bf16 copy of (two slots, as a tuple: a fresh
+    /// array in every `beginPass` would be a heap allocation per step).
+    private var lastActivation: (UnsafePointer<Float>?, UnsafePointer<Float>?) = (nil, nil)
     private var weightCopies: [UnsafePointer<Float>: (copy: BFloat16Buffer, pass: Int)] = [:]
     private var pass = 0
     private var products: [PrimitiveKey: Product] = [:]
@@ -44,7 +46,7 @@ public final class MatrixEngine {
     /// Marks the start of a forward/backward pass: weights may have changed since the last one.
     public func beginPass() {
         pass += 1
-        lastActivation = [nil, nil]
+        lastActivation = (nil, nil)
     }
 
     enum Operand {
@@ -139,10 +141,12 @@ public final class MatrixEngine {
             return copy.pointer
         case .activation, .unchangedActivation:
             let scratch = slot == 0 ? scratchA : scratchB
-            if case .unchangedActivation = operand, lastActivation[slot] == source { return scratch.pointer }
+            if case .unchangedActivation = operand, (slot == 0 ? lastActivation.0 : lastActivation.1) == source {
+                return scratch.pointer
+            }
             scratch.reserve(count)
             BFloat16.convert(source, into: scratch.pointer, count: count)
-            lastActivation[slot] = source
+            if slot == 0 { lastActivation.0 = source } else { lastActivation.1 = source }
             return scratch.pointer
         }
     }
