@@ -5,7 +5,9 @@
 #                            gguf package of the llama.cpp below (its converter needs that one)
 #   llama.cpp-VERSION/src    llama.cpp as vendored by PyPI's llama-cpp-python source distribution
 #   llama.cpp-VERSION/bin    llama-perplexity, llama-quantize, llama-simple, llama-tokenize,
-#                            llama-completion and llama-server, built with cmake from that source
+#                            llama-completion, llama-server and llama-bench, built with cmake
+#                            from that source (a target added later is built alone: the cmake
+#                            build folder is kept, so what is there is not compiled again)
 # Prints the two paths (`venv=…` and `llama=…`) as its last lines. Building llama.cpp takes
 # several minutes on two cores: run this under the CPU lock (make interop does).
 set -euo pipefail
@@ -50,7 +52,7 @@ if ! "$PY" -c "import torch, transformers, peft, sentencepiece, gguf, google.pro
     pip_install "$LLAMA/src/gguf-py"
 fi
 
-targets=(llama-perplexity llama-quantize llama-simple llama-tokenize llama-completion llama-server)
+targets=(llama-perplexity llama-quantize llama-simple llama-tokenize llama-completion llama-server llama-bench)
 missing=0
 for t in "${targets[@]}"; do [ -x "$LLAMA/bin/$t" ] || missing=1; done
 if [ $missing = 1 ]; then

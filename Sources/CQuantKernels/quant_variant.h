@@ -14,11 +14,12 @@ TARGET static inline __m256i VARIANT(load_words)(const void *p, long s) {
     return _mm256_maskload_epi32((const int *)p, _mm256_loadu_si256((const __m256i *)(word_masks[s])));
 }
 
+// s fp16 values, lanes s.. zero. A partial group loads whole words (the half after an odd
+// count is read — the packed storage is padded — and masked off after the conversion).
 TARGET static inline __m256 VARIANT(load_halfs)(const uint8_t *p, long s) {
     if (s == 8) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
-    uint16_t padded[8] = {0};
-    memcpy(padded, p, (size_t)s * 2);
-    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)padded));
+    __m128i words = _mm_maskload_epi32((const int *)p, _mm_loadu_si128((const __m128i *)(word_masks[(s + 1) / 2])));
+    return _mm256_and_ps(_mm256_cvtph_ps(words), _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(word_masks[s]))));
 }
 
 TARGET static inline __m256 VARIANT(load_floats)(const uint8_t *p, long s) {
@@ -153,6 +154,71 @@ TARGET static float VARIANT(row_q4m)(const uint8_t *w, const int8_t *q, const fl
     }
     return VARIANT(reduce)(acc);
 }
+// Four weight rows (rowBytes apart) against one activation row: the activation's vectors,
+// block sums and scales are loaded once for the four, and each row's arithmetic is row_q8's or
+// row_q4's operation for operation (the same bits as one row at a time).
+#define XV(k) xv[k]
+TARGET static void VARIANT(rows4_q8)(const uint8_t *w, long rowBytes, const int8_t *q, const float *d, const int32_t *lo,
+                                     const int32_t *hi, long blocks, float out[4]) {
+    (void)lo, (void)hi;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (long g = 0; g < blocks; g += 8) {
+        long s = blocks - g < 8 ? blocks - g : 8;
+        const int8_t *x = q + g * 32;
+        __m256i xv[8];
+        for (int k = 0; k < 8; k++) xv[k] = X(k);
+#if Q8_CORRECTS
+        __m256i correction = _mm256_slli_epi32(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)),
+                                                                _mm256_loadu_si256((const __m256i *)(hi + g))), 7);
+#endif
+        __m256 dx = _mm256_loadu_ps(d + g);
+        for (int t = 0; t < 4; t++) {
+            const uint8_t *v = w + t * rowBytes + g * 34;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            a0 = DOT_Q8(a0, W(0), XV(0)); a1 = DOT_Q8(a1, W(1), XV(1)); a2 = DOT_Q8(a2, W(2), XV(2)); a3 = DOT_Q8(a3, W(3), XV(3));
+            a0 = DOT_Q8(a0, W(4), XV(4)); a1 = DOT_Q8(a1, W(5), XV(5)); a2 = DOT_Q8(a2, W(6), XV(6)); a3 = DOT_Q8(a3, W(7), XV(7));
+            __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
+#if Q8_CORRECTS
+            sum = _mm256_sub_epi32(sum, correction);
+#endif
+            __m256 scale = _mm256_mul_ps(VARIANT(load_halfs)(v + 32 * s, s), dx);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = VARIANT(reduce)(acc[t]);
+}
+
+#define NIBBLES_XV(k, lowSum, highSum) do { \
+        __m256i bytes = W(k); \
+        lowSum = DOT_U4(lowSum, _mm256_and_si256(bytes, nibble), XV(4 * ((k) / 2) + (k) % 2)); \
+        highSum = DOT_U4(highSum, _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble), XV(4 * ((k) / 2) + 2 + (k) % 2)); \
+    } while (0)
+
+TARGET static void VARIANT(rows4_q4)(const uint8_t *w, long rowBytes, const int8_t *q, const float *d, const int32_t *lo,
+                                     const int32_t *hi, long blocks, float out[4]) {
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (long g = 0; g < blocks; g += 8) {
+        long s = blocks - g < 8 ? blocks - g : 8;
+        const int8_t *x = q + g * 32;
+        __m256i xv[8];
+        for (int k = 0; k < 8; k++) xv[k] = X(k);
+        __m256i correction = _mm256_slli_epi32(_mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)),
+                                                                _mm256_loadu_si256((const __m256i *)(hi + g))), 3);
+        __m256 dx = _mm256_loadu_ps(d + g);
+        for (int t = 0; t < 4; t++) {
+            const uint8_t *v = w + t * rowBytes + g * 18;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+            NIBBLES_XV(0, a0, a1); NIBBLES_XV(1, a2, a3); NIBBLES_XV(2, a0, a1); NIBBLES_XV(3, a2, a3);
+            __m256i sum = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)), correction);
+            __m256 scale = _mm256_mul_ps(VARIANT(load_halfs)(v + 16 * s, s), dx);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[t]);
+        }
+    }
+    for (int t = 0; t < 4; t++) out[t] = VARIANT(reduce)(acc[t]);
+}
+#undef NIBBLES_XV
+#undef XV
 #undef W
 #undef X
 #undef NIBBLES
@@ -160,7 +226,24 @@ TARGET static float VARIANT(row_q4m)(const uint8_t *w, const int8_t *q, const fl
 TARGET static void VARIANT(rows)(int kind, const uint8_t *w, long rowBytes, long blocks, long rowFrom, long rowTo,
                                  const int8_t *q, long qStride, const float *d, const int32_t *lo, const int32_t *hi,
                                  long blockStride, long count, float *y, long ldy, int accumulate) {
-    for (long r = rowFrom; r < rowTo; r++) {
+    long r = rowFrom;
+    if (kind == SWIFTLET_KIND_Q8 || kind == SWIFTLET_KIND_Q4) {
+        // Four rows at a time against every activation row (the four rows' bytes stay in L1).
+        for (; r + 4 <= rowTo; r += 4) {
+            const uint8_t *rows = w + r * rowBytes;
+            for (long i = 0; i < count; i++) {
+                float s[4];
+                if (kind == SWIFTLET_KIND_Q8) {
+                    VARIANT(rows4_q8)(rows, rowBytes, q + i * qStride, d + i * blockStride, lo + i * blockStride, hi + i * blockStride, blocks, s);
+                } else {
+                    VARIANT(rows4_q4)(rows, rowBytes, q + i * qStride, d + i * blockStride, lo + i * blockStride, hi + i * blockStride, blocks, s);
+                }
+                float *out = y + i * ldy + r;
+                for (int t = 0; t < 4; t++) out[t] = accumulate ? out[t] + s[t] : s[t];
+            }
+        }
+    }
+    for (; r < rowTo; r++) {
         const uint8_t *row = w + r * rowBytes;
         for (long i = 0; i < count; i++) {
             const int8_t *qi = q + i * qStride;

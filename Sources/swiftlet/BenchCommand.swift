@@ -164,11 +164,14 @@ struct BenchCommand: ParsableCommand {
     }
 
     struct Decode: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Batch-1 decoding speed for any model shape, with fp32, bf16 and quantized weights.")
+        static let configuration = CommandConfiguration(
+            abstract: "Batch-1 decoding speed for any model shape, or a model file, with fp32, bf16 and quantized weights.",
+            discussion: "With --model, the file's own weights are timed (a GGUF's quantized blocks with --weights stored) and the shape options are not used.")
         @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
+        @Option(name: .long, help: "Time this checkpoint or GGUF file instead of random weights of the shape options.") var model: String?
         @Option(name: .long, help: "New tokens to generate.") var tokens: Int = 256
-        @Option(name: .long, help: "Weights to decode with, comma-separated: fp32, bf16, q8_0, q5_0, q4_0 (one after the other, in one run); both = fp32,bf16.") var weights: String = "both"
+        @Option(name: .long, help: "Weights to decode with, comma-separated: fp32, bf16, q8_0, q5_0, q4_0, stored (with --model: a GGUF's own blocks) (one after the other, in one run); both = fp32,bf16.") var weights: String = "both"
         @Option(name: .long, help: "Also time a prompt of this many tokens first (prompt processing, tokens/s).") var promptTokens: Int = 0
         @Option(name: .long, help: "Runs of each (interleaved); every run is printed.") var repeats: Int = 1
         @OptionGroup var output: Output
@@ -180,13 +183,28 @@ struct BenchCommand: ParsableCommand {
         func validate() throws {
             guard tokens > 0, repeats > 0, promptTokens >= 0 else { throw ValidationError("--tokens and --repeats must be positive.") }
             let names = (weights == "both" ? "fp32,bf16" : weights).split(separator: ",", omittingEmptySubsequences: false)
-            guard !names.isEmpty, names.allSatisfy({ WeightFormat(rawValue: String($0)).map { $0 != .stored } ?? false }) else {
-                throw ValidationError("--weights must be a comma-separated list of fp32, bf16, q8_0, q5_0 and q4_0, or both.")
+            guard !names.isEmpty, names.allSatisfy({ WeightFormat(rawValue: String($0)).map { $0 != .stored || model != nil } ?? false }) else {
+                throw ValidationError("--weights must be a comma-separated list of fp32, bf16, q8_0, q5_0 and q4_0 (and stored, with --model), or both.")
             }
         }
 
         func run() throws {
             try runReportingErrors {
+                if let model {
+                    for _ in 0..<repeats {
+                        for format in chosen {
+                            // Loaded again for each: quantizing at load rounds the parameters in place.
+                            let loaded = try Checkpoint.load(model)
+                            guard promptTokens < loaded.config.model.contextLength else {
+                                throw SwiftletError("--prompt-tokens must be below the model's context of \(loaded.config.model.contextLength) tokens.")
+                            }
+                            let precision = try format.prepare(loaded)
+                            output.emit(Benchmarks.decode(model: loaded.model, precision: precision, name: format, tokens: tokens,
+                                                          promptTokens: promptTokens))
+                        }
+                    }
+                    return
+                }
                 var config = try shape.config()
                 config.contextLength = max(config.contextLength, tokens + 1, promptTokens + 1)
                 for _ in 0..<repeats {

@@ -187,6 +187,14 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(try generate.stdout.split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String },
                        ["generate.parallel.tokens_per_s", "generate.sequential.tokens_per_s", "generate.speedup", "generate.ttft_busy_ms"])
         try expectFailure(["bench", "train", "--precision", "fp8"], mentioning: "--precision")
+        // bench decode --model times a checkpoint's own weights, one result per format asked for.
+        let decode = try run(["bench", "decode", "--model", try checkpoint(), "--weights", "fp32,q4_0", "--tokens", "4",
+                              "--prompt-tokens", "8", "--json"])
+        XCTAssertEqual(decode.status, 0, decode.stderr)
+        XCTAssertEqual(try decode.stdout.split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String },
+                       ["prompt.tokens_per_s", "decode.tokens_per_s", "prompt.q4_0.tokens_per_s", "decode.q4_0.tokens_per_s"])
+        try expectFailure(["bench", "decode", "--weights", "stored"], mentioning: "and stored, with --model")
+        try expectFailure(["bench", "decode", "--model", try checkpoint(), "--weights", "stored"], mentioning: "has no quantized tensors to use as stored")
     }
 
     /// Training is bf16 by default where the CPU has the instructions; without them (or with

@@ -57,7 +57,10 @@ void swiftlet_quant_activation(int kind, const float *x, long blocks, int8_t *q,
 
 // y[i·ldy + r] (+)= Σ_k W[r][k] · X_i[k] for weight rows rowFrom ..< rowTo (packed rows of
 // rowBytes at w) and `count` activation rows i, each quantized by swiftlet_quant_activation
-// into q + i·qStride, d + i·blockStride, sumLow/sumHigh + i·blockStride.
+// into q + i·qStride, d + i·blockStride, sumLow/sumHigh + i·blockStride. The weights must be
+// readable for 4 bytes past the last row (a partial group's scales are loaded as whole words).
+// Q8_0 and Q4_0 take four weight rows at a time (each activation's vectors loaded once for
+// the four), with the arithmetic of one row at a time: the same bits.
 void swiftlet_quant_rows(int kind, const uint8_t *w, long rowBytes, long blocks, long rowFrom, long rowTo,
                          const int8_t *q, long qStride, const float *d, const int32_t *sumLow, const int32_t *sumHigh,
                          long blockStride, long count, float *y, long ldy, int accumulate);

@@ -143,10 +143,10 @@ public enum Benchmarks {
     }
 
     /// Batch-1 greedy decoding of `tokens` new tokens after a one-token prompt, in tokens/s,
-    /// through the generation engine (the path `swiftlet generate` takes), with these weights
-    /// (random, seeded; `decode.tokens_per_s`, `decode.bf16.tokens_per_s`, `decode.q8_0.…`), and
-    /// with `promptTokens` > 0 first the prompt processing rate of a prompt that long (one chunk
-    /// through the GEMM, timed to its first token: `prompt.…tokens_per_s`).
+    /// through the generation engine (the path `swiftlet generate` takes), on random (seeded)
+    /// weights of this shape in this format (`decode.tokens_per_s`, `decode.bf16.tokens_per_s`,
+    /// `decode.q8_0.…`); with `promptTokens` > 0 first the prompt processing rate of a prompt
+    /// that long (`prompt.…tokens_per_s`).
     public static func decode(config: ModelConfig, tokens: Int, weights: WeightFormat = .fp32, promptTokens: Int = 0) -> [BenchResult] {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
@@ -156,11 +156,27 @@ public enum Benchmarks {
         case .bf16: precision = .bf16
         default: model.quantized = QuantizedWeights.quantizing(model, to: weights.quantizedType!)
         }
+        return decode(model: model, precision: precision, name: weights, tokens: tokens, promptTokens: promptTokens)
+    }
+
+    /// The same timing on a model already prepared for its weights (`WeightFormat.prepare`):
+    /// `bench decode --model FILE` times a file's own weights, as llama-bench does.
+    public static func decode(model: Transformer, precision: Precision, name weights: WeightFormat, tokens: Int,
+                              promptTokens: Int = 0) -> [BenchResult] {
+        let config = model.config
         let name = weights == .fp32 ? "" : weights.rawValue + "."
         var results: [BenchResult] = []
         let engine = GenerationEngine(model: model, tokenizer: nil,
                                       options: GenerationEngine.Options(parallel: 1, promptTokensPerStep: max(256, promptTokens), weights: precision))
+        // Untimed first (as llama-bench warms up): the GEMM's first call sets up its kernels and
+        // the first steps touch the cache's pages.
+        if config.contextLength > 12 {
+            let warmup = (0..<min(max(promptTokens, 8), config.contextLength - 5)).map { Int32(1 + ($0 + 7) % (config.vocabSize - 1)) }
+            _ = try! engine.submit(GenerationRequest(prompt: warmup, maxTokens: 4, sampling: SamplingSettings(temperature: 0)))
+            _ = engine.runUntilIdle()
+        }
         if promptTokens > 0 {
+            // One chunk through the GEMM, timed to its first token.
             let prompt = (0..<min(promptTokens, config.contextLength - 1)).map { Int32(1 + $0 % (config.vocabSize - 1)) }
             let id = try! engine.submit(GenerationRequest(prompt: prompt, maxTokens: 1, sampling: SamplingSettings(temperature: 0)))
             let result = engine.runUntilIdle()[id]!

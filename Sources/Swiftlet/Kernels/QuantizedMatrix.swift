@@ -52,7 +52,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
         kind = Self.kind(of: type)!
         blocks = columns / 32
         rowBytes = swiftlet_quant_row_bytes(kind, blocks)
-        storage = UnsafeMutableRawPointer.allocate(byteCount: max(rows * rowBytes, 1), alignment: 64)
+        // 64 bytes past the rows: a partial group's fp16 scales are loaded as whole words.
+        storage = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes + 64, alignment: 64)
         let sourceRowBytes = type.rowBytes(elements: columns)!
         let s = SendableRawPointer(source), d = SendableRawPointer(storage)
         let (rowBytes, blocks, ggml) = (rowBytes, blocks, Int32(type.rawValue))
