@@ -21,7 +21,7 @@ struct FinetuneCommand: ParsableCommand {
     var data: [String] = []
     @Option(name: .long, parsing: .upToNextOption, help: "Validation files (default: a val/ folder beside train/, or the last --val-fraction).")
     var val: [String] = []
-    @Option(name: .long, help: "Fraction of the tokens held out for validation when no validation text is given (default \(TrainingOptions.finetuningHeldOut)).")
+    @Option(name: .long, help: "Fraction of the tokens held out for validation when no validation text is given.")
     var valFraction: Double = TrainingOptions.finetuningHeldOut
     @Option(name: .long, help: "Checkpoint directory to write (new or empty).")
     var out: String
@@ -35,6 +35,8 @@ struct FinetuneCommand: ParsableCommand {
     var warmup: Int?
     @Option(name: .long, help: "Tokens per optimizer step (default: 8 contexts).")
     var batchTokens: Int?
+    @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory; default \(FinetuneCommand.defaults.microBatchTokens)).")
+    var microBatchTokens: Int?
     @Option(name: .long, help: "Evaluate (and keep the weights if they are the best) every N steps (default \(FinetuneCommand.defaults.evalInterval)).")
     var evalInterval: Int?
     @Option(name: .long, help: "Stop after this many evaluations in a row without a better validation loss (default \(FinetuneCommand.defaults.patience ?? 0)).")
@@ -53,7 +55,7 @@ struct FinetuneCommand: ParsableCommand {
     var loraAlpha: Float?
     @Option(name: .long, help: "Layers that get adapters, from q,k,v,o,gate,up,down (default all).")
     var loraTargets: String = "q,k,v,o,gate,up,down"
-    @Flag(name: .long, help: "Save the adapters merged into the weights instead of as adapter.safetensors beside the base weights.")
+    @Flag(name: .long, help: "Save the adapters merged into the weights instead of as PEFT adapter files beside the base weights.")
     var mergeLora = false
 
     func validate() throws {
@@ -80,6 +82,7 @@ struct FinetuneCommand: ParsableCommand {
         options.steps = steps
         options.timeBudget = time.flatMap(Format.parseDuration)
         if let batchTokens { options.batchTokens = batchTokens }
+        if let microBatchTokens { options.microBatchTokens = microBatchTokens }
         if let weightDecay { options.adam.weightDecay = weightDecay }
         if let evalInterval { options.evalInterval = evalInterval }
         if let precision = precision.flatMap(Precision.init(rawValue:)) { options.precision = precision }
