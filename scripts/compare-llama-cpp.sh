@@ -2,6 +2,7 @@
 # Swiftlet against llama.cpp on the same GGUF files, the same machine, interleaved (issue 16).
 #
 #   bash scripts/compare-llama-cpp.sh speed [ROUNDS]           decode (tg128) and prompt (pp256)
+#       SHAPES="15M 110M" and TESTS="tg128 pp256" (the defaults) choose a part of the table
 #   bash scripts/compare-llama-cpp.sh perplexity [CHECKPOINT]  quality of each weight type, both tools
 #
 # speed: GGUF files of random weights (scripts/make-random-gguf.py: N(0, 0.02), tied head) in
@@ -51,11 +52,13 @@ if [ "$mode" = speed ]; then
     printf '%-5s %-6s %-11s %10s %10s %7s   %s\n' shape test "file/ours" llama.cpp swiftlet ratio "every round (llama.cpp; swiftlet)"
     for shape in "15M 288 6 6 768" "110M 768 12 12 2048"; do
         read -r label dim layers heads hidden <<<"$shape"
+        [[ " ${SHAPES:-15M 110M} " == *" $label "* ]] || continue
         f32=$work/$label-F32.gguf
         "$PY" scripts/make-random-gguf.py "$f32" "$dim" "$layers" "$heads" "$hidden" 32000
         for t in F16 Q8_0 Q4_0; do "$llama/llama-quantize" --pure "$f32" "$work/$label-$t.gguf" "$t" 2 >/dev/null 2>&1; done
         for test in "tg128 -p 0 -n 128" "pp256 -p 256 -n 0"; do
             read -r name flags <<<"$test"
+            [[ " ${TESTS:-tg128 pp256} " == *" $name "* ]] || continue
             for pair in F32:fp32 F16:bf16 Q8_0:stored Q4_0:stored; do
                 file=$work/$label-${pair%%:*}.gguf w=${pair##*:}
                 prefix=$([ "$w" = fp32 ] && echo "" || echo "$w.")
