@@ -36,7 +36,7 @@ struct EvalCommand: ParsableCommand {
             if let chunks {
                 guard chunks <= context else { throw SwiftletError("--chunks \(chunks) is longer than the model's context of \(context).") }
                 let tokens = loaded.tokenizer.encodeLargeDocument(corpus.documents.map(\.text).joined())
-                windows = Evaluator.perplexityChunks(tokens, chunk: chunks)
+                windows = Evaluator.perplexityChunks(tokens, chunk: chunks, bos: loaded.tokenizer.documentStart.first)
                 guard !windows.isEmpty else { throw SwiftletError("the text is shorter than two chunks of \(chunks) tokens.") }
             } else {
                 let documents = try TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).documents

@@ -150,6 +150,22 @@ final class KernelTests: XCTestCase {
                                strides: (query: 7, key: 5))
     }
 
+    /// Gemma's local layers: a sliding window of 5 positions on spans longer than it (the row
+    /// path, each row from its first visible key) and shorter (where it hides nothing), with a
+    /// query scale other than 1/√headDim; and a window longer than every span (the tiled path).
+    func testSlidingWindowAttentionMatchesReferenceAndFiniteDifferences() {
+        checkAttentionBackward(cumulativeLengths: [0, 3, 20, 33], heads: 4, kvHeads: 2, headDim: 16, seed: 50,
+                               strides: (query: 7, key: 5), scale: 0.3, window: 5)
+        checkAttentionBackward(cumulativeLengths: [0, 3, 20, 33], heads: 2, kvHeads: 1, headDim: 32, seed: 54,
+                               strides: (query: 11, key: 7), scale: 0.2, window: 64)
+    }
+
+    /// Gemma 3 270M's attention shape: 4 query heads sharing 1 key/value head of 256.
+    func testGemmaAttentionShapeMatchesReference() {
+        checkAttentionBackward(cumulativeLengths: [0, 1, 18, 40], heads: 4, kvHeads: 1, headDim: 256, seed: 58,
+                               strides: (query: 997, key: 499), scale: 1 / 16)
+    }
+
     /// Spans long enough for every path of the tiled kernel: several key tiles with 64- and
     /// 16-key score blocks, 64/32/16-column products, partial four-row tiles, and the row path
     /// for length 1.
@@ -164,22 +180,26 @@ final class KernelTests: XCTestCase {
     /// finite differences of the reference (gradient buffers start as garbage: they must be
     /// overwritten).
     func checkAttentionBackward(cumulativeLengths: [Int], heads: Int, kvHeads: Int, headDim: Int, seed: UInt64,
-                                strides: (query: Int, key: Int), file: StaticString = #filePath, line: UInt = #line) {
+                                strides: (query: Int, key: Int), scale: Float? = nil, window: Int? = nil,
+                                file: StaticString = #filePath, line: UInt = #line) {
         let spans = SequenceRows.packed(cumulativeLengths: cumulativeLengths)
         let rows = cumulativeLengths.last!
         var q = TestData.randoms(rows * heads * headDim, seed: seed), k = TestData.randoms(rows * kvHeads * headDim, seed: seed + 1)
         var v = TestData.randoms(rows * kvHeads * headDim, seed: seed + 2)
         let r = TestData.randoms(rows * heads * headDim, seed: seed + 3)
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: rows * heads)
-        Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
-        let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                          scale: scale, window: window)
+        let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                            scale: scale, window: window)
         XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, "head size \(headDim)", file: file, line: line)
         XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4, file: file, line: line)
         var dq = [Float](repeating: 9, count: q.count), dk = [Float](repeating: 9, count: k.count), dv = dk
         Attention.backward(dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv,
-                           spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+                           spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, window: window)
         func loss(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double {
-            weightedSum(Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim).out, r)
+            weightedSum(Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                                            scale: scale, window: window).out, r)
         }
         let (q0, k0, v0) = (q, k, v)
         for i in stride(from: 0, to: q.count, by: strides.query) {

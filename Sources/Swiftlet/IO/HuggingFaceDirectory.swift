@@ -68,6 +68,9 @@ public enum HuggingFaceDirectory {
     /// The files of a checkpoint that describe the model (config, weights, tokenizer and the
     /// files transformers' AutoTokenizer and generate read).
     public static func files(_ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer) throws -> [String: [UInt8]] {
+        if config.model.gemma != nil {
+            throw SwiftletError("Swiftlet does not write Gemma 3 models as Hugging Face directories yet (only Llama ones); the checkpoint itself runs in every command.")
+        }
         var files = tokenizerFiles(config, tokenizer: tokenizer)
         files[CheckpointFiles.config] = Array(try configJSON(config).prettyText.utf8)
         files[CheckpointFiles.model] = Checkpoint.weightBytes(model)

@@ -97,7 +97,7 @@ public final class GenerationPass {
             gradient: nil, inFeatures: c.dim, outFeatures: c.vocabSize, adapter: nil)
         x = buffers.floats(maxRows * c.dim)
         activations = buffers.blockActivations(
-            c, rows: maxRows, layer: 0, afterAttention: x, dropoutMasks: false, branch: x)
+            c, rows: maxRows, layer: 0, afterAttention: x, dropoutMasks: false)
         lastRows = buffers.floats(maxLogitRows * c.dim)
         lastRstd = buffers.floats(maxLogitRows)
         logits = FloatBuffer(count: maxLogitRows * c.vocabSize)
@@ -123,7 +123,7 @@ public final class GenerationPass {
         rowTokens.withUnsafeBufferPointer {
             Embedding.forward(
                 tokens: $0.baseAddress!, table: model.parameters.pointer + model.layout.embedding, out: x, rows: n,
-                dim: model.config.dim)
+                dim: model.config.dim, scale: model.config.embeddingScale)
         }
         positions.withUnsafeBufferPointer { positionBuffer in
             batch.blockTables.withUnsafeBufferPointer { tables in

@@ -9,6 +9,11 @@ import Glibc
 /// Layouts: q, out, dq are (rows, heads, headDim); k, v, dk, dv are (rows, kvHeads, headDim);
 /// logSumExp is (rows, heads).
 ///
+/// `scale` multiplies the scores (nil: 1/√headDim). `window` (Gemma's local layers): row r at
+/// position p sees only keys j with p − window < j ≤ p. A window that binds (a span longer than
+/// it) takes the fp32 row path, which starts each row at its first visible key; shorter spans
+/// run the usual kernels, where the window changes nothing.
+///
 /// `precision: .bf16` runs the dot products (Q·Kᵀ, P·V and the backward's four) in bf16 with fp32
 /// accumulation through the C kernels (`BF16Kernels`), softmax and log-sum-exp in fp32, where the
 /// CPU has AVX512-BF16 and headDim is a multiple of 16; the fp32 kernels otherwise.
@@ -16,13 +21,17 @@ public enum Attention {
     /// `outBits`, when given, also receives `out` rounded to bf16 (the next product's input).
     public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                               spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int,
-                               precision: Precision = .fp32, outBits: UnsafeMutablePointer<UInt16>? = nil) {
-        if precision == .bf16, BF16Kernels.attentionSupports(headDim: headDim) {
+                               spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
+                               window: Int? = nil, precision: Precision = .fp32,
+                               outBits: UnsafeMutablePointer<UInt16>? = nil) {
+        let scale = scale ?? 1 / Float(headDim).squareRoot()
+        let window = binds(window, spans) ? window : nil
+        if precision == .bf16, window == nil, BF16Kernels.attentionSupports(headDim: headDim) {
             return forwardBF16(q: q, k: k, v: v, out: out, outBits: outBits, logSumExp: logSumExp, spans: spans,
-                               heads: heads, kvHeads: kvHeads, headDim: headDim)
+                               heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
         }
-        forwardFP32(q: q, k: k, v: v, out: out, logSumExp: logSumExp, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        forwardFP32(q: q, k: k, v: v, out: out, logSumExp: logSumExp, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                    scale: scale, window: window)
         if let outBits {
             for span in spans {
                 BFloat16.convert(out + span.start * heads * headDim, into: outBits + span.start * heads * headDim,
@@ -33,8 +42,8 @@ public enum Attention {
 
     static func forwardBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                             out: UnsafeMutablePointer<Float>, outBits: UnsafeMutablePointer<UInt16>?,
-                            logSumExp: UnsafeMutablePointer<Float>, spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
-        let scale = 1 / Float(headDim).squareRoot()
+                            logSumExp: UnsafeMutablePointer<Float>, spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int,
+                            scale: Float) {
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
         let p = (q: SendablePointer(UnsafeMutablePointer(mutating: q)), k: SendablePointer(UnsafeMutablePointer(mutating: k)),
@@ -52,8 +61,7 @@ public enum Attention {
 
     static func forwardFP32(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                             out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                            spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
-        let scale = 1 / Float(headDim).squareRoot()
+                            spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?) {
         let group = heads / kvHeads
         let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), ks = SendablePointer(UnsafeMutablePointer(mutating: k))
         let vs = SendablePointer(UnsafeMutablePointer(mutating: v)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
@@ -61,7 +69,7 @@ public enum Attention {
         let maxKeys = longestKeys(spans)
         parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / heads], h = item % heads, kh = h / group
-            if usesTiles(span, headDim: headDim) {
+            if window == nil, usesTiles(span, headDim: headDim) {
                 forwardTiled(q: qs.pointer, k: ks.pointer, v: vs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span,
                              head: h, kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
                 return
@@ -71,9 +79,11 @@ public enum Attention {
                 for r in 0..<span.count {
                     let row = span.start + r
                     let qr = qs.pointer + row * qStride + h * headDim
-                    let keyCount = span.past + r + 1
-                    let kBase = ks.pointer + span.keyStart * kStride + kh * headDim
-                    let vBase = vs.pointer + span.keyStart * kStride + kh * headDim
+                    // The row sees keys first..<past + r + 1 (first > 0 only under a window).
+                    let first = firstKey(position: span.past + r, window: window)
+                    let keyCount = span.past + r + 1 - first
+                    let kBase = ks.pointer + (span.keyStart + first) * kStride + kh * headDim
+                    let vBase = vs.pointer + (span.keyStart + first) * kStride + kh * headDim
                     var maxScore = -Float.infinity
                     for j in 0..<keyCount {
                         let s = dot(qr, kBase + j * kStride, headDim) * scale
@@ -97,20 +107,22 @@ public enum Attention {
     public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                                 v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                                 dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, precision: Precision = .fp32) {
-        if precision == .bf16, BF16Kernels.attentionSupports(headDim: headDim) {
+                                spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
+                                window: Int? = nil, precision: Precision = .fp32) {
+        let scale = scale ?? 1 / Float(headDim).squareRoot()
+        let window = binds(window, spans) ? window : nil
+        if precision == .bf16, window == nil, BF16Kernels.attentionSupports(headDim: headDim) {
             return backwardBF16(dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
-                                spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+                                spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
         }
         backwardFP32(dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
-                     spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+                     spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, window: window)
     }
 
     static func backwardBF16(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                              v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                              dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
-        let scale = 1 / Float(headDim).squareRoot()
+                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
         let p = (dout: SendablePointer(UnsafeMutablePointer(mutating: dout)), q: SendablePointer(UnsafeMutablePointer(mutating: q)),
@@ -131,8 +143,7 @@ public enum Attention {
     static func backwardFP32(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
                              v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
                              dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int) {
-        let scale = 1 / Float(headDim).squareRoot()
+                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?) {
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
         let maxKeys = longestKeys(spans)
@@ -152,7 +163,7 @@ public enum Attention {
                 (dkBase + j * kStride).update(repeating: 0, count: headDim)
                 (dvBase + j * kStride).update(repeating: 0, count: headDim)
             }
-            if usesTiles(span, headDim: headDim) {
+            if window == nil, usesTiles(span, headDim: headDim) {
                 backwardTiled(dout: p.dout.pointer, q: p.q.pointer, k: p.k.pointer, v: p.v.pointer, out: p.out.pointer,
                               logSumExp: p.lse.pointer, dq: p.dq.pointer, dk: p.dk.pointer, dv: p.dv.pointer, span: span,
                               kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
@@ -168,19 +179,22 @@ public enum Attention {
                         let orow = p.out.pointer + row * qStride + h * headDim
                         let dqr = p.dq.pointer + row * qStride + h * headDim
                         let lse = p.lse.pointer[row * heads + h]
-                        let keyCount = span.past + r + 1
+                        let first = firstKey(position: span.past + r, window: window)
+                        let keyCount = span.past + r + 1 - first
+                        let kRow = kBase + first * kStride, vRow = vBase + first * kStride
+                        let dkRow = dkBase + first * kStride, dvRow = dvBase + first * kStride
                         for j in 0..<keyCount {
-                            probabilities[j] = dot(qr, kBase + j * kStride, headDim) * scale
+                            probabilities[j] = dot(qr, kRow + j * kStride, headDim) * scale
                         }
                         _ = exponentiateInPlace(probabilities, count: keyCount, minus: lse)
                         let rowDot = dot(gr, orow, headDim)
                         dqr.update(repeating: 0, count: headDim)
                         for j in 0..<keyCount {
                             let pj = probabilities[j]
-                            let ds = pj * (dot(gr, vBase + j * kStride, headDim) - rowDot) * scale
-                            axpy(ds, kBase + j * kStride, dqr, headDim)
-                            axpy(ds, qr, dkBase + j * kStride, headDim)
-                            axpy(pj, gr, dvBase + j * kStride, headDim)
+                            let ds = pj * (dot(gr, vRow + j * kStride, headDim) - rowDot) * scale
+                            axpy(ds, kRow + j * kStride, dqr, headDim)
+                            axpy(ds, qr, dkRow + j * kStride, headDim)
+                            axpy(pj, gr, dvRow + j * kStride, headDim)
                         }
                     }
                 }
@@ -336,6 +350,22 @@ public enum Attention {
                 r0 += n
             }
         }
+    }
+
+    /// Whether a sliding window hides any key from any row of the spans (a span that reaches
+    /// past the window's length).
+    static func binds(_ window: Int?, _ spans: [SequenceRows]) -> Bool {
+        guard let window else { return false }
+        for s in spans where s.past + s.count > window { return true }
+        return false
+    }
+
+    /// The first key a row at `position` sees: 0, or under a window the oldest of its last
+    /// `window` positions.
+    @inline(__always)
+    static func firstKey(position: Int, window: Int?) -> Int {
+        guard let window else { return 0 }
+        return Swift.max(0, position + 1 - window)
     }
 
     /// The most keys any row of the spans sees (no array built: a step allocates nothing).

@@ -30,8 +30,12 @@ public struct KVPages {
 /// Layouts: q and out are (rows, heads, headDim); logSumExp is (rows, heads).
 public enum PagedAttention {
     public static func forward(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                               spans: [SequenceRows], pages: KVPages, heads: Int, kvHeads: Int, headDim: Int) {
-        let scale = 1 / Float(headDim).squareRoot()
+                               spans: [SequenceRows], pages: KVPages, heads: Int, kvHeads: Int, headDim: Int,
+                               scale: Float? = nil, window: Int? = nil) {
+        let scale = scale ?? 1 / Float(headDim).squareRoot()
+        // A window that binds sends its spans down the row path (see `Attention`).
+        let window = Attention.binds(window, spans) ? window : nil
+        func usesTiles(_ span: SequenceRows, headDim: Int) -> Bool { window == nil && Self.usesTiles(span, headDim: headDim) }
         let group = heads / kvHeads
         let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
         let pagesBox = UncheckedSendable(pages)
@@ -67,7 +71,8 @@ public enum PagedAttention {
                     // Scores of every head, kept per thread from call to call.
                     let scores = swiftlet_thread_scratch_f32(heads * (maxRowKeys + 1))!
                     forwardRows(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, heads: heads,
-                                kvHeads: kvHeads, headDim: headDim, scale: scale, scores: scores, scoreStride: maxRowKeys)
+                                kvHeads: kvHeads, headDim: headDim, scale: scale, window: window, scores: scores,
+                                scoreStride: maxRowKeys)
                 }
             }
         }
@@ -84,24 +89,27 @@ public enum PagedAttention {
     /// contiguous kernel's row path, operation for operation.
     static func forwardRows(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
                             span: SequenceRows, pages: KVPages, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
-                            scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+                            window: Int? = nil, scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
         let qStride = heads * headDim, group = heads / kvHeads
         let bs = pages.blockSize, rowStride = pages.rowStride
         let table = pages.blockTables + span.keyStart
         for r in 0..<span.count {
             let row = span.start + r
             let qRow = q + row * qStride
-            let keyCount = span.past + r + 1
-            var j = 0
-            while j < keyCount {
+            // Keys first..<end: all of them, or under a window the last `window`. Score i is key first + i.
+            let first = Attention.firstKey(position: span.past + r, window: window), end = span.past + r + 1
+            let keyCount = end - first
+            var j = first
+            while j < end {
                 let block = pages.keys + Int(table[j / bs]) * pages.blockStride
-                for i in 0..<min(bs, keyCount - j) {
-                    let key = block + i * rowStride
+                let offset = j % bs, run = min(bs - offset, end - j)
+                for i in 0..<run {
+                    let key = block + (offset + i) * rowStride
                     for h in 0..<heads {
-                        scores[h * scoreStride + j + i] = dot(qRow + h * headDim, key + (h / group) * headDim, headDim) * scale
+                        scores[h * scoreStride + j - first + i] = dot(qRow + h * headDim, key + (h / group) * headDim, headDim) * scale
                     }
                 }
-                j += bs
+                j += run
             }
             let inverse = scores + heads * scoreStride
             for h in 0..<heads {
@@ -113,16 +121,18 @@ public enum PagedAttention {
             }
             let oRow = out + row * qStride
             oRow.update(repeating: 0, count: qStride)
-            j = 0
-            while j < keyCount {
+            j = first
+            while j < end {
                 let block = pages.values + Int(table[j / bs]) * pages.blockStride
-                for i in 0..<min(bs, keyCount - j) {
-                    let value = block + i * rowStride
+                let offset = j % bs, run = min(bs - offset, end - j)
+                for i in 0..<run {
+                    let value = block + (offset + i) * rowStride
                     for h in 0..<heads {
-                        axpy(scores[h * scoreStride + j + i] * inverse[h], value + (h / group) * headDim, oRow + h * headDim, headDim)
+                        axpy(scores[h * scoreStride + j - first + i] * inverse[h], value + (h / group) * headDim, oRow + h * headDim,
+                             headDim)
                     }
                 }
-                j += bs
+                j += run
             }
         }
     }

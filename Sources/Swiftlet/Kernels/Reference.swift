@@ -3,13 +3,15 @@ import Glibc
 /// Plain, obviously-correct versions of the hand-written kernels, in Double: the tests hold
 /// every fast kernel to these.
 public enum Reference {
-    /// Causal attention over spans, materializing each score row. Layouts as in `Attention`.
+    /// Causal attention over spans, materializing each score row. Layouts as in `Attention`:
+    /// `scale` nil is 1/√headDim; under a `window` the row at position p scores every key and
+    /// masks those at or before p − window (set to −∞ before the softmax, the textbook way).
     public static func attention(q: [Float], k: [Float], v: [Float], spans: [SequenceRows], heads: Int, kvHeads: Int,
-                                 headDim: Int) -> (out: [Float], logSumExp: [Float]) {
+                                 headDim: Int, scale: Float? = nil, window: Int? = nil) -> (out: [Float], logSumExp: [Float]) {
         let rows = spans.map { $0.start + $0.count }.max() ?? 0
         var out = [Float](repeating: 0, count: rows * heads * headDim)
         var lse = [Float](repeating: 0, count: rows * heads)
-        let scale = 1 / Double(headDim).squareRoot()
+        let scale = scale.map(Double.init) ?? 1 / Double(headDim).squareRoot()
         for span in spans {
             for h in 0..<heads {
                 let kh = h / (heads / kvHeads)
@@ -18,6 +20,10 @@ public enum Reference {
                     let keys = span.past + r + 1
                     var scores = [Double](repeating: 0, count: keys)
                     for j in 0..<keys {
+                        if let window, span.past + r - j >= window {
+                            scores[j] = -.infinity
+                            continue
+                        }
                         var s = 0.0
                         for d in 0..<headDim {
                             s += Double(q[(row * heads + h) * headDim + d]) * Double(k[((span.keyStart + j) * kvHeads + kh) * headDim + d])

@@ -12,13 +12,24 @@
 ///
 /// Shapes, with n = rows of the pass: x, afterAttention, out (n, dim); query and attention
 /// (n, heads · headDim); key and value (n, kvHeads · headDim); gate, up, hidden (n, hiddenDim).
+///
+/// Gemma 3's block is the same sequence with four optional norms present: on each query and key
+/// head before RoPE (`queryNorm`, `keyNorm`), and on each branch's output before it joins the
+/// residual stream (`attentionOutputNorm`, `mlpOutputNorm`); with a GELU-tanh gate, a sliding
+/// window on its local layers and a query scale of its own (`AttentionShape`).
 struct Block {
     let index: Int
     let attentionNorm: Norm
     let query, key, value, output: Linear
+    /// RMSNorm over each query and key head (gains of headDim), before RoPE; nil in Llama.
+    let queryNorm, keyNorm: Norm?
+    /// RMSNorm over the attention branch's output before the residual add; nil in Llama.
+    let attentionOutputNorm: Norm?
     let attention: AttentionShape
     let mlpNorm: Norm
     let gate, up, down: Linear
+    /// RMSNorm over the feed-forward branch's output before the residual add; nil in Llama.
+    let mlpOutputNorm: Norm?
     let activation: GatedActivation
     let hiddenDim: Int
     /// Rotary table of this layer (a model with local and global layers gives each its own base).
@@ -26,9 +37,12 @@ struct Block {
 }
 
 /// The shape of a block's attention: query heads, the key/value heads they share (grouped-query
-/// attention when fewer), and the head size.
+/// attention when fewer), the head size, what scores are multiplied by, and the sliding window
+/// of a local layer (nil: every earlier position).
 struct AttentionShape {
     let heads, kvHeads, headDim: Int
+    let scale: Float
+    let window: Int?
     var queryWidth: Int { heads * headDim }
     var keyValueWidth: Int { kvHeads * headDim }
 }
@@ -37,10 +51,13 @@ struct AttentionShape {
 enum GatedActivation {
     /// SiLU, Llama's SwiGLU.
     case silu
+    /// GELU with the tanh approximation, Gemma's GeGLU.
+    case geluTanh
 
     func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: Activation, count: Int) {
         switch self {
         case .silu: SwiGLU.forward(gate: gate, up: up, out: out.values, count: count, outBits: out.bits)
+        case .geluTanh: GeGLU.forward(gate: gate, up: up, out: out.values, count: count, outBits: out.bits)
         }
     }
 
@@ -52,6 +69,10 @@ enum GatedActivation {
         switch self {
         case .silu:
             SwiGLU.backward(
+                dout: dout, gate: gate, up: up, dgate: dgate.values, dup: dup.values, count: count,
+                dgateBits: dgate.bits, dupBits: dup.bits)
+        case .geluTanh:
+            GeGLU.backward(
                 dout: dout, gate: gate, up: up, dgate: dgate.values, dup: dup.values, count: count,
                 dgateBits: dgate.bits, dupBits: dup.bits)
         }
@@ -127,6 +148,13 @@ struct BlockActivations {
     let gate, up: UnsafeMutablePointer<Float>
     let hidden: Activation
     let attentionResidual, mlpResidual: Residual
+    /// Gemma only (nil in Llama): the query and key projections before their per-head norm and
+    /// the norms' 1/rms per (row, head); each branch's output before its norm and the norm's
+    /// 1/rms per row.
+    var rawQuery: UnsafeMutablePointer<Float>? = nil, rawKey: UnsafeMutablePointer<Float>? = nil
+    var queryRstd: UnsafeMutablePointer<Float>? = nil, keyRstd: UnsafeMutablePointer<Float>? = nil
+    var rawAttentionOutput: UnsafeMutablePointer<Float>? = nil, attentionOutputRstd: UnsafeMutablePointer<Float>? = nil
+    var rawMLPOutput: UnsafeMutablePointer<Float>? = nil, mlpOutputRstd: UnsafeMutablePointer<Float>? = nil
 }
 
 /// The backward's scratch, shared by every layer. `residual` carries ∂L/∂(residual stream)
@@ -140,6 +168,9 @@ struct BlockGradients {
     let query, key, value: Activation
     let hidden: UnsafeMutablePointer<Float>
     let gate, up: Activation
+    /// Gemma only: ∂L/∂(a branch's output before its norm), rows × dim, and ∂L/∂(a query or key
+    /// projection before its per-head norm), rows × queryWidth.
+    var rawBranch: UnsafeMutablePointer<Float>? = nil, rawHeads: UnsafeMutablePointer<Float>? = nil
 
     /// A residual branch's output gradient with its bf16 copy rounded (it feeds two products).
     func branch(_ values: UnsafeMutablePointer<Float>, count: Int) -> Activation {
@@ -156,24 +187,54 @@ extension Block {
         let n = p.rows
         let products = p.products
         attentionNorm.forward(x, a.normed1, rstd: a.rstd1, rows: n)
-        query.forward(a.normed1, a.query, rows: n, products: products)
-        key.forward(a.normed1, a.key, rows: n, products: products)
+        project(query, norm: queryNorm, a.normed1, raw: a.rawQuery, rstd: a.queryRstd, into: a.query, heads: attention.heads, p)
+        project(key, norm: keyNorm, a.normed1, raw: a.rawKey, rstd: a.keyRstd, into: a.key, heads: attention.kvHeads, p)
         value.forward(a.normed1, a.value, rows: n, products: products)
         RoPE.apply(a.query, positions: p.positions, rows: n, heads: attention.heads, table: rope)
         RoPE.apply(a.key, positions: p.positions, rows: n, heads: attention.kvHeads, table: rope)
         attend(a, p)
-        let attentionBranch = a.attentionResidual.branchTarget(
-            input: x, output: a.afterAttention, rows: n, seed: p.dropoutSeed)
-        output.forward(
-            a.attention, attentionBranch.pointer, rows: n, accumulate: attentionBranch.accumulate, products: products)
-        a.attentionResidual.add(input: x, output: a.afterAttention, rows: n, seed: p.dropoutSeed)
+        branch(
+            output, a.attention, norm: attentionOutputNorm, raw: a.rawAttentionOutput, rstd: a.attentionOutputRstd,
+            residual: a.attentionResidual, input: x, into: a.afterAttention, p)
         mlpNorm.forward(a.afterAttention, a.normed2, rstd: a.rstd2, rows: n)
         gate.forward(a.normed2, a.gate, rows: n, products: products)
         up.forward(a.normed2, a.up, rows: n, products: products)
         activation.forward(gate: a.gate, up: a.up, out: a.hidden, count: n * hiddenDim)
-        let mlpBranch = a.mlpResidual.branchTarget(input: a.afterAttention, output: out, rows: n, seed: p.dropoutSeed)
-        down.forward(a.hidden, mlpBranch.pointer, rows: n, accumulate: mlpBranch.accumulate, products: products)
-        a.mlpResidual.add(input: a.afterAttention, output: out, rows: n, seed: p.dropoutSeed)
+        branch(
+            down, a.hidden, norm: mlpOutputNorm, raw: a.rawMLPOutput, rstd: a.mlpOutputRstd, residual: a.mlpResidual,
+            input: a.afterAttention, into: out, p)
+    }
+
+    /// A query or key projection, with its per-head norm when the block has one (the
+    /// projection then goes to `raw` and the normed heads to `out`).
+    private func project(
+        _ linear: Linear, norm: Norm?, _ x: Activation, raw: UnsafeMutablePointer<Float>?,
+        rstd: UnsafeMutablePointer<Float>?, into out: UnsafeMutablePointer<Float>, heads: Int, _ p: PassContext
+    ) {
+        guard let norm, let raw, let rstd else {
+            linear.forward(x, out, rows: p.rows, products: p.products)
+            return
+        }
+        linear.forward(x, raw, rows: p.rows, products: p.products)
+        norm.forward(raw, Activation(out), rstd: rstd, rows: p.rows * heads)
+    }
+
+    /// out = input + dropout(branch), branch = linear(x) or, with an output norm, norm(linear(x)).
+    private func branch(
+        _ linear: Linear, _ x: Activation, norm: Norm?, raw: UnsafeMutablePointer<Float>?,
+        rstd: UnsafeMutablePointer<Float>?, residual: Residual, input: UnsafeMutablePointer<Float>,
+        into out: UnsafeMutablePointer<Float>, _ p: PassContext
+    ) {
+        let n = p.rows
+        guard let norm, let raw, let rstd else {
+            let target = residual.branchTarget(input: input, output: out, rows: n, seed: p.dropoutSeed)
+            linear.forward(x, target.pointer, rows: n, accumulate: target.accumulate, products: p.products)
+            residual.add(input: input, output: out, rows: n, seed: p.dropoutSeed)
+            return
+        }
+        linear.forward(x, raw, rows: n, products: p.products)
+        norm.forward(raw, Activation(residual.branch), rstd: rstd, rows: n)
+        residual.addBranch(input: input, output: out, rows: n, seed: p.dropoutSeed)
     }
 
     /// Given ∂L/∂out in `d.residual`, leaves ∂L/∂x there and adds every weight's gradient into
@@ -187,21 +248,29 @@ extension Block {
         let dropped = p.dropoutSeed != nil
         let q = attention.queryWidth
         let kv = attention.keyValueWidth
-        let dDown = d.branch(a.mlpResidual.backward(d.residual, rows: n, dropped: dropped), count: n * dim)
+        let dDown = d.branch(
+            branchGradient(a.mlpResidual, norm: mlpOutputNorm, raw: a.rawMLPOutput, rstd: a.mlpOutputRstd, d, rows: n, dropped),
+            count: n * dim)
         down.backward(dDown, x: a.hidden, dx: d.hidden, rows: n, accumulateInput: false, matrices: matrices)
         activation.backward(dout: d.hidden, gate: a.gate, up: a.up, dgate: d.gate, dup: d.up, count: n * hiddenDim)
         gate.backward(d.gate, x: a.normed2, dx: d.normed, rows: n, accumulateInput: false, matrices: matrices)
         up.backward(d.up, x: a.normed2, dx: d.normed, rows: n, accumulateInput: true, matrices: matrices)
         mlpNorm.backward(d.normed, x: a.afterAttention, rstd: a.rstd2, dx: d.residual, rows: n)
-        let dOutput = d.branch(a.attentionResidual.backward(d.residual, rows: n, dropped: dropped), count: n * dim)
+        let dOutput = d.branch(
+            branchGradient(
+                a.attentionResidual, norm: attentionOutputNorm, raw: a.rawAttentionOutput, rstd: a.attentionOutputRstd, d,
+                rows: n, dropped),
+            count: n * dim)
         output.backward(dOutput, x: a.attention, dx: d.attention, rows: n, accumulateInput: false, matrices: matrices)
         Attention.backward(
             dout: d.attention, q: a.query, k: a.key, v: a.value, out: a.attention.values, logSumExp: a.logSumExp,
             dq: d.query.values, dk: d.key.values, dv: d.value.values, spans: p.sequences,
-            heads: attention.heads, kvHeads: attention.kvHeads, headDim: attention.headDim,
-            precision: p.attentionPrecision)
+            heads: attention.heads, kvHeads: attention.kvHeads, headDim: attention.headDim, scale: attention.scale,
+            window: attention.window, precision: p.attentionPrecision)
         RoPE.apply(d.query.values, positions: p.positions, rows: n, heads: attention.heads, table: rope, inverse: true)
         RoPE.apply(d.key.values, positions: p.positions, rows: n, heads: attention.kvHeads, table: rope, inverse: true)
+        headNormGradient(queryNorm, d.query.values, raw: a.rawQuery, rstd: a.queryRstd, d, rows: n * attention.heads)
+        headNormGradient(keyNorm, d.key.values, raw: a.rawKey, rstd: a.keyRstd, d, rows: n * attention.kvHeads)
         let dq = d.query.roundingBits(count: n * q)
         let dk = d.key.roundingBits(count: n * kv)
         let dv = d.value.roundingBits(count: n * kv)
@@ -211,20 +280,46 @@ extension Block {
         attentionNorm.backward(d.normed, x: x, rstd: a.rstd1, dx: d.residual, rows: n)
     }
 
-    /// attention = softmax(q·kᵀ/√headDim)·v per head, each row against its sequence's keys.
+    /// ∂L/∂(the branch's last product) given ∂L/∂out in `d.residual`: through the dropout mask,
+    /// and through the output norm when the block has one (its gain's gradient accumulates).
+    private func branchGradient(
+        _ residual: Residual, norm: Norm?, raw: UnsafeMutablePointer<Float>?, rstd: UnsafeMutablePointer<Float>?,
+        _ d: BlockGradients, rows n: Int, _ dropped: Bool
+    ) -> UnsafeMutablePointer<Float> {
+        let dBranch = residual.backward(d.residual, rows: n, dropped: dropped)
+        guard let norm, let raw, let rstd, let dRaw = d.rawBranch else { return dBranch }
+        dRaw.update(repeating: 0, count: n * norm.dim)
+        norm.backward(dBranch, x: raw, rstd: rstd, dx: dRaw, rows: n)
+        return dRaw
+    }
+
+    /// Turns ∂L/∂(normed heads) in `gradient` into ∂L/∂(projection) in place, when the block
+    /// norms these heads (its gain's gradient accumulates); nothing otherwise.
+    private func headNormGradient(
+        _ norm: Norm?, _ gradient: UnsafeMutablePointer<Float>, raw: UnsafeMutablePointer<Float>?,
+        rstd: UnsafeMutablePointer<Float>?, _ d: BlockGradients, rows: Int
+    ) {
+        guard let norm, let raw, let rstd, let dRaw = d.rawHeads else { return }
+        dRaw.update(repeating: 0, count: rows * norm.dim)
+        norm.backward(gradient, x: raw, rstd: rstd, dx: dRaw, rows: rows)
+        gradient.update(from: dRaw, count: rows * norm.dim)
+    }
+
+    /// attention = softmax(scale · q·kᵀ)·v per head (within the window on a local layer), each row against its sequence's keys.
     private func attend(_ a: BlockActivations, _ p: PassContext) {
         let s = attention
         switch p.keyValues {
         case .batch:
             Attention.forward(
                 q: a.query, k: a.key, v: a.value, out: a.attention.values, logSumExp: a.logSumExp,
-                spans: p.sequences, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
-                precision: p.attentionPrecision, outBits: a.attention.bits)
+                spans: p.sequences, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, scale: s.scale,
+                window: s.window, precision: p.attentionPrecision, outBits: a.attention.bits)
         case .cache(let cache):
             cache.store(layer: index, keys: a.key, values: a.value, rows: p.rows, kvDim: s.keyValueWidth)
             PagedAttention.forward(
                 q: a.query, out: a.attention.values, logSumExp: a.logSumExp, spans: p.sequences,
-                pages: cache.pages(layer: index), heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim)
+                pages: cache.pages(layer: index), heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, scale: s.scale,
+                window: s.window)
         }
     }
 }

@@ -256,6 +256,16 @@ struct Residual {
         }
     }
 
+    /// output = input + dropout(branch) when the branch's values are already in `branch` (a
+    /// branch with an output norm writes them there).
+    func addBranch(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, rows: Int, seed: UInt64?) {
+        if drops(seed) {
+            add(input: input, output: output, rows: rows, seed: seed)
+            return
+        }
+        for i in 0..<rows * dim { output[i] = input[i] + branch[i] }
+    }
+
     /// ∂L/∂branch given ∂L/∂output (which is also ∂L/∂input's share, left in place): the
     /// gradient itself, or masked into the branch scratch.
     func backward(_ dOutput: UnsafeMutablePointer<Float>, rows: Int, dropped: Bool) -> UnsafeMutablePointer<Float> {

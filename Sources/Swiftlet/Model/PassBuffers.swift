@@ -27,17 +27,21 @@ final class PassBuffers {
 
     /// One block's activations for `rows` rows. `afterAttention` given (the residual stream): the
     /// block works in place on it (forward-only passes); otherwise it is a buffer of its own.
+    /// `branch`: the residual connections' scratch, shared by a training pass's layers; nil in a
+    /// forward-only pass, which never drops (a buffer is made only for Gemma's output norms,
+    /// which write their branch there).
     func blockActivations(
         _ c: ModelConfig, rows n: Int, layer: Int, afterAttention: UnsafeMutablePointer<Float>? = nil,
-        dropoutMasks: Bool, branch: UnsafeMutablePointer<Float>
+        dropoutMasks: Bool, branch: UnsafeMutablePointer<Float>? = nil
     ) -> BlockActivations {
+        let branch = branch ?? (c.gemma != nil ? floats(n * c.dim) : afterAttention!)
         let normed1 = activation(n * c.dim)
         func residual(_ site: Int) -> Residual {
             Residual(
                 dim: c.dim, probability: c.dropout, mask: dropoutMasks && c.dropout > 0 ? floats(n * c.dim) : nil,
                 site: UInt64(site), branch: branch)
         }
-        return BlockActivations(
+        var a = BlockActivations(
             normed1: normed1, rstd1: floats(n),
             query: floats(n * c.queryDim), key: floats(n * c.kvDim), value: floats(n * c.kvDim),
             attention: activation(n * c.queryDim), logSumExp: floats(n * c.heads),
@@ -46,15 +50,31 @@ final class PassBuffers {
             normed2: afterAttention == nil ? activation(n * c.dim) : normed1, rstd2: floats(n),
             gate: floats(n * c.hiddenDim), up: floats(n * c.hiddenDim), hidden: activation(n * c.hiddenDim),
             attentionResidual: residual(2 * layer), mlpResidual: residual(2 * layer + 1))
+        if c.gemma != nil {
+            a.rawQuery = floats(n * c.queryDim)
+            a.rawKey = floats(n * c.kvDim)
+            a.queryRstd = floats(n * c.heads)
+            a.keyRstd = floats(n * c.kvHeads)
+            a.rawAttentionOutput = floats(n * c.dim)
+            a.attentionOutputRstd = floats(n)
+            a.rawMLPOutput = floats(n * c.dim)
+            a.mlpOutputRstd = floats(n)
+        }
+        return a
     }
 
     /// The backward's scratch for `rows` rows.
     func blockGradients(_ c: ModelConfig, rows n: Int) -> BlockGradients {
-        BlockGradients(
+        var d = BlockGradients(
             residual: floats(n * c.dim), branchBits: bits(n * c.dim), normed: floats(n * c.dim),
             attention: floats(n * c.queryDim),
             query: activation(n * c.queryDim), key: activation(n * c.kvDim), value: activation(n * c.kvDim),
             hidden: floats(n * c.hiddenDim), gate: activation(n * c.hiddenDim), up: activation(n * c.hiddenDim))
+        if c.gemma != nil {
+            d.rawBranch = floats(n * c.dim)
+            d.rawHeads = floats(n * max(c.queryDim, c.kvDim))
+        }
+        return d
     }
 }
 
@@ -100,19 +120,25 @@ extension Transformer {
                     weights: storage, gradient: adapters == nil ? g.map { $0 + offset } : nil,
                     inFeatures: inFeatures, outFeatures: outFeatures, adapter: lora)
             }
+            /// A norm over `dim` values at `offset` of the arena (nil: the block has none there).
+            func norm(_ offset: Int?, _ dim: Int) -> Norm? {
+                offset.map { at in Norm(weight: w + at, gradient: g.map { $0 + at }, dim: dim, eps: c.normEpsilon) }
+            }
             return Block(
                 index: l,
-                attentionNorm: Norm(
-                    weight: w + o.attentionNorm, gradient: g.map { $0 + o.attentionNorm }, dim: c.dim,
-                    eps: c.normEpsilon),
+                attentionNorm: norm(o.attentionNorm, c.dim)!,
                 query: linear(.q, o.query, c.dim, c.queryDim), key: linear(.k, o.key, c.dim, c.kvDim),
                 value: linear(.v, o.value, c.dim, c.kvDim), output: linear(.o, o.output, c.queryDim, c.dim),
-                attention: AttentionShape(heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim),
-                mlpNorm: Norm(
-                    weight: w + o.mlpNorm, gradient: g.map { $0 + o.mlpNorm }, dim: c.dim, eps: c.normEpsilon),
+                queryNorm: norm(o.queryNorm, c.headDim), keyNorm: norm(o.keyNorm, c.headDim),
+                attentionOutputNorm: norm(o.attentionOutputNorm, c.dim),
+                attention: AttentionShape(
+                    heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, scale: c.queryScale,
+                    window: c.attentionWindow(layer: l)),
+                mlpNorm: norm(o.mlpNorm, c.dim)!,
                 gate: linear(.gate, o.gate, c.dim, c.hiddenDim), up: linear(.up, o.up, c.dim, c.hiddenDim),
-                down: linear(.down, o.down, c.hiddenDim, c.dim), activation: .silu,
-                hiddenDim: c.hiddenDim, rope: rope)
+                down: linear(.down, o.down, c.hiddenDim, c.dim), mlpOutputNorm: norm(o.mlpOutputNorm, c.dim),
+                activation: c.gemma != nil ? .geluTanh : .silu,
+                hiddenDim: c.hiddenDim, rope: ropeTable(layer: l))
         }
     }
 

@@ -34,7 +34,7 @@ public final class ScoringPass {
             buffers: buffers, rows: n)
         stream = buffers.floats(n * c.dim)
         activations = buffers.blockActivations(
-            c, rows: n, layer: 0, afterAttention: stream, dropoutMasks: false, branch: stream)
+            c, rows: n, layer: 0, afterAttention: stream, dropoutMasks: false)
         finalNorm = model.finalNorm(gradients: nil)
         finalNormed = buffers.activation(n * c.dim)
         finalRstd = buffers.floats(n)
@@ -71,7 +71,7 @@ public final class ScoringPass {
         batch.tokens.withUnsafeBufferPointer { tokens in
             Embedding.forward(
                 tokens: tokens.baseAddress!, table: model.parameters.pointer + model.layout.embedding, out: stream,
-                rows: n, dim: c.dim)
+                rows: n, dim: c.dim, scale: c.embeddingScale)
         }
         batch.positions.withUnsafeBufferPointer { positions in
             let p = PassContext(

@@ -123,7 +123,7 @@ public final class TrainingPass {
             Embedding.forward(
                 tokens: tokens.baseAddress!, table: model.parameters.pointer + model.layout.embedding,
                 out: residuals[0],
-                rows: n, dim: model.config.dim)
+                rows: n, dim: model.config.dim, scale: model.config.embeddingScale)
         }
         batch.positions.withUnsafeBufferPointer { positions in
             let p = context(batch, positions: positions.baseAddress!, dropoutSeed: dropoutSeed)
@@ -151,7 +151,7 @@ public final class TrainingPass {
         batch.tokens.withUnsafeBufferPointer { tokens in
             Embedding.backward(
                 tokens: tokens.baseAddress!, dout: scratch.residual, dtable: gradients.pointer + model.layout.embedding,
-                rows: n, dim: c.dim)
+                rows: n, dim: c.dim, scale: c.embeddingScale)
         }
     }
 }

@@ -1,10 +1,12 @@
-/// The model: its shape, the parameter arena and the rotary table. Training passes and
+/// The model: its shape, the parameter arena and the rotary tables. Training passes and
 /// inference sessions borrow it; it holds no activations.
 public final class Transformer: @unchecked Sendable {
     public let config: ModelConfig
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
-    public let rope: RoPETable
+    /// The rotary tables, one per RoPE base the layers use (Llama one; Gemma its local and its
+    /// global base): `ropeTable(layer:)`.
+    let ropeTables: [Float: RoPETable]
     /// Quantized blocks that decoding streams instead of these parameters (which then hold the
     /// values the blocks decode to): `WeightFormat.prepare`.
     public var quantized: QuantizedWeights?
@@ -13,8 +15,18 @@ public final class Transformer: @unchecked Sendable {
         self.config = config
         layout = ParameterLayout(config: config)
         parameters = FloatBuffer(count: layout.totalCount)
-        rope = RoPETable(headDim: config.headDim, maxPositions: config.contextLength, theta: config.ropeTheta)
+        var tables: [Float: RoPETable] = [:]
+        for l in 0..<config.layers {
+            let theta = config.ropeTheta(layer: l)
+            if tables[theta] == nil {
+                tables[theta] = RoPETable(headDim: config.headDim, maxPositions: config.contextLength, theta: theta)
+            }
+        }
+        ropeTables = tables
     }
+
+    /// The rotary table of a layer.
+    func ropeTable(layer: Int) -> RoPETable { ropeTables[config.ropeTheta(layer: layer)]! }
 
     /// GPT-2 / llama2.c initialisation: N(0, 0.02) for matrices, scaled by 1/√(2·layers) for
     /// the projections that write into the residual stream; norm gains at 1.

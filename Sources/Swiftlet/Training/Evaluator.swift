@@ -53,9 +53,16 @@ public enum Evaluator {
 
     /// llama.cpp's perplexity windows: whole chunks of `chunk` tokens, each scored on the
     /// predictions of its second half (from position chunk/2 on), so every scored token sees at
-    /// least half a chunk of context. Fewer than two chunks of text give none (as there).
-    public static func perplexityChunks(_ tokens: [Int32], chunk: Int) -> [TokenWindow] {
+    /// least half a chunk of context. Fewer than two chunks of text give none (as there). With
+    /// `bos` (a tokenizer that adds it, such as Gemma's, and has put it before the text), each
+    /// chunk's first token is replaced by it, as llama-perplexity does: a model trained with BOS
+    /// first scores far worse without it.
+    public static func perplexityChunks(_ tokens: [Int32], chunk: Int, bos: Int32? = nil) -> [TokenWindow] {
+        var tokens = tokens
         guard tokens.count >= 2 * chunk else { return [] }
+        if let bos {
+            for start in stride(from: 0, to: tokens.count, by: chunk) { tokens[start] = bos }
+        }
         let scored = (0..<chunk).map { $0 > chunk / 2 }
         return (0..<tokens.count / chunk).map {
             TokenWindow(tokens: tokens[$0 * chunk..<($0 + 1) * chunk], trainable: scored[...])

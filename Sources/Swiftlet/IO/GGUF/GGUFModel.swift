@@ -11,7 +11,9 @@ public enum GGUFModel {
         .normal: 1, .unknown: 2, .control: 3, .userDefined: 4, .unused: 5, .byte: 6,
     ]
 
-    static func tensorName(_ view: String) -> String? {
+    /// llama.cpp's name of a tensor Swiftlet names as Hugging Face does. Gemma 3's layer names
+    /// differ: its norms before and after each branch, and its per-head query and key norms.
+    static func tensorName(_ view: String, gemma: Bool = false) -> String? {
         switch view {
         case "model.embed_tokens.weight": return "token_embd.weight"
         case "model.norm.weight": return "output_norm.weight"
@@ -20,6 +22,17 @@ public enum GGUFModel {
         }
         let parts = view.split(separator: ".")
         guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
+        if gemma {
+            let names = [
+                "input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q", "self_attn.k_proj.weight": "attn_k",
+                "self_attn.v_proj.weight": "attn_v", "self_attn.o_proj.weight": "attn_output",
+                "self_attn.q_norm.weight": "attn_q_norm", "self_attn.k_norm.weight": "attn_k_norm",
+                "post_attention_layernorm.weight": "post_attention_norm", "pre_feedforward_layernorm.weight": "ffn_norm",
+                "mlp.gate_proj.weight": "ffn_gate", "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down",
+                "post_feedforward_layernorm.weight": "post_ffw_norm",
+            ]
+            return names[parts[3...].joined(separator: ".")].map { "blk.\(layer).\($0).weight" }
+        }
         let names = [
             "input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q", "self_attn.k_proj.weight": "attn_k",
             "self_attn.v_proj.weight": "attn_v", "self_attn.o_proj.weight": "attn_output",
@@ -51,16 +64,15 @@ public enum GGUFModel {
         let gguf = try GGUFFile(path)
         let m = gguf.metadata
         let (config, tokenizer) = try modelConfig(gguf, path: path)
-        if config.gemma != nil {
-            // The shape and vocabulary are read (see modelConfig); the passes run Llama's block only so far.
-            throw SwiftletError("\(path) is a Gemma 3 model; Swiftlet reads its shape and vocabulary (`swiftlet tokenizer encode -m`), but cannot run its block yet.")
-        }
+        // Gemma 3's files keep Hugging Face's row order (llama.cpp rotates its heads' halves, as
+        // Swiftlet does), and its norm gains already hold 1 + w: both are used as stored.
+        let isGemma = config.gemma != nil
         // Every tensor is found and its shape checked before the weights are allocated.
         let layout = ParameterLayout(config: config)
         var sources: [(TensorView, GGUFTensorInfo)] = []
         for view in layout.views {
-            guard let name = tensorName(view.name), let tensor = gguf.tensor(named: name) else {
-                throw SwiftletError("\(path) has no tensor \(tensorName(view.name) ?? view.name).")
+            guard let name = tensorName(view.name, gemma: isGemma), let tensor = gguf.tensor(named: name) else {
+                throw SwiftletError("\(path) has no tensor \(tensorName(view.name, gemma: isGemma) ?? view.name).")
             }
             guard tensor.shape == view.shape else {
                 throw SwiftletError("\(path): tensor \(tensor.name) has shape \(tensor.shape) but its metadata says \(view.shape).")
@@ -72,7 +84,7 @@ public enum GGUFModel {
         }
         let known = Set(sources.map(\.1.name))
         if let extra = gguf.tensors.first(where: { !known.contains($0.name) }) {
-            throw SwiftletError("\(path) has the tensor \(extra.name), which Swiftlet's Llama does not have.")
+            throw SwiftletError("\(path) has the tensor \(extra.name), which Swiftlet's \(isGemma ? "Gemma 3" : "Llama") does not have.")
         }
         try MemoryPlan.weights(config).check("loading \(path)")
         let model = Transformer(config: config)
@@ -80,7 +92,7 @@ public enum GGUFModel {
         for (view, tensor) in sources {
             let destination = model.parameters.pointer + view.offset
             let isQuery = view.name.hasSuffix("q_proj.weight"), isKey = view.name.hasSuffix("k_proj.weight")
-            if isQuery || isKey {
+            if (isQuery || isKey) && !isGemma {
                 if scratch == nil || scratch!.count < view.count { scratch = FloatBuffer(count: view.count) }
                 try gguf.decode(tensor, into: scratch!.pointer)
                 permuteRows(scratch!.pointer, destination, heads: isQuery ? config.heads : config.kvHeads, headDim: config.headDim,
@@ -93,8 +105,9 @@ public enum GGUFModel {
         let storedWeights = storedWeights(gguf, sources, config: config)
         let types = Dictionary(grouping: sources.map(\.1.type.description), by: { $0 }).mapValues(\.count)
         let typeSummary = types.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
-        var conversions = ["tensors (\(typeSummary)) decoded to fp32", "query and key rows reordered from llama.cpp's RoPE layout",
-                           "tokenizer rebuilt from the GGUF's \(tokenizer.vocabSize) tokens as a SentencePiece BPE model"]
+        var conversions = ["tensors (\(typeSummary)) decoded to fp32"]
+        if !isGemma { conversions.append("query and key rows reordered from llama.cpp's RoPE layout") }
+        conversions.append("tokenizer rebuilt from the GGUF's \(tokenizer.vocabSize) tokens as a SentencePiece BPE model")
         if tokenizer.addsBOS { conversions.append("every text starts with BOS, as the file asks (add_bos_token)") }
         let chat = m["tokenizer.chat_template"]?.string.flatMap { HuggingFaceDirectory.recognizedTemplate($0, tokenizer: tokenizer) }
         let name = m["general.name"]?.string
@@ -193,7 +206,7 @@ public enum GGUFModel {
                 let rows = view.shape[0], columns = view.shape[1], rowBytes = tensor.type.rowBytes(elements: columns)!
                 let source = gguf.file.bytes + tensor.offset
                 let isQuery = view.name.hasSuffix("q_proj.weight"), isKey = view.name.hasSuffix("k_proj.weight")
-                guard isQuery || isKey else {
+                guard (isQuery || isKey) && config.gemma == nil else {
                     matrices[view.offset] = QuantizedMatrix(type: tensor.type, rows: rows, columns: columns, blocks: source)
                     continue
                 }
@@ -296,6 +309,9 @@ public enum GGUFModel {
     /// The GGUF bytes of a checkpoint: 2-D weights in `type` (rows that are not whole blocks
     /// stay F32), norm gains in F32, the vocabulary and chat template in the metadata.
     public static func serialize(_ checkpoint: Checkpoint, type: GGMLType, name: String) throws -> [UInt8] {
+        if checkpoint.config.model.gemma != nil {
+            throw SwiftletError("Swiftlet does not write Gemma 3 models as GGUF yet (only Llama ones); the checkpoint itself runs in every command.")
+        }
         guard let encoder = type.encoder, let fileType = fileTypes[type] else {
             throw SwiftletError("Swiftlet writes GGUF as f32, f16, bf16, q8_0, q5_0 or q4_0, not \(type).")
         }
