@@ -33,6 +33,8 @@ struct FinetuneCommand: ParsableCommand {
     var lr: Float?
     @Option(name: .long, help: "Warmup steps (default \(FinetuneCommand.defaults.warmupSteps ?? 0)).")
     var warmup: Int?
+    @Option(name: .long, help: "Tokens per training window (default: the model's context, at most \(FinetuneCommand.longestDefaultContext)).")
+    var context: Int?
     @Option(name: .long, help: "Tokens per optimizer step (default: 8 contexts).")
     var batchTokens: Int?
     @Option(name: .long, help: "Largest single forward/backward pass in tokens (bounds memory; default \(FinetuneCommand.defaults.microBatchTokens)).")
@@ -65,10 +67,15 @@ struct FinetuneCommand: ParsableCommand {
         guard valFraction > 0, valFraction < 1 else { throw ValidationError("--val-fraction must be between 0 and 1.") }
         if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
         if docSeparator == "" { throw ValidationError("--doc-separator must not be empty.") }
+        if let context, context < 2 { throw ValidationError("--context must be at least 2 tokens.") }
         if loraRank == nil, loraAlpha != nil || mergeLora { throw ValidationError("--lora-alpha and --merge-lora go with --lora-rank.") }
         // The library checks every value (its messages name the option), before any work starts.
         do { try options(contextLength: 1).validate() } catch let error as SwiftletError { throw ValidationError(error.message) }
     }
+
+    /// The default training window of a long-context model (Gemma 3 270M's context is 32,768):
+    /// as long as the chat and classification texts people fine-tune on.
+    static let longestDefaultContext = 2048
 
     /// Fine-tuning's defaults, for the help text.
     static let defaults = TrainingOptions.finetuning(contextLength: 1)
@@ -116,7 +123,13 @@ struct FinetuneCommand: ParsableCommand {
             TrainingProgress.describe(prepared, seconds: clock.seconds, heldOut: "\(Format.fixed(valFraction * 100, 0))%")
             guard prepared.validation.documents.count >= 2 else { throw SwiftletError("the validation text is too short to measure anything.") }
 
-            let options = try self.options(contextLength: base.model.config.contextLength)
+            let modelContext = base.model.config.contextLength
+            let window = context ?? min(modelContext, Self.longestDefaultContext)
+            guard window <= modelContext else {
+                throw SwiftletError("--context \(window) is longer than the model's context of \(modelContext) tokens.")
+            }
+            var options = try self.options(contextLength: window)
+            if window < modelContext { options.trainingContext = window }
             let trainer = try Trainer(finetuning: base, options: options, training: [prepared.training],
                                       validation: [prepared.validation], directory: out)
             let dialogues = text.train.hasDialogues

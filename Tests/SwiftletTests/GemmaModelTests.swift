@@ -88,6 +88,21 @@ final class GemmaModelTests: XCTestCase {
         table.release(to: pool)
     }
 
+    /// Swiftlet cannot write a Gemma checkpoint yet, so runs that would save one are refused
+    /// before any work; Llama's are not. A long-context model trains on shorter windows.
+    func testTrainingRefusesGemmaUpFrontAndTrainsOnShorterWindows() {
+        XCTAssertThrowsError(try Self.config.checkSavable("training"))
+        XCTAssertNoThrow(try ModelTests.config.checkSavable("training"))
+        var options = TrainingOptions.finetuning(contextLength: 8)
+        XCTAssertEqual(options.context(for: Self.config), 24)
+        options.trainingContext = 8
+        XCTAssertEqual(options.context(for: Self.config), 8)
+        options.trainingContext = 100
+        XCTAssertEqual(options.context(for: Self.config), 24)
+        options.trainingContext = 1
+        XCTAssertThrowsError(try options.validate())
+    }
+
     func testScoringForwardIsTheTrainingForward() {
         let model = randomModel()
         let batch = Batch(windows: documents)

@@ -82,7 +82,8 @@ public final class Trainer {
 
     init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, training: [WeightedCorpus], validation: [ValidationSet],
          directory: String) throws {
-        let context = model.config.contextLength
+        try model.config.checkSavable("training")
+        let context = state.options.context(for: model.config)
         self.model = model
         self.tokenizer = tokenizer
         self.state = state

@@ -35,6 +35,13 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var lora: LoRAConfig? = nil
     /// Save the adapters merged into the weights instead of as adapter.safetensors.
     public var mergeAdapters = false
+    /// Tokens per training window when shorter than the model's context (fine-tuning a
+    /// long-context pretrained model: Gemma 3's 32,768 would need a pass of 32,768 rows); nil:
+    /// the model's context.
+    public var trainingContext: Int? = nil
+
+    /// The training window for a model of this shape.
+    public func context(for config: ModelConfig) -> Int { min(trainingContext ?? config.contextLength, config.contextLength) }
 
     public init() {}
 
@@ -70,6 +77,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     public func validate() throws {
         if let steps, steps <= 0 { throw SwiftletError("--steps must be positive.") }
+        if let trainingContext, trainingContext < 2 { throw SwiftletError("--context must be at least 2 tokens.") }
         if let timeBudget, timeBudget <= 0 { throw SwiftletError("--time must be positive.") }
         guard learningRate.isFinite, learningRate > 0, learningRate < 10 else { throw SwiftletError("--lr must be a positive number below 10.") }
         if let minLearningRate, !(minLearningRate.isFinite && minLearningRate >= 0 && minLearningRate <= learningRate) {
