@@ -21,28 +21,7 @@ final class ModelTests: XCTestCase {
     }
 
     func testWholeModelGradientMatchesFiniteDifferences() {
-        let model = randomModel()
-        let batch = packedBatch()
-        let pass = TrainingPass(model: model, maxRows: 32)
-        pass.forwardBackward(batch, gradientTokens: batch.lossTokens)
-        let analytic = pass.gradients.array
-        func meanLoss() -> Double { pass.loss(batch) / Double(batch.lossTokens) }
-        // A few coordinates of every tensor.
-        var rng = RandomGenerator(seed: 5)
-        for view in model.layout.views {
-            for _ in 0..<3 {
-                let i = view.offset + rng.below(view.count)
-                let saved = model.parameters[i]
-                let eps: Float = 1e-2
-                model.parameters[i] = saved + eps
-                let plus = meanLoss()
-                model.parameters[i] = saved - eps
-                let minus = meanLoss()
-                model.parameters[i] = saved
-                let numeric = (plus - minus) / Double(2 * eps)
-                assertClose(Double(analytic[i]), numeric, relative: 3e-2, absolute: 3e-4, view.name)
-            }
-        }
+        assertModelGradientMatchesFiniteDifferences(randomModel(), packedBatch())
     }
 
     func testPackedBatchLossAndGradientsEqualDocumentsAlone() {

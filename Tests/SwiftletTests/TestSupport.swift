@@ -84,3 +84,28 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
 func weightedSum(_ x: [Float], _ w: [Float]) -> Double {
     zip(x, w).reduce(0) { $0 + Double($1.0) * Double($1.1) }
 }
+
+/// The whole model's gradient of the mean loss over `batch` against central differences, at
+/// three coordinates of every tensor.
+func assertModelGradientMatchesFiniteDifferences(_ model: Transformer, _ batch: Batch, file: StaticString = #filePath,
+                                                 line: UInt = #line) {
+    let pass = TrainingPass(model: model, maxRows: batch.rows)
+    pass.forwardBackward(batch, gradientTokens: batch.lossTokens)
+    let analytic = pass.gradients.array
+    func meanLoss() -> Double { pass.loss(batch) / Double(batch.lossTokens) }
+    var rng = RandomGenerator(seed: 5)
+    for view in model.layout.views {
+        for _ in 0..<3 {
+            let i = view.offset + rng.below(view.count)
+            let saved = model.parameters[i]
+            let eps: Float = 1e-2
+            model.parameters[i] = saved + eps
+            let plus = meanLoss()
+            model.parameters[i] = saved - eps
+            let minus = meanLoss()
+            model.parameters[i] = saved
+            let numeric = (plus - minus) / Double(2 * eps)
+            assertClose(Double(analytic[i]), numeric, relative: 3e-2, absolute: 3e-4, view.name, file: file, line: line)
+        }
+    }
+}
