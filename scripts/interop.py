@@ -15,6 +15,8 @@ args.add_argument("--llama", required=True, help="folder with llama.cpp's binari
 args.add_argument("--llama-src", required=True, help="llama.cpp's source (its converter)")
 args.add_argument("--work", required=True)
 args.add_argument("--data", default="corpora/shakespeare-demo")
+args.add_argument("--gemma", help="gemma-3-270m-q4_k_m.gguf (make gemma): adds the Gemma 3 checks")
+args.add_argument("--gemma-only", action="store_true", help="run the Gemma 3 checks alone")
 args = args.parse_args()
 torch.set_num_threads(2)
 W = args.work
@@ -91,6 +93,131 @@ held_out = os.path.join(W, "held-out.txt")
 with open(held_out, "w", encoding="utf-8") as f:
     f.write(text_of(os.path.join(val_dir, sorted(os.listdir(val_dir))[0]), 24_000))
 held_text = open(held_out, encoding="utf-8").read()
+
+
+L = args.llama
+
+
+def llama_ppl(gguf, ctx, text=None):
+    p = run([f"{L}/llama-perplexity", "-m", gguf, "-f", text or held_out, "-c", str(ctx), "-b", str(ctx), "-t", "2"])
+    line = [l for l in (p.stdout + p.stderr).splitlines() if "Final estimate: PPL" in l][0]
+    return float(line.split("=")[1].split("+/-")[0])
+
+
+def llama_ids(gguf, text):
+    p = run([f"{L}/llama-tokenize", "-m", gguf, "--ids", "--log-disable", "--stdin"], input=text)
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def llama_greedy(gguf, prompt, n=40):
+    p = run([f"{L}/llama-simple", "-m", gguf, "-n", str(n), prompt])
+    return p.stdout
+
+
+def gemma_checks():
+    """Gemma 3 270M as Swiftlet writes it: a Hugging Face directory that transformers loads as
+    Gemma3ForCausalLM (tokenizer, loss, greedy text), a tiny Gemma trained by transformers,
+    fine-tuned by Swiftlet and loaded back, and a GGUF that llama.cpp runs as it runs the original."""
+    print("== Gemma 3: Swiftlet's Hugging Face directories in transformers", flush=True)
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+    f32 = os.path.join(os.path.dirname(args.gemma), "gemma-3-270m-f32.gguf")
+    if not os.path.exists(f32):
+        f32 = os.path.join(W, "gemma-3-270m-f32.gguf")
+        run([f"{L}/llama-quantize", "--allow-requantize", args.gemma, f32, "F32"])
+    hf = os.path.join(W, "gemma-hf")
+    sw("export", "--format", "hf", f32, "-o", hf)
+    text_path = os.path.join(W, "gemma-held-out.txt")
+    with open(text_path, "w", encoding="utf-8") as f:
+        f.write(held_text[:6000])
+    text = open(text_path, encoding="utf-8").read()
+    tok = AutoTokenizer.from_pretrained(hf)
+    ids = sw_ids(hf, text)
+    hf_ids = tok(text)["input_ids"]
+    check("Gemma tokenizer ids (AutoTokenizer on swiftlet's directory vs swiftlet tokenizer encode)", hf_ids == ids,
+          f"{type(tok).__name__}, {len(ids)} tokens, {sum(a != b for a, b in zip(hf_ids, ids)) + abs(len(hf_ids) - len(ids))} differ")
+    model = AutoModelForCausalLM.from_pretrained(hf, torch_dtype=torch.float32, attn_implementation="eager").eval()
+    mine = sw_eval(hf, text_path)
+    from_gguf = sw_eval(f32, text_path)
+    theirs, count = hf_loss(model, ids + [tok.eos_token_id], 2048)
+    check("Gemma 3 270M: held-out loss (transformers on swiftlet's directory vs swiftlet eval)",
+          type(model).__name__ == "Gemma3ForCausalLM" and abs(theirs - mine["loss"]) <= 1e-4 and count == mine["tokens"],
+          f"{type(model).__name__}: {theirs:.6f} vs {mine['loss']:.6f} nats/token over {count} tokens (|Δ| {abs(theirs - mine['loss']):.1e})")
+    check("Gemma 3 270M: the exported directory computes what the GGUF computes (swiftlet eval)",
+          from_gguf["loss"] == mine["loss"], f"{from_gguf['loss']:.9f} vs {mine['loss']:.9f}")
+    prompt = "The movie was"
+    reply = sw_greedy(hf, prompt, 24)
+    hf_reply = hf_greedy(model, sw_ids(hf, prompt), 24, eos=tok.eos_token_id)
+    check("Gemma 3 270M: 24 greedy tokens (transformers generate vs swiftlet generate)",
+          tok.decode(hf_reply) == reply["completion"] and len(hf_reply) == reply["tokens"], f"{json.dumps(reply['completion'])}")
+    del model
+
+    # A tiny Gemma 3 that transformers makes and trains, with the 270M's tokenizer: swiftlet
+    # reads it, fine-tunes it (full and LoRA) and writes it; transformers reads that back.
+    torch.manual_seed(5)
+    tiny_config = Gemma3TextConfig(vocab_size=json.load(open(os.path.join(hf, "config.json")))["vocab_size"], hidden_size=64, intermediate_size=96, num_hidden_layers=4, num_attention_heads=2,
+                                   num_key_value_heads=1, head_dim=48, sliding_window=16, sliding_window_pattern=2, query_pre_attn_scalar=48,
+                                   max_position_embeddings=128, rope_theta=1e6, rope_local_base_freq=1e4, rms_norm_eps=1e-6,
+                                   bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    tiny = Gemma3ForCausalLM(tiny_config)
+    tiny.config._attn_implementation = "eager"
+    opt = torch.optim.AdamW(tiny.parameters(), lr=3e-3)
+    for step in range(8):
+        s = step * 128 * 2 % max(len(ids) - 256, 1)
+        batch = torch.tensor([ids[s:s + 128], ids[s + 128:s + 256]])
+        loss = tiny(batch, labels=batch).loss
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    tiny_dir = os.path.join(W, "gemma-tiny")
+    tiny.save_pretrained(tiny_dir)
+    tok.save_pretrained(tiny_dir)
+    shutil.copy(os.path.join(hf, "tokenizer.model"), tiny_dir)
+    tiny.eval()
+    mine = sw_eval(tiny_dir, text_path)
+    theirs, count = hf_loss(tiny, ids + [tok.eos_token_id], 128)
+    check("tiny Gemma 3: transformers' save_pretrained directory in swiftlet eval", abs(theirs - mine["loss"]) <= 1e-4 and count == mine["tokens"],
+          f"{theirs:.6f} vs {mine['loss']:.6f} nats/token (norm weights trained away from 0: "
+          f"{max(float(p.abs().max()) for n, p in tiny.named_parameters() if n.endswith('norm.weight')):.3f})")
+    for kind, extra in [("full", []), ("LoRA", ["--lora-rank", "4", "--lr", "1e-2"])]:
+        tuned = os.path.join(W, f"gemma-tiny-{kind}")
+        sw("finetune", "--checkpoint", tiny_dir, "--data", text_path, "--steps", "4", "--eval-interval", "4", "--context", "64",
+           "--batch-tokens", "256", *extra, "--out", tuned)
+        mine_tuned = sw_eval(tuned, text_path)
+        back = AutoModelForCausalLM.from_pretrained(tuned, torch_dtype=torch.float32, attn_implementation="eager").eval()
+        theirs, _ = hf_loss(back, ids + [tok.eos_token_id], 128)
+        check(f"tiny Gemma 3 fine-tuned by swiftlet ({kind}), loaded back by transformers",
+              abs(theirs - mine_tuned["loss"]) <= 1e-4 and abs(mine_tuned["loss"] - mine["loss"]) > 1e-3,
+              f"{theirs:.6f} vs {mine_tuned['loss']:.6f} nats/token (before: {mine['loss']:.6f})")
+
+
+    print("== Gemma 3: Swiftlet's GGUF in llama.cpp", flush=True)
+    exported = os.path.join(W, "gemma-exported-f32.gguf")
+    sw("export", "--format", "gguf", "--type", "f32", hf, "-o", exported)  # from the directory: the whole way round
+    theirs, original = llama_ids(exported, text), llama_ids(f32, text)
+    check("Gemma 3 270M: token ids of the exported GGUF (llama-tokenize, exported vs original F32)", theirs == original and theirs == ids,
+          f"{len(theirs)} tokens, {sum(a != b for a, b in zip(theirs, original)) + abs(len(theirs) - len(original))} differ from the original's, "
+          f"{sum(a != b for a, b in zip(theirs, ids)) + abs(len(theirs) - len(ids))} from swiftlet's")
+    ppl, ppl_original = llama_ppl(exported, 512, text_path), llama_ppl(f32, 512, text_path)
+    mine = sw_eval(exported, text_path, chunks=512)["perplexity"]
+    check("Gemma 3 270M: perplexity of the exported GGUF (llama-perplexity, exported vs original F32; swiftlet eval --chunks)",
+          ppl == ppl_original and abs(mine - ppl) / ppl <= 1e-3, f"{ppl:.4f} vs {ppl_original:.4f}; swiftlet {mine:.4f}")
+    greedy, greedy_original = llama_greedy(exported, prompt, 24), llama_greedy(f32, prompt, 24)
+    check("Gemma 3 270M: 24 greedy tokens of the exported GGUF (llama-simple, exported vs original F32)",
+          greedy == greedy_original and greedy.startswith(prompt + reply["completion"]), json.dumps(greedy.strip()))
+    tuned = os.path.join(W, "gemma-tiny-full")
+    tuned_gguf = os.path.join(W, "gemma-tiny-full.gguf")
+    sw("export", "--format", "gguf", "--type", "f32", tuned, "-o", tuned_gguf)
+    mine = sw_eval(tuned, text_path, chunks=64)["perplexity"]
+    theirs = llama_ppl(tuned_gguf, 64, text_path)
+    check("tiny Gemma 3 fine-tuned by swiftlet, as GGUF in llama-perplexity vs swiftlet eval --chunks", abs(theirs - mine) / mine <= 1e-3,
+          f"{theirs:.4f} vs {mine:.4f} ({100 * abs(theirs - mine) / mine:.3f} %)")
+
+
+if args.gemma_only:
+    gemma_checks()
+    passed, failed = sum(results), len(results) - sum(results)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(0 if failed == 0 else 1)
 
 # ---------------------------------------------------------------------------------------------
 print("== a Swiftlet checkpoint in transformers and PEFT", flush=True)
@@ -194,25 +321,6 @@ for name, keys, dtype, shard in variants:
 
 # ---------------------------------------------------------------------------------------------
 print("== Swiftlet's GGUF in llama.cpp", flush=True)
-L = args.llama
-
-
-def llama_ppl(gguf, ctx):
-    p = run([f"{L}/llama-perplexity", "-m", gguf, "-f", held_out, "-c", str(ctx), "-b", str(ctx), "-t", "2"])
-    line = [l for l in (p.stdout + p.stderr).splitlines() if "Final estimate: PPL" in l][0]
-    return float(line.split("=")[1].split("+/-")[0])
-
-
-def llama_ids(gguf, text):
-    p = run([f"{L}/llama-tokenize", "-m", gguf, "--ids", "--log-disable", "--stdin"], input=text)
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
-def llama_greedy(gguf, prompt, n=40):
-    p = run([f"{L}/llama-simple", "-m", gguf, "-n", str(n), prompt])
-    return p.stdout
-
-
 exported = {}
 for t in ["f32", "q8_0"]:
     exported[t] = os.path.join(W, f"swiftlet-small-{t}.gguf")
@@ -284,6 +392,11 @@ for q, path in files.items():
         worst = max(worst, differ)
         compared += values.size
     check(f"{q}: dequantized weights bit for bit (swiftlet vs gguf-py)", worst == 0, f"{compared} values, {worst} differ")
+
+if args.gemma:
+    gemma_checks()
+else:
+    print("(no Gemma 3 checks: run make gemma first)")
 
 passed, failed = sum(results), len(results) - sum(results)
 print(f"{passed} passed, {failed} failed")

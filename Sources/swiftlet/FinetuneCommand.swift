@@ -139,6 +139,7 @@ struct FinetuneCommand: ParsableCommand {
                 ?? "all \(Format.count(base.model.config.parameterCount)) parameters"
             Console.info("fine-tuning \(base.directory): \(what), on \(dialogues ? "dialogues (assistant tokens trained)" : "text"), lr \(Format.scientific(Double(options.learningRate)))")
             Console.info(options.precision.describedForTraining)
+            Console.info("memory: \(trainer.memory.summary) of this machine's \(Format.bytes(MemoryPlan.machineBytes))")
             try TrainingProgress.join(trainer, world)
             let outcome = try TrainingProgress.run(trainer, interruptedHint: "\(out) holds the best weights so far")
             let best = trainer.state.bestValidationLoss.map { Format.fixed($0, 3) } ?? "?"

@@ -159,6 +159,7 @@ struct TrainCommand: ParsableCommand {
             Console.info("model: \(presetValue.rawValue), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))")
             Console.info("batch: \(Format.grouped(options.batchTokens)) tokens per step, packed from whole documents")
             Console.info(options.precision.describedForTraining)
+            Console.info("memory: \(trainer.memory.summary) of this machine's \(Format.bytes(MemoryPlan.machineBytes))")
             try TrainingProgress.join(trainer, world)
             try TrainingProgress.run(trainer, stopAt: stopAt)
         }

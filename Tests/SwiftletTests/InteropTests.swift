@@ -310,7 +310,7 @@ final class InteropTests: XCTestCase {
         try ModelExport.huggingFace(original, to: hf)
         let config = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(hf + "/config.json"))?.object)
         for (key, value, fragment) in [("rope_scaling", JSONValue.object(["rope_type": .string("linear"), "factor": .number(2)]), "rope scaling"),
-                                       ("model_type", .string("mistral"), "Llama models"), ("attention_bias", .bool(true), "no biases"),
+                                       ("model_type", .string("mistral"), "Llama (LlamaForCausalLM) and Gemma 3"), ("attention_bias", .bool(true), "no biases"),
                                        ("hidden_act", .string("gelu"), "SiLU")] {
             var edited = config
             edited[key] = value

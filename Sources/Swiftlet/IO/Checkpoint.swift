@@ -211,8 +211,25 @@ public struct Checkpoint {
         }
     }
 
+    /// model.safetensors in Hugging Face's layout. A Gemma 3 directory stores each norm's w where
+    /// the scale is 1 + w (`Gemma3RMSNorm`), and Swiftlet holds the gain 1 + w, as llama.cpp's
+    /// files do: the gains are written as gain − 1 (exact for gains in [0.5, 2²⁴], so they read
+    /// back bit for bit).
     public static func weightBytes(_ model: Transformer) -> [UInt8] {
-        tensorBytes(model.layout.views, model.parameters)
+        guard model.config.gemma != nil else { return tensorBytes(model.layout.views, model.parameters) }
+        let norms = model.layout.views.filter(HuggingFaceDirectory.isGemmaNormGain)
+        let stored = FloatBuffer(count: norms.reduce(0) { $0 + $1.count })
+        var start: [String: Int] = [:], next = 0
+        for view in norms {
+            start[view.name] = next
+            for i in 0..<view.count { stored[next + i] = model.parameters[view.offset + i] - 1 }
+            next += view.count
+        }
+        let tensors = model.layout.views.map { view in
+            let values = start[view.name].map { stored.pointer + $0 } ?? model.parameters.pointer + view.offset
+            return Safetensors.Tensor(name: view.name, shape: view.shape, values: UnsafeBufferPointer(start: values, count: view.count))
+        }
+        return withExtendedLifetime(stored) { Safetensors.serialize(tensors, metadata: ["format": "pt"]) }
     }
 
     public static func tensorBytes(_ views: [TensorView], _ buffer: FloatBuffer) -> [UInt8] {

@@ -52,7 +52,8 @@ public enum HuggingFaceDirectory {
 
     /// config.json for a checkpoint: Hugging Face's keys plus Swiftlet's facts.
     public static func configJSON(_ config: CheckpointConfig, dtype: String = "float32") throws -> JSONValue {
-        var keys = HuggingFaceConfig.keys(for: config.model, bosID: config.tokenizer.bosID, eosID: config.tokenizer.eosID, dtype: dtype)
+        var keys = HuggingFaceConfig.keys(for: config.model, bosID: config.tokenizer.bosID, eosID: config.tokenizer.eosID,
+                                          padID: config.model.gemma == nil ? -1 : 0, dtype: dtype)
         var own: [String: JSONValue] = [
             "format": .string(format),
             "tokenizer": try JSONDecoder().decode(JSONValue.self, from: Data(JSONEncoder().encode(config.tokenizer))),
@@ -68,9 +69,6 @@ public enum HuggingFaceDirectory {
     /// The files of a checkpoint that describe the model (config, weights, tokenizer and the
     /// files transformers' AutoTokenizer and generate read).
     public static func files(_ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer) throws -> [String: [UInt8]] {
-        if config.model.gemma != nil {
-            throw SwiftletError("Swiftlet does not write Gemma 3 models as Hugging Face directories yet (only Llama ones); the checkpoint itself runs in every command.")
-        }
         var files = tokenizerFiles(config, tokenizer: tokenizer)
         files[CheckpointFiles.config] = Array(try configJSON(config).prettyText.utf8)
         files[CheckpointFiles.model] = Checkpoint.weightBytes(model)
@@ -88,13 +86,21 @@ public enum HuggingFaceDirectory {
     /// (Gemma), no EOS, no space prepended
     /// (`legacy: false` with `add_prefix_space: false`), the chat markers as whole tokens.
     public static func tokenizerFiles(_ config: CheckpointConfig, tokenizer: Tokenizer) -> [String: [UInt8]] {
-        let specials = [tokenizer.unknownID, tokenizer.bosID, tokenizer.eosID].filter { $0 >= 0 }
-        let markers = (try? ChatTemplate.standard.markers(tokenizer)).map { [$0.system, $0.user, $0.assistant, $0.endOfTurn] } ?? []
+        let gemma = isGemmaVocabulary(tokenizer)
+        let padID: Int32 = gemma ? 0 : -1
+        let specials = [tokenizer.unknownID, tokenizer.bosID, tokenizer.eosID, padID].filter { $0 >= 0 }
+        // The chat markers, each once (Gemma's template has two: start and end of turn).
+        var markers: [Int32] = []
+        let template = gemma ? ChatTemplate.gemma : .standard
+        for id in (try? template.markers(tokenizer)).map({ [$0.system, $0.user, $0.assistant, $0.endOfTurn] }) ?? [] where !markers.contains(id) {
+            markers.append(id)
+        }
         var decoder: [String: JSONValue] = [:]
         for id in specials + markers { decoder[String(id)] = tokenJSON(tokenizer.piece(id)) }
         func piece(_ id: Int32) -> JSONValue { id >= 0 ? .string(tokenizer.piece(id)) : .null }
         var tokenizerConfig: [String: JSONValue] = [
-            "tokenizer_class": .string("LlamaTokenizer"),
+            // Gemma's tokenizer class converts its vocabulary with Gemma's fixed special ids.
+            "tokenizer_class": .string(gemma ? "GemmaTokenizer" : "LlamaTokenizer"),
             "add_bos_token": .bool(tokenizer.addsBOS),
             "add_eos_token": .bool(false),
             "add_prefix_space": .bool(false),
@@ -102,7 +108,7 @@ public enum HuggingFaceDirectory {
             "bos_token": piece(tokenizer.bosID),
             "eos_token": piece(tokenizer.eosID),
             "unk_token": piece(tokenizer.unknownID),
-            "pad_token": .null,
+            "pad_token": piece(padID),
             "clean_up_tokenization_spaces": .bool(false),
             "spaces_between_special_tokens": .bool(false),
             "sp_model_kwargs": .object([:]),
@@ -115,11 +121,13 @@ public enum HuggingFaceDirectory {
             "eos_token": tokenJSON(tokenizer.piece(tokenizer.eosID)),
             "unk_token": tokenJSON(tokenizer.piece(tokenizer.unknownID)),
         ]
+        if padID >= 0 { special["pad_token"] = tokenJSON(tokenizer.piece(padID)) }
         if !markers.isEmpty { special["additional_special_tokens"] = .array(markers.map { tokenJSON(tokenizer.piece($0)) }) }
         var generation: [String: JSONValue] = [
             "bos_token_id": .number(Double(tokenizer.bosID)),
             "eos_token_id": .number(Double(tokenizer.eosID)),
         ]
+        if padID >= 0 { generation["pad_token_id"] = .number(Double(padID)) }
         if let chat = config.chat, let ids = try? chat.markers(tokenizer) {
             tokenizerConfig["chat_template"] = .string(jinja(chat))
             // A reply ends at the end-of-turn marker, as in Swiftlet's chat.
@@ -133,6 +141,12 @@ public enum HuggingFaceDirectory {
     }
 
     static let tokenizerConfigName = tokenizerConfig
+
+    /// Whether a vocabulary is laid out as Gemma's (`<pad>`, `<eos>`, `<bos>`, `<unk>` as ids
+    /// 0–3), which is what transformers' GemmaTokenizer assumes when it converts one.
+    public static func isGemmaVocabulary(_ tokenizer: Tokenizer) -> Bool {
+        tokenizer.vocabSize > 3 && (0..<4).map { tokenizer.piece(Int32($0)) } == ["<pad>", "<eos>", "<bos>", "<unk>"]
+    }
 
     /// Swiftlet's chat template in Jinja (what transformers' `apply_chat_template` and
     /// llama.cpp run): each turn is its role marker, the content and the end-of-turn marker;
@@ -194,9 +208,14 @@ public enum HuggingFaceDirectory {
     /// first byte is converted. Returns what was converted, for `info`.
     static func loadWeights(_ weights: HuggingFaceWeights, into model: Transformer, dir: String) throws -> [String] {
         try check(weights, against: model.layout.views, config: model.config, dir: dir)
+        let isGemma = model.config.gemma != nil
         for view in model.layout.views {
             let destination = model.parameters.pointer + view.offset
             try weights.decode(view.name, into: destination)
+            // Gemma 3 stores w where the norm scales by 1 + w; Swiftlet holds that gain.
+            if isGemma && isGemmaNormGain(view) {
+                for i in 0..<view.count { destination[i] += 1 }
+            }
             try refuseNonFinite(destination, count: view.count, name: view.name, path: dir)
         }
         var conversions: [String] = []
@@ -204,6 +223,12 @@ public enum HuggingFaceDirectory {
         if !widened.isEmpty { conversions.append("\(widened.joined(separator: " and ")) weights widened to fp32") }
         if weights.sharded { conversions.append("\(weights.files.count) safetensors shards joined") }
         return conversions
+    }
+
+    /// Whether a tensor of a Gemma 3 model is a norm's gain (all of them end in norm.weight:
+    /// input_layernorm, q_norm, k_norm, the post- and pre- norms, model.norm).
+    static func isGemmaNormGain(_ view: TensorView) -> Bool {
+        view.shape.count == 1 && view.name.hasSuffix("norm.weight")
     }
 
     /// A NaN or infinite weight would poison every result silently.
@@ -233,7 +258,7 @@ public enum HuggingFaceDirectory {
         for name in weights.names.sorted() where !known.contains(name) {
             if name.hasSuffix("rotary_emb.inv_freq") || (name == "lm_head.weight" && config.tiedEmbedding) { continue }
             if name.hasSuffix(".bias") { throw SwiftletError("\(dir) has the bias \(name); Swiftlet's Llama has no biases.") }
-            throw SwiftletError("\(dir) has the tensor \(name), which a Llama model does not have.")
+            throw SwiftletError("\(dir) has the tensor \(name), which a \(config.gemma == nil ? "Llama" : "Gemma 3") model does not have.")
         }
     }
 }
@@ -248,7 +273,7 @@ public enum CheckpointSource: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .swiftlet(2): "Swiftlet checkpoint (a Hugging Face model directory)"
         case .swiftlet(let v): "Swiftlet checkpoint, format \(v) (before Hugging Face keys; `swiftlet export --format hf` writes a copy transformers loads, and the next save upgrades it)"
-        case .huggingFace: "Hugging Face model directory (LlamaForCausalLM)"
+        case .huggingFace: "Hugging Face model directory"
         case .gguf(let v, let fileType): "GGUF version \(v) (llama architecture, \(fileType))"
         }
     }

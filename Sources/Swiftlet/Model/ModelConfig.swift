@@ -78,14 +78,6 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         1 / (gemma?.queryPreAttentionScalar ?? Float(headDim)).squareRoot()
     }
 
-    /// Refuses, before any work, a run that would have to save a checkpoint of a model Swiftlet
-    /// cannot write yet (Gemma 3: its checkpoint needs Hugging Face's Gemma layout).
-    public func checkSavable(_ what: String) throws {
-        if gemma != nil {
-            throw SwiftletError("\(what) a Gemma 3 model is not there yet: Swiftlet cannot write its checkpoints (only Llama ones); generate, chat, eval and zero-shot classify run it.")
-        }
-    }
-
     /// What the embedding rows are multiplied by before the first block (Gemma: √dim).
     public var embeddingScale: Float { gemma == nil ? 1 : Float(dim).squareRoot() }
 

@@ -89,7 +89,6 @@ public final class ClassifierTrainer {
     public init(base: Checkpoint, labels: [String], train: [(text: String, label: Int)], validation: [(text: String, label: Int)],
                 options: ClassifierTrainingOptions, directory: String) throws {
         try options.validate()
-        try base.config.model.checkSavable("training a classifier on")
         guard labels.count >= 2 else { throw SwiftletError("the training data has one class only (\(labels.first ?? "none")); a classifier needs at least two.") }
         guard !validation.isEmpty else { throw SwiftletError("there are no validation examples.") }
         self.base = base

@@ -51,6 +51,8 @@ public final class Trainer {
     /// The AdamW moments saved with the checkpoint.
     var optimizer: Optimizer { optimizerStep.groups[0].optimizer }
     public let adapters: LoRAAdapters?
+    /// What the run allocates (checked against this machine's memory before any of it is).
+    public let memory: MemoryPlan
     let packer: BatchPacker
     let validation: [(name: String, windows: [TokenWindow])]
     private var firstStepSeconds: Double = 0
@@ -82,7 +84,6 @@ public final class Trainer {
 
     init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, training: [WeightedCorpus], validation: [ValidationSet],
          directory: String) throws {
-        try model.config.checkSavable("training")
         let context = state.options.context(for: model.config)
         self.model = model
         self.tokenizer = tokenizer
@@ -97,8 +98,9 @@ public final class Trainer {
         }
         // A pass holds one micro-batch, and at least one whole evaluation window.
         let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
-        try MemoryPlan.training(model.config, rows: max(microRows, context),
-                                loraParameters: state.options.lora.map { $0.parameterCount(model.config) }).check("this training run")
+        memory = MemoryPlan.training(model.config, rows: max(microRows, context),
+                                     loraParameters: state.options.lora.map { $0.parameterCount(model.config) })
+        try memory.check("this training run")
         adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
         adapters?.initialize(seed: state.options.seed)
         pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision, adapters: adapters)

@@ -35,6 +35,12 @@ public struct MemoryPlan: Sendable {
         return bytes
     }
 
+    /// "about 4.6 GB (weights 1.1 GB, gradients 1.1 GB, …)", the parts largest first.
+    public var summary: String {
+        let parts = self.parts.filter { $0.bytes > 0 }.sorted { $0.bytes > $1.bytes }.map { "\($0.name) \(Format.bytes($0.bytes))" }
+        return "about \(Format.bytes(total)) (\(parts.joined(separator: ", ")))"
+    }
+
     /// Refuses when the plan exceeds `available` (this machine's memory by default).
     public func check(_ what: String, available: Int = MemoryPlan.machineBytes) throws {
         let total = total
@@ -60,10 +66,16 @@ public struct MemoryPlan: Sendable {
         plan.add("gradients", floats: c.parameterCount)
         plan.add("optimizer", floats: 2, trained)
         // Per row and layer: the residual, two norms, q, k, v, attention, middle, gate, up,
-        // hidden and dropout masks as TrainingPass keeps them, plus the backward's scratch.
-        let perLayer = 9 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads
-        let scratch = 6 * c.dim + 2 * c.kvDim + 3 * c.hiddenDim
+        // hidden and dropout masks as TrainingPass keeps them (Gemma 3 adds the queries and keys
+        // before their norms and both branches before theirs), plus the backward's scratch.
+        var perLayer = 7 * c.dim + 2 * c.queryDim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads
+        var scratch = 4 * c.dim + 2 * c.queryDim + 2 * c.kvDim + 3 * c.hiddenDim
+        if c.gemma != nil {
+            perLayer += c.queryDim + c.kvDim + c.heads + c.kvHeads + 2 * c.dim + 2
+            scratch += c.dim + max(c.queryDim, c.kvDim)
+        }
         plan.add("activations", floats: rows, c.layers * perLayer + scratch)
+        // The vocabulary projection is computed (and its gradient taken) a chunk of rows at a time.
         plan.add("logits", floats: CrossEntropy.chunkRows, c.vocabSize)
         return plan
     }

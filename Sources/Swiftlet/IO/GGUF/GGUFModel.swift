@@ -175,10 +175,12 @@ public enum GGUFModel {
         if let theta = m[prefix + "rope.freq_base"]?.number { config.ropeTheta = Float(theta) }
         if headDim * heads != dim { config.headDimension = headDim }
         if architecture == "gemma3" {
-            // llama.cpp's reading of the same file: every 6th layer global, local layers with RoPE
-            // base 10,000 unless the file says otherwise, and queries scaled by 1/√headDim
+            // llama.cpp's reading of the same file: every 6th layer global unless
+            // sliding_window_pattern says otherwise, local layers with RoPE base 10,000 unless
+            // rope.freq_base_swa says otherwise, and queries scaled by 1/√headDim
             // (1/√(dim/heads) for the 62-layer 27B model).
-            var gemma = ModelConfig.GemmaOptions(slidingWindow: try integer("attention.sliding_window"), globalInterval: 6)
+            var gemma = ModelConfig.GemmaOptions(slidingWindow: try integer("attention.sliding_window"),
+                                                 globalInterval: try integer("attention.sliding_window_pattern", default: 6))
             if let theta = m[prefix + "rope.freq_base_swa"]?.number { gemma.localRopeTheta = Float(theta) }
             gemma.queryPreAttentionScalar = Float(config.layers == 62 ? dim / heads : headDim)
             config.gemma = gemma
@@ -309,42 +311,53 @@ public enum GGUFModel {
     /// The GGUF bytes of a checkpoint: 2-D weights in `type` (rows that are not whole blocks
     /// stay F32), norm gains in F32, the vocabulary and chat template in the metadata.
     public static func serialize(_ checkpoint: Checkpoint, type: GGMLType, name: String) throws -> [UInt8] {
-        if checkpoint.config.model.gemma != nil {
-            throw SwiftletError("Swiftlet does not write Gemma 3 models as GGUF yet (only Llama ones); the checkpoint itself runs in every command.")
-        }
         guard let encoder = type.encoder, let fileType = fileTypes[type] else {
             throw SwiftletError("Swiftlet writes GGUF as f32, f16, bf16, q8_0, q5_0 or q4_0, not \(type).")
         }
         let c = checkpoint.model.config, tokenizer = checkpoint.tokenizer
+        let gemma = c.gemma
+        if let gemma {
+            // What llama.cpp's gemma3 reads is all it computes: the query scale is 1/√headDim
+            // (1/√(dim/heads) for the 62-layer 27B), with no key to say otherwise.
+            let scale = c.layers == 62 ? c.dim / c.heads : c.headDim
+            guard gemma.queryPreAttentionScalar == Float(scale) else {
+                throw SwiftletError("this Gemma 3 model scales its queries by 1/√\(gemma.queryPreAttentionScalar), which llama.cpp's gemma3 cannot express (it uses 1/√\(scale)); export it as a Hugging Face directory instead.")
+            }
+        }
+        let architecture = gemma == nil ? "llama" : "gemma3", prefix = architecture + "."
         var w = GGUFWriter()
-        w.set("general.architecture", .string("llama"))
+        w.set("general.architecture", .string(architecture))
         w.set("general.name", .string(name))
         w.set("general.file_type", .uint32(fileType))
         if [.q8_0, .q5_0, .q4_0].contains(type) { w.set("general.quantization_version", .uint32(2)) }
-        w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize)))
-        w.set("llama.context_length", .uint32(UInt32(c.contextLength)))
-        w.set("llama.embedding_length", .uint32(UInt32(c.dim)))
-        w.set("llama.block_count", .uint32(UInt32(c.layers)))
-        w.set("llama.feed_forward_length", .uint32(UInt32(c.hiddenDim)))
-        w.set("llama.rope.dimension_count", .uint32(UInt32(c.headDim)))
-        w.set("llama.attention.head_count", .uint32(UInt32(c.heads)))
-        w.set("llama.attention.head_count_kv", .uint32(UInt32(c.kvHeads)))
-        w.set("llama.attention.layer_norm_rms_epsilon", .float32(c.normEpsilon))
-        w.set("llama.rope.freq_base", .float32(c.ropeTheta))
-        if c.headDimension != nil {
-            w.set("llama.attention.key_length", .uint32(UInt32(c.headDim)))
-            w.set("llama.attention.value_length", .uint32(UInt32(c.headDim)))
+        if gemma == nil { w.set("llama.vocab_size", .uint32(UInt32(c.vocabSize))) }
+        w.set(prefix + "context_length", .uint32(UInt32(c.contextLength)))
+        w.set(prefix + "embedding_length", .uint32(UInt32(c.dim)))
+        w.set(prefix + "block_count", .uint32(UInt32(c.layers)))
+        w.set(prefix + "feed_forward_length", .uint32(UInt32(c.hiddenDim)))
+        if gemma == nil { w.set("llama.rope.dimension_count", .uint32(UInt32(c.headDim))) }
+        w.set(prefix + "attention.head_count", .uint32(UInt32(c.heads)))
+        w.set(prefix + "attention.head_count_kv", .uint32(UInt32(c.kvHeads)))
+        w.set(prefix + "attention.layer_norm_rms_epsilon", .float32(c.normEpsilon))
+        w.set(prefix + "rope.freq_base", .float32(c.ropeTheta))
+        if c.headDimension != nil || gemma != nil {
+            w.set(prefix + "attention.key_length", .uint32(UInt32(c.headDim)))
+            w.set(prefix + "attention.value_length", .uint32(UInt32(c.headDim)))
+        }
+        if let gemma {
+            w.set("gemma3.attention.sliding_window", .uint32(UInt32(gemma.slidingWindow)))
+            w.set("gemma3.attention.sliding_window_pattern", .uint32(UInt32(gemma.globalInterval)))
+            w.set("gemma3.rope.freq_base_swa", .float32(gemma.localRopeTheta))
         }
         let proto = try SentencePieceModelProto(bytes: tokenizer.modelBytes)
-        let markers = Set(SpecialPieces.all)
         var tokens: [String] = [], scores: [Float] = [], types: [Int32] = []
         for piece in proto.pieces {
-            tokens.append(piece.piece)
-            scores.append(piece.score)
-            // The chat markers are control tokens to llama.cpp: rendered by the template, never
-            // produced by tokenizing plain text.
             let pieceType = piece.type ?? .normal
-            types.append(pieceType == .userDefined && markers.contains(piece.piece) ? 3 : tokenTypes[pieceType]!)
+            // Reading a GGUF turned spaces in user-defined tokens into "▁" (SentencePiece
+            // matches them after escaping whitespace; llama.cpp before): turned back here.
+            tokens.append(pieceType == .userDefined ? piece.piece.replacingAll("\u{2581}", with: " ") : piece.piece)
+            scores.append(piece.score)
+            types.append(pieceType == .userDefined && isControlSpelling(piece.piece) ? 3 : tokenTypes[pieceType]!)
         }
         // An embedding with more rows than pieces (a pretrained model's padding) gets unused tokens.
         for i in tokens.count..<c.vocabSize {
@@ -373,10 +386,12 @@ public enum GGUFModel {
         let p = checkpoint.model.parameters.pointer
         let ordered = checkpoint.model.layout.views.sorted { order($0.name) < order($1.name) }
         for view in ordered {
-            guard let ggufName = tensorName(view.name) else { continue }
+            guard let ggufName = tensorName(view.name, gemma: gemma != nil) else { continue }
             var values = p + view.offset
             var permuted: FloatBuffer? = nil
-            if view.name.hasSuffix("q_proj.weight") || view.name.hasSuffix("k_proj.weight") {
+            // Gemma 3's files keep Hugging Face's row order and hold the norm gains (1 + w) as
+            // Swiftlet does: written as they are.
+            if gemma == nil && (view.name.hasSuffix("q_proj.weight") || view.name.hasSuffix("k_proj.weight")) {
                 permuted = FloatBuffer(count: view.count)
                 permuteRows(values, permuted!.pointer, heads: view.name.hasSuffix("q_proj.weight") ? c.heads : c.kvHeads,
                             headDim: c.headDim, columns: c.dim, toLlamaCpp: true)
@@ -390,6 +405,20 @@ public enum GGUFModel {
             w.tensors.append(GGUFWriter.Tensor(name: ggufName, shape: view.shape, type: tensorType, data: data))
         }
         return w.serialized()
+    }
+
+    /// Whether a user-defined piece was a control token to llama.cpp: reading a GGUF makes
+    /// control tokens user-defined (SentencePiece matches only those in text), so the spellings
+    /// that Swiftlet's and Gemma's vocabularies use for control tokens go back as control — the
+    /// chat markers (rendered by the template, never produced by tokenizing plain text),
+    /// Gemma's `<mask>` and `<unusedN>`.
+    static func isControlSpelling(_ piece: String) -> Bool {
+        if SpecialPieces.all.contains(piece) || piece == GemmaPieces.startOfTurn || piece == GemmaPieces.endOfTurn || piece == "<mask>" {
+            return true
+        }
+        let bytes = Array(piece.utf8), prefix = Array("<unused".utf8)
+        return bytes.count > prefix.count + 1 && bytes.starts(with: prefix) && bytes.last == UInt8(ascii: ">")
+            && bytes[prefix.count..<(bytes.count - 1)].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
     }
 
     /// llama.cpp's converter order: embedding, output norm and head, then the blocks.
