@@ -19,14 +19,15 @@ public struct DataPosition: Codable, Sendable, Equatable {
         public var epoch = 0
         public var next = 0
     }
-    /// The rest of a piece that the previous batch's end cut; it starts the next batch.
-    public struct Carry: Codable, Sendable, Equatable {
+    /// A piece of one corpus's documents: its token range (inputs plus the final target).
+    public struct Piece: Codable, Sendable, Equatable {
         public var corpus: Int
         public var start: Int
         public var end: Int
     }
     public var cursors: [Cursor]
-    public var carry: Carry?
+    /// The rest of a piece that the previous batch's end cut; it starts the next batch.
+    public var carry: Piece?
     /// Chooses a corpus by weight for each piece.
     public var random: RandomGenerator
     /// Pieces per corpus when the run started: a resumed run must see the same data.
@@ -121,7 +122,7 @@ public final class BatchPacker {
                 batch.append(documents.window(piece.start, piece.end))
             } else {
                 batch.append(documents.window(piece.start, piece.start + room + 1))
-                position.carry = DataPosition.Carry(corpus: piece.corpus, start: piece.start + room, end: piece.end)
+                position.carry = DataPosition.Piece(corpus: piece.corpus, start: piece.start + room, end: piece.end)
             }
         }
         return batch
@@ -138,7 +139,7 @@ public final class BatchPacker {
             var end = piece.end
             if piece.end - piece.start - 1 > room {
                 end = piece.start + room + 1
-                position.carry = DataPosition.Carry(corpus: piece.corpus, start: piece.start + room, end: piece.end)
+                position.carry = DataPosition.Piece(corpus: piece.corpus, start: piece.start + room, end: piece.end)
             }
             rows += end - piece.start - 1
             // The targets are tokens start+1..<end, less those not trained (Batch.append's rule).
@@ -151,7 +152,7 @@ public final class BatchPacker {
         return targets
     }
 
-    private func nextPiece() -> DataPosition.Carry {
+    private func nextPiece() -> DataPosition.Piece {
         var c = 0
         if corpora.count > 1 {
             let u = position.random.uniform()
@@ -165,7 +166,7 @@ public final class BatchPacker {
         if orders[c].epoch != cursor.epoch { orders[c] = (cursor.epoch, shuffledOrder(corpus: c, epoch: cursor.epoch)) }
         let index = orders[c].order[cursor.next]
         position.cursors[c].next += 1
-        return DataPosition.Carry(corpus: c, start: pieceStarts[c][index], end: pieceEnds[c][index])
+        return DataPosition.Piece(corpus: c, start: pieceStarts[c][index], end: pieceEnds[c][index])
     }
 
     /// Fisher–Yates with a generator keyed by (seed, corpus, epoch): any epoch's order can be
