@@ -7,6 +7,7 @@
 # the ratio new/old. Run it under the CPU lock:
 #   flock /work/cpu.lock bash scripts/bench-compare.sh [OLD_REF [NEW_REF [ROUNDS]]]
 # Either ref may also be the path of a swiftlet binary already built (then nothing is built for it).
+# BENCH_PARTS picks the runs (default: "train-fp32 train-bf16 decode generate").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old_ref=${1:-main}
@@ -47,14 +48,17 @@ family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 model=$(grep -m1 '^model\s*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 echo "CPU: $cpu (family $family, model $model), $(nproc) cores; old: $old_ref, new: $new_name; $rounds interleaved rounds"
 
+parts=" ${BENCH_PARTS:-train-fp32 train-bf16 decode generate} "
 run_all() {  # binary, label
   local binary=$1 label=$2
-  "$binary" bench train --precision fp32 --steps 5 --json | sed 's/"train\./"train.fp32./' >>"$out/$label"
-  if "$binary" bench train --precision bf16 --steps 5 --json >"$out/bf16" 2>/dev/null; then
+  if [[ $parts == *" train-fp32 "* ]]; then
+    "$binary" bench train --precision fp32 --steps 5 --json | sed 's/"train\./"train.fp32./' >>"$out/$label"
+  fi
+  if [[ $parts == *" train-bf16 "* ]] && "$binary" bench train --precision bf16 --steps 5 --json >"$out/bf16" 2>/dev/null; then
     sed 's/"train\./"train.bf16./' "$out/bf16" >>"$out/$label"
   fi
-  "$binary" bench decode --weights both --tokens 256 --json >>"$out/$label"
-  "$binary" bench generate --json >>"$out/$label"
+  if [[ $parts == *" decode "* ]]; then "$binary" bench decode --weights both --tokens 256 --json >>"$out/$label"; fi
+  if [[ $parts == *" generate "* ]]; then "$binary" bench generate --json >>"$out/$label"; fi
 }
 
 for round in $(seq "$rounds"); do
@@ -78,17 +82,22 @@ def medians(label):
         r = json.loads(line)
         if r["unit"] in ("tokens/s", "ms", "s"):
             values.setdefault((r["name"], r["unit"]), []).append(r["value"])
-    return {k: (statistics.median(v), len(v)) for k, v in values.items()}
+    # The median, and the spread of the runs around it (largest distance from it, in %).
+    return {k: (statistics.median(v), len(v), max(abs(x / statistics.median(v) - 1) for x in v))
+            for k, v in values.items()}
 old, new = medians("old"), medians("new")
-worst = 0.0
+worst, slowest = 0.0, 0.0
 for key in sorted(old):
     if key not in new:
         continue
-    (name, unit), (o, n), (w, _) = key, old[key], new[key]
+    (name, unit), (o, n, os_), (w, _, ws) = key, old[key], new[key]
     ratio = w / o if o else float("nan")
     # For times, smaller is better: report the speed ratio either way.
     speed = ratio if unit == "tokens/s" else (o / w if w else float("nan"))
     worst = max(worst, abs(speed - 1))
-    print(f"{name:42s} old {o:10.1f}  new {w:10.1f} {unit:8s} new/old {ratio:.3f}  ({n} runs)")
-print(f"largest speed difference {worst * 100:.1f} % ({'within' if worst <= 0.03 else 'NOT within'} ±3 %)")
+    slowest = max(slowest, 1 - speed)
+    print(f"{name:42s} old {o:10.1f} ±{os_ * 100:4.1f} %  new {w:10.1f} ±{ws * 100:4.1f} % {unit:8s} "
+          f"new/old {ratio:.3f}  ({n} runs)")
+print(f"largest speed difference {worst * 100:.1f} % ({'within' if worst <= 0.03 else 'NOT within'} ±3 %); "
+      f"largest slowdown {max(slowest, 0) * 100:.1f} % ({'within' if slowest <= 0.03 else 'NOT within'} 3 %)")
 PY
