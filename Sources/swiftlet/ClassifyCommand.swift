@@ -122,9 +122,18 @@ struct ClassifyCommand: ParsableCommand {
         var dropout: Float?
         @Option(name: .long, help: "Random seed (default \(ClassifierTrainingOptions().seed)).")
         var seed: UInt64?
+        @Option(name: .long, help: "Most tokens of one text (default: the longest text, at most the model's context and \(ClassifierTrainingOptions.longestDefaultContext)).")
+        var context: Int?
+        @Flag(name: .long, help: "With --train full: leave the token embeddings as they are.")
+        var freezeEmbedding = false
+        @Option(name: .long, help: "Products of the end-to-end training pass: fp32 (the default) or bf16.")
+        var precision: String?
+        @Option(name: .long, help: "Steps over which the model's learning rate rises to its peak (default \(ClassifierTrainingOptions().warmupSteps)).")
+        var warmup: Int?
 
         func validate() throws {
             if let train, ClassifierTrainingMode(rawValue: train) == nil { throw ValidationError("--train must be full, lora or head.") }
+            if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
             guard pooling == "auto" || Pooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be mean, last or auto.") }
             // The library checks every value (its messages name the option), before any work starts.
             do { try options.validate() } catch let error as SwiftletError { throw ValidationError(error.message) }
@@ -142,6 +151,10 @@ struct ClassifyCommand: ParsableCommand {
             if let loraRank { options.loraRank = loraRank }
             if let dropout { options.dropout = dropout }
             if let seed { options.seed = seed }
+            options.context = context
+            if freezeEmbedding { options.freezeEmbedding = true }
+            if let warmup { options.warmupSteps = warmup }
+            if let precision = precision.flatMap(Precision.init(rawValue:)) { options.precision = precision }
             return options
         }
 
@@ -163,6 +176,7 @@ struct ClassifyCommand: ParsableCommand {
                 let options = self.options
                 let trainer = try ClassifierTrainer(base: base, train: examples, validation: held, options: options, directory: out)
                 Console.info("\(examples.count) training and \(held.count) validation examples, \(trainer.labels.count) classes (\(trainer.labels.joined(separator: ", "))); training: \(options.mode.rawValue)")
+                Console.info("texts of at most \(trainer.context) tokens, \(trainer.rowsPerPass) rows per pass; memory: \(trainer.memoryPlan.summary)")
                 let clock = Stopwatch()
                 try trainer.run(report: { event in
                     switch event {
@@ -173,6 +187,8 @@ struct ClassifyCommand: ParsableCommand {
                                          final: options.mode != .head)  // end-to-end epochs stay on screen; the head's many quick ones do not
                     case let .saved(epoch, directory):
                         Console.info("saved \(directory) (epoch \(epoch))")
+                    case let .features(done, total, seconds):
+                        Console.progress("features of the base: \(done)/\(total) texts, \(Format.fixed(Double(done) / max(seconds, 1e-9), 0)) texts/s, ETA \(Format.eta(elapsed: seconds, done: done, total: total))")
                     case let .progress(epoch, done, total, seconds):
                         Console.progress("epoch \(epoch): \(done)/\(total) steps, \(Format.fixed(Double(done) / max(seconds, 1e-9), 2)) steps/s, ETA \(Format.eta(elapsed: seconds, done: done, total: total))")
                     }

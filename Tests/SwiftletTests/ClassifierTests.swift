@@ -152,4 +152,62 @@ final class ClassifierTests: XCTestCase {
         XCTAssertThrowsError(try ZeroShot(labels: ["one"]))
         XCTAssertThrowsError(try ZeroShot(labels: ["a", "b"], template: "{label} {text}"))
     }
+
+    /// A checkpoint directory holding a freshly initialized model of this shape.
+    func baseCheckpoint(_ config: ModelConfig, tokenizer: Tokenizer, seed: UInt64, name: String) throws -> String {
+        let model = Transformer(config: config)
+        model.initialize(seed: seed)
+        let dir = TestData.temporaryDirectory(name)
+        try Checkpoint.save(dir, files: [
+            CheckpointFiles.config: try Checkpoint.configBytes(CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
+            CheckpointFiles.model: Checkpoint.weightBytes(model),
+            CheckpointFiles.tokenizer: tokenizer.modelBytes,
+        ])
+        return dir
+    }
+
+    /// A long-context model's classifier trains on passes sized by its texts, not by its context
+    /// (Gemma 3's 32,768 tokens): the longest text sets the context unless --context does, the
+    /// memory plan has no logits, and a frozen embedding stays as it was.
+    func testAPassSizedByTheDataAndAFrozenEmbedding() throws {
+        let tokenizer = try TestData.tokenizer()
+        var config = ModelPreset.tiny.config(vocabSize: tokenizer.vocabSize)
+        config.contextLength = 8192
+        let dir = try baseCheckpoint(config, tokenizer: tokenizer, seed: 4, name: "cls-long-base")
+        let base = try Checkpoint.load(dir)
+        let texts = ["the king speaks", "good night", "my lord, what is this that I shall not be here", "love and war"]
+        let examples = (0..<24).map { (texts[$0 % 4], $0 % 2) }
+        var options = ClassifierTrainingOptions(mode: .full)
+        options.freezeEmbedding = true
+        options.epochs = 1
+        options.pooling = .last
+        options.batchSize = 8
+        let trainer = try ClassifierTrainer(base: base, labels: ["a", "b"], train: Array(examples[..<16]), validation: Array(examples[16...]),
+                                            options: options, directory: TestData.temporaryDirectory("cls-long-out"))
+        let longest = texts.map { FeatureExtractor.tokens($0, tokenizer: tokenizer, context: 8192).count }.max()!
+        XCTAssertEqual(trainer.context, longest)
+        XCTAssertEqual(trainer.rowsPerPass, 8 * longest, "one step's texts at their longest")
+        let plan = trainer.memoryPlan
+        XCTAssertFalse(plan.parts.contains { $0.name == "logits" }, "no loss here needs the vocabulary projection")
+        XCTAssertLessThan(plan.total, MemoryPlan.training(config, rows: config.contextLength).total)
+        XCTAssertTrue(plan.summary.hasPrefix("about "), plan.summary)
+        try trainer.run(report: { _ in })
+        let embedding = config.vocabSize * config.dim, L = base.model.layout
+        XCTAssertEqual(Array(trainer.model.parameters.array[L.embedding..<L.embedding + embedding]),
+                       Array(base.model.parameters.array[L.embedding..<L.embedding + embedding]), "the frozen embedding did not move")
+        XCTAssertNotEqual(trainer.model.parameters.array, base.model.parameters.array, "the rest of the model trained")
+        // --context cuts every text to its beginning; beyond the model's context it is refused.
+        options.context = 3
+        let short = try ClassifierTrainer(base: base, labels: ["a", "b"], train: Array(examples[..<16]), validation: Array(examples[16...]),
+                                          options: options, directory: TestData.temporaryDirectory("cls-short-out"))
+        XCTAssertEqual(short.context, 3)
+        XCTAssertEqual((short.trainTokens + short.validationTokens).map(\.count).max(), 3)
+        XCTAssertEqual(short.trainTokens[2].last, tokenizer.eosID, "a cut text still ends with the end-of-sequence token")
+        options.context = 9000
+        XCTAssertThrowsError(try ClassifierTrainer(base: base, labels: ["a", "b"], train: Array(examples[..<16]), validation: Array(examples[16...]),
+                                                   options: options, directory: TestData.temporaryDirectory("cls-long-refused")))
+        var lora = ClassifierTrainingOptions(mode: .lora)
+        lora.freezeEmbedding = true
+        XCTAssertThrowsError(try lora.validate(), "a frozen embedding goes with full fine-tuning only")
+    }
 }

@@ -10,13 +10,19 @@ public enum Classification {
         if zeroShot == nil, checkpoint.classifier == nil {
             throw SwiftletError("\(checkpoint.directory) has no classification head; train one with `swiftlet classify train`, or give --labels for zero-shot.")
         }
-        let extractor = extractor ?? FeatureExtractor(
-            model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: texts.count == 1 ? 0 : FeatureExtractor.defaultRows)
         if let zeroShot {
+            let extractor = extractor ?? FeatureExtractor(
+                model: checkpoint.model, tokenizer: checkpoint.tokenizer, maxRows: texts.count == 1 ? 0 : FeatureExtractor.defaultRows)
             return (zeroShot.labels, zeroShot.probabilities(texts, model: checkpoint.model, tokenizer: checkpoint.tokenizer, pass: extractor.pass,
                                                             progress: progress))
         }
         let head = checkpoint.classifier!
-        return (head.config.labels, extractor.probabilities(texts, head: head, progress: progress))
+        if let extractor { return (head.config.labels, extractor.probabilities(texts, head: head, progress: progress)) }
+        // A pass as long as the longest of these texts, not the model's context (Gemma 3's 32,768
+        // tokens would be 1.4 GB of activations for one short review).
+        let encoded = texts.map { FeatureExtractor.tokens($0, tokenizer: checkpoint.tokenizer, context: checkpoint.model.config.contextLength) }
+        let sized = FeatureExtractor(model: checkpoint.model, tokenizer: checkpoint.tokenizer,
+                                     maxRows: texts.count == 1 ? 0 : FeatureExtractor.defaultRows, context: encoded.map(\.count).max() ?? 1)
+        return (head.config.labels, sized.probabilities(encoded: encoded, head: head, progress: progress))
     }
 }

@@ -6,23 +6,35 @@ public final class FeatureExtractor {
     public let model: Transformer
     public let tokenizer: Tokenizer
     public let pass: ScoringPass
+    /// The most tokens of one text (its beginning is kept): the model's context unless a
+    /// shorter one was asked for.
+    public let context: Int
 
     /// Rows of one pass when none are asked for: a few dozen short texts, enough rows for the
     /// products to run at full speed.
     public static let defaultRows = 1024
 
+    /// `context`: the most tokens of a text (nil or more than the model's: the model's context);
+    /// a long-context model's texts are short, and the pass needs rows for one text only.
     /// `maxRows` is raised to one context when smaller, so any text fits a pass.
-    public init(model: Transformer, tokenizer: Tokenizer, maxRows: Int = FeatureExtractor.defaultRows, adapters: LoRAAdapters? = nil) {
+    public init(model: Transformer, tokenizer: Tokenizer, maxRows: Int = FeatureExtractor.defaultRows, context: Int? = nil,
+                adapters: LoRAAdapters? = nil) {
         self.model = model
         self.tokenizer = tokenizer
-        pass = ScoringPass(model: model, maxRows: max(maxRows, model.config.contextLength), adapters: adapters)
+        self.context = max(1, min(context ?? model.config.contextLength, model.config.contextLength))
+        pass = ScoringPass(model: model, maxRows: max(maxRows, self.context), adapters: adapters)
     }
 
     /// A text's tokens, ending with the end-of-sequence token (so the last token has read the
     /// whole text); a text longer than the context keeps its beginning.
     public func tokens(_ text: String) -> [Int32] {
+        Self.tokens(text, tokenizer: tokenizer, context: context)
+    }
+
+    /// A text's tokens as `tokens(_:)` makes them, for a context of `context` tokens.
+    public static func tokens(_ text: String, tokenizer: Tokenizer, context: Int) -> [Int32] {
         var tokens = tokenizer.encodeDocument(text)
-        let room = model.config.contextLength - (tokenizer.eosID >= 0 ? 1 : 0)
+        let room = max(context - (tokenizer.eosID >= 0 ? 1 : 0), 0)
         if tokens.count > room { tokens.removeLast(tokens.count - room) }
         if tokenizer.eosID >= 0 { tokens.append(tokenizer.eosID) }
         if tokens.isEmpty { tokens = [max(tokenizer.bosID, 0)] }
@@ -77,7 +89,12 @@ public final class FeatureExtractor {
 
     /// Class probabilities of every text under `head`.
     public func probabilities(_ texts: [String], head: ClassifierHead, progress: (Int) -> Void = { _ in }) -> [[Float]] {
-        let features = features(texts, poolings: [head.config.pooling], progress: progress)[head.config.pooling]!
-        return features.withUnsafeBufferPointer { head.probabilities($0.baseAddress!, count: texts.count) }
+        probabilities(encoded: texts.map(tokens), head: head, progress: progress)
+    }
+
+    /// The same for texts already encoded (see `features(encoded:poolings:progress:)`).
+    public func probabilities(encoded: [[Int32]], head: ClassifierHead, progress: (Int) -> Void = { _ in }) -> [[Float]] {
+        let features = features(encoded: encoded, poolings: [head.config.pooling], progress: progress)[head.config.pooling]!
+        return features.withUnsafeBufferPointer { head.probabilities($0.baseAddress!, count: encoded.count) }
     }
 }

@@ -17,7 +17,8 @@ public final class ScoringPass {
     let finalNorm: Norm
     let finalNormed: Activation
     let finalRstd: UnsafeMutablePointer<Float>
-    let logits: UnsafeMutablePointer<Float>
+    /// The vocabulary projection's scratch, made at the first loss (features never need it).
+    lazy var logits: UnsafeMutablePointer<Float> = buffers.floats(CrossEntropy.chunkRows * model.config.vocabSize)
     var sequences: [SequenceRows] = []
 
     /// `adapters` run beside the base, unmerged (a LoRA fine-tune being evaluated).
@@ -38,17 +39,19 @@ public final class ScoringPass {
         finalNorm = model.finalNorm(gradients: nil)
         finalNormed = buffers.activation(n * c.dim)
         finalRstd = buffers.floats(n)
-        logits = buffers.floats(CrossEntropy.chunkRows * c.vocabSize)
         sequences.reserveCapacity(n)
     }
 
-    /// Bytes this pass allocates for a model of this shape (weights not included).
-    public static func bytes(_ c: ModelConfig, rows n: Int, precision: Precision = .fp32) -> Int {
+    /// Bytes this pass allocates for a model of this shape (weights not included); `logits`:
+    /// whether it computes a loss (features and embeddings never make the logits' scratch).
+    public static func bytes(_ c: ModelConfig, rows n: Int, precision: Precision = .fp32, logits: Bool = true) -> Int {
         // Per row: the stream, one norm's output, the final norm's; q and attention; k and v;
-        // gate, up and hidden; log-sum-exps and three 1/rms.
+        // gate, up and hidden; log-sum-exps and three 1/rms. Gemma adds the branch, the raw
+        // queries and keys with their per-head 1/rms, and both branches' raw outputs with theirs.
+        let gemma = c.gemma != nil ? 3 * c.dim + c.queryDim + c.kvDim + c.heads + c.kvHeads + 2 : 0
         let floats =
-            n * (3 * c.dim + 2 * c.queryDim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads + 3) + CrossEntropy.chunkRows
-            * c.vocabSize
+            n * (3 * c.dim + 2 * c.queryDim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads + 3 + gemma) + (logits ? CrossEntropy.chunkRows
+            * c.vocabSize : 0)
         let halves = precision == .bf16 ? n * (2 * c.dim + c.queryDim + c.hiddenDim) : 0
         return 4 * floats + 2 * halves
     }

@@ -23,8 +23,14 @@ public final class TrainingPass {
     let finalNormed: Activation
     let finalRstd: UnsafeMutablePointer<Float>
     let scratch: BlockGradients
-    let logits: UnsafeMutablePointer<Float>
-    let logitBits: UnsafeMutablePointer<UInt16>?
+    /// The vocabulary projection's scratch, (chunkRows, vocab): made at the first loss, so a pass
+    /// that never computes one (a classifier's, on the hidden states) never holds it (Gemma 3:
+    /// 256 × 262,144 floats, 268 MB).
+    lazy var logits: UnsafeMutablePointer<Float> = buffers.floats(CrossEntropy.chunkRows * model.config.vocabSize)
+    lazy var logitBits: UnsafeMutablePointer<UInt16>? = buffers.bits(CrossEntropy.chunkRows * model.config.vocabSize)
+    /// Whether the backward reaches the token embeddings (false: they are frozen, and their
+    /// gradient stays as it was — zero after the optimizer step's reset).
+    public var trainsEmbedding = true
     /// The last batch's sequences, refilled in place.
     var sequences: [SequenceRows] = []
 
@@ -53,8 +59,6 @@ public final class TrainingPass {
         finalNormed = buffers.activation(n * c.dim)
         finalRstd = buffers.floats(n)
         scratch = buffers.blockGradients(c, rows: n)
-        logits = buffers.floats(CrossEntropy.chunkRows * c.vocabSize)
-        logitBits = buffers.bits(CrossEntropy.chunkRows * c.vocabSize)
         sequences.reserveCapacity(n)
     }
 
@@ -147,7 +151,7 @@ public final class TrainingPass {
                 blocks[l].backward(residuals[l], activations[l], scratch, p, matrices: matrices)
             }
         }
-        guard adapters == nil else { return }
+        guard adapters == nil, trainsEmbedding else { return }
         batch.tokens.withUnsafeBufferPointer { tokens in
             Embedding.backward(
                 tokens: tokens.baseAddress!, dout: scratch.residual, dtable: gradients.pointer + model.layout.embedding,

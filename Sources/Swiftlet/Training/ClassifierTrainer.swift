@@ -24,6 +24,18 @@ public struct ClassifierTrainingOptions: Sendable {
     public var loraRank = 8
     /// Rows of one forward/backward pass (at least the context); a step's texts beyond it take more passes.
     public var maxRowsPerPass = 4096
+    /// The most tokens of one text (its beginning is kept). nil: the longest text of the data,
+    /// at most `longestDefaultContext` and the model's context — a pass sized by the data, not
+    /// by a long-context model's 32,768 tokens.
+    public var context: Int? = nil
+    /// Full fine-tuning leaves the token embeddings as they are (they get no gradient and no
+    /// AdamW update): a pretrained model's tied embedding is most of its weights.
+    public var freezeEmbedding = false
+    /// End-to-end steps over which the model's learning rate rises linearly to its peak (the
+    /// head, already trained on features, starts at its own).
+    public var warmupSteps = 0
+    /// The end-to-end training pass's products (features and validation run in fp32, as labeling does).
+    public var precision: Precision = .fp32
     /// Dropout on the residual branches during end-to-end training (LoRA or full).
     public var dropout: Float
 
@@ -46,8 +58,14 @@ public struct ClassifierTrainingOptions: Sendable {
         guard (1...100_000).contains(patience) else { throw SwiftletError("--patience must be between 1 and 100,000.") }
         guard (1...1024).contains(loraRank) else { throw SwiftletError("--lora-rank must be between 1 and 1024.") }
         guard dropout >= 0, dropout < 1 else { throw SwiftletError("--dropout must be in [0, 1).") }
+        guard (0...1_000_000).contains(warmupSteps) else { throw SwiftletError("--warmup must be between 0 and 1,000,000 steps.") }
         guard (1...(1 << 20)).contains(maxRowsPerPass) else { throw SwiftletError("the rows per pass must be between 1 and 1,048,576.") }
+        if let context, !(2...(1 << 17)).contains(context) { throw SwiftletError("--context must be between 2 and 131,072 tokens.") }
+        if freezeEmbedding, mode != .full { throw SwiftletError("--freeze-embedding goes with --train full.") }
     }
+
+    /// The default longest text of a long-context model, as `finetune --context`'s.
+    public static let longestDefaultContext = 2048
 
     var headLearningRate: Float { mode == .head ? (learningRate ?? 3e-3) : 3e-3 }
     var modelLearningRate: Float { learningRate ?? (mode == .lora ? 1e-3 : 3e-4) }
@@ -58,6 +76,8 @@ public enum ClassifierEvent: Sendable {
     case probe(pooling: Pooling, accuracy: Double)
     case epoch(epoch: Int, trainLoss: Double, validationLoss: Double, validationAccuracy: Double, best: Bool, seconds: Double)
     case saved(epoch: Int, directory: String)
+    /// The base's features under way: `done` of `total` texts, `seconds` after they started.
+    case features(done: Int, total: Int, seconds: Double)
     /// An end-to-end epoch under way: `done` of its `total` steps, `seconds` after it started.
     case progress(epoch: Int, done: Int, total: Int, seconds: Double)
 }
@@ -74,6 +94,13 @@ public final class ClassifierTrainer {
     let train: [(text: String, label: Int)]
     let validation: [(text: String, label: Int)]
     let classWeights: [Float]?
+    /// The texts' tokens, each at most `context` long and ending with the end-of-sequence token.
+    let trainTokens: [[Int32]], validationTokens: [[Int32]]
+    /// The most tokens of one text in this run (see `ClassifierTrainingOptions.context`).
+    public let context: Int
+    /// Rows of each forward (and backward) pass: one step's texts at the longest, within
+    /// `maxRowsPerPass`, and at least one whole text.
+    public let rowsPerPass: Int
     public private(set) var head: ClassifierHead?
     public private(set) var bestAccuracy = -1.0
     private var adapters: LoRAAdapters?
@@ -97,6 +124,20 @@ public final class ClassifierTrainer {
         self.validation = validation
         self.options = options
         self.directory = directory
+        let modelContext = base.model.config.contextLength
+        let untruncated = (train.map(\.text) + validation.map(\.text)).map {
+            FeatureExtractor.tokens($0, tokenizer: base.tokenizer, context: modelContext)
+        }
+        let longest = untruncated.map(\.count).max() ?? 1
+        if let asked = options.context, asked > modelContext {
+            throw SwiftletError("--context \(asked) is longer than the model's context of \(modelContext) tokens.")
+        }
+        let context = options.context ?? min(longest, Self.longestDefaultContext(modelContext))
+        self.context = context
+        let encode = { (text: String) in FeatureExtractor.tokens(text, tokenizer: base.tokenizer, context: context) }
+        trainTokens = longest > context ? train.map { encode($0.text) } : Array(untruncated[..<train.count])
+        validationTokens = longest > context ? validation.map { encode($0.text) } : Array(untruncated[train.count...])
+        rowsPerPass = max(context, min(options.maxRowsPerPass, options.batchSize * context))
         if options.balanceClasses {
             var counts = [Int](repeating: 0, count: labels.count)
             for example in train { counts[example.label] += 1 }
@@ -104,6 +145,31 @@ public final class ClassifierTrainer {
         } else {
             classWeights = nil
         }
+        try memoryPlan.check("this classifier training run")
+    }
+
+    /// The default longest text for a model of this context: the whole context, at most
+    /// `ClassifierTrainingOptions.longestDefaultContext` tokens.
+    static func longestDefaultContext(_ modelContext: Int) -> Int {
+        min(modelContext, ClassifierTrainingOptions.longestDefaultContext)
+    }
+
+    /// What the run will allocate: the base's weights and its feature pass, then for end-to-end
+    /// training the weights being trained with their gradients, moments, training pass and
+    /// validation pass. No logits anywhere: no loss here needs the vocabulary projection.
+    public var memoryPlan: MemoryPlan {
+        let c = base.model.config
+        var plan = MemoryPlan.weights(c)
+        plan.parts[0].name = "base weights"
+        plan.parts.append(("feature pass", ScoringPass.bytes(c, rows: rowsPerPass, logits: false)))
+        plan.add("features", floats: train.count + validation.count, c.dim, options.pooling == nil ? Pooling.allCases.count : 1)
+        guard options.mode != .head else { return plan }
+        let lora = options.mode == .lora ? LoRAConfig(rank: options.loraRank).parameterCount(c) : nil
+        var trained = MemoryPlan.training(c, rows: rowsPerPass, loraParameters: lora, logits: false)
+        trained.parts[0].name = "weights trained"
+        plan.parts += trained.parts
+        plan.parts.append(("validation pass", ScoringPass.bytes(c, rows: rowsPerPass, logits: false)))
+        return plan
     }
 
     /// From labeled examples: the classes are the training examples' labels, sorted; a
@@ -122,10 +188,19 @@ public final class ClassifierTrainer {
 
     public func run(report: (ClassifierEvent) -> Void, shouldStop: () -> Bool = { false }) throws {
         let dim = base.model.config.dim
-        let extractor = FeatureExtractor(model: base.model, tokenizer: base.tokenizer)
         let poolings = options.pooling.map { [$0] } ?? Pooling.allCases
-        let trainFeatures = extractor.features(train.map(\.text), poolings: poolings)
-        let validationFeatures = extractor.features(validation.map(\.text), poolings: poolings)
+        let (trainFeatures, validationFeatures) = {
+            // The base's pass is let go before end-to-end training makes its own.
+            let extractor = FeatureExtractor(model: base.model, tokenizer: base.tokenizer, maxRows: rowsPerPass, context: context)
+            let clock = Stopwatch(), total = train.count + validation.count
+            let trainFeatures = extractor.features(encoded: trainTokens, poolings: poolings) {
+                report(.features(done: $0, total: total, seconds: clock.seconds))
+            }
+            let validationFeatures = extractor.features(encoded: validationTokens, poolings: poolings) {
+                report(.features(done: self.train.count + $0, total: total, seconds: clock.seconds))
+            }
+            return (trainFeatures, validationFeatures)
+        }()
         // The head on frozen features, for each pooling; the best by validation accuracy stays.
         var best: (head: ClassifierHead, accuracy: Double)?
         for pooling in poolings {
@@ -227,20 +302,29 @@ public final class ClassifierTrainer {
             adapters = lora
         }
         // Features for validation come forward only; the training batches go through a pass with a backward.
-        let classifier = FeatureExtractor(model: model, tokenizer: base.tokenizer, maxRows: options.maxRowsPerPass, adapters: adapters)
-        let pass = TrainingPass(model: model, maxRows: classifier.pass.maxRows, adapters: adapters)
+        let classifier = FeatureExtractor(model: model, tokenizer: base.tokenizer, maxRows: rowsPerPass, context: context, adapters: adapters)
+        let pass = TrainingPass(model: model, maxRows: classifier.pass.maxRows, precision: options.precision, adapters: adapters)
+        pass.trainsEmbedding = !options.freezeEmbedding
         let headGradients = FloatBuffer(count: head.parameters.count)
         let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
         // Linear decay to a tenth over the run, for the model and the head alike.
-        func decaying(_ peak: Float) -> LearningRateSchedule {
-            LearningRateSchedule(peak: peak, floor: peak / 10, warmupSteps: 0, totalSteps: max(options.epochs * stepsPerEpoch, 1), decay: .linear)
+        func decaying(_ peak: Float, warmup: Int = 0) -> LearningRateSchedule {
+            LearningRateSchedule(peak: peak, floor: peak / 10, warmupSteps: warmup, totalSteps: max(options.epochs * stepsPerEpoch, 1), decay: .linear)
         }
-        let step = OptimizerStep(groups: [.trained(by: pass, schedule: decaying(options.modelLearningRate), settings: Self.adamSettings),
-                                          headGroup(head, gradients: headGradients, schedule: decaying(options.headLearningRate))],
+        var modelGroup = OptimizerStep.Group.trained(by: pass, schedule: decaying(options.modelLearningRate, warmup: options.warmupSteps),
+                                                         settings: Self.adamSettings)
+        if options.freezeEmbedding {
+            let layout = model.layout
+            modelGroup = OptimizerStep.Group(
+                parameters: model.parameters, gradients: pass.gradients,
+                optimizer: Optimizer(views: layout.views.filter { $0.offset != layout.embedding }, count: layout.totalCount, embedding: layout.embedding),
+                schedule: modelGroup.schedule, settings: modelGroup.settings)
+        }
+        let step = OptimizerStep(groups: [modelGroup, headGroup(head, gradients: headGradients, schedule: decaying(options.headLearningRate))],
                                  gradientClip: 1, dropoutSeed: options.dropout > 0 ? options.seed : nil)
         var rng = RandomGenerator(seed: options.seed ^ 0xE2E)
         var order = Array(0..<train.count)
-        let encoded = train.map { classifier.tokens($0.text) }
+        let encoded = trainTokens
         var pooled = [Float](repeating: 0, count: options.batchSize * dim), dPooled = pooled
         var patience = EarlyStopping(patience: options.patience)
         for epoch in 1...max(options.epochs, 1) {
@@ -273,7 +357,7 @@ public final class ClassifierTrainer {
                 report(.progress(epoch: epoch, done: done + 1, total: stepsPerEpoch, seconds: clock.seconds))
                 if shouldStop() { break }
             }
-            let features = classifier.features(validation.map(\.text), poolings: [head.config.pooling])[head.config.pooling]!
+            let features = classifier.features(encoded: validationTokens, poolings: [head.config.pooling])[head.config.pooling]!
             let (validationLoss, accuracy) = score(head, features: features)
             let improved = accuracy > bestAccuracy
             report(.epoch(epoch: epoch, trainLoss: trainLoss / Double(train.count), validationLoss: validationLoss,

@@ -59,7 +59,8 @@ public struct MemoryPlan: Sendable {
     }
 
     /// Training: weights, gradients, AdamW's two moments, and one micro-batch's activations.
-    public static func training(_ c: ModelConfig, rows: Int, loraParameters: Int? = nil) -> MemoryPlan {
+    /// `logits`: whether the pass computes the language-model loss (a classifier's does not).
+    public static func training(_ c: ModelConfig, rows: Int, loraParameters: Int? = nil, logits: Bool = true) -> MemoryPlan {
         var plan = weights(c)
         let trained = loraParameters ?? c.parameterCount
         // Full gradients are always kept (the base's too under LoRA: TrainingPass allocates them).
@@ -76,7 +77,7 @@ public struct MemoryPlan: Sendable {
         }
         plan.add("activations", floats: rows, c.layers * perLayer + scratch)
         // The vocabulary projection is computed (and its gradient taken) a chunk of rows at a time.
-        plan.add("logits", floats: CrossEntropy.chunkRows, c.vocabSize)
+        if logits { plan.add("logits", floats: CrossEntropy.chunkRows, c.vocabSize) }
         return plan
     }
 
