@@ -102,13 +102,13 @@ struct ClassifyCommand: ParsableCommand {
         var val: String?
         @Option(name: .long, help: "Checkpoint directory to write (new or empty).")
         var out: String
-        @Option(name: .long, help: "What to train: full (every weight and the head, the default: the best recipe measured), lora (adapters and head) or head (on frozen features, seconds).")
+        @Option(name: .long, help: "What to train: full (every weight and the head, the default: the best recipe measured, with its own rates for a GGUF or Hugging Face base), lora (adapters and head) or head (on frozen features, seconds).")
         var train: String?
         @Option(name: .long, help: "Pooling of the final hidden states: mean, last, or auto (chosen on validation).")
         var pooling: String = "auto"
-        @Option(name: .long, help: "Epochs (at most; early stopping may end sooner; default 6 full, 10 lora or head).")
+        @Option(name: .long, help: "Epochs (at most; early stopping may end sooner; default 6 full, 10 lora or head; \(ClassifierTrainingOptions.pretrained.epochs) end to end from a model pretrained elsewhere).")
         var epochs: Int?
-        @Option(name: .long, help: "Learning rate (default: 3e-4 full, 1e-3 lora, 3e-3 head).")
+        @Option(name: .long, help: "Learning rate (default: 3e-4 full, 1e-3 lora, 3e-3 head; \(ClassifierTrainingOptions.pretrained.fullLearningRate) full from a model pretrained elsewhere).")
         var lr: Float?
         @Option(name: .long, help: "Texts per step (default \(ClassifierTrainingOptions().batchSize)).")
         var batchSize: Int?
@@ -118,7 +118,7 @@ struct ClassifyCommand: ParsableCommand {
         var patience: Int?
         @Option(name: .long, help: "LoRA rank with --train lora (default \(ClassifierTrainingOptions().loraRank)).")
         var loraRank: Int?
-        @Option(name: .long, help: "Dropout on the residual branches while training end to end (default 0.1 full, 0 lora).")
+        @Option(name: .long, help: "Dropout on the residual branches while training end to end (default 0.1 full, 0 lora; 0 from a model pretrained elsewhere).")
         var dropout: Float?
         @Option(name: .long, help: "Random seed (default \(ClassifierTrainingOptions().seed)).")
         var seed: UInt64?
@@ -126,9 +126,9 @@ struct ClassifyCommand: ParsableCommand {
         var context: Int?
         @Flag(name: .long, help: "With --train full: leave the token embeddings as they are.")
         var freezeEmbedding = false
-        @Option(name: .long, help: "Products of the end-to-end training pass: fp32 (the default) or bf16.")
+        @Option(name: .long, help: "Products of the end-to-end training pass: fp32 or bf16 (default fp32; bf16 from a model pretrained elsewhere, where the CPU has AVX512-BF16).")
         var precision: String?
-        @Option(name: .long, help: "Steps over which the model's learning rate rises to its peak (default \(ClassifierTrainingOptions().warmupSteps)).")
+        @Option(name: .long, help: "Steps over which the model's learning rate rises to its peak (default 0; \(ClassifierTrainingOptions.pretrained.warmupSteps) from a model pretrained elsewhere).")
         var warmup: Int?
 
         func validate() throws {
@@ -136,22 +136,22 @@ struct ClassifyCommand: ParsableCommand {
             if let precision, Precision(rawValue: precision) == nil { throw ValidationError("--precision must be fp32 or bf16.") }
             guard pooling == "auto" || Pooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be mean, last or auto.") }
             // The library checks every value (its messages name the option), before any work starts.
-            do { try options.validate() } catch let error as SwiftletError { throw ValidationError(error.message) }
+            do { try options(pretrainedElsewhere: false).validate() } catch let error as SwiftletError { throw ValidationError(error.message) }
         }
 
-        /// The chosen mode's defaults with what the command line gave.
-        var options: ClassifierTrainingOptions {
-            var options = ClassifierTrainingOptions(mode: train.flatMap(ClassifierTrainingMode.init(rawValue:)) ?? .full)
+        /// The chosen mode's defaults for this kind of base with what the command line gave.
+        func options(pretrainedElsewhere: Bool) -> ClassifierTrainingOptions {
+            var options = ClassifierTrainingOptions(mode: train.flatMap(ClassifierTrainingMode.init(rawValue:)), pretrainedElsewhere: pretrainedElsewhere)
             options.pooling = Pooling(rawValue: pooling)
             if let epochs { options.epochs = epochs }
-            options.learningRate = lr
+            if let lr { options.learningRate = lr }
             if let batchSize { options.batchSize = batchSize }
             options.balanceClasses = balanceClasses
             if let patience { options.patience = patience }
             if let loraRank { options.loraRank = loraRank }
             if let dropout { options.dropout = dropout }
             if let seed { options.seed = seed }
-            options.context = context
+            if let context { options.context = context }
             if freezeEmbedding { options.freezeEmbedding = true }
             if let warmup { options.warmupSteps = warmup }
             if let precision = precision.flatMap(Precision.init(rawValue:)) { options.precision = precision }
@@ -173,9 +173,9 @@ struct ClassifyCommand: ParsableCommand {
                 } else {
                     (examples, held) = LabeledDataReader.split(examples, testEvery: 10, testRemainder: 9)
                 }
-                let options = self.options
+                let options = self.options(pretrainedElsewhere: base.isPretrainedElsewhere)
                 let trainer = try ClassifierTrainer(base: base, train: examples, validation: held, options: options, directory: out)
-                Console.info("\(examples.count) training and \(held.count) validation examples, \(trainer.labels.count) classes (\(trainer.labels.joined(separator: ", "))); training: \(options.mode.rawValue)")
+                Console.info("\(examples.count) training and \(held.count) validation examples, \(trainer.labels.count) classes (\(trainer.labels.joined(separator: ", "))); training: \(options.mode.rawValue)\(base.isPretrainedElsewhere ? " (the recipe for a model pretrained elsewhere)" : "")")
                 Console.info("texts of at most \(trainer.context) tokens, \(trainer.rowsPerPass) rows per pass; memory: \(trainer.memoryPlan.summary)")
                 let clock = Stopwatch()
                 try trainer.run(report: { event in

@@ -210,4 +210,30 @@ final class ClassifierTests: XCTestCase {
         lora.freezeEmbedding = true
         XCTAssertThrowsError(try lora.validate(), "a frozen embedding goes with full fine-tuning only")
     }
+
+    /// The defaults follow the base: Swiftlet's own models get the from-scratch recipe, a GGUF
+    /// or Hugging Face model pretrained elsewhere the one measured on Gemma 3 270M.
+    func testTheDefaultsFollowWhereTheBaseWasPretrained() throws {
+        let gguf = try Checkpoint.load(InteropTests.fixtures + "/gguf-Q8_0.gguf")
+        XCTAssertTrue(gguf.isPretrainedElsewhere)
+        let tokenizer = try TestData.tokenizer()
+        let own = try Checkpoint.load(try baseCheckpoint(ModelPreset.tiny.config(vocabSize: tokenizer.vocabSize), tokenizer: tokenizer,
+                                                         seed: 1, name: "cls-own-base"))
+        XCTAssertFalse(own.isPretrainedElsewhere)
+        let scratch = ClassifierTrainingOptions(mode: nil, pretrainedElsewhere: false)
+        XCTAssertEqual(scratch.mode, .full)
+        XCTAssertEqual(scratch.epochs, 6)
+        XCTAssertEqual(scratch.modelLearningRate, 3e-4)
+        XCTAssertEqual(scratch.dropout, 0.1)
+        XCTAssertEqual(scratch.warmupSteps, 0)
+        let pretrained = ClassifierTrainingOptions(mode: nil, pretrainedElsewhere: true)
+        XCTAssertEqual(pretrained.mode, .full)
+        XCTAssertEqual(pretrained.epochs, ClassifierTrainingOptions.pretrained.epochs)
+        XCTAssertEqual(pretrained.modelLearningRate, ClassifierTrainingOptions.pretrained.fullLearningRate)
+        XCTAssertEqual(pretrained.dropout, 0)
+        XCTAssertEqual(pretrained.warmupSteps, ClassifierTrainingOptions.pretrained.warmupSteps)
+        XCTAssertEqual(pretrained.precision, MatrixEngine.bf16IsNative ? .bf16 : .fp32)
+        XCTAssertEqual(ClassifierTrainingOptions(mode: .head, pretrainedElsewhere: true).headLearningRate, 3e-3, "the head alone is the same either way")
+        XCTAssertNoThrow(try pretrained.validate())
+    }
 }
