@@ -110,8 +110,10 @@ struct ClassifyCommand: ParsableCommand {
         var epochs: Int?
         @Option(name: .long, help: "Learning rate (default: 3e-4 full, 1e-3 lora, 3e-3 head; \(ClassifierTrainingOptions.pretrained.fullLearningRate) full from a model pretrained elsewhere).")
         var lr: Float?
-        @Option(name: .long, help: "Texts per step (default \(ClassifierTrainingOptions().batchSize)).")
+        @Option(name: .long, help: "Texts per step (default \(ClassifierTrainingOptions().batchSize)), across every MPI rank.")
         var batchSize: Int?
+        @Option(name: .long, help: "Texts per forward/backward pass, to save memory (default: the whole step, or each MPI rank's share of it).")
+        var microBatchSize: Int?
         @Flag(name: .long, help: "Weight each class by the inverse of its frequency (imbalanced data).")
         var balanceClasses = false
         @Option(name: .long, help: "Stop after this many epochs without a better validation accuracy (default \(ClassifierTrainingOptions().patience)).")
@@ -146,6 +148,7 @@ struct ClassifyCommand: ParsableCommand {
             if let epochs { options.epochs = epochs }
             if let lr { options.learningRate = lr }
             if let batchSize { options.batchSize = batchSize }
+            options.microBatchSize = microBatchSize
             options.balanceClasses = balanceClasses
             if let patience { options.patience = patience }
             if let loraRank { options.loraRank = loraRank }
@@ -161,9 +164,7 @@ struct ClassifyCommand: ParsableCommand {
         func run() throws {
             try runReportingErrors {
                 Interrupt.install()
-                guard try !Communicators.world().isParallel else {
-                    throw SwiftletError("classify train runs as one process; start it without mpirun (train and finetune run across MPI ranks).")
-                }
+                let world = try Communicators.world()
                 let base = try Checkpoint.load(checkpoint)
                 try Checkpoint.checkNewDestination(out, resumable: false)
                 var examples = try data.read()
@@ -175,8 +176,13 @@ struct ClassifyCommand: ParsableCommand {
                 }
                 let options = self.options(pretrainedElsewhere: base.isPretrainedElsewhere)
                 let trainer = try ClassifierTrainer(base: base, train: examples, validation: held, options: options, directory: out)
+                trainer.communicator = world
                 Console.info("\(examples.count) training and \(held.count) validation examples, \(trainer.labels.count) classes (\(trainer.labels.joined(separator: ", "))); training: \(options.mode.rawValue)\(base.isPretrainedElsewhere ? " (the recipe for a model pretrained elsewhere)" : "")")
                 Console.info("texts of at most \(trainer.context) tokens, \(trainer.rowsPerPass) rows per pass; memory: \(trainer.memoryPlan.summary)")
+                if world.isParallel {
+                    let share = (options.batchSize + world.size - 1) / world.size
+                    Console.info("data parallel: \(world.summary) × \(ComputeThreads.count) thread\(ComputeThreads.count == 1 ? "" : "s"); features and validation are dealt out among the ranks, each rank trains on \(share == 1 ? "1" : "up to \(share)") of the \(options.batchSize) texts of every step; rank 0 writes the checkpoint")
+                }
                 let clock = Stopwatch()
                 try trainer.run(report: { event in
                     switch event {
@@ -187,10 +193,15 @@ struct ClassifyCommand: ParsableCommand {
                                          final: options.mode != .head)  // end-to-end epochs stay on screen; the head's many quick ones do not
                     case let .saved(epoch, directory):
                         Console.info("saved \(directory) (epoch \(epoch))")
+                        Interrupt.jobEnded(saved: "the checkpoint of epoch \(epoch) in \(directory) is intact", resume: false)
                     case let .features(done, total, seconds):
                         Console.progress("features of the base: \(done)/\(total) texts, \(Format.fixed(Double(done) / max(seconds, 1e-9), 0)) texts/s, ETA \(Format.eta(elapsed: seconds, done: done, total: total))")
-                    case let .progress(epoch, done, total, seconds):
-                        Console.progress("epoch \(epoch): \(done)/\(total) steps, \(Format.fixed(Double(done) / max(seconds, 1e-9), 2)) steps/s, ETA \(Format.eta(elapsed: seconds, done: done, total: total))")
+                    case let .progress(epoch, done, total, seconds, loss, communication):
+                        var line = "epoch \(epoch): \(done)/\(total) steps | loss \(Format.fixed(loss, 3)) | \(Format.fixed(Double(done) / max(seconds, 1e-9), 2)) steps/s"
+                        if let communication {
+                            line += " | comm \(Format.fixed(communication.seconds * 1000, 1)) ms (waiting \(Format.fixed(communication.waitingSeconds * 1000, 1)))"
+                        }
+                        Console.progress(line + " | ETA \(Format.eta(elapsed: seconds, done: done, total: total))")
                     }
                 }, shouldStop: { Interrupt.isRequested })
                 Console.info("done in \(Format.seconds(clock.seconds)): best validation accuracy \(Format.fixed(trainer.bestAccuracy * 100, 1)) % (\(trainer.head?.config.pooling.rawValue ?? "?") pooling), kept in \(out)")

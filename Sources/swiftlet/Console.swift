@@ -53,6 +53,8 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     do {
         try body()
     } catch let error as SwiftletError {
+        // This sentence is the job's one message: mpirun's SIGTERM, which may follow, adds none.
+        Interrupt.jobEndedMessage = nil
         Console.clearProgress()
         fflush(stdout)
         let rank = ParallelEnvironment.announcedRank
@@ -61,6 +63,7 @@ func runReportingErrors(_ body: () throws -> Void) throws {
     } catch is ReportedByRankZero {
         throw ExitCode.failure
     } catch let failure as CommunicationFailure {
+        Interrupt.jobEndedMessage = nil
         Console.clearProgress()
         fputs("swiftlet: error: \(failure.message).\n", stderr)
         throw ExitCode.failure
@@ -110,8 +113,14 @@ enum Interrupt {
 
     /// Sets what rank 0 says if mpirun ends the job now.
     static func jobEnded(savedStep: Int?, directory: String?) {
+        jobEnded(saved: savedStep.map { step in "the checkpoint of step \(step) in \(directory ?? "--out") is intact" }, resume: true)
+    }
+
+    /// The same, for any run: `saved` says what is kept (nil: nothing yet); `resume`, whether
+    /// the run can be continued with --resume.
+    static func jobEnded(saved: String?, resume: Bool) {
         guard ParallelEnvironment.launcher != nil, !Console.silent else { return }
-        let kept = savedStep.map { step in "the checkpoint of step \(step) in \(directory ?? "--out") is intact; continue with --resume" } ?? "nothing was saved yet"
+        let kept = saved.map { resume ? $0 + "; continue with --resume" : $0 } ?? "nothing was saved yet"
         let text = "\nswiftlet: the job was ended (Ctrl-C on mpirun, or another rank stopped); \(kept). To stop at the end of a step and save, send mpirun SIGUSR1 (kill -USR1 PID).\n"
         let bytes = Array(text.utf8)
         let message = UnsafeMutableRawPointer.allocate(byteCount: 8 + bytes.count, alignment: 8)

@@ -110,7 +110,7 @@ final class ClassifierTests: XCTestCase {
         var epochs = 0, progress: [(epoch: Int, done: Int, total: Int)] = []
         try endToEnd.run(report: { event in
             if case .epoch = event { epochs += 1 }
-            if case let .progress(epoch, done, total, _) = event { progress.append((epoch, done, total)) }
+            if case let .progress(epoch, done, total, _, _, _) = event { progress.append((epoch, done, total)) }
         })
         XCTAssertEqual(epochs, 2)
         // A progress report after every step: 120 texts in steps of 32 are 4 steps an epoch.

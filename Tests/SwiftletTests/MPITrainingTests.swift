@@ -132,6 +132,117 @@ final class MPITrainingTests: XCTestCase {
         try assertSameRun(ranks, resumed)
     }
 
+    func classifyArguments(_ out: String, mode: String, batchSize: Int, extra: [String]) throws -> [String] {
+        let base = workDirectory + "/base", labeled = workDirectory + "/labeled.csv"
+        if !FileIO.exists(base + "/config.json") {
+            let result = try run(try trainArguments(base, microBatch: 512, steps: 3))
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        if !FileIO.exists(labeled) {
+            var rng = RandomGenerator(seed: 4)
+            func text(_ words: [String]) -> String { (0..<(2 + rng.below(12))).map { _ in words[rng.below(words.count)] }.joined(separator: " ") }
+            // Overlapping words and a third of the labels flipped: the loss stays far from zero,
+            // so relative differences between the runs measure something.
+            let rows = (0..<300).map { i in
+                let royal = i % 2 == 0
+                let words = text(royal ? ["king", "queen", "lord", "night"] : ["night", "war", "love", "lord"])
+                return "\"\(words)\",\(royal != (rng.below(3) == 0) ? "royal" : "plain")"
+            }
+            try FileIO.writeAtomically("text,label\n" + rows.joined(separator: "\n") + "\n", to: labeled)
+        }
+        return ["classify", "train", "--checkpoint", base, "--data", labeled, "--train", mode, "--epochs", "2", "--batch-size", String(batchSize),
+                "--threads", "1", "--out", out] + extra
+    }
+
+    /// Every end-to-end step's loss, every epoch's validation, the head and the weights alike.
+    func assertSameClassifier(_ a: String, _ b: String, steps: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        func records(_ directory: String) throws -> [MetricRecord] {
+            try FileIO.readUTF8(directory + "/metrics.jsonl").split(separator: "\n").map { try JSONDecoder().decode(MetricRecord.self, from: Data($0.utf8)) }
+        }
+        let (recordsA, recordsB) = (try records(a), try records(b))
+        XCTAssertEqual(recordsA.filter { $0.kind == "train" }.map(\.step), Array(1...steps), file: file, line: line)
+        XCTAssertEqual(recordsA.filter { $0.kind == "eval" }.count, 2, file: file, line: line)
+        XCTAssertEqual(recordsA.map(\.kind), recordsB.map(\.kind), file: file, line: line)
+        for (x, y) in zip(recordsA, recordsB) {
+            XCTAssertEqual(x.step, y.step, file: file, line: line)
+            XCTAssertLessThanOrEqual(abs(x.loss - y.loss) / abs(x.loss), 1e-5, "\(x.kind) at step \(x.step): \(x.loss) against \(y.loss)", file: file, line: line)
+            XCTAssertEqual(x.accuracy, y.accuracy, file: file, line: line)
+        }
+        let (modelA, modelB) = (try Checkpoint.load(a), try Checkpoint.load(b))
+        XCTAssertEqual(modelA.config.training["classifierEpoch"], modelB.config.training["classifierEpoch"], file: file, line: line)
+        let (headA, headB) = (try XCTUnwrap(modelA.classifier, file: file, line: line), try XCTUnwrap(modelB.classifier, file: file, line: line))
+        for (x, y) in [(modelA.model.parameters, modelB.model.parameters), (headA.parameters, headB.parameters)] {
+            XCTAssertEqual(x.count, y.count, file: file, line: line)
+            var largest: Float = 0
+            for i in 0..<x.count { largest = max(largest, abs(x.pointer[i] - y.pointer[i])) }
+            XCTAssertLessThanOrEqual(largest, 1e-5, "largest weight difference", file: file, line: line)
+        }
+    }
+
+    /// classify train on two ranks against one process taking the same passes (a rank's share
+    /// per pass): full fine-tuning with dropout on 10 texts a step (shares of 5); LoRA on 7 (shares
+    /// of 4 and 3, and the epoch's last step of 4 texts split 2 and 2).
+    func testTwoRanksTrainAClassifierAsOneProcess() throws {
+        let single = workDirectory + "/classify-single", ranks = workDirectory + "/classify-ranks"
+        var result = try run(classifyArguments(single, mode: "full", batchSize: 10, extra: ["--dropout", "0.1", "--micro-batch-size", "5"]))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        result = try run(classifyArguments(ranks, mode: "full", batchSize: 10, extra: ["--dropout", "0.1"]), ranks: 2)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stderr.contains("data parallel: Open MPI, 2 ranks"), result.stderr)
+        try assertSameClassifier(single, ranks, steps: 2 * 27)
+
+        let loraSingle = workDirectory + "/lora-single", loraRanks = workDirectory + "/lora-ranks"
+        result = try run(classifyArguments(loraSingle, mode: "lora", batchSize: 7, extra: ["--micro-batch-size", "4"]))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        result = try run(classifyArguments(loraRanks, mode: "lora", batchSize: 7, extra: []), ranks: 2)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        try assertSameClassifier(loraSingle, loraRanks, steps: 2 * 39)
+    }
+
+    /// The pid of rank `rank` among this test's mpirun jobs (its environment names the rank and
+    /// this test's own cache folder), if it is running.
+    func pidOfRank(_ rank: Int) -> pid_t? {
+        let cache = "SWIFTLET_CACHE=" + workDirectory + "/cache"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry), let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            let variables = Set(environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
+            if variables.contains(cache), variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
+        }
+        return nil
+    }
+
+    /// A rank killed in the middle of a run ends the job: mpirun fails, rank 0 says once what is
+    /// kept, and the last checkpoint is intact and loads.
+    func testARankThatDiesEndsTheJobWithOneMessage() throws {
+        let out = workDirectory + "/killed"
+        var arguments = try trainArguments(out, microBatch: 512, steps: 100_000)
+        arguments += ["--save-interval", "5"]
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.mpirun!)
+        process.arguments = ["-np", "2", "--oversubscribe", "-q"] + (getuid() == 0 ? ["--allow-run-as-root"] : []) + [CLITests.binary] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFTLET_CACHE"] = workDirectory + "/cache"
+        process.environment = environment
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while !Checkpoint.isComplete(out), process.isRunning, Date() < deadline { usleep(50_000) }
+        XCTAssertTrue(Checkpoint.isComplete(out), "a checkpoint was saved before the kill")
+        let victim = try XCTUnwrap(pidOfRank(1), "rank 1 is running")
+        kill(victim, SIGKILL)
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertNotEqual(process.terminationStatus, 0, stderr)
+        let ours = stderr.split(separator: "\n").filter { $0.hasPrefix("swiftlet:") }
+        XCTAssertEqual(ours.count, 1, stderr)
+        XCTAssertTrue(ours.first.map { $0.contains("is intact") && !$0.contains("rank 1") } ?? false, stderr)
+        let saved = try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(out + "/" + CheckpointFiles.trainer)))
+        XCTAssertEqual(saved.step % 5, 0)
+        XCTAssertNoThrow(try Checkpoint.load(out))
+    }
+
     /// Ranks started with different settings (here the seed) refuse to start, rank 0 saying so once.
     func testRanksThatDisagreeRefuseToStart() throws {
         let out = workDirectory + "/disagree"

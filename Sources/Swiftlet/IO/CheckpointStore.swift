@@ -34,9 +34,12 @@ public struct CheckpointContents {
     /// A classification head and its labels.
     public var classifier: ClassifierHead?
     public var training: TrainingSnapshot?
+    /// A run's metrics.jsonl and loss curve without resumable state (a classifier's training).
+    public var metrics: (records: [MetricRecord], title: String)?
 
     public init(config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer, adapters: LoRAAdapters? = nil,
-                mergeAdapters: Bool = false, classifier: ClassifierHead? = nil, training: TrainingSnapshot? = nil) {
+                mergeAdapters: Bool = false, classifier: ClassifierHead? = nil, training: TrainingSnapshot? = nil,
+                metrics: (records: [MetricRecord], title: String)? = nil) {
         self.config = config
         self.model = model
         self.tokenizer = tokenizer
@@ -44,6 +47,7 @@ public struct CheckpointContents {
         self.mergeAdapters = mergeAdapters
         self.classifier = classifier
         self.training = training
+        self.metrics = metrics
     }
 }
 
@@ -87,8 +91,10 @@ public enum CheckpointStore {
                 [(momentNames.first, optimizer.firstMoment), (momentNames.second, optimizer.secondMoment)].map { name, buffer in
                     Safetensors.Tensor(name: name, shape: [buffer.count], values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
                 })
-            files[CheckpointFiles.metrics] = Array(training.records.map { $0.jsonLine + "\n" }.joined().utf8)
-            files[CheckpointFiles.lossCurve] = Array(LossCurve.svg(training.records, title: training.title).utf8)
+        }
+        if let (records, title) = contents.training.map({ ($0.records, $0.title) }) ?? contents.metrics {
+            files[CheckpointFiles.metrics] = Array(records.map { $0.jsonLine + "\n" }.joined().utf8)
+            files[CheckpointFiles.lossCurve] = Array(LossCurve.svg(records, title: title).utf8)
         }
         return files
     }

@@ -48,16 +48,28 @@ public final class FeatureExtractor {
 
     /// Consecutive sequences grouped into batches of at most `maxRows` rows.
     public static func batches(_ encoded: [[Int32]], maxRows: Int) -> [(range: Range<Int>, batch: Batch)] {
-        var result: [(Range<Int>, Batch)] = []
+        groups(lengths: encoded.map(\.count), maxRows: maxRows).map { ($0, batch(encoded[$0])) }
+    }
+
+    /// Sequences packed as one batch, each its own document, nothing scored.
+    public static func batch(_ sequences: some Sequence<[Int32]>) -> Batch {
+        var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
+        for sequence in sequences { batch.appendUnscored(sequence) }
+        return batch
+    }
+
+    /// Which consecutive sequences `batches` puts together, from their lengths alone (every
+    /// rank of a data-parallel run can count the others' passes without packing them).
+    public static func groups(lengths: [Int], maxRows: Int) -> [Range<Int>] {
+        var result: [Range<Int>] = []
         var start = 0
-        while start < encoded.count {
-            var batch = Batch(tokens: [], targets: [], positions: [], cumulativeLengths: [0])
-            var end = start
-            while end < encoded.count, batch.rows + encoded[end].count <= maxRows {
-                batch.appendUnscored(encoded[end])
+        while start < lengths.count {
+            var end = start, rows = 0
+            while end < lengths.count, rows + lengths[end] <= maxRows {
+                rows += lengths[end]
                 end += 1
             }
-            result.append((start..<end, batch))
+            result.append(start..<end)
             start = end
         }
         return result

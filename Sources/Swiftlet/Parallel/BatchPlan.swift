@@ -7,8 +7,10 @@ public struct BatchPlan: Equatable, Sendable {
     /// Rows of each micro-batch, per rank.
     public let microBatches: [[Int]]
 
+    /// A rank whose share is empty (fewer rows than ranks: a classifier epoch's last, short
+    /// step) has no micro-batches; it still takes part in the step's sums.
     public init(batchTokens: Int, microBatchTokens: Int, ranks: Int) {
-        precondition(batchTokens >= ranks && ranks > 0 && microBatchTokens > 0)
+        precondition(batchTokens >= 0 && ranks > 0 && microBatchTokens > 0)
         // Equal shares; the first batchTokens % ranks ranks take one row more.
         microBatches = (0..<ranks).map { rank in
             let share = batchTokens / ranks + (rank < batchTokens % ranks ? 1 : 0)

@@ -12,3 +12,31 @@ extension Evaluator {
         return EvaluationResult(loss: tokens > 0 ? sums[0] / sums[1] : .nan, tokens: tokens, bytes: Int(sums[2]))
     }
 }
+
+extension FeatureExtractor {
+    /// `features(encoded:poolings:)` with the passes dealt out among the ranks (pass i to rank
+    /// i mod size) and gathered by a sum (each rank fills its own texts' rows, the others'
+    /// stay zero): every rank ends with the features one process computes, bit for bit, since
+    /// each pass holds the same texts. Collective.
+    /// `progress` hears how many texts are done after each of this rank's passes.
+    public func features(encoded: [[Int32]], poolings: [Pooling], communicator: Communicator,
+                         progress: (Int) -> Void = { _ in }) throws -> [Pooling: [Float]] {
+        guard communicator.isParallel else { return features(encoded: encoded, poolings: poolings, progress: progress) }
+        let dim = model.config.dim
+        var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
+        for (i, (range, batch)) in batches(encoded).enumerated() where i % communicator.size == communicator.rank {
+            pass.forward(batch)
+            for pooling in poolings {
+                out[pooling]!.withUnsafeMutableBufferPointer { buffer in
+                    ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
+                                        into: buffer.baseAddress! + range.lowerBound * dim)
+                }
+            }
+            progress(range.upperBound)
+        }
+        for pooling in poolings {
+            try out[pooling]!.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0.baseAddress!, count: $0.count) }
+        }
+        return out
+    }
+}

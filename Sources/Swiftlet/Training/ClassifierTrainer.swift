@@ -36,6 +36,10 @@ public struct ClassifierTrainingOptions: Sendable {
     public var warmupSteps = 0
     /// The end-to-end training pass's products (features and validation run in fp32, as labeling does).
     public var precision: Precision = .fp32
+    /// Texts of one forward/backward pass (nil: a rank's whole share of the step, as rows allow).
+    /// A data-parallel run of N ranks cuts each step's texts into N consecutive shares; one
+    /// process with this set to a share's size takes the very same passes.
+    public var microBatchSize: Int? = nil
     /// Dropout on the residual branches during end-to-end training (LoRA or full).
     public var dropout: Float
 
@@ -81,6 +85,7 @@ public struct ClassifierTrainingOptions: Sendable {
         guard (1...(1 << 20)).contains(maxRowsPerPass) else { throw SwiftletError("the rows per pass must be between 1 and 1,048,576.") }
         if let context, !(2...(1 << 17)).contains(context) { throw SwiftletError("--context must be between 2 and 131,072 tokens.") }
         if freezeEmbedding, mode != .full { throw SwiftletError("--freeze-embedding goes with --train full.") }
+        if let microBatchSize, !(1...65_536).contains(microBatchSize) { throw SwiftletError("--micro-batch-size must be between 1 and 65,536.") }
     }
 
     /// The default longest text of a long-context model, as `finetune --context`'s.
@@ -97,14 +102,21 @@ public enum ClassifierEvent: Sendable {
     case saved(epoch: Int, directory: String)
     /// The base's features under way: `done` of `total` texts, `seconds` after they started.
     case features(done: Int, total: Int, seconds: Double)
-    /// An end-to-end epoch under way: `done` of its `total` steps, `seconds` after it started.
-    case progress(epoch: Int, done: Int, total: Int, seconds: Double)
+    /// An end-to-end epoch under way: `done` of its `total` steps, `seconds` after it started;
+    /// `loss`: the last step's mean loss; `communication`: its time in collectives (nil alone).
+    case progress(epoch: Int, done: Int, total: Int, seconds: Double, loss: Double, communication: StepCommunication?)
 }
 
 /// Fine-tunes a classifier on labeled texts: a linear head on a pooled final hidden state,
 /// trained first on frozen features (which also chooses the pooling), then — with LoRA or full
 /// fine-tuning — end to end. The checkpoint directory always holds the best epoch by validation
 /// accuracy; training stops after `patience` epochs without improvement.
+///
+/// Data-parallel under MPI (`communicator`): feature extraction and validation are dealt out
+/// among the ranks; each end-to-end step's texts are cut into one consecutive share per rank,
+/// whose gradients (the model's or the adapters', and the head's) are summed before every rank
+/// takes the same step; the head on frozen features is trained alike on every rank and rank 0's
+/// kept; rank 0 alone writes.
 public final class ClassifierTrainer {
     public let base: Checkpoint
     public let labels: [String]
@@ -123,6 +135,14 @@ public final class ClassifierTrainer {
     public private(set) var head: ClassifierHead?
     public private(set) var bestAccuracy = -1.0
     private var adapters: LoRAAdapters?
+    /// The ranks of a data-parallel run (one process alone by default).
+    public var communicator: Communicator = SingleProcess()
+    /// Every end-to-end step's loss and every epoch's validation, as metrics.jsonl has them.
+    public private(set) var records: [MetricRecord] = []
+    /// The epoch the checkpoint directory holds, once saved.
+    public private(set) var savedEpoch: Int?
+    /// The current step's gradient all-reduce and the wait before it (data-parallel runs).
+    var gradientSumSeconds = 0.0, gradientWaitSeconds = 0.0
     /// The weights being trained: the base's, in a model whose config carries the dropout.
     public private(set) lazy var model: Transformer = {
         var config = base.model.config
@@ -206,16 +226,30 @@ public final class ClassifierTrainer {
     }
 
     public func run(report: (ClassifierEvent) -> Void, shouldStop: () -> Bool = { false }) throws {
+        guard !communicator.isRoot || Checkpoint.mayWrite(directory) else {
+            throw SwiftletError("\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
+        }
+        do {
+            try checkRanksAgree()
+            try trainAndSave(report: report, shouldStop: shouldStop)
+        } catch let failure as CommunicationFailure {
+            let kept = savedEpoch.map { "the checkpoint of epoch \($0) in \(directory) is intact" } ?? "nothing was saved"
+            throw SwiftletError("\(failure.message); \(kept).")
+        }
+    }
+
+    private func trainAndSave(report: (ClassifierEvent) -> Void, shouldStop: () -> Bool) throws {
         let dim = base.model.config.dim
         let poolings = options.pooling.map { [$0] } ?? Pooling.allCases
-        let (trainFeatures, validationFeatures) = {
-            // The base's pass is let go before end-to-end training makes its own.
+        let (trainFeatures, validationFeatures) = try {
+            // The base's pass is let go before end-to-end training makes its own. Under MPI the
+            // passes are dealt out among the ranks (progress: rank 0's share).
             let extractor = FeatureExtractor(model: base.model, tokenizer: base.tokenizer, maxRows: rowsPerPass, context: context)
             let clock = Stopwatch(), total = train.count + validation.count
-            let trainFeatures = extractor.features(encoded: trainTokens, poolings: poolings) {
+            let trainFeatures = try extractor.features(encoded: trainTokens, poolings: poolings, communicator: communicator) {
                 report(.features(done: $0, total: total, seconds: clock.seconds))
             }
-            let validationFeatures = extractor.features(encoded: validationTokens, poolings: poolings) {
+            let validationFeatures = try extractor.features(encoded: validationTokens, poolings: poolings, communicator: communicator) {
                 report(.features(done: self.train.count + $0, total: total, seconds: clock.seconds))
             }
             return (trainFeatures, validationFeatures)
@@ -232,6 +266,7 @@ public final class ClassifierTrainer {
         }
         head = best!.head
         bestAccuracy = best!.accuracy
+        try keepRankZerosHead()
         // The head on the unchanged model is the first checkpoint; end-to-end epochs replace it
         // only when they do better.
         try save(epoch: 0)
@@ -344,20 +379,29 @@ public final class ClassifierTrainer {
         var rng = RandomGenerator(seed: options.seed ^ 0xE2E)
         var order = Array(0..<train.count)
         let encoded = trainTokens
+        let world = communicator
         var pooled = [Float](repeating: 0, count: options.batchSize * dim), dPooled = pooled
         var patience = EarlyStopping(patience: options.patience)
         for epoch in 1...max(options.epochs, 1) {
             let clock = Stopwatch()
             rng.shuffle(&order)
             var trainLoss = 0.0
+            var stop = false
             for (done, start) in stride(from: 0, to: order.count, by: options.batchSize).enumerated() {
                 let indices = Array(order[start..<min(start + options.batchSize, order.count)])
                 let normalizer = normalizer(indices.map { train[$0].label })
-                // Texts that do not fit one pass together are split over several; their
-                // gradients add up before the one optimizer step.
-                let batches = FeatureExtractor.batches(indices.map { encoded[$0] }, maxRows: pass.maxRows)
-                trainLoss += step.take(microBatches: batches.count) { i, dropoutSeed in
-                    let (range, batch) = batches[i]
+                let communicationBefore = world.communicationSeconds
+                // This rank's share of the step's texts, in passes of at most the micro-batch and
+                // the pass's rows; the passes' gradients add up before the one optimizer step.
+                let plan = ClassifierStepPlan(lengths: indices.map { encoded[$0].count }, microBatchSize: options.microBatchSize ?? options.batchSize,
+                                              maxRows: pass.maxRows, ranks: world.size)
+                let passes = plan.passes[world.rank]
+                gradientSumSeconds = 0
+                gradientWaitSeconds = 0
+                let outcome = try step.take(microBatches: passes.count, firstMicroBatch: plan.firstPass(of: world.rank),
+                                            sumOverRanks: sumOverRanks) { i, dropoutSeed in
+                    let range = passes[i]
+                    let batch = FeatureExtractor.batch(range.map { encoded[indices[$0]] })
                     let labels = range.map { train[indices[$0]].label }
                     pass.forwardOnly(batch, dropoutSeed: dropoutSeed)
                     let loss = pooled.withUnsafeMutableBufferPointer { p in
@@ -372,13 +416,32 @@ public final class ClassifierTrainer {
                     }
                     pass.backward(fromFinalHidden: batch, dropout: dropoutSeed != nil)
                     return loss
-                }.loss
-                report(.progress(epoch: epoch, done: done + 1, total: stepsPerEpoch, seconds: clock.seconds))
-                if shouldStop() { break }
+                }
+                var loss = [outcome.loss]
+                try world.allReduceSum(&loss)
+                trainLoss += loss[0]
+                var record = MetricRecord(step: step.count, kind: "train", loss: loss[0] / Double(normalizer))
+                record.learningRate = Double(outcome.learningRate)
+                let communication = world.isParallel
+                    ? StepCommunication(seconds: world.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
+                                        waitingSeconds: gradientWaitSeconds)
+                    : nil
+                record.communicationSeconds = communication?.seconds
+                record.allReduceSeconds = communication?.allReduceSeconds
+                record.waitingSeconds = communication?.waitingSeconds
+                append(record)
+                report(.progress(epoch: epoch, done: done + 1, total: stepsPerEpoch, seconds: clock.seconds, loss: record.loss,
+                                 communication: communication))
+                stop = try agreed(shouldStop())
+                if stop { break }
             }
-            let features = classifier.features(encoded: validationTokens, poolings: [head.config.pooling])[head.config.pooling]!
+            let features = try classifier.features(encoded: validationTokens, poolings: [head.config.pooling],
+                                                   communicator: world)[head.config.pooling]!
             let (validationLoss, accuracy) = score(head, features: features)
             let improved = accuracy > bestAccuracy
+            var record = MetricRecord(step: step.count, kind: "eval", loss: validationLoss)
+            record.accuracy = accuracy
+            append(record)
             report(.epoch(epoch: epoch, trainLoss: trainLoss / Double(train.count), validationLoss: validationLoss,
                           validationAccuracy: accuracy, best: improved, seconds: clock.seconds))
             if improved {
@@ -386,20 +449,30 @@ public final class ClassifierTrainer {
                 try save(epoch: epoch)
                 report(.saved(epoch: epoch, directory: directory))
             }
-            if patience.record(improved: improved) || shouldStop() { break }
+            // Every rank ends the run at the same epoch, whatever each one's patience says.
+            if try agreed(patience.record(improved: improved) || stop || shouldStop()) { break }
         }
     }
+
+    func appendRecord(_ record: MetricRecord) { records.append(record) }
+    func setBestAccuracy(_ accuracy: Double) { bestAccuracy = accuracy }
 
     /// The checkpoint: the (fine-tuned) model, its tokenizer, and the head with its labels.
     public func save(epoch: Int) throws {
         guard let head else { return }
+        guard communicator.isRoot else {
+            savedEpoch = epoch
+            return
+        }
         var config = base.config
         config.training["classifier"] = "\(options.mode.rawValue), \(head.config.pooling.rawValue) pooling, \(labels.count) classes"
         config.training["classifierValidationAccuracy"] = String(bestAccuracy)
         config.training["classifierEpoch"] = String(epoch)
         config.training["finetunedFrom"] = base.directory
-        try CheckpointStore.write(CheckpointContents(config: config, model: model, tokenizer: base.tokenizer, adapters: adapters, classifier: head),
+        try CheckpointStore.write(CheckpointContents(config: config, model: model, tokenizer: base.tokenizer, adapters: adapters, classifier: head,
+                                                     metrics: records.isEmpty ? nil : (records, "\(directory.lastComponent) — classifier, epoch \(epoch)")),
                                   to: directory)
+        savedEpoch = epoch
     }
 }
 

@@ -14,6 +14,8 @@ public struct MetricRecord: Codable, Sendable, Equatable {
     public var waitingSeconds: Double?
     public var perplexity: Double?
     public var bitsPerByte: Double?
+    /// A classifier's validation accuracy (0–1), with its validation loss.
+    public var accuracy: Double?
     /// Which validation corpus an evaluation is of, when a run has several (nil: all of them).
     public var corpus: String?
 
@@ -33,6 +35,7 @@ public struct MetricRecord: Codable, Sendable, Equatable {
         if let waitingSeconds { fields.append("\"waitingSeconds\":\(json(waitingSeconds))") }
         if let perplexity { fields.append("\"perplexity\":\(json(perplexity))") }
         if let bitsPerByte { fields.append("\"bitsPerByte\":\(json(bitsPerByte))") }
+        if let accuracy { fields.append("\"accuracy\":\(json(accuracy))") }
         if let corpus { fields.append("\"corpus\":\(JSONText.quoted(corpus))") }
         return "{" + fields.joined(separator: ",") + "}"
     }
