@@ -150,6 +150,7 @@ struct BenchCommand: ParsableCommand {
     struct Products: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Each matrix product of a training step (forward, input and weight gradient) in fp32 and bf16.")
+        @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "Sequences per step.") var batch: Int = 8
         @OptionGroup var output: Output

@@ -35,6 +35,34 @@ extension CLITests {
         XCTAssertFalse(FileIO.exists(workDirectory + "/never"))
     }
 
+    /// `--threads` on every command: each leaf of the command tree (walked through `--help`'s
+    /// SUBCOMMANDS lists) names it in its help.
+    func testEveryCommandTakesThreads() throws {
+        func subcommands(_ help: String) -> [String] {
+            guard let section = help.components(separatedBy: "SUBCOMMANDS:").dropFirst().first else { return [] }
+            // "  name (default)   abstract", continued on lines indented further, up to a blank line.
+            return section.split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
+                .prefix { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+                .filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }
+                .compactMap { $0.split(separator: " ").first.map(String.init) }
+        }
+        var pending = [[String]()], leaves: [[String]] = []
+        while let path = pending.popLast() {
+            let help = try run(path + ["--help"])
+            XCTAssertEqual(help.status, 0, "\(path): \(help.stderr)")
+            let text = help.stdout + help.stderr
+            let children = path.isEmpty || text.contains("SUBCOMMANDS:") ? subcommands(text) : []
+            if children.isEmpty {
+                leaves.append(path)
+                XCTAssertTrue(text.contains("--threads"), "swiftlet \(path.joined(separator: " ")) has no --threads")
+            } else {
+                pending += children.filter { $0 != "help" }.map { path + [$0] }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(leaves.count, 20, "\(leaves)")
+        XCTAssertTrue(leaves.contains(["classify", "train"]) && leaves.contains(["bench", "products"]), "\(leaves)")
+    }
+
     func testClassifyTrainDefaultsToFullFineTuning() {
         let defaults = ClassifierTrainingOptions()
         XCTAssertEqual(defaults.mode, .full)
