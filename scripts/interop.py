@@ -178,7 +178,7 @@ def gemma_checks():
     check("tiny Gemma 3: transformers' save_pretrained directory in swiftlet eval", abs(theirs - mine["loss"]) <= 1e-4 and count == mine["tokens"],
           f"{theirs:.6f} vs {mine['loss']:.6f} nats/token (norm weights trained away from 0: "
           f"{max(float(p.abs().max()) for n, p in tiny.named_parameters() if n.endswith('norm.weight')):.3f})")
-    for kind, extra in [("full", []), ("LoRA", ["--lora-rank", "4", "--lr", "1e-2"])]:
+    for kind, extra in [("full", []), ("LoRA", ["--lora-rank", "8", "--lr", "5e-2", "--warmup", "0"])]:
         tuned = os.path.join(W, f"gemma-tiny-{kind}")
         sw("finetune", "--checkpoint", tiny_dir, "--data", text_path, "--steps", "4", "--eval-interval", "4", "--context", "64",
            "--batch-tokens", "256", *extra, "--out", tuned)
@@ -203,7 +203,7 @@ def gemma_checks():
           ppl == ppl_original and abs(mine - ppl) / ppl <= 1e-3, f"{ppl:.4f} vs {ppl_original:.4f}; swiftlet {mine:.4f}")
     greedy, greedy_original = llama_greedy(exported, prompt, 24), llama_greedy(f32, prompt, 24)
     check("Gemma 3 270M: 24 greedy tokens of the exported GGUF (llama-simple, exported vs original F32)",
-          greedy == greedy_original and greedy.startswith(prompt + reply["completion"]), json.dumps(greedy.strip()))
+          greedy == greedy_original and greedy.removeprefix("<bos>").startswith(prompt + reply["completion"]), json.dumps(greedy.strip()))
     tuned = os.path.join(W, "gemma-tiny-full")
     tuned_gguf = os.path.join(W, "gemma-tiny-full.gguf")
     sw("export", "--format", "gguf", "--type", "f32", tuned, "-o", tuned_gguf)

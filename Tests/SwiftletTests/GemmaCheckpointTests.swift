@@ -55,6 +55,13 @@ final class GemmaCheckpointTests: XCTestCase {
         XCTAssertEqual(tokenizerConfig["add_bos_token"]?.bool, true)
         XCTAssertEqual(tokenizerConfig["pad_token"]?.string, "<pad>")
         XCTAssertEqual(tokenizerConfig["additional_special_tokens"], .array([.string("<start_of_turn>"), .string("<end_of_turn>")]))
+        // Runs of whitespace are added tokens matched after the normalizer (as SentencePiece
+        // matches them); the turn markers are special.
+        let added = try XCTUnwrap(tokenizerConfig["added_tokens_decoder"])
+        let spaces = added[String(tokenizer.id(ofPiece: "\u{2581}\u{2581}"))]
+        XCTAssertEqual(spaces?["normalized"]?.bool, true)
+        XCTAssertEqual(spaces?["special"]?.bool, false)
+        XCTAssertEqual(added[String(tokenizer.id(ofPiece: GemmaPieces.endOfTurn))]?["special"]?.bool, true)
 
         // Hugging Face's names, and its norms hold w = gain − 1.
         let weights = try SafetensorsFile(dir + "/model.safetensors")
@@ -91,6 +98,12 @@ final class GemmaCheckpointTests: XCTestCase {
         }
         // The older spelling: only sliding_window_pattern.
         XCTAssertEqual(try config(["layer_types": .null, "sliding_window_pattern": .number(2)]).gemma?.globalInterval, 2)
+        // save_pretrained leaves out what equals Gemma3TextConfig's defaults.
+        let defaults = try config(["tie_word_embeddings": .null, "rope_theta": .null, "rms_norm_eps": .null, "max_position_embeddings": .null])
+        XCTAssertEqual(defaults.tiedEmbedding, true)
+        XCTAssertEqual(defaults.ropeTheta, 1_000_000)
+        XCTAssertEqual(defaults.normEpsilon, 1e-6)
+        XCTAssertEqual(defaults.contextLength, 131_072)
         // transformers' default pattern when neither is given: every sixth layer global.
         XCTAssertEqual(try config(["layer_types": .null, "sliding_window_pattern": .null]).gemma?.globalInterval, 6)
         let irregular = JSONValue.array(["full_attention", "sliding_attention", "sliding_attention", "full_attention"].map { .string($0) })

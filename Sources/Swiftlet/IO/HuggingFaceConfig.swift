@@ -56,7 +56,7 @@ public enum HuggingFaceConfig {
         for key in ["attention_bias", "mlp_bias"] where keys[key]?.bool == true {
             throw SwiftletError("\(path) sets \(key); Swiftlet's Llama has no biases.")
         }
-        var ropeTheta = try number("rope_theta", default: 10_000)
+        var ropeTheta = try number("rope_theta", default: isGemma ? 1_000_000 : 10_000)
         // transformers 5 moved rope settings into `rope_parameters`; 4.x has `rope_scaling`.
         for key in ["rope_scaling", "rope_parameters"] {
             guard let rope = keys[key], !rope.isNull else { continue }
@@ -66,13 +66,17 @@ public enum HuggingFaceConfig {
             }
             if let theta = rope["rope_theta"]?.number { ropeTheta = theta }
         }
-        let dim = try integer("hidden_size"), heads = try integer("num_attention_heads")
-        let headDim = try integer("head_dim", default: dim % heads == 0 ? dim / heads : nil)
-        var config = ModelConfig(dim: dim, layers: try integer("num_hidden_layers"), heads: heads,
-                                 kvHeads: try integer("num_key_value_heads", default: heads),
-                                 hiddenDim: try integer("intermediate_size"), vocabSize: try integer("vocab_size"),
-                                 contextLength: try integer("max_position_embeddings", default: 2048),
-                                 tiedEmbedding: keys["tie_word_embeddings"]?.bool ?? false)
+        // save_pretrained leaves out every value that equals the config class's default, so a
+        // missing Gemma 3 key means Gemma3TextConfig's default (a missing Llama shape is refused).
+        func gemmaDefault(_ value: Int) -> Int? { isGemma ? value : nil }
+        let dim = try integer("hidden_size", default: gemmaDefault(2304)), heads = try integer("num_attention_heads", default: gemmaDefault(8))
+        let headDim = try integer("head_dim", default: isGemma ? 256 : dim % heads == 0 ? dim / heads : nil)
+        var config = ModelConfig(dim: dim, layers: try integer("num_hidden_layers", default: gemmaDefault(26)), heads: heads,
+                                 kvHeads: try integer("num_key_value_heads", default: isGemma ? 4 : heads),
+                                 hiddenDim: try integer("intermediate_size", default: gemmaDefault(9216)),
+                                 vocabSize: try integer("vocab_size", default: gemmaDefault(262_208)),
+                                 contextLength: try integer("max_position_embeddings", default: isGemma ? 131_072 : 2048),
+                                 tiedEmbedding: keys["tie_word_embeddings"]?.bool ?? isGemma)
         config.normEpsilon = Float(try number("rms_norm_eps", default: 1e-6))
         config.ropeTheta = Float(ropeTheta)
         if headDim * heads != dim { config.headDimension = headDim }

@@ -76,9 +76,9 @@ public enum HuggingFaceDirectory {
         return files
     }
 
-    static func tokenJSON(_ content: String) -> JSONValue {
-        .object(["content": .string(content), "lstrip": .bool(false), "rstrip": .bool(false), "normalized": .bool(false),
-                 "single_word": .bool(false), "special": .bool(true)])
+    static func tokenJSON(_ content: String, normalized: Bool = false, special: Bool = true) -> JSONValue {
+        .object(["content": .string(content), "lstrip": .bool(false), "rstrip": .bool(false), "normalized": .bool(normalized),
+                 "single_word": .bool(false), "special": .bool(special)])
     }
 
     /// tokenizer_config.json, special_tokens_map.json and generation_config.json. The tokenizer
@@ -96,6 +96,16 @@ public enum HuggingFaceDirectory {
             markers.append(id)
         }
         var decoder: [String: JSONValue] = [:]
+        // Every user-defined piece too: SentencePiece matches them whole before anything else,
+        // and so does the fast tokenizer transformers converts from tokenizer.model once they
+        // are its added tokens — runs of whitespace ("▁▁▁", "\n\n") after its normalizer turns
+        // spaces into "▁" (normalized), the rest in the raw text. Control spellings (the turn
+        // markers, Gemma's <unusedN>) are special.
+        let pieces = (try? SentencePieceModelProto(bytes: tokenizer.modelBytes))?.pieces ?? []
+        for (id, piece) in pieces.enumerated() where piece.type == .userDefined {
+            let whitespace = piece.piece.unicodeScalars.allSatisfy { $0 == "\u{2581}" || $0 == "\n" || $0 == "\t" }
+            decoder[String(id)] = tokenJSON(piece.piece, normalized: whitespace, special: !whitespace && GGUFModel.isControlSpelling(piece.piece))
+        }
         for id in specials + markers { decoder[String(id)] = tokenJSON(tokenizer.piece(id)) }
         func piece(_ id: Int32) -> JSONValue { id >= 0 ? .string(tokenizer.piece(id)) : .null }
         var tokenizerConfig: [String: JSONValue] = [
