@@ -45,8 +45,8 @@ interop: deps corpora
 # Tests build optimized (numeric kernels are 10–100× slower in debug) with @testable imports:
 # one build of everything, tests and the binary they run included (`swift test` building again
 # would compile every module a second time); then every fuzz target runs a short, deterministic
-# 1,500 inputs (seed 1, fresh corpus).
-test: deps corpora
+# 1,500 inputs (seed 1, fresh corpus). The format check comes first: it takes a second.
+test: deps corpora lint
 	swift build -c release -Xswiftc -enable-testing --build-tests
 	swift test -c release -Xswiftc -enable-testing --skip-build
 	bash Fuzz/build.sh
@@ -62,8 +62,8 @@ gemma:
 	@bash scripts/fetch-gemma.sh
 
 # The toolchain's formatter with .swift-format (4 spaces, 120 columns): `make format` rewrites
-# the sources in place, `make lint` lists what differs and fails if anything does (the code base
-# is not formatted with it yet, so `make test` does not run it).
+# the sources in place, `make lint` lists what differs and fails if anything does (`make test`
+# and so CI run it).
 FORMAT_PATHS := Package.swift Plugins Sources Tests Fuzz/Targets
 format:
 	swift format format --configuration .swift-format --in-place --recursive --parallel $(FORMAT_PATHS)
