@@ -41,6 +41,19 @@ extension Communicator {
         try allReduceMax(&values)
         return values[0] == high && values[1] == low && values[2] == -high && values[3] == -low
     }
+
+    /// Refuses to start ranks that hold different parts (settings, data, tokenizer, weights):
+    /// they would train apart while seeming to train together. Rank 0 names what differs;
+    /// collective.
+    public func refuseUnlessRanksAgree(on parts: [(String, RunFingerprint)]) throws {
+        guard isParallel else { return }
+        var differ: [String] = []
+        for (what, fingerprint) in parts where try !agree(on: fingerprint.value) { differ.append(what) }
+        guard differ.isEmpty else {
+            if !isRoot { throw ReportedByRankZero() }
+            throw SwiftletError("the \(size) ranks of this job do not all have the same \(differ.joined(separator: ", ")); start every rank with the same command line, files and checkpoint.")
+        }
+    }
 }
 
 /// A collective that failed: another rank died or cannot be reached. The trainer turns it into

@@ -41,13 +41,7 @@ extension ClassifierTrainer {
     /// Ranks started with different settings, examples, tokenizer or base weights would train
     /// apart while seeming to train together: they refuse to start, and rank 0 says what differs.
     func checkRanksAgree() throws {
-        guard communicator.isParallel else { return }
-        var differ: [String] = []
-        for (what, fingerprint) in fingerprints() where try !communicator.agree(on: fingerprint.value) { differ.append(what) }
-        guard differ.isEmpty else {
-            if !communicator.isRoot { throw ReportedByRankZero() }
-            throw SwiftletError("the \(communicator.size) ranks of this job do not all have the same \(differ.joined(separator: ", ")); start every rank with the same command line, files and checkpoint.")
-        }
+        try communicator.refuseUnlessRanksAgree(on: fingerprints())
     }
 
     /// What every rank must hold alike, each part digested on its own so a refusal can name it.

@@ -228,12 +228,7 @@ public final class Trainer {
         guard state.options.batchTokens >= communicator.size else {
             throw SwiftletError("--batch-tokens (\(state.options.batchTokens)) must be at least the number of ranks (\(communicator.size)).")
         }
-        var differ: [String] = []
-        for (what, fingerprint) in fingerprints() where try !communicator.agree(on: fingerprint.value) { differ.append(what) }
-        guard differ.isEmpty else {
-            if !communicator.isRoot { throw ReportedByRankZero() }
-            throw SwiftletError("the \(communicator.size) ranks of this job do not all have the same \(differ.joined(separator: ", ")); start every rank with the same command line, files and checkpoint.")
-        }
+        try communicator.refuseUnlessRanksAgree(on: fingerprints())
     }
 
     /// What every rank must hold alike, each part digested on its own so a refusal can name it.
