@@ -14,8 +14,9 @@ import Foundation
 // (scripts/bench-checked.sh compares; SWIFTLET_UNCHECKED=1 builds the -Ounchecked variant for it).
 let optimization = ProcessInfo.processInfo.environment["SWIFTLET_UNCHECKED"] == "1" ? "-Ounchecked" : "-O"
 let fastSwift: [SwiftSetting] = [
-    .unsafeFlags([optimization, "-enforce-exclusivity=unchecked", "-target-cpu", "native"],
-                 .when(configuration: .release)),
+    .unsafeFlags(
+        [optimization, "-enforce-exclusivity=unchecked", "-target-cpu", "native"],
+        .when(configuration: .release))
 ]
 
 let package = Package(
@@ -81,7 +82,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "swiftlet",
-            dependencies: ["Swiftlet", "SwiftletServer", "CLineEditor", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "Swiftlet", "SwiftletServer", "CLineEditor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             // Swift 5 mode here only: the terminal code uses C's stdout/stderr globals.
             swiftSettings: fastSwift + [.swiftLanguageMode(.v5)]
         ),

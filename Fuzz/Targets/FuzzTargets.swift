@@ -58,7 +58,9 @@ enum FuzzTargets {
 
     /// config.json of a Hugging Face directory, and the rest of a checkpoint's config around it.
     static func huggingFaceConfig(_ bytes: [UInt8]) {
-        guard let json = JSONValue.parse(bytes), let config = try? HuggingFaceConfig.modelConfig(json, path: "config.json") else { return }
+        guard let json = JSONValue.parse(bytes),
+            let config = try? HuggingFaceConfig.modelConfig(json, path: "config.json")
+        else { return }
         _ = MemoryPlan.training(config, rows: config.contextLength).total
         _ = ParameterLayout(config: config).totalCount <= 0
         _ = JSONValue.object(HuggingFaceConfig.keys(for: config, bosID: 1, eosID: 2)).prettyText
@@ -81,7 +83,8 @@ enum FuzzTargets {
         try? FileIO.createDirectory(dir)
         guard (try? FileIO.writeAtomically(bytes, to: dir + "/" + PEFTAdapter.config)) != nil else { return }
         if !FileIO.exists(dir + "/" + PEFTAdapter.weights) {
-            let adapters = LoRAAdapters(config: LoRAConfig(rank: 2, targets: [.q, .v]), model: ModelPreset.tiny.config(vocabSize: 64))
+            let adapters = LoRAAdapters(
+                config: LoRAConfig(rank: 2, targets: [.q, .v]), model: ModelPreset.tiny.config(vocabSize: 64))
             for (name, file) in PEFTAdapter.files(adapters, baseModel: dir) where name == PEFTAdapter.weights {
                 try? FileIO.writeAtomically(file, to: dir + "/" + name)
             }
@@ -101,7 +104,9 @@ enum FuzzTargets {
     }
 
     static func config(_ bytes: [UInt8]) {
-        guard let config = try? JSONDecoder().decode(CheckpointConfig.self, from: Data(bytes)), (try? config.model.validate()) != nil else { return }
+        guard let config = try? JSONDecoder().decode(CheckpointConfig.self, from: Data(bytes)),
+            (try? config.model.validate()) != nil
+        else { return }
         _ = MemoryPlan.training(config.model, rows: config.model.contextLength).total
         _ = GenerationEngine.memoryPlan(config.model, options: GenerationEngine.Options(parallel: 256)).total
         _ = config.model.trainingFLOPsPerToken
@@ -132,33 +137,43 @@ enum FuzzTargets {
     /// The seed corpus's tokenizer, to carry fuzzed character maps.
     static let baseModel: SentencePieceModelProto? = {
         guard let dir = ProcessInfo.processInfo.environment["SWIFTLET_FUZZ_SEEDS"],
-              let bytes = try? FileIO.readBytes(dir + "/tokenizer/tokenizer.model") else { return nil }
+            let bytes = try? FileIO.readBytes(dir + "/tokenizer/tokenizer.model")
+        else { return nil }
         return try? SentencePieceModelProto(bytes: bytes)
     }()
 
     /// trainer.json: decoded, checked, and resumed against a small fixed corpus.
     static func trainer(_ bytes: [UInt8]) {
         guard let state = try? JSONDecoder().decode(TrainerState.self, from: Data(bytes)),
-              (try? state.validate()) != nil, (try? state.options.validate()) != nil, let position = state.data else { return }
+            (try? state.validate()) != nil, (try? state.options.validate()) != nil, let position = state.data
+        else { return }
         var documents = DocumentTokens(tokens: [], documentStarts: [0])
         for length in [5, 40, 130, 2, 77] { documents.append((0..<length).map { Int32($0 % 50) }) }
-        let corpora = (position.cursors.count == 2 ? [0, 1] : [0]).map { WeightedCorpus(name: "c\($0)", documents: documents) }
-        guard let packer = try? BatchPacker(corpora: corpora, context: 32, seed: state.options.seed, position: position) else { return }
+        let corpora = (position.cursors.count == 2 ? [0, 1] : [0]).map {
+            WeightedCorpus(name: "c\($0)", documents: documents)
+        }
+        guard let packer = try? BatchPacker(corpora: corpora, context: 32, seed: state.options.seed, position: position)
+        else { return }
         for _ in 0..<3 { _ = packer.nextBatch(rows: 48) }
     }
 
     static func classifier(_ bytes: [UInt8]) {
-        guard let config = try? JSONDecoder().decode(ClassifierConfig.self, from: Data(bytes)), (try? config.validate()) != nil else { return }
+        guard let config = try? JSONDecoder().decode(ClassifierConfig.self, from: Data(bytes)),
+            (try? config.validate()) != nil
+        else { return }
         let head = ClassifierHead(config: config, dim: 4)
         _ = Dictionary(uniqueKeysWithValues: config.labels.enumerated().map { ($1, $0) })
         _ = head.views.map(\.count)
     }
 
     static func adapter(_ bytes: [UInt8]) {
-        guard let config = try? JSONDecoder().decode(LoRAConfig.self, from: Data(bytes)), (try? config.validate()) != nil else { return }
+        guard let config = try? JSONDecoder().decode(LoRAConfig.self, from: Data(bytes)),
+            (try? config.validate()) != nil
+        else { return }
         let model = ModelPreset.tiny.config(vocabSize: 64)
         let adapters = LoRAAdapters(config: config, model: model)
-        precondition(adapters.parameters.count == config.parameterCount(model), "adapter.json's parameter count is the arena's")
+        precondition(
+            adapters.parameters.count == config.parameterCount(model), "adapter.json's parameter count is the arena's")
     }
 
     static func labeled(_ bytes: [UInt8], ext: String) {
@@ -167,12 +182,15 @@ enum FuzzTargets {
         // A header line naming a column in two spellings half the time, to reach the ambiguity checks.
         for (textName, labelName) in [("text", "label"), ("Text", "LABEL")] {
             switch ext {
-            case "jsonl": _ = try? LabeledDataReader.jsonLines(text, path: path, textName: textName, labelName: labelName)
+            case "jsonl":
+                _ = try? LabeledDataReader.jsonLines(text, path: path, textName: textName, labelName: labelName)
             case "csv":
                 if let records = try? LabeledDataReader.csvRecords(text, path: path) {
                     _ = try? LabeledDataReader.table(records, path: path, textName: textName, labelName: labelName)
                 }
-            default: _ = try? LabeledDataReader.table(LabeledDataReader.tsvRecords(text), path: path, textName: textName, labelName: labelName)
+            default:
+                _ = try? LabeledDataReader.table(
+                    LabeledDataReader.tsvRecords(text), path: path, textName: textName, labelName: labelName)
             }
         }
     }
@@ -199,7 +217,10 @@ enum FuzzTargets {
 }
 
 @_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
+public func fuzzerInitialize(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> Int32 {
     let name = ProcessInfo.processInfo.environment["SWIFTLET_FUZZ_TARGET"] ?? ""
     guard let target = FuzzTargets.all[name] else {
         fputs("set SWIFTLET_FUZZ_TARGET to one of: \(FuzzTargets.all.keys.sorted().joined(separator: ", "))\n", stderr)

@@ -10,8 +10,10 @@ struct BuildInfoPlugin: BuildToolPlugin {
         let output = context.pluginWorkDirectoryURL.appending(path: "BuildInfo")
         let script = context.package.directoryURL.appending(path: "scripts/build-info.sh")
         return [
-            .prebuildCommand(displayName: "Recording the git commit of this build", executable: URL(fileURLWithPath: "/bin/sh"),
-                             arguments: [script.path, output.appending(path: "BuildCommit.swift").path], outputFilesDirectory: output),
+            .prebuildCommand(
+                displayName: "Recording the git commit of this build", executable: URL(fileURLWithPath: "/bin/sh"),
+                arguments: [script.path, output.appending(path: "BuildCommit.swift").path], outputFilesDirectory: output
+            )
         ]
     }
 }

@@ -12,7 +12,9 @@ struct APIError: Error, HTTPResponseError {
     let code: String?
     var headers: HTTPFields = [:]
 
-    init(_ status: HTTPResponse.Status, _ message: String, type: String? = nil, param: String? = nil, code: String? = nil) {
+    init(
+        _ status: HTTPResponse.Status, _ message: String, type: String? = nil, param: String? = nil, code: String? = nil
+    ) {
         self.status = status
         self.message = message
         self.type = type ?? (status.code >= 500 ? "server_error" : "invalid_request_error")
@@ -26,8 +28,15 @@ struct APIError: Error, HTTPResponseError {
     }
 
     var body: JSONValue {
-        .object([("error", .object([("message", .string(message)), ("type", .string(type)), ("param", .optional(param)),
-                                    ("code", .optional(code))]))])
+        .object([
+            (
+                "error",
+                .object([
+                    ("message", .string(message)), ("type", .string(type)), ("param", .optional(param)),
+                    ("code", .optional(code)),
+                ])
+            )
+        ])
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
@@ -37,6 +46,7 @@ struct APIError: Error, HTTPResponseError {
     var response: Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: body.serialized + "\n")))
+        return Response(
+            status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: body.serialized + "\n")))
     }
 }

@@ -12,7 +12,9 @@ extension Response {
     static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var fields = headers
         fields[.contentType] = "application/json"
-        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized + "\n")))
+        return Response(
+            status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: value.serialized + "\n"))
+        )
     }
 }
 
@@ -22,13 +24,16 @@ extension SwiftletServer {
     }
 
     func prometheusMetrics() -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition(driver.currentStatus))))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.exposition(driver.currentStatus))))
     }
 
     var modelObject: JSONValue {
-        .object([("id", .string(served.name)), ("object", "model"), ("created", .int(created)), ("owned_by", "swiftlet"),
-                 ("context_length", .int(served.model.config.contextLength))])
+        .object([
+            ("id", .string(served.name)), ("object", "model"), ("created", .int(created)), ("owned_by", "swiftlet"),
+            ("context_length", .int(served.model.config.contextLength)),
+        ])
     }
 
     func models() -> Response {
@@ -41,7 +46,9 @@ extension SwiftletServer {
     }
 
     func modelNotFound(_ id: String) -> APIError {
-        APIError(.notFound, "The model `\(id)` does not exist; this server serves `\(served.name)`.", param: "model", code: "model_not_found")
+        APIError(
+            .notFound, "The model `\(id)` does not exist; this server serves `\(served.name)`.", param: "model",
+            code: "model_not_found")
     }
 
     /// A request names the served model or none.
@@ -52,15 +59,19 @@ extension SwiftletServer {
     /// The whole body, refused beyond the size limit before it is read in full.
     func body(of request: inout Request) async throws -> [UInt8] {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > options.maxBodyBytes {
-            throw APIError(.contentTooLarge, "the request body is \(length) bytes; this server accepts at most \(options.maxBodyBytes).",
-                           code: "request_too_large")
+            throw APIError(
+                .contentTooLarge,
+                "the request body is \(length) bytes; this server accepts at most \(options.maxBodyBytes).",
+                code: "request_too_large")
         }
         do {
             let buffer = try await request.collectBody(upTo: options.maxBodyBytes)
             return Array(buffer.readableBytesView)
         } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw APIError(.contentTooLarge, "the request body is larger than \(options.maxBodyBytes) bytes, the most this server accepts.",
-                           code: "request_too_large")
+            throw APIError(
+                .contentTooLarge,
+                "the request body is larger than \(options.maxBodyBytes) bytes, the most this server accepts.",
+                code: "request_too_large")
         }
     }
 
@@ -70,8 +81,10 @@ extension SwiftletServer {
         switch refusal {
         case .queueFull:
             metrics.recordRejection("queue_full")
-            error = APIError(.serviceUnavailable, "the server is busy: \(options.parallel) requests are running and \(options.maxWaiting) waiting; retry shortly.",
-                             code: "server_overloaded")
+            error = APIError(
+                .serviceUnavailable,
+                "the server is busy: \(options.parallel) requests are running and \(options.maxWaiting) waiting; retry shortly.",
+                code: "server_overloaded")
         case .stopping:
             metrics.recordRejection("shutting_down")
             error = APIError(.serviceUnavailable, "the server is shutting down.", code: "server_shutting_down")

@@ -17,7 +17,8 @@ extension SwiftletServer {
         try checkModel(body.model)
         let dim = served.model.config.dim
         if let dimensions = body.dimensions?.value, dimensions != dim {
-            throw APIError.invalid("dimensions", "this model's embeddings have \(dim) dimensions; `dimensions` cannot change that.")
+            throw APIError.invalid(
+                "dimensions", "this model's embeddings have \(dim) dimensions; `dimensions` cannot change that.")
         }
         let format = body.encodingFormat ?? "float"
         guard format == "float" || format == "base64" else {
@@ -25,7 +26,9 @@ extension SwiftletServer {
         }
         let pooling: Pooling
         if let name = body.pooling {
-            guard let chosen = Pooling(rawValue: name) else { throw APIError.invalid("pooling", "`pooling` must be mean or last.") }
+            guard let chosen = Pooling(rawValue: name) else {
+                throw APIError.invalid("pooling", "`pooling` must be mean or last.")
+            }
             pooling = chosen
         } else {
             pooling = served.classifier?.config.pooling ?? .mean
@@ -34,14 +37,18 @@ extension SwiftletServer {
         let rows = try await runFeatures(.embed(sequences, pooling))
         let data: [JSONValue] = rows.enumerated().map { i, row in
             let unit = normalized(row)
-            let embedding: JSONValue = format == "base64"
+            let embedding: JSONValue =
+                format == "base64"
                 ? .string(unit.withUnsafeBytes { Data($0) }.base64EncodedString())
                 : .array(unit.map { .float($0) })
             return .object([("object", "embedding"), ("index", .int(i)), ("embedding", embedding)])
         }
         let tokens = sequences.reduce(0) { $0 + $1.count }
-        return .json(.object([("object", "list"), ("data", .array(data)), ("model", .string(served.name)),
-                              ("usage", .object([("prompt_tokens", .int(tokens)), ("total_tokens", .int(tokens))]))]))
+        return .json(
+            .object([
+                ("object", "list"), ("data", .array(data)), ("model", .string(served.name)),
+                ("usage", .object([("prompt_tokens", .int(tokens)), ("total_tokens", .int(tokens))])),
+            ]))
     }
 
     func classify(_ request: Request, context: BasicRequestContext) async throws -> Response {
@@ -50,7 +57,9 @@ extension SwiftletServer {
         try checkModel(body.model)
         let texts = body.input.values
         guard !texts.isEmpty else { throw APIError.invalid("input", "`input` must hold at least one text.") }
-        guard texts.count <= Self.maxInputs else { throw APIError.invalid("input", "`input` holds at most \(Self.maxInputs) texts.") }
+        guard texts.count <= Self.maxInputs else {
+            throw APIError.invalid("input", "`input` holds at most \(Self.maxInputs) texts.")
+        }
         let labels: [String]
         let rows: [[Float]]
         var tokens = 0
@@ -58,7 +67,9 @@ extension SwiftletServer {
             let zeroShot = try zeroShot(labels: names, template: body.template)
             for (i, text) in texts.enumerated() {
                 let count = served.tokenizer.encode(text).count
-                guard count > 0 else { throw APIError.invalid(texts.count == 1 ? "input" : "input[\(i)]", "the text is empty.") }
+                guard count > 0 else {
+                    throw APIError.invalid(texts.count == 1 ? "input" : "input[\(i)]", "the text is empty.")
+                }
                 tokens += count
             }
             labels = zeroShot.labels
@@ -66,7 +77,10 @@ extension SwiftletServer {
         } else {
             if body.template != nil { throw APIError.invalid("template", "`template` goes with zero-shot `labels`.") }
             guard let head = served.classifier else {
-                throw APIError.invalid("labels", "this model has no classification head (train one with `swiftlet classify train`); give zero-shot `labels`.")
+                throw APIError.invalid(
+                    "labels",
+                    "this model has no classification head (train one with `swiftlet classify train`); give zero-shot `labels`."
+                )
             }
             let sequences = try inputSequences(texts.map { .text($0) })
             tokens = sequences.reduce(0) { $0 + $1.count }
@@ -75,18 +89,25 @@ extension SwiftletServer {
         }
         let data: [JSONValue] = rows.enumerated().map { i, p in
             let best = p.indices.max { p[$0] < p[$1] } ?? 0
-            return .object([("index", .int(i)), ("label", .string(labels[best])), ("probability", .float(p[best])),
-                            ("probabilities", .object(zip(labels, p).map { ($0, .float($1)) }))])
+            return .object([
+                ("index", .int(i)), ("label", .string(labels[best])), ("probability", .float(p[best])),
+                ("probabilities", .object(zip(labels, p).map { ($0, .float($1)) })),
+            ])
         }
-        return .json(.object([("object", "list"), ("data", .array(data)), ("model", .string(served.name)),
-                              ("usage", .object([("prompt_tokens", .int(tokens)), ("total_tokens", .int(tokens))]))]))
+        return .json(
+            .object([
+                ("object", "list"), ("data", .array(data)), ("model", .string(served.name)),
+                ("usage", .object([("prompt_tokens", .int(tokens)), ("total_tokens", .int(tokens))])),
+            ]))
     }
 
     /// Each input as the classifier reads it: text with the end-of-sequence token appended, or
     /// token ids as given; none may be empty or longer than the context.
     func inputSequences(_ items: [TextsOrTokens.Item]) throws -> [[Int32]] {
         guard !items.isEmpty else { throw APIError.invalid("input", "`input` must hold at least one input.") }
-        guard items.count <= Self.maxInputs else { throw APIError.invalid("input", "`input` holds at most \(Self.maxInputs) inputs.") }
+        guard items.count <= Self.maxInputs else {
+            throw APIError.invalid("input", "`input` holds at most \(Self.maxInputs) inputs.")
+        }
         let context = served.model.config.contextLength, vocab = served.model.config.vocabSize
         let tokenizer = served.tokenizer
         return try items.enumerated().map { i, item in
@@ -100,13 +121,15 @@ extension SwiftletServer {
             case .tokens(let ids):
                 guard !ids.isEmpty else { throw APIError.invalid(field, "`\(field)` is empty.") }
                 guard ids.allSatisfy({ $0 >= 0 && $0 < vocab }) else {
-                    throw APIError.invalid(field, "`\(field)` holds token ids outside the model's vocabulary of \(vocab).")
+                    throw APIError.invalid(
+                        field, "`\(field)` holds token ids outside the model's vocabulary of \(vocab).")
                 }
                 tokens = ids.map { Int32($0) }
             }
             guard tokens.count <= context else {
-                throw APIError.invalid(field, "`\(field)` is \(tokens.count) tokens, but this model's context holds \(context).",
-                                       code: "context_length_exceeded")
+                throw APIError.invalid(
+                    field, "`\(field)` is \(tokens.count) tokens, but this model's context holds \(context).",
+                    code: "context_length_exceeded")
             }
             return tokens
         }
@@ -117,7 +140,9 @@ extension SwiftletServer {
         guard cleaned.count >= 2, !cleaned.contains(where: \.isEmpty) else {
             throw APIError.invalid("labels", "`labels` must hold at least two labels, none of them empty.")
         }
-        guard Set(cleaned).count == cleaned.count else { throw APIError.invalid("labels", "`labels` names a label twice.") }
+        guard Set(cleaned).count == cleaned.count else {
+            throw APIError.invalid("labels", "`labels` names a label twice.")
+        }
         do {
             return try ZeroShot(labels: cleaned, template: template ?? ZeroShot.defaultTemplate)
         } catch let error as SwiftletError {

@@ -57,10 +57,12 @@ final class FeatureWorker: @unchecked Sendable {
     func start() throws {
         let box = Unmanaged.passRetained(self)
         var thread = pthread_t()
-        let created = pthread_create(&thread, nil, { raw in
-            Unmanaged<FeatureWorker>.fromOpaque(raw!).takeRetainedValue().run()
-            return nil
-        }, box.toOpaque())
+        let created = pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<FeatureWorker>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            }, box.toOpaque())
         guard created == 0 else {
             box.release()
             throw SwiftletError("the system refused a thread for embeddings and classification (error \(created)).")
@@ -105,7 +107,10 @@ final class FeatureWorker: @unchecked Sendable {
             guard let first = jobs.first else { return }
             switch first.work {
             case .zeroShot(let texts, let zeroShot):
-                first.done(zeroShot.probabilities(texts, model: classifier.model, tokenizer: classifier.tokenizer, pass: classifier.pass).map { $0 })
+                first.done(
+                    zeroShot.probabilities(
+                        texts, model: classifier.model, tokenizer: classifier.tokenizer, pass: classifier.pass
+                    ).map { $0 })
             case .embed(_, let pooling):
                 let rows = features(jobs.flatMap(\.work.sequences), pooling: pooling)
                 split(rows, among: jobs)
@@ -116,7 +121,9 @@ final class FeatureWorker: @unchecked Sendable {
                 }
                 let sequences = jobs.flatMap(\.work.sequences)
                 let pooled = features(sequences, pooling: head.config.pooling).flatMap { $0 }
-                let probabilities = pooled.withUnsafeBufferPointer { head.probabilities($0.baseAddress!, count: sequences.count) }
+                let probabilities = pooled.withUnsafeBufferPointer {
+                    head.probabilities($0.baseAddress!, count: sequences.count)
+                }
                 split(probabilities, among: jobs)
             }
         }

@@ -8,7 +8,9 @@ struct RequestAccounting: RouterMiddleware {
     typealias Context = BasicRequestContext
     let metrics: ServerMetrics
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         let start = Stopwatch.now()
         let response = try await next(request, context)
         let endpoint = context.endpointPath ?? "unknown"
@@ -24,7 +26,9 @@ struct OpenAIErrors: RouterMiddleware {
     typealias Context = BasicRequestContext
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
@@ -32,9 +36,13 @@ struct OpenAIErrors: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:
-                return APIError(.notFound, "Unknown request URL: \(request.method) \(request.uri.path).", code: "unknown_url").response
+                return APIError(
+                    .notFound, "Unknown request URL: \(request.method) \(request.uri.path).", code: "unknown_url"
+                ).response
             case .contentTooLarge:
-                return APIError(.contentTooLarge, "the request body is larger than this server accepts.", code: "request_too_large").response
+                return APIError(
+                    .contentTooLarge, "the request body is larger than this server accepts.", code: "request_too_large"
+                ).response
             default:
                 return APIError(error.status, error.body ?? error.status.reasonPhrase).response
             }
@@ -50,13 +58,19 @@ struct BearerAuthentication: RouterMiddleware {
     typealias Context = BasicRequestContext
     let key: String
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         if request.uri.path == "/health" { return try await next(request, context) }
         let header = request.headers[.authorization] ?? ""
         let prefix = "Bearer "
-        guard header.hasPrefix(prefix), Self.equal(Array(header.utf8.dropFirst(prefix.utf8.count)), Array(key.utf8)) else {
-            var error = APIError(.unauthorized, header.isEmpty ? "this server needs an API key: send `Authorization: Bearer <key>`."
-                                                               : "the API key is not valid.", code: "invalid_api_key")
+        guard header.hasPrefix(prefix), Self.equal(Array(header.utf8.dropFirst(prefix.utf8.count)), Array(key.utf8))
+        else {
+            var error = APIError(
+                .unauthorized,
+                header.isEmpty
+                    ? "this server needs an API key: send `Authorization: Bearer <key>`."
+                    : "the API key is not valid.", code: "invalid_api_key")
             error.headers[.wwwAuthenticate] = "Bearer"
             throw error
         }

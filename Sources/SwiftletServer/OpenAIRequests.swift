@@ -72,7 +72,9 @@ struct ChatCompletionBody: Decodable, Sendable {
                 parts = try container.decode([Part].self).map { ($0.type, $0.text) }
             } catch {
                 let field = RequestDecoding.path(decoder.codingPath)
-                throw APIError.invalid(field, "`\(field)` must be a string or an array of content parts ({\"type\": \"text\", \"text\": …}).")
+                throw APIError.invalid(
+                    field,
+                    "`\(field)` must be a string or an array of content parts ({\"type\": \"text\", \"text\": …}).")
             }
         }
     }
@@ -149,7 +151,9 @@ struct GenerationParameters: Sendable {
     init(_ fields: SamplingFields, logprobs: Int?) throws {
         var s = SamplingSettings(temperature: 1, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1)
         if let t = fields.temperature {
-            guard t >= 0, t <= 2 else { throw APIError.invalid("temperature", "`temperature` must be between 0 and 2.") }
+            guard t >= 0, t <= 2 else {
+                throw APIError.invalid("temperature", "`temperature` must be between 0 and 2.")
+            }
             s.temperature = Float(t)
         }
         if let p = fields.topP {
@@ -158,7 +162,9 @@ struct GenerationParameters: Sendable {
             s.topP = max(Float(p), .leastNormalMagnitude)
         }
         if let k = fields.topK?.value {
-            guard k >= -1 else { throw APIError.invalid("top_k", "`top_k` must be 0 or -1 (off) or a positive number of tokens.") }
+            guard k >= -1 else {
+                throw APIError.invalid("top_k", "`top_k` must be 0 or -1 (off) or a positive number of tokens.")
+            }
             s.topK = max(k, 0)
         }
         if let m = fields.minP {
@@ -166,11 +172,17 @@ struct GenerationParameters: Sendable {
             s.minP = Float(m)
         }
         if let r = fields.repetitionPenalty {
-            guard r > 0, r <= 10 else { throw APIError.invalid("repetition_penalty", "`repetition_penalty` must be above 0 and at most 10.") }
+            guard r > 0, r <= 10 else {
+                throw APIError.invalid("repetition_penalty", "`repetition_penalty` must be above 0 and at most 10.")
+            }
             s.repetitionPenalty = Float(r)
         }
-        for (name, value) in [("presence_penalty", fields.presencePenalty), ("frequency_penalty", fields.frequencyPenalty)] {
-            if let value, !(value >= -2 && value <= 2) { throw APIError.invalid(name, "`\(name)` must be between -2 and 2.") }
+        for (name, value) in [
+            ("presence_penalty", fields.presencePenalty), ("frequency_penalty", fields.frequencyPenalty),
+        ] {
+            if let value, !(value >= -2 && value <= 2) {
+                throw APIError.invalid(name, "`\(name)` must be between -2 and 2.")
+            }
         }
         s.presencePenalty = Float(fields.presencePenalty ?? 0)
         s.frequencyPenalty = Float(fields.frequencyPenalty ?? 0)
@@ -182,20 +194,28 @@ struct GenerationParameters: Sendable {
         }
         let limit = (fields.maxCompletionTokens ?? fields.maxTokens)?.value
         if let limit, limit < 1 {
-            throw APIError.invalid(fields.maxCompletionTokens != nil ? "max_completion_tokens" : "max_tokens", "`max_tokens` must be at least 1.")
+            throw APIError.invalid(
+                fields.maxCompletionTokens != nil ? "max_completion_tokens" : "max_tokens",
+                "`max_tokens` must be at least 1.")
         }
         maxTokens = limit
         stop = fields.stop?.values ?? []
         guard stop.count <= 4 else { throw APIError.invalid("stop", "`stop` holds at most 4 sequences.") }
-        guard !stop.contains(where: \.isEmpty) else { throw APIError.invalid("stop", "`stop` sequences must not be empty.") }
+        guard !stop.contains(where: \.isEmpty) else {
+            throw APIError.invalid("stop", "`stop` sequences must not be empty.")
+        }
         choices = fields.n?.value ?? 1
-        guard choices >= 1, choices <= Self.maxChoices else { throw APIError.invalid("n", "`n` must be between 1 and \(Self.maxChoices).") }
+        guard choices >= 1, choices <= Self.maxChoices else {
+            throw APIError.invalid("n", "`n` must be between 1 and \(Self.maxChoices).")
+        }
         stream = fields.stream ?? false
         includeUsage = fields.streamOptions?.includeUsage ?? false
         if fields.streamOptions != nil && !stream {
             throw APIError.invalid("stream_options", "`stream_options` goes with `stream: true`.")
         }
-        if fields.logitBias?.isMeaningful == true { throw APIError.invalid("logit_bias", "`logit_bias` is not supported by this server.") }
+        if fields.logitBias?.isMeaningful == true {
+            throw APIError.invalid("logit_bias", "`logit_bias` is not supported by this server.")
+        }
         self.logprobs = logprobs
     }
 

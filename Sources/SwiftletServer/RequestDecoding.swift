@@ -52,7 +52,9 @@ enum RequestDecoding {
         case is Int.Type, is Int64.Type, is UInt64.Type: "an integer"
         case is Double.Type, is Float.Type: "a number"
         default:
-            String(describing: type).hasPrefix("Array") ? "an array" : String(describing: type).hasPrefix("Dictionary") ? "an object" : "a value of another type"
+            String(describing: type).hasPrefix("Array")
+                ? "an array"
+                : String(describing: type).hasPrefix("Dictionary") ? "an object" : "a value of another type"
         }
     }
 }
@@ -93,7 +95,9 @@ struct TextsOrTokens: Decodable, Sendable {
             items = lists.map { .tokens($0) }
         } else {
             let field = RequestDecoding.path(decoder.codingPath)
-            throw APIError.invalid(field, "`\(field)` must be a string, an array of strings, an array of token ids or an array of such arrays.")
+            throw APIError.invalid(
+                field,
+                "`\(field)` must be a string, an array of strings, an array of token ids or an array of such arrays.")
         }
     }
 }

@@ -21,13 +21,19 @@ final class ServerMetrics: Sendable {
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.durationHistogramBuckets = [
-            "swiftlet_time_to_first_token_seconds": [.milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-                                                     .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
-                                                     .seconds(10), .seconds(30)],
-            "swiftlet_time_per_output_token_seconds": [.milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20),
-                                                       .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1)],
-            "swiftlet_request_duration_seconds": [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
-                                                  .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120)],
+            "swiftlet_time_to_first_token_seconds": [
+                .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+                .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500), .seconds(5),
+                .seconds(10), .seconds(30),
+            ],
+            "swiftlet_time_per_output_token_seconds": [
+                .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(20),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+            ],
+            "swiftlet_request_duration_seconds": [
+                .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
+                .seconds(1), .milliseconds(2500), .seconds(5), .seconds(10), .seconds(30), .seconds(60), .seconds(120),
+            ],
         ]
         self.factory = factory
         promptTokens = CoreMetrics.Counter(label: "swiftlet_prompt_tokens_total", factory: factory)
@@ -43,13 +49,18 @@ final class ServerMetrics: Sendable {
 
     /// One answered request, by endpoint and HTTP status.
     func recordRequest(endpoint: String, status: Int, seconds: Double) {
-        CoreMetrics.Counter(label: "swiftlet_requests_total", dimensions: [("endpoint", endpoint), ("status", String(status))], factory: factory).increment()
+        CoreMetrics.Counter(
+            label: "swiftlet_requests_total", dimensions: [("endpoint", endpoint), ("status", String(status))],
+            factory: factory
+        ).increment()
         requestDuration.record(seconds: seconds)
     }
 
     /// A request refused before it ran (queue full, shutting down).
     func recordRejection(_ reason: String) {
-        CoreMetrics.Counter(label: "swiftlet_requests_rejected_total", dimensions: [("reason", reason)], factory: factory).increment()
+        CoreMetrics.Counter(
+            label: "swiftlet_requests_rejected_total", dimensions: [("reason", reason)], factory: factory
+        ).increment()
     }
 
     /// An ended completion: its prompt and generated tokens (the end-of-sequence token included).

@@ -20,7 +20,10 @@ public struct ServedModel: @unchecked Sendable {
     /// The checkpoint's classification head, for POST /v1/classify without `labels`.
     public var classifier: ClassifierHead?
 
-    public init(name: String, model: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate? = nil, classifier: ClassifierHead? = nil) {
+    public init(
+        name: String, model: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate? = nil,
+        classifier: ClassifierHead? = nil
+    ) {
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
@@ -31,8 +34,9 @@ public struct ServedModel: @unchecked Sendable {
     /// A loaded checkpoint, named after its directory unless told otherwise.
     public init(checkpoint: Checkpoint, name: String? = nil) {
         let directory = checkpoint.directory.split(separator: "/").last.map(String.init) ?? checkpoint.directory
-        self.init(name: name ?? directory, model: checkpoint.model, tokenizer: checkpoint.tokenizer,
-                  chatTemplate: checkpoint.config.chat, classifier: checkpoint.classifier)
+        self.init(
+            name: name ?? directory, model: checkpoint.model, tokenizer: checkpoint.tokenizer,
+            chatTemplate: checkpoint.config.chat, classifier: checkpoint.classifier)
     }
 }
 
@@ -84,26 +88,32 @@ public final class SwiftletServer: Sendable {
     /// until `run`. The model's weights are rounded in place for `weights: .bf16`.
     /// `logger` (default: warnings and errors only) receives the framework's messages and failed requests.
     public init(model served: ServedModel, options: ServerOptions, logger: Logger? = nil) throws {
-        guard options.parallel >= 1, options.maxWaiting >= 0, options.requestTimeout > 0, options.maxBodyBytes > 0 else {
+        guard options.parallel >= 1, options.maxWaiting >= 0, options.requestTimeout > 0, options.maxBodyBytes > 0
+        else {
             throw SwiftletError("the server's options must be positive.")
         }
         self.served = served
         self.options = options
-        self.logger = logger ?? {
-            var quiet = Logger(label: "swiftlet.serve")
-            quiet.logLevel = .warning
-            return quiet
-        }()
+        self.logger =
+            logger
+            ?? {
+                var quiet = Logger(label: "swiftlet.serve")
+                quiet.logLevel = .warning
+                return quiet
+            }()
         let engineOptions = GenerationEngine.Options(parallel: options.parallel, weights: options.weights)
         // The KV pool (`parallel` full contexts) and the embeddings pass, refused before allocation.
         var plan = GenerationEngine.memoryPlan(served.model.config, options: engineOptions)
-        plan.parts += MemoryPlan.scoring(served.model.config, rows: max(options.featureRows, served.model.config.contextLength))
-            .parts.filter { $0.name != "weights" }
+        plan.parts += MemoryPlan.scoring(
+            served.model.config, rows: max(options.featureRows, served.model.config.contextLength)
+        )
+        .parts.filter { $0.name != "weights" }
         try plan.check("serving \(options.parallel) sequences at once")
         let engine = GenerationEngine(model: served.model, tokenizer: served.tokenizer, options: engineOptions)
         driver = EngineDriver(engine: engine, maxWaiting: options.maxWaiting)
-        features = FeatureWorker(model: served.model, tokenizer: served.tokenizer, head: served.classifier,
-                                 maxRows: options.featureRows, maxQueued: max(options.maxWaiting, 1))
+        features = FeatureWorker(
+            model: served.model, tokenizer: served.tokenizer, head: served.classifier,
+            maxRows: options.featureRows, maxQueued: max(options.maxWaiting, 1))
     }
 
     /// What the engine is doing now (for tests and the metrics).
@@ -115,8 +125,9 @@ public final class SwiftletServer: Sendable {
         try features.start()
         let application = Application(
             router: makeRouter(),
-            configuration: ApplicationConfiguration(address: .hostname(options.host, port: options.port), serverName: "swiftlet",
-                                                    availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
+            configuration: ApplicationConfiguration(
+                address: .hostname(options.host, port: options.port), serverName: "swiftlet",
+                availableConnectionsDelegate: MaximumAvailableConnections(options.maxConnections)),
             services: [EngineService(server: self)],
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -131,7 +142,8 @@ public final class SwiftletServer: Sendable {
         } catch let error as IOError {
             driver.stop(gracePeriod: 0) {}
             features.stop()
-            throw SwiftletError("cannot listen on \(options.host):\(options.port): \(String(cString: strerror(error.errnoCode))).")
+            throw SwiftletError(
+                "cannot listen on \(options.host):\(options.port): \(String(cString: strerror(error.errnoCode))).")
         }
     }
 
@@ -154,7 +166,9 @@ public final class SwiftletServer: Sendable {
         if let origin = options.allowedOrigin {
             // Outside the error middleware (errors get the headers too) and the key check (a
             // browser's preflight carries no key).
-            router.add(middleware: CORSMiddleware(allowOrigin: origin == "*" ? .all : .custom(origin), allowMethods: [.get, .post, .options]))
+            router.add(
+                middleware: CORSMiddleware(
+                    allowOrigin: origin == "*" ? .all : .custom(origin), allowMethods: [.get, .post, .options]))
         }
         router.add(middleware: OpenAIErrors(logger: logger))
         if let key = options.apiKey { router.add(middleware: BearerAuthentication(key: key)) }
@@ -162,7 +176,9 @@ public final class SwiftletServer: Sendable {
         router.get("metrics") { _, _ in self.prometheusMetrics() }
         router.get("v1/models") { _, _ in self.models() }
         router.get("v1/models/:id") { _, context in try self.model(id: context.parameters.require("id")) }
-        router.post("v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
+        router.post("v1/chat/completions") { request, context in
+            try await self.chatCompletions(request, context: context)
+        }
         router.post("v1/completions") { request, context in try await self.completions(request, context: context) }
         router.post("v1/embeddings") { request, context in try await self.embeddings(request, context: context) }
         router.post("v1/classify") { request, context in try await self.classify(request, context: context) }

@@ -12,7 +12,8 @@ struct ShapeOptions: ParsableArguments {
 
     func config() throws -> ModelConfig {
         guard vocab >= 2 else { throw ValidationError("--vocab must be at least 2.") }
-        let c = ModelConfig(dim: dim, layers: layers, heads: heads, kvHeads: kvHeads, vocabSize: vocab, contextLength: context)
+        let c = ModelConfig(
+            dim: dim, layers: layers, heads: heads, kvHeads: kvHeads, vocabSize: vocab, contextLength: context)
         try c.validate()
         // Every benchmark allocates at most a training pass of 8 contexts on this shape.
         try MemoryPlan.training(c, rows: 8 * context).check("this benchmark")
@@ -24,8 +25,12 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure this machine: FMA peak, GEMMs, attention, training and decoding speed.",
-        discussion: "With no subcommand, runs the whole suite. --json prints one {\"name\", \"value\", \"unit\"} object per line.",
-        subcommands: [All.self, Train.self, Products.self, Decode.self, Generate.self, AttentionBench.self, Packing.self, Chat.self],
+        discussion:
+            "With no subcommand, runs the whole suite. --json prints one {\"name\", \"value\", \"unit\"} object per line.",
+        subcommands: [
+            All.self, Train.self, Products.self, Decode.self, Generate.self, AttentionBench.self, Packing.self,
+            Chat.self,
+        ],
         defaultSubcommand: All.self)
 
     struct Output: ParsableArguments {
@@ -36,7 +41,9 @@ struct BenchCommand: ParsableCommand {
                 if json {
                     print("{\"name\":\"\(r.name)\",\"value\":\(r.value),\"unit\":\"\(r.unit)\"}")
                 } else {
-                    let value = r.unit == "fraction" ? Format.fixed(r.value * 100, 1) + " %" : Format.fixed(r.value, 1) + " " + r.unit
+                    let value =
+                        r.unit == "fraction"
+                        ? Format.fixed(r.value * 100, 1) + " %" : Format.fixed(r.value, 1) + " " + r.unit
                     print(r.name.padding(to: 40) + value)
                 }
             }
@@ -64,13 +71,18 @@ struct BenchCommand: ParsableCommand {
                 let config = preset.config(vocabSize: 8192)
                 let sequences = preset == .medium ? 4 : 8
                 for precision in Precision.allCases where precision == .fp32 || MatrixEngine.bf16IsNative {
-                    output.emit(Benchmarks.trainStep(config: config, sequences: sequences, steps: preset == .tiny ? 20 : 3,
-                                                     precision: precision, peakGFLOPs: precision == .bf16 ? bf16Peak : peak)
+                    output.emit(
+                        Benchmarks.trainStep(
+                            config: config, sequences: sequences, steps: preset == .tiny ? 20 : 3,
+                            precision: precision, peakGFLOPs: precision == .bf16 ? bf16Peak : peak
+                        )
                         .map { BenchResult("\(preset.rawValue).\(precision.rawValue).\($0.name)", $0.value, $0.unit) })
                 }
             }
             let decodeShape = ModelConfig(dim: 288, layers: 6, heads: 6, vocabSize: 32000, contextLength: 512)
-            for weights in [WeightFormat.fp32, .bf16, .q8_0, .q4_0] { output.emit(Benchmarks.decode(config: decodeShape, tokens: 256, weights: weights)) }
+            for weights in [WeightFormat.fp32, .bf16, .q8_0, .q4_0] {
+                output.emit(Benchmarks.decode(config: decodeShape, tokens: 256, weights: weights))
+            }
             output.emit(try Benchmarks.generate(config: ModelPreset.small.config(vocabSize: 4096)))
             try runReportingErrors { output.emit(try Benchmarks.packing(context: 256, batchTokens: 2048)) }
             var chatShape = ModelPreset.small.config(vocabSize: 4096)
@@ -80,7 +92,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     struct Chat: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Time to first token of a chat's follow-up turn, continuing the cached conversation.")
+        static let configuration = CommandConfiguration(
+            abstract: "Time to first token of a chat's follow-up turn, continuing the cached conversation.")
         @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "Tokens of conversation before the follow-up.") var history: Int = 400
@@ -98,29 +111,39 @@ struct BenchCommand: ParsableCommand {
     }
 
     struct Packing: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Padding of packed training batches over documents of mixed lengths.")
+        static let configuration = CommandConfiguration(
+            abstract: "Padding of packed training batches over documents of mixed lengths.")
         @OptionGroup var threading: ThreadOptions
         @Option(name: .long, help: "Context length.") var context: Int = 256
         @Option(name: .long, help: "Tokens per batch.") var batchTokens: Int = 2048
-        @Option(name: .long, help: "Documents (lengths log-uniform from 2 tokens to 4 contexts).") var documents: Int = 5000
+        @Option(name: .long, help: "Documents (lengths log-uniform from 2 tokens to 4 contexts).") var documents: Int =
+            5000
         @OptionGroup var output: Output
 
         func validate() throws {
-            guard context > 1, batchTokens > 0, documents > 0 else { throw ValidationError("--context, --batch-tokens and --documents must be positive.") }
+            guard context > 1, batchTokens > 0, documents > 0 else {
+                throw ValidationError("--context, --batch-tokens and --documents must be positive.")
+            }
         }
 
         func run() throws {
-            try runReportingErrors { output.emit(try Benchmarks.packing(context: context, batchTokens: batchTokens, documents: documents)) }
+            try runReportingErrors {
+                output.emit(try Benchmarks.packing(context: context, batchTokens: batchTokens, documents: documents))
+            }
         }
     }
 
     struct Train: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Training steps per second for any model shape, no checkpoint needed.")
+        static let configuration = CommandConfiguration(
+            abstract: "Training steps per second for any model shape, no checkpoint needed.")
         @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "Sequences per step.") var batch: Int = 8
         @Option(name: .long, help: "Timed steps.") var steps: Int = 5
-        @Option(name: .long, help: "bf16 (products and attention, fp32 accumulation; the default where the CPU has AVX512-BF16) or fp32.")
+        @Option(
+            name: .long,
+            help: "bf16 (products and attention, fp32 accumulation; the default where the CPU has AVX512-BF16) or fp32."
+        )
         var precision: String?
         @OptionGroup var output: Output
 
@@ -140,9 +163,12 @@ struct BenchCommand: ParsableCommand {
                 let chosen = precision.flatMap(Precision.init(rawValue:)) ?? .trainingDefault
                 // MFU is against the chosen precision's own peak, measured the same way.
                 let peak = chosen == .bf16 ? BF16Kernels.dotProductPeak() : Benchmarks.fmaPeak()
-                output.emit([BenchResult("\(chosen.rawValue).peak.gflops", peak, "GFLOP/s")] +
-                            Benchmarks.trainStep(config: config, sequences: batch, steps: steps, precision: chosen, peakGFLOPs: peak)
-                                .map { BenchResult($0.name, $0.value, $0.unit) })
+                output.emit(
+                    [BenchResult("\(chosen.rawValue).peak.gflops", peak, "GFLOP/s")]
+                        + Benchmarks.trainStep(
+                            config: config, sequences: batch, steps: steps, precision: chosen, peakGFLOPs: peak
+                        )
+                        .map { BenchResult($0.name, $0.value, $0.unit) })
             }
         }
     }
@@ -160,32 +186,52 @@ struct BenchCommand: ParsableCommand {
         }
 
         func run() throws {
-            try runReportingErrors { output.emit(Benchmarks.products(config: try shape.config(), rows: batch * shape.context)) }
+            try runReportingErrors {
+                output.emit(Benchmarks.products(config: try shape.config(), rows: batch * shape.context))
+            }
         }
     }
 
     struct Decode: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Batch-1 decoding speed for any model shape, or a model file, with fp32, bf16 and quantized weights.",
-            discussion: "With --model, the file's own weights are timed (a GGUF's quantized blocks with --weights stored) and the shape options are not used.")
+            abstract:
+                "Batch-1 decoding speed for any model shape, or a model file, with fp32, bf16 and quantized weights.",
+            discussion:
+                "With --model, the file's own weights are timed (a GGUF's quantized blocks with --weights stored) and the shape options are not used."
+        )
         @OptionGroup var threading: ThreadOptions
         @OptionGroup var shape: ShapeOptions
-        @Option(name: .long, help: "Time this checkpoint or GGUF file instead of random weights of the shape options.") var model: String?
+        @Option(name: .long, help: "Time this checkpoint or GGUF file instead of random weights of the shape options.")
+        var model: String?
         @Option(name: .long, help: "New tokens to generate.") var tokens: Int = 256
-        @Option(name: .long, help: "Weights to decode with, comma-separated: fp32, bf16, q8_0, q5_0, q4_0, stored (with --model: a GGUF's own blocks) (one after the other, in one run); both = fp32,bf16.") var weights: String = "both"
-        @Option(name: .long, help: "Also time a prompt of this many tokens first (prompt processing, tokens/s).") var promptTokens: Int = 0
+        @Option(
+            name: .long,
+            help:
+                "Weights to decode with, comma-separated: fp32, bf16, q8_0, q5_0, q4_0, stored (with --model: a GGUF's own blocks) (one after the other, in one run); both = fp32,bf16."
+        ) var weights: String = "both"
+        @Option(name: .long, help: "Also time a prompt of this many tokens first (prompt processing, tokens/s).")
+        var promptTokens: Int = 0
         @Option(name: .long, help: "Runs of each (interleaved); every run is printed.") var repeats: Int = 1
         @OptionGroup var output: Output
 
         var chosen: [WeightFormat] {
-            (weights == "both" ? "fp32,bf16" : weights).split(separator: ",").compactMap { WeightFormat(rawValue: String($0)) }
+            (weights == "both" ? "fp32,bf16" : weights).split(separator: ",").compactMap {
+                WeightFormat(rawValue: String($0))
+            }
         }
 
         func validate() throws {
-            guard tokens > 0, repeats > 0, promptTokens >= 0 else { throw ValidationError("--tokens and --repeats must be positive.") }
-            let names = (weights == "both" ? "fp32,bf16" : weights).split(separator: ",", omittingEmptySubsequences: false)
-            guard !names.isEmpty, names.allSatisfy({ WeightFormat(rawValue: String($0)).map { $0 != .stored || model != nil } ?? false }) else {
-                throw ValidationError("--weights must be a comma-separated list of fp32, bf16, q8_0, q5_0 and q4_0 (and stored, with --model), or both.")
+            guard tokens > 0, repeats > 0, promptTokens >= 0 else {
+                throw ValidationError("--tokens and --repeats must be positive.")
+            }
+            let names = (weights == "both" ? "fp32,bf16" : weights).split(
+                separator: ",", omittingEmptySubsequences: false)
+            guard !names.isEmpty,
+                names.allSatisfy({ WeightFormat(rawValue: String($0)).map { $0 != .stored || model != nil } ?? false })
+            else {
+                throw ValidationError(
+                    "--weights must be a comma-separated list of fp32, bf16, q8_0, q5_0 and q4_0 (and stored, with --model), or both."
+                )
             }
         }
 
@@ -197,11 +243,15 @@ struct BenchCommand: ParsableCommand {
                             // Loaded again for each: quantizing at load rounds the parameters in place.
                             let loaded = try Checkpoint.load(model)
                             guard promptTokens < loaded.config.model.contextLength else {
-                                throw SwiftletError("--prompt-tokens must be below the model's context of \(loaded.config.model.contextLength) tokens.")
+                                throw SwiftletError(
+                                    "--prompt-tokens must be below the model's context of \(loaded.config.model.contextLength) tokens."
+                                )
                             }
                             let precision = try format.prepare(loaded)
-                            output.emit(Benchmarks.decode(model: loaded.model, precision: precision, name: format, tokens: tokens,
-                                                          promptTokens: promptTokens))
+                            output.emit(
+                                Benchmarks.decode(
+                                    model: loaded.model, precision: precision, name: format, tokens: tokens,
+                                    promptTokens: promptTokens))
                         }
                     }
                     return
@@ -210,7 +260,9 @@ struct BenchCommand: ParsableCommand {
                 config.contextLength = max(config.contextLength, tokens + 1, promptTokens + 1)
                 for _ in 0..<repeats {
                     for format in chosen {
-                        output.emit(Benchmarks.decode(config: config, tokens: tokens, weights: format, promptTokens: promptTokens))
+                        output.emit(
+                            Benchmarks.decode(
+                                config: config, tokens: tokens, weights: format, promptTokens: promptTokens))
                     }
                 }
             }
@@ -219,9 +271,14 @@ struct BenchCommand: ParsableCommand {
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "The generation engine: concurrent prompts against one at a time, and time to first token when busy.")
+            abstract:
+                "The generation engine: concurrent prompts against one at a time, and time to first token when busy.")
         @OptionGroup var threading: ThreadOptions
-        @Option(name: .long, help: "Take the shape of a preset (tiny, small, medium, base) instead of the shape options; --vocab still applies.")
+        @Option(
+            name: .long,
+            help:
+                "Take the shape of a preset (tiny, small, medium, base) instead of the shape options; --vocab still applies."
+        )
         var preset: String?
         @OptionGroup var shape: ShapeOptions
         @Option(name: .long, help: "Concurrent prompts.") var prompts: Int = 8
@@ -235,7 +292,8 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--prompts, --new-tokens, --prompt-tokens and --join-tokens must be positive.")
             }
             if let preset, ModelPreset(rawValue: preset) == nil {
-                throw ValidationError("--preset must be one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
+                throw ValidationError(
+                    "--preset must be one of \(ModelPreset.allCases.map(\.rawValue).joined(separator: ", ")).")
             }
         }
 
@@ -243,14 +301,17 @@ struct BenchCommand: ParsableCommand {
             try runReportingErrors {
                 var config = try shape.config()
                 if let preset { config = ModelPreset(rawValue: preset)!.config(vocabSize: shape.vocab) }
-                output.emit(try Benchmarks.generate(config: config, prompts: prompts, newTokens: newTokens,
-                                                    promptTokens: promptTokens, joinTokens: joinTokens))
+                output.emit(
+                    try Benchmarks.generate(
+                        config: config, prompts: prompts, newTokens: newTokens,
+                        promptTokens: promptTokens, joinTokens: joinTokens))
             }
         }
     }
 
     struct AttentionBench: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "attention", abstract: "Fused against unfused attention.")
+        static let configuration = CommandConfiguration(
+            commandName: "attention", abstract: "Fused against unfused attention.")
         @OptionGroup var threading: ThreadOptions
         @Option(name: .long) var headDim: Int = 64
         @Option(name: .long) var context: Int = 1024
@@ -260,17 +321,23 @@ struct BenchCommand: ParsableCommand {
         @OptionGroup var output: Output
 
         func validate() throws {
-            guard headDim > 0, context > 0, heads > 0, sequences > 0, (kvHeads ?? heads) > 0, heads % (kvHeads ?? heads) == 0 else {
+            guard headDim > 0, context > 0, heads > 0, sequences > 0, (kvHeads ?? heads) > 0,
+                heads % (kvHeads ?? heads) == 0
+            else {
                 throw ValidationError("shapes must be positive and heads a multiple of --kv-heads.")
             }
         }
 
         func run() throws {
-            output.emit(Benchmarks.attention(headDim: headDim, context: context, heads: heads, kvHeads: kvHeads ?? heads, sequences: sequences))
+            output.emit(
+                Benchmarks.attention(
+                    headDim: headDim, context: context, heads: heads, kvHeads: kvHeads ?? heads, sequences: sequences))
         }
     }
 }
 
 extension String {
-    func padding(to width: Int) -> String { count >= width ? self + " " : self + String(repeating: " ", count: width - count) }
+    func padding(to width: Int) -> String {
+        count >= width ? self + " " : self + String(repeating: " ", count: width - count)
+    }
 }

@@ -24,9 +24,11 @@ final class ChatREPL {
 
     func run() throws {
         if input.isTerminal {
-            let how = session.mode == .chat
+            let how =
+                session.mode == .chat
                 ? "chat mode" + (session.tunedForChat ? "" : "; this checkpoint was never tuned for chat")
-                : "completion mode: replies continue your text" + (session.tunedForChat ? "" : "; this checkpoint was never tuned for chat")
+                : "completion mode: replies continue your text"
+                    + (session.tunedForChat ? "" : "; this checkpoint was never tuned for chat")
             Console.info("swiftlet chat — \(checkpoint.directory) (\(how)). /help lists the commands; Ctrl-D leaves.")
         }
         defer { saveTranscript() }
@@ -35,7 +37,8 @@ final class ChatREPL {
         var interruptedAtEmptyPrompt = false
         while true {
             Interrupt.requested = 0
-            let event = input.read(prompt: input.isTerminal ? "you> " : "", continuation: input.isTerminal ? "...> " : "")
+            let event = input.read(
+                prompt: input.isTerminal ? "you> " : "", continuation: input.isTerminal ? "...> " : "")
             if case .interrupted(let empty) = event {
                 if empty, interruptedAtEmptyPrompt { return }
                 interruptedAtEmptyPrompt = empty
@@ -66,7 +69,9 @@ final class ChatREPL {
             Console.write("\n")
             if reply.result.stopReason == .cancelled, input.isTerminal { Console.info("[reply stopped]") }
             if reply.droppedTurns > 0, !toldAboutDropping {
-                Console.info("(the conversation filled the context of \(session.contextLength) tokens: the oldest turns are dropped from now on; the system prompt stays)")
+                Console.info(
+                    "(the conversation filled the context of \(session.contextLength) tokens: the oldest turns are dropped from now on; the system prompt stays)"
+                )
                 toldAboutDropping = true
             }
             saveTranscript()
@@ -81,10 +86,13 @@ final class ChatREPL {
     /// Control characters a model may produce (other than newline and tab) would drive the
     /// terminal; they are shown as U+FFFD.
     static func printable(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" || $0.value == 0x7F }) else { return text }
-        return String(String.UnicodeScalarView(text.unicodeScalars.map {
-            ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F ? "\u{FFFD}" : $0
-        }))
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 && $0 != "\n" && $0 != "\t" || $0.value == 0x7F })
+        else { return text }
+        return String(
+            String.UnicodeScalarView(
+                text.unicodeScalars.map {
+                    ($0.value < 0x20 && $0 != "\n" && $0 != "\t") || $0.value == 0x7F ? "\u{FFFD}" : $0
+                }))
     }
 
     private func saveTranscript() {
@@ -92,7 +100,9 @@ final class ChatREPL {
         do {
             try session.transcript.write(to: transcriptPath)
         } catch {
-            Console.info("swiftlet: could not save the transcript to \(transcriptPath): \((error as? SwiftletError)?.message ?? "\(error)")")
+            Console.info(
+                "swiftlet: could not save the transcript to \(transcriptPath): \((error as? SwiftletError)?.message ?? "\(error)")"
+            )
         }
     }
 
@@ -131,25 +141,35 @@ final class ChatREPL {
                 print("(loaded \(session.turns.count) turns from \(argument))")
             case "stats":
                 guard let last = session.lastReply else { throw SwiftletError("there is no reply yet.") }
-                print("last reply: \(last.tokens.count) tokens, first token after \(Format.fixed(last.timeToFirstToken * 1000, 1)) ms, \(Format.fixed(last.tokensPerSecond, 1)) tokens/s (stopped: \(last.stopReason.rawValue)); prompt \(last.promptTokens) tokens")
+                print(
+                    "last reply: \(last.tokens.count) tokens, first token after \(Format.fixed(last.timeToFirstToken * 1000, 1)) ms, \(Format.fixed(last.tokensPerSecond, 1)) tokens/s (stopped: \(last.stopReason.rawValue)); prompt \(last.promptTokens) tokens"
+                )
             case "labels":
                 let labels = argument.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
                 zeroShotLabels = labels.isEmpty ? nil : try ZeroShot(labels: labels).labels
-                print(labels.isEmpty ? "(zero-shot labels removed)" : "(zero-shot labels: \(labels.joined(separator: ", ")))")
+                print(
+                    labels.isEmpty
+                        ? "(zero-shot labels removed)" : "(zero-shot labels: \(labels.joined(separator: ", ")))")
             case "classify":
                 guard !argument.isEmpty else { throw SwiftletError("/classify needs a text.") }
                 let zeroShot = try zeroShotLabels.map { try ZeroShot(labels: $0) }
                 if zeroShot == nil, checkpoint.classifier == nil {
-                    throw SwiftletError("this checkpoint has no classification head; set zero-shot labels first with /labels a,b,c.")
+                    throw SwiftletError(
+                        "this checkpoint has no classification head; set zero-shot labels first with /labels a,b,c.")
                 }
-                let (labels, probabilities) = try ClassifyCommand.probabilities([argument], checkpoint: checkpoint, zeroShot: zeroShot,
-                                                                                extractor: extractor)
+                let (labels, probabilities) = try ClassifyCommand.probabilities(
+                    [argument], checkpoint: checkpoint, zeroShot: zeroShot,
+                    extractor: extractor)
                 let ranked = zip(labels, probabilities[0]).sorted { $0.1 > $1.1 }
                 print(ranked.map { "\($0.0) \(Format.fixed(Double($0.1), 3))" }.joined(separator: "  "))
             case "mode":
-                guard let mode = ChatSession.Mode(rawValue: argument) else { throw SwiftletError("/mode takes chat or complete.") }
+                guard let mode = ChatSession.Mode(rawValue: argument) else {
+                    throw SwiftletError("/mode takes chat or complete.")
+                }
                 try session.setMode(mode)
-                print("(\(mode.rawValue) mode\(mode == .chat && !session.tunedForChat ? "; this checkpoint was never tuned for chat" : ""))")
+                print(
+                    "(\(mode.rawValue) mode\(mode == .chat && !session.tunedForChat ? "; this checkpoint was never tuned for chat" : ""))"
+                )
             default:
                 throw SwiftletError("unknown command /\(name); /help lists them.")
             }
@@ -165,7 +185,9 @@ final class ChatREPL {
         guard words.count == 2 else { throw SwiftletError("/set takes a name and a value, e.g. /set temperature 0.7.") }
         var settings = session.settings
         func number<T: LosslessStringConvertible>(_: T.Type) throws -> T {
-            guard let value = T(words[1]) else { throw SwiftletError("\(words[1]) is not a valid value for \(words[0]).") }
+            guard let value = T(words[1]) else {
+                throw SwiftletError("\(words[1]) is not a valid value for \(words[0]).")
+            }
             return value
         }
         switch words[0] {
@@ -189,7 +211,9 @@ final class ChatREPL {
     private func show() {
         let s = session.settings.sampling
         print("mode: \(session.mode.rawValue)\(session.tunedForChat ? "" : " (checkpoint not tuned for chat)")")
-        print("temperature \(s.temperature), top_k \(s.topK), top_p \(s.topP), min_p \(s.minP), repetition_penalty \(s.repetitionPenalty), max_tokens \(session.settings.maxTokens), seed \(s.seed)")
+        print(
+            "temperature \(s.temperature), top_k \(s.topK), top_p \(s.topP), min_p \(s.minP), repetition_penalty \(s.repetitionPenalty), max_tokens \(session.settings.maxTokens), seed \(s.seed)"
+        )
         print("system: \(session.system ?? "(none)")")
         print("context: \(session.contextUsed) of \(session.contextLength) tokens used, \(session.turns.count) turns")
     }

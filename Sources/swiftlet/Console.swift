@@ -113,7 +113,9 @@ enum Interrupt {
 
     /// Sets what rank 0 says if mpirun ends the job now.
     static func jobEnded(savedStep: Int?, directory: String?) {
-        jobEnded(saved: savedStep.map { step in "the checkpoint of step \(step) in \(directory ?? "--out") is intact" }, resume: true)
+        jobEnded(
+            saved: savedStep.map { step in "the checkpoint of step \(step) in \(directory ?? "--out") is intact" },
+            resume: true)
     }
 
     /// The same, for any run: `saved` says what is kept (nil: nothing yet); `resume`, whether
@@ -121,7 +123,8 @@ enum Interrupt {
     static func jobEnded(saved: String?, resume: Bool) {
         guard ParallelEnvironment.launcher != nil, !Console.silent else { return }
         let kept = saved.map { resume ? $0 + "; continue with --resume" : $0 } ?? "nothing was saved yet"
-        let text = "\nswiftlet: the job was ended (Ctrl-C on mpirun, or another rank stopped); \(kept). To stop at the end of a step and save, send mpirun SIGUSR1 (kill -USR1 PID).\n"
+        let text =
+            "\nswiftlet: the job was ended (Ctrl-C on mpirun, or another rank stopped); \(kept). To stop at the end of a step and save, send mpirun SIGUSR1 (kill -USR1 PID).\n"
         let bytes = Array(text.utf8)
         let message = UnsafeMutableRawPointer.allocate(byteCount: 8 + bytes.count, alignment: 8)
         message.storeBytes(of: bytes.count, as: Int.self)

@@ -17,7 +17,11 @@ struct EvalCommand: ParsableCommand {
     var maxTokens: Int = 10_000_000
     @Flag(help: "Print one JSON object (tokens, bytes, loss, perplexity, bits_per_byte) at full precision.")
     var json = false
-    @Option(name: .long, help: "Score as llama.cpp's llama-perplexity does: all text tokenized as one (no end-of-sequence tokens), cut into N-token chunks, the second half of each chunk scored.")
+    @Option(
+        name: .long,
+        help:
+            "Score as llama.cpp's llama-perplexity does: all text tokenized as one (no end-of-sequence tokens), cut into N-token chunks, the second half of each chunk scored."
+    )
     var chunks: Int?
     @OptionGroup var weights: WeightsOptions
 
@@ -34,10 +38,14 @@ struct EvalCommand: ParsableCommand {
             let context = loaded.model.config.contextLength
             let windows: [TokenWindow]
             if let chunks {
-                guard chunks <= context else { throw SwiftletError("--chunks \(chunks) is longer than the model's context of \(context).") }
+                guard chunks <= context else {
+                    throw SwiftletError("--chunks \(chunks) is longer than the model's context of \(context).")
+                }
                 let tokens = loaded.tokenizer.encodeLargeDocument(corpus.documents.map(\.text).joined())
                 windows = Evaluator.perplexityChunks(tokens, chunk: chunks, bos: loaded.tokenizer.documentStart.first)
-                guard !windows.isEmpty else { throw SwiftletError("the text is shorter than two chunks of \(chunks) tokens.") }
+                guard !windows.isEmpty else {
+                    throw SwiftletError("the text is shorter than two chunks of \(chunks) tokens.")
+                }
             } else {
                 let documents = try TokenCache.tokens(of: corpus, tokenizer: loaded.tokenizer).documents
                 windows = Evaluator.windows(of: documents, context: context, maxTokens: maxTokens)
@@ -47,7 +55,9 @@ struct EvalCommand: ParsableCommand {
             let clock = Stopwatch()
             let result = Evaluator.evaluate(pass: pass, tokenizer: loaded.tokenizer, windows: windows)
             if json {
-                print("{\"tokens\": \(result.tokens), \"bytes\": \(result.bytes), \"loss\": \(result.loss), \"perplexity\": \(result.perplexity), \"bits_per_byte\": \(result.bitsPerByte)}")
+                print(
+                    "{\"tokens\": \(result.tokens), \"bytes\": \(result.bytes), \"loss\": \(result.loss), \"perplexity\": \(result.perplexity), \"bits_per_byte\": \(result.bitsPerByte)}"
+                )
                 return
             }
             print("tokens: \(result.tokens)")
@@ -58,7 +68,9 @@ struct EvalCommand: ParsableCommand {
             guard result.loss.isFinite else {
                 throw SwiftletError("the loss is not a finite number: \(loaded.directory) cannot score this text.")
             }
-            Console.info("scored in \(Format.seconds(clock.seconds)) (\(Format.grouped(Int(Double(result.tokens) / clock.seconds))) tokens/s)")
+            Console.info(
+                "scored in \(Format.seconds(clock.seconds)) (\(Format.grouped(Int(Double(result.tokens) / clock.seconds))) tokens/s)"
+            )
         }
     }
 }

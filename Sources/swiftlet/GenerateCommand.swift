@@ -13,7 +13,9 @@ struct SamplingOptions: ParsableArguments {
     var minP: Float = 0
     @Option(name: .long, help: "Divide positive (multiply negative) logits of tokens already seen by this (1 = off).")
     var repetitionPenalty: Float = 1
-    @Option(name: .long, help: "Lower the logits of tokens the reply already holds by this (OpenAI's presence penalty, -2 to 2).")
+    @Option(
+        name: .long,
+        help: "Lower the logits of tokens the reply already holds by this (OpenAI's presence penalty, -2 to 2).")
     var presencePenalty: Float = 0
     @Option(name: .long, help: "Lower the logits of the reply's tokens by this for every time they occur (-2 to 2).")
     var frequencyPenalty: Float = 0
@@ -32,7 +34,9 @@ struct SamplingOptions: ParsableArguments {
         } catch let error as SwiftletError {
             throw ValidationError(error.message)
         }
-        guard maxTokens > 0, maxTokens <= 1 << 24 else { throw ValidationError("--max-tokens must be between 1 and 16,777,216.") }
+        guard maxTokens > 0, maxTokens <= 1 << 24 else {
+            throw ValidationError("--max-tokens must be between 1 and 16,777,216.")
+        }
         guard topK <= 1 << 20 else { throw ValidationError("--top-k must be at most 1,048,576.") }
         guard stop.count <= 256 else { throw ValidationError("at most 256 --stop strings.") }
         guard !stop.contains(where: \.isEmpty) else { throw ValidationError("--stop must not be empty.") }
@@ -40,15 +44,18 @@ struct SamplingOptions: ParsableArguments {
     }
 
     var settings: SamplingSettings {
-        SamplingSettings(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty,
-                         presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty, seed: seed ?? UInt64(Stopwatch.now() * 1e6))
+        SamplingSettings(
+            temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty,
+            presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty,
+            seed: seed ?? UInt64(Stopwatch.now() * 1e6))
     }
 }
 
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Continue a prompt with a trained model, streaming the text; or complete a file of prompts in parallel.")
+        abstract:
+            "Continue a prompt with a trained model, streaming the text; or complete a file of prompts in parallel.")
     @OptionGroup var threading: ThreadOptions
 
     @Option(name: .long, help: "Checkpoint directory.")
@@ -59,7 +66,8 @@ struct GenerateCommand: ParsableCommand {
     var promptsFile: String?
     @Option(name: .long, help: "With --prompts-file: prompts generated at once.")
     var parallel: Int = 8
-    @Option(name: .long, help: "With --prompts-file: write the JSON lines here (atomically) instead of standard output.")
+    @Option(
+        name: .long, help: "With --prompts-file: write the JSON lines here (atomically) instead of standard output.")
     var out: String?
     @OptionGroup var sampling: SamplingOptions
     @Flag(name: .long, help: "Report speed on standard error.")
@@ -67,7 +75,9 @@ struct GenerateCommand: ParsableCommand {
 
     func validate() throws {
         guard parallel > 0, parallel <= 256 else { throw ValidationError("--parallel must be between 1 and 256.") }
-        if promptsFile != nil, prompt != nil { throw ValidationError("give either --prompt or --prompts-file, not both.") }
+        if promptsFile != nil, prompt != nil {
+            throw ValidationError("give either --prompt or --prompts-file, not both.")
+        }
         if promptsFile == nil, out != nil { throw ValidationError("--out goes with --prompts-file.") }
     }
 
@@ -84,26 +94,32 @@ struct GenerateCommand: ParsableCommand {
             let tokens = loaded.tokenizer.encodeDocument(text)
             guard !tokens.isEmpty else { throw SwiftletError("the prompt is empty.") }
             Console.write(text)
-            let result = try Generator.generate(model: loaded.model, tokenizer: loaded.tokenizer, prompt: tokens,
-                                                maxTokens: sampling.maxTokens, sampling: sampling.settings, stop: sampling.stop,
-                                                weights: precision, onText: Console.write, shouldStop: { Interrupt.isRequested })
+            let result = try Generator.generate(
+                model: loaded.model, tokenizer: loaded.tokenizer, prompt: tokens,
+                maxTokens: sampling.maxTokens, sampling: sampling.settings, stop: sampling.stop,
+                weights: precision, onText: Console.write, shouldStop: { Interrupt.isRequested })
             Console.write("\n")
             if verbose {
-                Console.info("\(tokens.count) prompt tokens, first token after \(Format.fixed(result.timeToFirstToken * 1000, 1)) ms; \(result.tokens.count) new tokens at \(Format.fixed(result.tokensPerSecond, 1)) tokens/s (stopped: \(result.stopReason.rawValue))")
+                Console.info(
+                    "\(tokens.count) prompt tokens, first token after \(Format.fixed(result.timeToFirstToken * 1000, 1)) ms; \(result.tokens.count) new tokens at \(Format.fixed(result.tokensPerSecond, 1)) tokens/s (stopped: \(result.stopReason.rawValue))"
+                )
             }
         }
     }
 
     func runBatch(_ loaded: Checkpoint, file: String, precision: Precision) throws {
-        let lines = try PromptsFile.parse(FileIO.readUTF8(file), name: file, maxTokens: sampling.maxTokens,
-                                          sampling: sampling.settings, stop: sampling.stop)
+        let lines = try PromptsFile.parse(
+            FileIO.readUTF8(file), name: file, maxTokens: sampling.maxTokens,
+            sampling: sampling.settings, stop: sampling.stop)
         let options = GenerationEngine.Options(parallel: parallel, weights: precision)
-        try GenerationEngine.memoryPlan(loaded.model.config, options: options).check("generating \(parallel) completions at once")
+        try GenerationEngine.memoryPlan(loaded.model.config, options: options).check(
+            "generating \(parallel) completions at once")
         let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer, options: options)
         var ids: [GenerationEngine.RequestID] = []
         for line in lines {
-            let request = GenerationRequest(prompt: loaded.tokenizer.encodeDocument(line.prompt), maxTokens: line.maxTokens,
-                                            sampling: line.sampling, stop: line.stop)
+            let request = GenerationRequest(
+                prompt: loaded.tokenizer.encodeDocument(line.prompt), maxTokens: line.maxTokens,
+                sampling: line.sampling, stop: line.stop)
             do {
                 ids.append(try engine.submit(request))
             } catch let error as SwiftletError {
@@ -123,19 +139,24 @@ struct GenerateCommand: ParsableCommand {
             // A progress line only for runs long enough to wait for.
             let done = results.count, seconds = clock.seconds
             if seconds >= 2 || (showedProgress && engine.isIdle) {
-                Console.progress("generate: \(done)/\(lines.count) prompts, \(Format.fixed(Double(tokens) / max(seconds, 1e-9), 1)) tokens/s, ETA \(Format.eta(elapsed: seconds, done: done, total: lines.count))",
-                                 final: engine.isIdle)
+                Console.progress(
+                    "generate: \(done)/\(lines.count) prompts, \(Format.fixed(Double(tokens) / max(seconds, 1e-9), 1)) tokens/s, ETA \(Format.eta(elapsed: seconds, done: done, total: lines.count))",
+                    final: engine.isIdle)
                 showedProgress = true
             }
         }
-        let output = zip(lines, ids).map { line, id in CompletionRecord(prompt: line.prompt, result: results[id]!).jsonLine + "\n" }.joined()
+        let output = zip(lines, ids).map { line, id in
+            CompletionRecord(prompt: line.prompt, result: results[id]!).jsonLine + "\n"
+        }.joined()
         if let out {
             try FileIO.writeAtomically(output, to: out)
         } else {
             Console.write(output)
         }
         if verbose {
-            Console.info("\(lines.count) prompts, \(tokens) new tokens in \(Format.fixed(clock.seconds, 2)) s (\(Format.fixed(Double(tokens) / max(clock.seconds, 1e-9), 1)) tokens/s)")
+            Console.info(
+                "\(lines.count) prompts, \(tokens) new tokens in \(Format.fixed(clock.seconds, 2)) s (\(Format.fixed(Double(tokens) / max(clock.seconds, 1e-9), 1)) tokens/s)"
+            )
         }
         if Interrupt.isRequested { throw ExitCode(130) }
     }

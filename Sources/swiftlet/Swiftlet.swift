@@ -10,7 +10,11 @@ struct SwiftletCommand: ParsableCommand {
         commandName: "swiftlet",
         abstract: "Train, fine-tune and run small Transformer language models on your CPU.",
         version: "swiftlet " + SwiftletVersion.description,
-        subcommands: [TrainCommand.self, FinetuneCommand.self, GenerateCommand.self, ChatCommand.self, ServeCommand.self, ClassifyCommand.self, EvalCommand.self, InfoCommand.self, ExportCommand.self, TokenizerCommand.self, BenchCommand.self]
+        subcommands: [
+            TrainCommand.self, FinetuneCommand.self, GenerateCommand.self, ChatCommand.self, ServeCommand.self,
+            ClassifyCommand.self, EvalCommand.self, InfoCommand.self, ExportCommand.self, TokenizerCommand.self,
+            BenchCommand.self,
+        ]
     )
 
     static func main() {

@@ -39,9 +39,12 @@ struct TokenizerCommand: ParsableCommand {
                 let clock = Stopwatch()
                 let tokenizer = try Tokenizer.train(
                     text: corpus.text,
-                    options: TokenizerTrainingOptions(vocabSize: vocabSize, modelType: TokenizerModelType(rawValue: modelType)!))
+                    options: TokenizerTrainingOptions(
+                        vocabSize: vocabSize, modelType: TokenizerModelType(rawValue: modelType)!))
                 try FileIO.writeAtomically(tokenizer.modelBytes, to: output)
-                Console.info("trained a \(tokenizer.vocabSize)-piece \(modelType) tokenizer on \(corpus.text.utf8.count) bytes in \(Format.seconds(clock.seconds)) → \(output)")
+                Console.info(
+                    "trained a \(tokenizer.vocabSize)-piece \(modelType) tokenizer on \(corpus.text.utf8.count) bytes in \(Format.seconds(clock.seconds)) → \(output)"
+                )
             }
         }
     }
@@ -55,7 +58,10 @@ struct TokenizerCommand: ParsableCommand {
         var text: String?
         @Flag(help: "Print ids only.")
         var ids = false
-        @Flag(help: "The text is a dialogue, {\"messages\": [{\"role\": …, \"content\": …}, …]}, rendered with the chat template.")
+        @Flag(
+            help:
+                "The text is a dialogue, {\"messages\": [{\"role\": …, \"content\": …}, …]}, rendered with the chat template."
+        )
         var dialogue = false
         @Flag(help: "With --dialogue: end with the assistant's marker, as a prompt for the reply.")
         var generationPrompt = false
@@ -66,11 +72,16 @@ struct TokenizerCommand: ParsableCommand {
                 let input = text ?? readAllStandardInput()
                 let encoded: [Int32]
                 if dialogue {
-                    guard let messages = try? JSONDecoder().decode(Dialogue.self, from: Data(input.utf8)).messages else {
-                        throw SwiftletError("the dialogue is not {\"messages\": [{\"role\": \"user\", \"content\": \"…\"}, …]}.")
+                    guard let messages = try? JSONDecoder().decode(Dialogue.self, from: Data(input.utf8)).messages
+                    else {
+                        throw SwiftletError(
+                            "the dialogue is not {\"messages\": [{\"role\": \"user\", \"content\": \"…\"}, …]}.")
                     }
                     let template = ChatTemplate.native(for: tokenizer)
-                    encoded = generationPrompt ? try template.prompt(messages, tokenizer: tokenizer) : try template.encode(messages, tokenizer: tokenizer).tokens
+                    encoded =
+                        generationPrompt
+                        ? try template.prompt(messages, tokenizer: tokenizer)
+                        : try template.encode(messages, tokenizer: tokenizer).tokens
                 } else {
                     encoded = tokenizer.encodeDocument(input)
                 }
@@ -122,7 +133,10 @@ struct TokenizerCommand: ParsableCommand {
 }
 
 func loadTokenizer(_ path: String) throws -> Tokenizer {
-    if FileIO.isDirectory(path) { return try Tokenizer(contentsOf: path + "/" + CheckpointFiles.tokenizer, addsBOS: HuggingFaceDirectory.addsBOS(path)) }
+    if FileIO.isDirectory(path) {
+        return try Tokenizer(
+            contentsOf: path + "/" + CheckpointFiles.tokenizer, addsBOS: HuggingFaceDirectory.addsBOS(path))
+    }
     if GGUFFile.looksLikeGGUF(path) { return try GGUFModel.tokenizer(path) }
     return try Tokenizer(contentsOf: path)
 }

@@ -3,10 +3,13 @@ import Swiftlet
 
 /// `--weights`, shared by generate, chat, classify, eval and serve.
 enum WeightsChoice {
-    static let help = "Weights to compute with: fp32; bf16 (rounded once at load); q8_0, q5_0 or q4_0 (ggml's blocks, quantized at load: fewer bytes per decoded token); stored (a GGUF's own quantized tensors, the default for such a file)."
+    static let help =
+        "Weights to compute with: fp32; bf16 (rounded once at load); q8_0, q5_0 or q4_0 (ggml's blocks, quantized at load: fewer bytes per decoded token); stored (a GGUF's own quantized tensors, the default for such a file)."
 
     static func validate(_ value: String?) throws {
-        if let value, WeightFormat(rawValue: value) == nil { throw ValidationError("--weights must be one of \(WeightFormat.names).") }
+        if let value, WeightFormat(rawValue: value) == nil {
+            throw ValidationError("--weights must be one of \(WeightFormat.names).")
+        }
     }
 
     /// Rounds or quantizes the loaded model as asked (or as its file stores it); returns the

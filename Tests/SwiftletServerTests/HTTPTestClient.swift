@@ -23,7 +23,9 @@ struct HTTPTestClient {
         try await send(.POST, path, headers: [("Content-Type", "application/json")] + headers, body: Array(json.utf8))
     }
 
-    func send(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?) async throws -> Response {
+    func send(
+        _ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?
+    ) async throws -> Response {
         var response = Response(status: 0, headers: [], body: [])
         try await exchange(method, path, headers: headers, body: body) { part in
             switch part {
@@ -43,13 +45,17 @@ struct HTTPTestClient {
     /// Sends a request and hands every response part to `onPart` until the response ends or
     /// `onPart` returns false — or, with `closeAfter`, reads nothing and waits that long — then
     /// closes the connection.
-    func exchange(_ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?, closeAfter seconds: Double? = nil,
-                  onPart: (HTTPClientResponsePart) async throws -> Bool = { _ in true }) async throws {
+    func exchange(
+        _ method: HTTPMethod, _ path: String, headers: [(String, String)], body: [UInt8]?,
+        closeAfter seconds: Double? = nil,
+        onPart: (HTTPClientResponsePart) async throws -> Bool = { _ in true }
+    ) async throws {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(wrappingChannelSynchronously: channel)
+                    return try NIOAsyncChannel<HTTPClientResponsePart, HTTPClientRequestPart>(
+                        wrappingChannelSynchronously: channel)
                 }
             }
         try await channel.executeThenClose { inbound, outbound in
@@ -73,11 +79,15 @@ struct HTTPTestClient {
     }
 
     /// The `data:` payloads of a server-sent event stream, until `[DONE]` or `stopAfter` events.
-    func events(_ path: String, json: String, headers: [(String, String)] = [], stopAfter limit: Int = .max) async throws -> (status: Int, events: [String]) {
+    func events(
+        _ path: String, json: String, headers: [(String, String)] = [], stopAfter limit: Int = .max
+    ) async throws -> (status: Int, events: [String]) {
         var status = 0
         var events: [String] = []
         var pending = ""
-        try await exchange(.POST, path, headers: [("Content-Type", "application/json")] + headers, body: Array(json.utf8)) { part in
+        try await exchange(
+            .POST, path, headers: [("Content-Type", "application/json")] + headers, body: Array(json.utf8)
+        ) { part in
             switch part {
             case .head(let head):
                 status = Int(head.status.code)

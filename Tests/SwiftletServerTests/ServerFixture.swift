@@ -9,13 +9,15 @@ import Foundation
 /// A small model with a trained tokenizer (so the chat markers exist), a classification head and
 /// the standard chat template, served in-process on an ephemeral port.
 enum ServerFixture {
-    static let config = ModelConfig(dim: 128, layers: 4, heads: 4, kvHeads: 2, hiddenDim: 256, vocabSize: 320, contextLength: 512)
+    static let config = ModelConfig(
+        dim: 128, layers: 4, heads: 4, kvHeads: 2, hiddenDim: 256, vocabSize: 320, contextLength: 512)
 
     nonisolated(unsafe) static var cached: ServedModel?
 
     static func served() throws -> ServedModel {
         if let cached { return cached }
-        let tokenizer = try Tokenizer.train(text: text(), options: TokenizerTrainingOptions(vocabSize: config.vocabSize, modelType: .unigram))
+        let tokenizer = try Tokenizer.train(
+            text: text(), options: TokenizerTrainingOptions(vocabSize: config.vocabSize, modelType: .unigram))
         let model = Transformer(config: config)
         model.initialize(seed: 21)
         var rng = RandomGenerator(seed: 22)
@@ -25,21 +27,28 @@ enum ServerFixture {
         // streams last as long as asked) and their text is the tokens' texts put together.
         for id in 0..<config.vocabSize {
             let bytes = tokenizer.pieceBytes[id]
-            if bytes.isEmpty || bytes.contains(where: { $0 >= 0x80 || ($0 < 0x20 && $0 != 0x0A) }) || SpecialPieces.all.contains(tokenizer.piece(Int32(id))) {
-                (model.parameters.pointer + model.layout.embedding + id * config.dim).update(repeating: 0, count: config.dim)
+            if bytes.isEmpty || bytes.contains(where: { $0 >= 0x80 || ($0 < 0x20 && $0 != 0x0A) })
+                || SpecialPieces.all.contains(tokenizer.piece(Int32(id)))
+            {
+                (model.parameters.pointer + model.layout.embedding + id * config.dim).update(
+                    repeating: 0, count: config.dim)
             }
         }
-        let head = ClassifierHead(config: ClassifierConfig(labels: ["negative", "positive"], pooling: .mean), dim: config.dim)
+        let head = ClassifierHead(
+            config: ClassifierConfig(labels: ["negative", "positive"], pooling: .mean), dim: config.dim)
         head.initialize(seed: 3)
         for i in 0..<head.parameters.count { head.parameters[i] *= 40 }
-        let served = ServedModel(name: "fixture", model: model, tokenizer: tokenizer, chatTemplate: .standard, classifier: head)
+        let served = ServedModel(
+            name: "fixture", model: model, tokenizer: tokenizer, chatTemplate: .standard, classifier: head)
         cached = served
         return served
     }
 
     static func text() -> String {
-        let words = ["the", "king", "queen", "speaks", "of", "love", "and", "war", "my", "lord", "good", "night",
-                     "sweet", "prince", "what", "is", "this", "that", "I", "you", "shall", "not", "be", "to", "here"]
+        let words = [
+            "the", "king", "queen", "speaks", "of", "love", "and", "war", "my", "lord", "good", "night",
+            "sweet", "prince", "what", "is", "this", "that", "I", "you", "shall", "not", "be", "to", "here",
+        ]
         var rng = RandomGenerator(seed: 7)
         var out = ""
         for _ in 0..<400 {
@@ -50,8 +59,10 @@ enum ServerFixture {
 
     /// Runs `body` against a fresh server (its own engine and KV pool), then shuts it down and
     /// waits for `run` to return.
-    static func withServer(_ configure: (inout ServerOptions) -> Void = { _ in },
-                           _ body: (SwiftletServer, HTTPTestClient) async throws -> Void) async throws {
+    static func withServer(
+        _ configure: (inout ServerOptions) -> Void = { _ in },
+        _ body: (SwiftletServer, HTTPTestClient) async throws -> Void
+    ) async throws {
         var options = ServerOptions()
         options.port = 0
         options.parallel = 4

@@ -33,19 +33,24 @@ final class BF16KernelTests: XCTestCase {
         for (heads, kvHeads, headDim) in [(4, 2, 16), (3, 3, 48), (4, 1, 64)] {
             let spans = SequenceRows.packed(cumulativeLengths: cumulativeLengths)
             let rows = cumulativeLengths.last!
-            let q = TestData.randoms(rows * heads * headDim, seed: 10), k = TestData.randoms(rows * kvHeads * headDim, seed: 11)
+            let q = TestData.randoms(rows * heads * headDim, seed: 10),
+                k = TestData.randoms(rows * kvHeads * headDim, seed: 11)
             let v = TestData.randoms(rows * kvHeads * headDim, seed: 12)
             var out = [Float](repeating: 7, count: q.count), lse = [Float](repeating: 7, count: rows * heads)
             var bits = [UInt16](repeating: 0, count: q.count)
-            Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads,
-                              headDim: headDim, precision: .bf16, outBits: &bits)
+            Attention.forward(
+                q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads,
+                headDim: headDim, precision: .bf16, outBits: &bits)
             // The reference on the bf16-rounded inputs: what is left is the rounding of the
             // probabilities (≤ 2⁻⁹ relative) and the order of the fp32 sums.
             let rounded = { (x: [Float]) in x.map { BFloat16.value(BFloat16.round($0)) } }
-            let exact = Reference.attention(q: rounded(q), k: rounded(k), v: rounded(v), spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            let exact = Reference.attention(
+                q: rounded(q), k: rounded(k), v: rounded(v), spans: spans, heads: heads, kvHeads: kvHeads,
+                headDim: headDim)
             XCTAssertLessThan(maxAbsDifference(out, exact.out), 1e-2, "heads \(heads)/\(kvHeads) size \(headDim)")
             XCTAssertLessThan(maxAbsDifference(lse, exact.logSumExp), 1e-4, "log-sum-exp is fp32 from bf16 scores")
-            let fp32 = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            let fp32 = Reference.attention(
+                q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
             XCTAssertLessThan(maxAbsDifference(out, fp32.out), 0.1)
             XCTAssertGreaterThan(maxAbsDifference(out, fp32.out), 0, "bf16 should not be bit-identical to fp32")
             XCTAssertEqual(bits, out.map(BFloat16.round), "outBits is out rounded")
@@ -58,11 +63,13 @@ final class BF16KernelTests: XCTestCase {
         let q = TestData.randoms(11 * heads * headDim, seed: 13), k = TestData.randoms(40 * kvHeads * headDim, seed: 14)
         let v = TestData.randoms(40 * kvHeads * headDim, seed: 15)
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: 11 * heads)
-        Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: span, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                          precision: .bf16)
-        let reference = Reference.attention(q: q, k: Array(k[(3 * headDim)...]), v: Array(v[(3 * headDim)...]),
-                                            spans: [SequenceRows(start: 0, count: 11, past: 20, keyStart: 0)],
-                                            heads: heads, kvHeads: kvHeads, headDim: headDim)
+        Attention.forward(
+            q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: span, heads: heads, kvHeads: kvHeads, headDim: headDim,
+            precision: .bf16)
+        let reference = Reference.attention(
+            q: q, k: Array(k[(3 * headDim)...]), v: Array(v[(3 * headDim)...]),
+            spans: [SequenceRows(start: 0, count: 11, past: 20, keyStart: 0)],
+            heads: heads, kvHeads: kvHeads, headDim: headDim)
         XCTAssertLessThan(maxAbsDifference(out, reference.out), 0.1)
         XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 0.1)
     }
@@ -73,27 +80,36 @@ final class BF16KernelTests: XCTestCase {
         for (heads, kvHeads, headDim) in [(4, 2, 16), (3, 3, 48), (4, 1, 64)] {
             let spans = SequenceRows.packed(cumulativeLengths: cumulativeLengths)
             let rows = cumulativeLengths.last!
-            var q = TestData.randoms(rows * heads * headDim, seed: 20), k = TestData.randoms(rows * kvHeads * headDim, seed: 21)
+            var q = TestData.randoms(rows * heads * headDim, seed: 20),
+                k = TestData.randoms(rows * kvHeads * headDim, seed: 21)
             var v = TestData.randoms(rows * kvHeads * headDim, seed: 22)
             let r = TestData.randoms(q.count, seed: 23)
             var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: rows * heads)
-            Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads,
-                              headDim: headDim, precision: .bf16)
+            Attention.forward(
+                q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads,
+                headDim: headDim, precision: .bf16)
             var dq = [Float](repeating: 9, count: q.count), dk = [Float](repeating: 9, count: k.count), dv = dk
-            Attention.backward(dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv, spans: spans,
-                               heads: heads, kvHeads: kvHeads, headDim: headDim, precision: .bf16)
+            Attention.backward(
+                dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv, spans: spans,
+                heads: heads, kvHeads: kvHeads, headDim: headDim, precision: .bf16)
             var out32 = out, lse32 = lse
-            Attention.forward(q: q, k: k, v: v, out: &out32, logSumExp: &lse32, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            Attention.forward(
+                q: q, k: k, v: v, out: &out32, logSumExp: &lse32, spans: spans, heads: heads, kvHeads: kvHeads,
+                headDim: headDim)
             var dq32 = dq, dk32 = dk, dv32 = dv
-            Attention.backward(dout: r, q: q, k: k, v: v, out: out32, logSumExp: lse32, dq: &dq32, dk: &dk32, dv: &dv32,
-                               spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            Attention.backward(
+                dout: r, q: q, k: k, v: v, out: out32, logSumExp: lse32, dq: &dq32, dk: &dk32, dv: &dv32,
+                spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
             for (name, a, b) in [("dq", dq, dq32), ("dk", dk, dk32), ("dv", dv, dv32)] {
                 let error = relativeError(a, b)
                 XCTAssertLessThan(error, 2e-2, "\(name), heads \(heads)/\(kvHeads) size \(headDim)")
                 XCTAssertGreaterThan(error, 0, "\(name) should not be bit-identical to fp32")
             }
             func loss(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double {
-                weightedSum(Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim).out, r)
+                weightedSum(
+                    Reference.attention(
+                        q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim
+                    ).out, r)
             }
             let (q0, k0, v0) = (q, k, v)
             for i in stride(from: 5, to: q.count, by: q.count / 7) {

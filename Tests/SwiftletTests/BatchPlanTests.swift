@@ -6,7 +6,8 @@ import XCTest
 final class BatchPlanTests: XCTestCase {
     func testSharesAreEqualAndSplitIntoMicroBatches() {
         XCTAssertEqual(BatchPlan(batchTokens: 100, microBatchTokens: 30, ranks: 1).microBatches, [[30, 30, 30, 10]])
-        XCTAssertEqual(BatchPlan(batchTokens: 100, microBatchTokens: 30, ranks: 2).microBatches, [[30, 20], [30, 20]])
+        XCTAssertEqual(
+            BatchPlan(batchTokens: 100, microBatchTokens: 30, ranks: 2).microBatches, [[30, 20], [30, 20]])
         XCTAssertEqual(BatchPlan(batchTokens: 10, microBatchTokens: 64, ranks: 3).microBatches, [[4], [3], [3]])
         XCTAssertEqual(BatchPlan(batchTokens: 100, microBatchTokens: 30, ranks: 2).firstMicroBatch(of: 1), 2)
     }
@@ -18,7 +19,8 @@ final class BatchPlanTests: XCTestCase {
         var random = RandomGenerator(seed: 4)
         for d in 0..<40 {
             let length = 2 + Int(random.next() % 90)
-            documents.append((0..<length).map { Int32(d * 1000 + $0) }, trainable: (0..<length).map { ($0 + d) % 3 != 0 })
+            documents.append(
+                (0..<length).map { Int32(d * 1000 + $0) }, trainable: (0..<length).map { ($0 + d) % 3 != 0 })
         }
         let corpora = [WeightedCorpus(name: "a", documents: documents)]
         let single = try BatchPacker(corpora: corpora, context: 32, seed: 5)

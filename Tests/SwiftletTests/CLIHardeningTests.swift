@@ -7,13 +7,20 @@ import Foundation
 extension CLITests {
     /// The arguments of a tiny training run into `out`.
     func tinyTraining(_ out: String, steps: Int = 1) throws -> [String] {
-        ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64", "--batch-tokens", "128",
-         "--steps", String(steps), "--out", out]
+        [
+            "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
+            "--batch-tokens", "128",
+            "--steps", String(steps), "--out", out,
+        ]
     }
 
     func expectNoCrash(_ result: Outcome, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertTrue(result.status == 0 || result.status == 1, "status \(result.status): \(result.stderr)", file: file, line: line)
-        XCTAssertFalse(result.stderr.contains("Fatal error") || result.stderr.contains("Stack dump"), result.stderr, file: file, line: line)
+        XCTAssertTrue(
+            result.status == 0 || result.status == 1, "status \(result.status): \(result.stderr)", file: file,
+            line: line)
+        XCTAssertFalse(
+            result.stderr.contains("Fatal error") || result.stderr.contains("Stack dump"), result.stderr, file: file,
+            line: line)
     }
 
     func testSavingNeverRemovesAFolderBesideTheCheckpoint() throws {
@@ -56,10 +63,15 @@ extension CLITests {
         let weights = try FileIO.readBytes(work + "/mine.old/model.safetensors")
         let rows = (0..<40).map { $0 % 2 == 0 ? "the king,royal" : "love war,plain" }
         try FileIO.writeAtomically("text,label\n" + rows.joined(separator: "\n") + "\n", to: work + "/labeled.csv")
-        try expectFailure(["classify", "train", "--checkpoint", base, "--data", work + "/labeled.csv", "--out", work + "/mine", "--epochs", "1"],
-                          mentioning: "already holds a checkpoint")
-        try expectFailure(["finetune", "--checkpoint", base, "--data", try corpus(), "--steps", "1", "--out", work + "/mine"],
-                          mentioning: "already holds a checkpoint")
+        try expectFailure(
+            [
+                "classify", "train", "--checkpoint", base, "--data", work + "/labeled.csv", "--out", work + "/mine",
+                "--epochs", "1",
+            ],
+            mentioning: "already holds a checkpoint")
+        try expectFailure(
+            ["finetune", "--checkpoint", base, "--data", try corpus(), "--steps", "1", "--out", work + "/mine"],
+            mentioning: "already holds a checkpoint")
         XCTAssertEqual(try FileIO.readBytes(work + "/mine.old/model.safetensors"), weights)
     }
 
@@ -97,10 +109,14 @@ extension CLITests {
         // The config names the crafted model's fingerprint, as a crafted checkpoint would.
         let configPath = dir + "/config.json"
         let config = try String(decoding: FileIO.readBytes(configPath), as: UTF8.self)
-            .replacingOccurrences(of: Fingerprint.hex(try FileIO.readBytes(try checkpoint() + "/tokenizer.model")), with: Fingerprint.hex(proto.serialized))
+            .replacingOccurrences(
+                of: Fingerprint.hex(try FileIO.readBytes(try checkpoint() + "/tokenizer.model")),
+                with: Fingerprint.hex(proto.serialized))
         try FileIO.writeAtomically(config, to: configPath)
         try expectFailure(["info", dir], mentioning: "character map is broken")
-        try expectFailure(["generate", "--checkpoint", dir, "--prompt", "the king", "--max-tokens", "2"], mentioning: "character map is broken")
+        try expectFailure(
+            ["generate", "--checkpoint", dir, "--prompt", "the king", "--max-tokens", "2"],
+            mentioning: "character map is broken")
     }
 
     func testDamagedTrainingStateIsAnErrorNotACrash() throws {
@@ -111,8 +127,11 @@ extension CLITests {
         data["carry"] = ["corpus": 0, "start": 90_000_000, "end": 90_000_100]
         state["data"] = data
         try FileIO.writeAtomically(Array(try JSONSerialization.data(withJSONObject: state)), to: path)
-        let base = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64", "--batch-tokens", "256",
-                    "--out", dir, "--resume", "--steps", "5"]
+        let base = [
+            "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
+            "--batch-tokens", "256",
+            "--out", dir, "--resume", "--steps", "5",
+        ]
         try expectFailure(base, mentioning: "not one of the data's pieces")
         data["carry"] = ["corpus": 7, "start": 0, "end": 10]
         state["data"] = data
@@ -127,10 +146,13 @@ extension CLITests {
         let rows = (0..<40).map { $0 % 2 == 0 ? "the king,royal" : "love war,plain" }
         try FileIO.writeAtomically("text,label\n" + rows.joined(separator: "\n") + "\n", to: work + "/labeled.csv")
         let out = work + "/head"
-        let trained = try run(["classify", "train", "--checkpoint", base, "--data", work + "/labeled.csv", "--out", out, "--epochs", "1"])
+        let trained = try run([
+            "classify", "train", "--checkpoint", base, "--data", work + "/labeled.csv", "--out", out, "--epochs", "1",
+        ])
         XCTAssertEqual(trained.status, 0, trained.stderr)
         try FileIO.writeAtomically(#"{"labels":["plain","plain"],"pooling":"mean"}"#, to: out + "/classifier.json")
-        try expectFailure(["classify", "eval", "--checkpoint", out, "--data", work + "/labeled.csv"], mentioning: "twice")
+        try expectFailure(
+            ["classify", "eval", "--checkpoint", out, "--data", work + "/labeled.csv"], mentioning: "twice")
     }
 
     func testNonFiniteWeightsAreRefusedNamingTheTensor() throws {
@@ -138,7 +160,8 @@ extension CLITests {
         let loaded = try Checkpoint.load(dir)
         loaded.model.parameters[loaded.model.layout.layers[1].up + 5] = .nan
         try FileIO.writeAtomically(Checkpoint.weightBytes(loaded.model), to: dir + "/model.safetensors")
-        try expectFailure(["eval", "--checkpoint", dir, "--data", try corpus()], mentioning: "model.layers.1.mlp.up_proj.weight")
+        try expectFailure(
+            ["eval", "--checkpoint", dir, "--data", try corpus()], mentioning: "model.layers.1.mlp.up_proj.weight")
         try expectFailure(["info", dir], mentioning: "not a finite number")
     }
 
@@ -159,14 +182,19 @@ extension CLITests {
     func testUnboundedOptionsAreRefused() throws {
         let base = try checkpoint(), never = workDirectory + "/never-made"
         try FileIO.writeAtomically("text,label\nthe king,royal\nlove,plain\n", to: workDirectory + "/two.csv")
-        let classify = ["classify", "train", "--checkpoint", base, "--data", workDirectory + "/two.csv", "--out", never]
+        let classify = [
+            "classify", "train", "--checkpoint", base, "--data", workDirectory + "/two.csv", "--out", never,
+        ]
         try expectFailure(classify + ["--batch-size", String(Int.max)], mentioning: "--batch-size")
         try expectFailure(classify + ["--lora-rank", "100000", "--train", "lora"], mentioning: "--lora-rank")
         try expectFailure(classify + ["--lr", "nan"], mentioning: "--lr")
         try expectFailure(classify + ["--lr", "-1"], mentioning: "--lr")
-        try expectFailure(tinyTraining(never) + ["--micro-batch-tokens", String(1 << 40)], mentioning: "--micro-batch-tokens")
+        try expectFailure(
+            tinyTraining(never) + ["--micro-batch-tokens", String(1 << 40)], mentioning: "--micro-batch-tokens")
         try expectFailure(tinyTraining(never) + ["--context", "1000000000"], mentioning: "--context")
-        try expectFailure(["generate", "--checkpoint", base, "--prompt", "a", "--max-tokens", String(Int.max)], mentioning: "--max-tokens")
+        try expectFailure(
+            ["generate", "--checkpoint", base, "--prompt", "a", "--max-tokens", String(Int.max)],
+            mentioning: "--max-tokens")
         XCTAssertFalse(FileIO.exists(never))
     }
 
@@ -179,32 +207,48 @@ extension CLITests {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
         FileIO.removeItem(dir)
-        try Checkpoint.save(dir, files: [
-            CheckpointFiles.config: try Checkpoint.configBytes(CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
-            CheckpointFiles.model: Checkpoint.weightBytes(model),
-            CheckpointFiles.tokenizer: tokenizer.modelBytes,
-        ])
+        try Checkpoint.save(
+            dir,
+            files: [
+                CheckpointFiles.config: try Checkpoint.configBytes(
+                    CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
+                CheckpointFiles.model: Checkpoint.weightBytes(model),
+                CheckpointFiles.tokenizer: tokenizer.modelBytes,
+            ])
         try FileIO.writeAtomically("the king\nmy lord\n", to: workDirectory + "/two-prompts.txt")
-        try expectFailure(["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/two-prompts.txt", "--parallel", "256"],
-                          mentioning: "KV cache")
+        try expectFailure(
+            [
+                "generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/two-prompts.txt", "--parallel",
+                "256",
+            ],
+            mentioning: "KV cache")
     }
 
     func testStandardInputAndProcessSubstitutionAreFiles() throws {
         let dir = try checkpoint()
-        let generated = try run(["generate", "--checkpoint", dir, "--prompts-file", "/dev/stdin", "--max-tokens", "3"], input: "the king\nmy lord\n")
+        let generated = try run(
+            ["generate", "--checkpoint", dir, "--prompts-file", "/dev/stdin", "--max-tokens", "3"],
+            input: "the king\nmy lord\n")
         XCTAssertEqual(generated.status, 0, generated.stderr)
         XCTAssertEqual(generated.stdout.split(separator: "\n").count, 2, generated.stdout)
-        let labeled = try run(["classify", "--checkpoint", dir, "--input", "/dev/stdin", "--labels", "royal,plain"], input: "the king\nlove\n")
+        let labeled = try run(
+            ["classify", "--checkpoint", dir, "--input", "/dev/stdin", "--labels", "royal,plain"],
+            input: "the king\nlove\n")
         XCTAssertEqual(labeled.status, 0, labeled.stderr)
         XCTAssertEqual(labeled.stdout.split(separator: "\n").count, 2, labeled.stdout)
     }
 
     func testAmbiguousColumnsAreAnError() throws {
         let base = try checkpoint()
-        try FileIO.writeAtomically("{\"text\":\"the king\",\"label\":\"royal\",\"Label\":\"plain\"}\n{\"text\":\"love\",\"label\":\"plain\",\"Label\":\"royal\"}\n",
-                                   to: workDirectory + "/both.jsonl")
-        try expectFailure(["classify", "eval", "--checkpoint", base, "--data", workDirectory + "/both.jsonl", "--labels", "royal,plain"],
-                          mentioning: "which both match")
+        try FileIO.writeAtomically(
+            "{\"text\":\"the king\",\"label\":\"royal\",\"Label\":\"plain\"}\n{\"text\":\"love\",\"label\":\"plain\",\"Label\":\"royal\"}\n",
+            to: workDirectory + "/both.jsonl")
+        try expectFailure(
+            [
+                "classify", "eval", "--checkpoint", base, "--data", workDirectory + "/both.jsonl", "--labels",
+                "royal,plain",
+            ],
+            mentioning: "which both match")
     }
 
     func testResumeTakesNewEvaluationAndSaveIntervals() throws {
@@ -213,7 +257,9 @@ extension CLITests {
         XCTAssertEqual(try run(tinyTraining(out, steps: 2)).status, 0)
         let resumed = try run(tinyTraining(out, steps: 6) + ["--resume", "--eval-interval", "1"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        let evals = try FileIO.readUTF8(out + "/metrics.jsonl").split(separator: "\n").filter { $0.contains("\"eval\"") }.count
+        let evals = try FileIO.readUTF8(out + "/metrics.jsonl").split(separator: "\n").filter {
+            $0.contains("\"eval\"")
+        }.count
         XCTAssertGreaterThanOrEqual(evals, 5, "an evaluation at every resumed step")
     }
 }

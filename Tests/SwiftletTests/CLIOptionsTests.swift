@@ -7,31 +7,43 @@ import Foundation
 /// and a value out of range is refused with the library's sentence naming the option.
 extension CLITests {
     private func savedOptions(_ dir: String) throws -> TrainingOptions {
-        try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(dir + "/" + CheckpointFiles.trainer))).options
+        try JSONDecoder().decode(
+            TrainerState.self, from: Data(try FileIO.readBytes(dir + "/" + CheckpointFiles.trainer))
+        ).options
     }
 
     func testTrainAndFinetuneOptionsOverrideTheLibrarysPresets() throws {
         let trained = workDirectory + "/preset-train", tuned = workDirectory + "/preset-finetune"
         FileIO.removeItem(trained)
         FileIO.removeItem(tuned)
-        let train = try run(["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "2", "--out", trained])
+        let train = try run([
+            "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "2", "--out",
+            trained,
+        ])
         XCTAssertEqual(train.status, 0, train.stderr)
         let context = ModelPreset.tiny.config(vocabSize: 320).contextLength
         var pretraining = TrainingOptions.pretraining(contextLength: context)
         pretraining.steps = 2
         XCTAssertEqual(try savedOptions(trained), pretraining)
 
-        let finetune = try run(["finetune", "--checkpoint", trained, "--data", try corpus(), "--steps", "1", "--micro-batch-tokens", "64",
-                                "--lr", "1e-4", "--out", tuned])
+        let finetune = try run([
+            "finetune", "--checkpoint", trained, "--data", try corpus(), "--steps", "1", "--micro-batch-tokens", "64",
+            "--lr", "1e-4", "--out", tuned,
+        ])
         XCTAssertEqual(finetune.status, 0, finetune.stderr)
         var finetuning = TrainingOptions.finetuning(contextLength: context)
         (finetuning.steps, finetuning.microBatchTokens, finetuning.learningRate) = (1, 64, 1e-4)
         XCTAssertEqual(try savedOptions(tuned), finetuning)
 
-        try expectFailure(["finetune", "--checkpoint", trained, "--data", try corpus(), "--steps", "1", "--micro-batch-tokens", "0",
-                           "--out", workDirectory + "/never"], mentioning: "--micro-batch-tokens must be between 1 and")
-        try expectFailure(["train", "--data", try corpus(), "--steps", "1", "--grad-clip", "-1", "--out", workDirectory + "/never"],
-                          mentioning: "--grad-clip")
+        try expectFailure(
+            [
+                "finetune", "--checkpoint", trained, "--data", try corpus(), "--steps", "1", "--micro-batch-tokens",
+                "0",
+                "--out", workDirectory + "/never",
+            ], mentioning: "--micro-batch-tokens must be between 1 and")
+        try expectFailure(
+            ["train", "--data", try corpus(), "--steps", "1", "--grad-clip", "-1", "--out", workDirectory + "/never"],
+            mentioning: "--grad-clip")
         XCTAssertFalse(FileIO.exists(workDirectory + "/never"))
     }
 

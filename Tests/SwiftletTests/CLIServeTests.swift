@@ -52,13 +52,16 @@ extension CLITests {
         let health = try http(port, "/health")
         XCTAssertEqual(health.status, 200)
         XCTAssertTrue(health.body.contains("\"ok\""), health.body)
-        let completion = try http(port, "/v1/completions", json: #"{"prompt": "the king", "max_tokens": 5, "temperature": 0}"#)
+        let completion = try http(
+            port, "/v1/completions", json: #"{"prompt": "the king", "max_tokens": 5, "temperature": 0}"#)
         XCTAssertEqual(completion.status, 200, completion.body)
         XCTAssertTrue(completion.body.contains("\"text_completion\""), completion.body)
         // A second server cannot take the same port: one sentence, not a crash.
         let second = try run(["serve", "--checkpoint", try checkpoint(), "--port", String(port)])
         XCTAssertEqual(second.status, 1)
-        XCTAssertTrue(second.stderr.contains("swiftlet: error: cannot listen on 127.0.0.1:\(port): Address already in use."), second.stderr)
+        XCTAssertTrue(
+            second.stderr.contains("swiftlet: error: cannot listen on 127.0.0.1:\(port): Address already in use."),
+            second.stderr)
         kill(process.processIdentifier, SIGINT)
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
@@ -68,9 +71,16 @@ extension CLITests {
 
     func testServeRefusesBadOptions() throws {
         try expectFailure(["serve", "--checkpoint", workDirectory + "/nowhere"], mentioning: "does not exist")
-        try expectFailure(["serve", "--checkpoint", try checkpoint(), "--port", "70000"], mentioning: "--port must be between 0 and 65535")
-        try expectFailure(["serve", "--checkpoint", try checkpoint(), "--parallel", "0"], mentioning: "--parallel must be between 1 and 256")
-        try expectFailure(["serve", "--checkpoint", try checkpoint(), "--api-key", ""], mentioning: "--api-key must not be empty")
-        try expectFailure(["serve", "--checkpoint", try checkpoint(), "--weights", "int4"], mentioning: "--weights must be one of fp32, bf16, q8_0, q5_0, q4_0, stored.")
+        try expectFailure(
+            ["serve", "--checkpoint", try checkpoint(), "--port", "70000"],
+            mentioning: "--port must be between 0 and 65535")
+        try expectFailure(
+            ["serve", "--checkpoint", try checkpoint(), "--parallel", "0"],
+            mentioning: "--parallel must be between 1 and 256")
+        try expectFailure(
+            ["serve", "--checkpoint", try checkpoint(), "--api-key", ""], mentioning: "--api-key must not be empty")
+        try expectFailure(
+            ["serve", "--checkpoint", try checkpoint(), "--weights", "int4"],
+            mentioning: "--weights must be one of fp32, bf16, q8_0, q5_0, q4_0, stored.")
     }
 }

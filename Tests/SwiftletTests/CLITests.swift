@@ -12,13 +12,19 @@ final class CLITests: XCTestCase {
 
     static var binary: String {
         if let path = ProcessInfo.processInfo.environment["SWIFTLET_BIN"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return root.appendingPathComponent(".build/release/swiftlet").path
     }
 
     @discardableResult
-    func run(_ arguments: [String], input: String? = nil, in directory: String? = nil, environment extra: [String: String] = [:]) throws -> Outcome {
-        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: Self.binary), "build the release binary first (make test does)")
+    func run(
+        _ arguments: [String], input: String? = nil, in directory: String? = nil,
+        environment extra: [String: String] = [:]
+    ) throws -> Outcome {
+        XCTAssertTrue(
+            FileManager.default.isExecutableFile(atPath: Self.binary), "build the release binary first (make test does)"
+        )
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
@@ -37,8 +43,9 @@ final class CLITests: XCTestCase {
         let stdout = out.fileHandleForReading.readDataToEndOfFile()
         let stderr = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                       stderr: String(decoding: stderr, as: UTF8.self))
+        return Outcome(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     var workDirectory: String { "/tmp/swiftlet-cli-tests-\(getpid())" }
@@ -56,21 +63,29 @@ final class CLITests: XCTestCase {
     func checkpoint() throws -> String {
         let dir = workDirectory + "/tiny"
         if FileIO.exists(dir + "/config.json") { return dir }
-        let result = try run(["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "3",
-                              "--context", "64", "--batch-tokens", "256", "--out", dir])
+        let result = try run([
+            "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "3",
+            "--context", "64", "--batch-tokens", "256", "--out", dir,
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         return dir
     }
 
-    func expectFailure(_ arguments: [String], mentioning phrase: String, input: String? = nil, in directory: String? = nil,
-                       file: StaticString = #filePath, line: UInt = #line) throws {
+    func expectFailure(
+        _ arguments: [String], mentioning phrase: String, input: String? = nil, in directory: String? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         let result = try run(arguments, input: input, in: directory)
         XCTAssertNotEqual(result.status, 0, "should fail: \(arguments)", file: file, line: line)
         // Progress lines may come first; the error is one line of its own.
-        let errorLines = result.stderr.split(separator: "\n").filter { $0.hasPrefix("swiftlet: error:") || $0.hasPrefix("Error:") }
+        let errorLines = result.stderr.split(separator: "\n").filter {
+            $0.hasPrefix("swiftlet: error:") || $0.hasPrefix("Error:")
+        }
         XCTAssertEqual(errorLines.count, 1, "stderr: \(result.stderr)", file: file, line: line)
         XCTAssertTrue(errorLines.first?.contains(phrase) ?? false, "stderr: \(result.stderr)", file: file, line: line)
-        XCTAssertFalse(result.stderr.contains("Fatal error") || result.stderr.contains("Stack dump"), result.stderr, file: file, line: line)
+        XCTAssertFalse(
+            result.stderr.contains("Fatal error") || result.stderr.contains("Stack dump"), result.stderr, file: file,
+            line: line)
     }
 
     func testTrainThenGenerateIsReproducibleWithASeed() throws {
@@ -83,10 +98,13 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(first.stdout, second.stdout)
         XCTAssertTrue(first.stdout.hasPrefix("the king"))
         XCTAssertGreaterThan(first.stdout.count, "the king".count)
-        let other = try run(["generate", "--checkpoint", dir, "--prompt", "the king", "--max-tokens", "20", "--seed", "6"])
+        let other = try run([
+            "generate", "--checkpoint", dir, "--prompt", "the king", "--max-tokens", "20", "--seed", "6",
+        ])
         XCTAssertNotEqual(first.stdout, other.stdout)
         // Greedy, prompt from standard input, speed report with --verbose.
-        let greedy = try run(["generate", "--checkpoint", dir, "--temperature", "0", "--max-tokens", "8", "--verbose"], input: "my lord")
+        let greedy = try run(
+            ["generate", "--checkpoint", dir, "--temperature", "0", "--max-tokens", "8", "--verbose"], input: "my lord")
         XCTAssertEqual(greedy.status, 0, greedy.stderr)
         XCTAssertTrue(greedy.stdout.hasPrefix("my lord"))
         XCTAssertTrue(greedy.stderr.contains("tokens/s"))
@@ -105,22 +123,29 @@ final class CLITests: XCTestCase {
         try FileIO.writeAtomically(lines.joined(separator: "\n") + "\n", to: file)
         let out = workDirectory + "/completions.jsonl"
         FileIO.removeItem(out)
-        let result = try run(["generate", "--checkpoint", dir, "--prompts-file", file, "--parallel", "2", "--max-tokens", "6",
-                              "--seed", "4", "--out", out])
+        let result = try run([
+            "generate", "--checkpoint", dir, "--prompts-file", file, "--parallel", "2", "--max-tokens", "6",
+            "--seed", "4", "--out", out,
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertEqual(result.stdout, "")
         let records = try FileIO.readUTF8(out).split(separator: "\n").map {
             try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
         }
-        XCTAssertEqual(records.map { $0["prompt"] as? String }, ["the king speaks", "my lord", "good night", "what is this"])
+        XCTAssertEqual(
+            records.map { $0["prompt"] as? String }, ["the king speaks", "my lord", "good night", "what is this"])
         for record in records {
-            XCTAssertEqual(Set(record.keys), ["prompt", "completion", "tokens", "stop_reason", "ttft_ms", "tokens_per_s"])
+            XCTAssertEqual(
+                Set(record.keys), ["prompt", "completion", "tokens", "stop_reason", "ttft_ms", "tokens_per_s"])
             XCTAssertNotNil(record["completion"] as? String)
             XCTAssertLessThanOrEqual(record["tokens"] as! Int, 6)
         }
         XCTAssertLessThanOrEqual(records[1]["tokens"] as! Int, 3)
         // The same file to standard output gives the same completions (seeded), one parallel slot or several.
-        let serial = try run(["generate", "--checkpoint", dir, "--prompts-file", file, "--parallel", "1", "--max-tokens", "6", "--seed", "4"])
+        let serial = try run([
+            "generate", "--checkpoint", dir, "--prompts-file", file, "--parallel", "1", "--max-tokens", "6", "--seed",
+            "4",
+        ])
         XCTAssertEqual(serial.status, 0, serial.stderr)
         let serialCompletions = try serial.stdout.split(separator: "\n").map {
             (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["completion"] as! String
@@ -128,18 +153,27 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(serialCompletions, records.map { $0["completion"] as! String })
 
         try FileIO.writeAtomically("fine\n{\"prompt\": 3}\n", to: workDirectory + "/bad.jsonl")
-        try expectFailure(["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/bad.jsonl"], mentioning: "line 2")
-        try expectFailure(["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/absent.txt"], mentioning: "does not exist")
+        try expectFailure(
+            ["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/bad.jsonl"], mentioning: "line 2")
+        try expectFailure(
+            ["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/absent.txt"],
+            mentioning: "does not exist")
         let long = String(repeating: "the king speaks of love ", count: 200)
         try FileIO.writeAtomically("short\n\n" + long + "\n", to: workDirectory + "/long.txt")
-        try expectFailure(["generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/long.txt", "--out", workDirectory + "/never.jsonl"],
-                          mentioning: "line 3")
+        try expectFailure(
+            [
+                "generate", "--checkpoint", dir, "--prompts-file", workDirectory + "/long.txt", "--out",
+                workDirectory + "/never.jsonl",
+            ],
+            mentioning: "line 3")
         XCTAssertFalse(FileIO.exists(workDirectory + "/never.jsonl"), "nothing half-written")
     }
 
     func testGenerateStopsAtAStopString() throws {
         let dir = try checkpoint()
-        let base = ["generate", "--checkpoint", dir, "--prompt", "the king", "--max-tokens", "30", "--temperature", "0"]
+        let base = [
+            "generate", "--checkpoint", dir, "--prompt", "the king", "--max-tokens", "30", "--temperature", "0",
+        ]
         let free = try run(base)
         XCTAssertEqual(free.status, 0, free.stderr)
         let reply = String(free.stdout.dropFirst("the king".count).dropLast())  // without the final newline
@@ -161,13 +195,19 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(eval.status, 0, eval.stderr)
         XCTAssertTrue(eval.stdout.contains("bits per byte:"), eval.stdout)
         let encoded = try run(["tokenizer", "encode", "-m", dir, "--ids", "my lord 😀"])
-        let decoded = try run(["tokenizer", "decode", "-m", dir] + encoded.stdout.split(separator: " ").map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) })
+        let decoded = try run(
+            ["tokenizer", "decode", "-m", dir]
+                + encoded.stdout.split(separator: " ").map {
+                    String($0).trimmingCharacters(in: .whitespacesAndNewlines)
+                })
         XCTAssertEqual(decoded.stdout, "my lord 😀")
     }
 
     func testBenchPrintsJSONLines() throws {
-        let result = try run(["bench", "train", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "32",
-                              "--batch", "2", "--steps", "2", "--json"])
+        let result = try run([
+            "bench", "train", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "32",
+            "--batch", "2", "--steps", "2", "--json",
+        ])
         XCTAssertEqual(result.status, 0, result.stderr)
         let lines = result.stdout.split(separator: "\n").map(String.init)
         let names = try lines.map { line -> String in
@@ -178,45 +218,71 @@ final class CLITests: XCTestCase {
         }
         // MFU is against the peak of the precision measured: bf16 by default where the CPU has it.
         XCTAssertEqual(names, ["\(Precision.trainingDefault.rawValue).peak.gflops", "train.tokens_per_s", "train.mfu"])
-        let fp32 = try run(["bench", "train", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "32",
-                            "--batch", "2", "--steps", "1", "--json", "--precision", "fp32"])
+        let fp32 = try run([
+            "bench", "train", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "32",
+            "--batch", "2", "--steps", "1", "--json", "--precision", "fp32",
+        ])
         XCTAssertTrue(fp32.stdout.hasPrefix("{\"name\":\"fp32.peak.gflops\""), fp32.stdout)
-        let generate = try run(["bench", "generate", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "256",
-                                "--prompts", "2", "--new-tokens", "4", "--prompt-tokens", "5", "--join-tokens", "20", "--json"])
+        let generate = try run([
+            "bench", "generate", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "256",
+            "--prompts", "2", "--new-tokens", "4", "--prompt-tokens", "5", "--join-tokens", "20", "--json",
+        ])
         XCTAssertEqual(generate.status, 0, generate.stderr)
-        XCTAssertEqual(try generate.stdout.split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String },
-                       ["generate.parallel.tokens_per_s", "generate.sequential.tokens_per_s", "generate.speedup", "generate.ttft_busy_ms"])
+        XCTAssertEqual(
+            try generate.stdout.split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String
+            },
+            [
+                "generate.parallel.tokens_per_s", "generate.sequential.tokens_per_s", "generate.speedup",
+                "generate.ttft_busy_ms",
+            ])
         try expectFailure(["bench", "train", "--precision", "fp8"], mentioning: "--precision")
         // bench decode --model times a checkpoint's own weights, one result per format asked for.
-        let decode = try run(["bench", "decode", "--model", try checkpoint(), "--weights", "fp32,q4_0", "--tokens", "4",
-                              "--prompt-tokens", "8", "--json"])
+        let decode = try run([
+            "bench", "decode", "--model", try checkpoint(), "--weights", "fp32,q4_0", "--tokens", "4",
+            "--prompt-tokens", "8", "--json",
+        ])
         XCTAssertEqual(decode.status, 0, decode.stderr)
-        XCTAssertEqual(try decode.stdout.split(separator: "\n").map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String },
-                       ["prompt.tokens_per_s", "decode.tokens_per_s", "prompt.q4_0.tokens_per_s", "decode.q4_0.tokens_per_s"])
+        XCTAssertEqual(
+            try decode.stdout.split(separator: "\n").map {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["name"] as! String
+            },
+            ["prompt.tokens_per_s", "decode.tokens_per_s", "prompt.q4_0.tokens_per_s", "decode.q4_0.tokens_per_s"])
         try expectFailure(["bench", "decode", "--weights", "stored"], mentioning: "and stored, with --model")
-        try expectFailure(["bench", "decode", "--model", try checkpoint(), "--weights", "stored"], mentioning: "has no quantized tensors to use as stored")
+        try expectFailure(
+            ["bench", "decode", "--model", try checkpoint(), "--weights", "stored"],
+            mentioning: "has no quantized tensors to use as stored")
     }
 
     /// Training is bf16 by default where the CPU has the instructions; without them (or with
     /// SWIFTLET_NO_BF16=1, which hides them) it is fp32 and says so once; --precision fp32 stays.
     func testTrainingPrecisionDefaultsToBF16WhereTheCPUHasIt() throws {
-        let base = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64", "--batch-tokens", "128",
-                    "--steps", "2"]
+        let base = [
+            "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
+            "--batch-tokens", "128",
+            "--steps", "2",
+        ]
         let saved = workDirectory + "/precision"
         FileIO.removeItem(saved)
         let chosen = try run(base + ["--out", saved])
         XCTAssertEqual(chosen.status, 0, chosen.stderr)
-        XCTAssertTrue(chosen.stderr.contains("precision: \(MatrixEngine.bf16IsNative ? "bf16" : "fp32")"), chosen.stderr)
+        XCTAssertTrue(
+            chosen.stderr.contains("precision: \(MatrixEngine.bf16IsNative ? "bf16" : "fp32")"), chosen.stderr)
         func savedPrecision() throws -> Precision {
-            try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(saved + "/" + CheckpointFiles.trainer))).options.precision
+            try JSONDecoder().decode(
+                TrainerState.self, from: Data(try FileIO.readBytes(saved + "/" + CheckpointFiles.trainer))
+            ).options.precision
         }
         XCTAssertEqual(try savedPrecision(), Precision.trainingDefault)
         FileIO.removeItem(saved)
         let hidden = try run(base + ["--out", saved], environment: ["SWIFTLET_NO_BF16": "1"])
         XCTAssertEqual(hidden.status, 0, hidden.stderr)
-        XCTAssertEqual(hidden.stderr.components(separatedBy: "this CPU has no AVX512-BF16").count, 2, "said once: \(hidden.stderr)")
+        XCTAssertEqual(
+            hidden.stderr.components(separatedBy: "this CPU has no AVX512-BF16").count, 2, "said once: \(hidden.stderr)"
+        )
         XCTAssertEqual(try savedPrecision(), .fp32)
-        let refused = try run(base + ["--out", saved + "-bf16", "--precision", "bf16"], environment: ["SWIFTLET_NO_BF16": "1"])
+        let refused = try run(
+            base + ["--out", saved + "-bf16", "--precision", "bf16"], environment: ["SWIFTLET_NO_BF16": "1"])
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("no bf16 instructions"), refused.stderr)
         FileIO.removeItem(saved)
@@ -228,7 +294,10 @@ final class CLITests: XCTestCase {
     func testResumeContinuesAndRefusesToOverwrite() throws {
         let dir = workDirectory + "/resume"
         FileIO.removeItem(dir)
-        let base = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64", "--batch-tokens", "128", "--out", dir]
+        let base = [
+            "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
+            "--batch-tokens", "128", "--out", dir,
+        ]
         XCTAssertEqual(try run(base + ["--steps", "2"]).status, 0)
         try expectFailure(base + ["--steps", "2"], mentioning: "already holds a checkpoint")
         try expectFailure(base + ["--resume", "--lr", "0.1"], mentioning: "--lr differ")
@@ -243,16 +312,22 @@ final class CLITests: XCTestCase {
         FileIO.removeItem(dir)
         try FileIO.createDirectory(dir)
         try FileIO.writeAtomically("my precious notes", to: dir + "/notes.txt")
-        try expectFailure(["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "1", "--context", "64",
-                           "--out", dir], mentioning: "not a Swiftlet checkpoint")
+        try expectFailure(
+            [
+                "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--steps", "1", "--context",
+                "64",
+                "--out", dir,
+            ], mentioning: "not a Swiftlet checkpoint")
         XCTAssertEqual(try FileIO.readUTF8(dir + "/notes.txt"), "my precious notes")
     }
 
     func testCtrlCSavesACheckpointThatResumes() throws {
         let dir = workDirectory + "/interrupted"
         FileIO.removeItem(dir)
-        let arguments = ["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
-                         "--batch-tokens", "256", "--out", dir]
+        let arguments = [
+            "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
+            "--batch-tokens", "256", "--out", dir,
+        ]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments + ["--steps", "100000"]
@@ -294,13 +369,22 @@ final class CLITests: XCTestCase {
         try FileIO.writeAtomically(Array("h\0e\0l\0l\0o\0".utf8), to: work + "/utf16.txt")
         try expectFailure(trainArgs + ["--data", work + "/utf16.txt"], mentioning: "not UTF-8")
         try expectFailure(trainArgs + ["--data", try corpus(), "--steps=-5"], mentioning: "--steps must be positive")
-        try expectFailure(trainArgs + ["--data", try corpus(), "--vocab-size=0"], mentioning: "--vocab-size must be between 1 and")
-        try expectFailure(["train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "100000", "--steps", "1", "--out", work + "/never"],
-                          mentioning: "the largest that works is")
+        try expectFailure(
+            trainArgs + ["--data", try corpus(), "--vocab-size=0"], mentioning: "--vocab-size must be between 1 and")
+        try expectFailure(
+            [
+                "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "100000", "--steps", "1", "--out",
+                work + "/never",
+            ],
+            mentioning: "the largest that works is")
         XCTAssertFalse(FileIO.exists(work + "/never/config.json"), "nothing half-written")
-        try expectFailure(["generate", "--checkpoint", dir, "--prompt", "x", "--top-p", "1.5"], mentioning: "--top-p must be in (0, 1]")
-        try expectFailure(["generate", "--checkpoint", dir, "--prompt", "x", "--top-p", "0"], mentioning: "--top-p must be in (0, 1]")
-        try expectFailure(["generate", "--checkpoint", work + "/nowhere", "--prompt", "x"], mentioning: "does not exist")
+        try expectFailure(
+            ["generate", "--checkpoint", dir, "--prompt", "x", "--top-p", "1.5"],
+            mentioning: "--top-p must be in (0, 1]")
+        try expectFailure(
+            ["generate", "--checkpoint", dir, "--prompt", "x", "--top-p", "0"], mentioning: "--top-p must be in (0, 1]")
+        try expectFailure(
+            ["generate", "--checkpoint", work + "/nowhere", "--prompt", "x"], mentioning: "does not exist")
         let longPrompt = String(repeating: "the king speaks of love ", count: 200)
         try expectFailure(["generate", "--checkpoint", dir, "--prompt", longPrompt], mentioning: "context")
 
@@ -308,8 +392,10 @@ final class CLITests: XCTestCase {
         let broken = work + "/broken"
         FileIO.removeItem(broken)
         try FileManager.default.copyItem(atPath: dir, toPath: broken)
-        try FileIO.writeAtomically([9, 0, 0, 0, 0, 0, 0, 0] + Array("{\"a\":1}x".utf8), to: broken + "/model.safetensors")
-        try expectFailure(["generate", "--checkpoint", broken, "--prompt", "x"], mentioning: "not a valid safetensors file")
+        try FileIO.writeAtomically(
+            [9, 0, 0, 0, 0, 0, 0, 0] + Array("{\"a\":1}x".utf8), to: broken + "/model.safetensors")
+        try expectFailure(
+            ["generate", "--checkpoint", broken, "--prompt", "x"], mentioning: "not a valid safetensors file")
         FileIO.removeItem(broken + "/tokenizer.model")
         try expectFailure(["info", broken], mentioning: "has no tokenizer.model")
     }

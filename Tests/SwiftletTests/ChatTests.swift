@@ -2,7 +2,8 @@ import XCTest
 @testable import Swiftlet
 
 final class ChatTests: XCTestCase {
-    static let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 128, vocabSize: 320, contextLength: 128)
+    static let config = ModelConfig(
+        dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 128, vocabSize: 320, contextLength: 128)
 
     /// Random weights scaled up so greedy choices are clear-cut; the test tokenizer (with chat markers).
     func session(context: Int = 128, maxTokens: Int = 12, temperature: Float = 0) throws -> ChatSession {
@@ -13,7 +14,8 @@ final class ChatTests: XCTestCase {
         var rng = RandomGenerator(seed: 22)
         for i in 0..<model.parameters.count { model.parameters[i] += rng.normal() * 0.08 }
         let settings = ChatSettings(sampling: SamplingSettings(temperature: temperature, seed: 5), maxTokens: maxTokens)
-        return ChatSession(model: model, tokenizer: try TestData.tokenizer(), chatTemplate: .standard, settings: settings)
+        return ChatSession(
+            model: model, tokenizer: try TestData.tokenizer(), chatTemplate: .standard, settings: settings)
     }
 
     func testCachedTurnsEqualTheWholeHistoryFromScratch() throws {
@@ -59,7 +61,8 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(other.transcript, chat.transcript)
         chat.reset()
         XCTAssertTrue(chat.turns.isEmpty)
-        XCTAssertEqual(chat.engine.pool.freeBlocks, chat.engine.pool.blockCount, "reset returns the kept cache's blocks")
+        XCTAssertEqual(
+            chat.engine.pool.freeBlocks, chat.engine.pool.blockCount, "reset returns the kept cache's blocks")
         XCTAssertThrowsError(try chat.undo())
         XCTAssertThrowsError(try chat.regenerate(onText: { _ in }))
     }
@@ -88,7 +91,8 @@ final class ChatTests: XCTestCase {
         XCTAssertEqual(chat.turns.first?.role, .user)
         XCTAssertTrue(chat.turns.last!.role == .assistant && chat.turns[chat.turns.count - 2].content.hasSuffix(" 7"))
         XCTAssertLessThanOrEqual(chat.contextUsed, 64)
-        XCTAssertThrowsError(try chat.send(String(repeating: "the king speaks of love ", count: 40), onText: { _ in })) { error in
+        XCTAssertThrowsError(try chat.send(String(repeating: "the king speaks of love ", count: 40), onText: { _ in }))
+        { error in
             XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("context holds 64"))
         }
         XCTAssertTrue(chat.turns.last!.role == .assistant, "a rejected turn leaves the conversation as it was")

@@ -13,7 +13,10 @@ final class ClassificationDataTests: XCTestCase {
         return path
     }
 
-    func assertMessage(_ expression: @autoclosure () throws -> Any, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+    func assertMessage(
+        _ expression: @autoclosure () throws -> Any, _ expected: String, file: StaticString = #filePath,
+        line: UInt = #line
+    ) {
         XCTAssertThrowsError(try expression(), file: file, line: line) { error in
             XCTAssertEqual((error as? SwiftletError)?.message, expected, file: file, line: line)
         }
@@ -24,7 +27,8 @@ final class ClassificationDataTests: XCTestCase {
     func testCSVWithQuotedCommasEscapedQuotesAndNewlines() throws {
         let dir = TestData.temporaryDirectory("cls-csv")
         // A byte-order mark, CRLF records, a header in another case and the columns the other way round.
-        let csv = "\u{FEFF}Label,Text\r\n"
+        let csv =
+            "\u{FEFF}Label,Text\r\n"
             + "1,plain text\r\n"
             + "-1,\"a, b and c\"\r\n"
             + "pos,\"she said \"\"hi\"\"\"\r\n"
@@ -33,68 +37,85 @@ final class ClassificationDataTests: XCTestCase {
             + " 0 ,\"\"\"\"\n"
             + "1,no newline at the end"
         let path = try write(csv, "a.csv", in: dir)
-        XCTAssertEqual(try LabeledDataReader.read(path: path), [
-            LabeledExample(text: "plain text", label: "1"),
-            LabeledExample(text: "a, b and c", label: "-1"),
-            LabeledExample(text: "she said \"hi\"", label: "pos"),
-            LabeledExample(text: "two\nlines, with a \"quote\"", label: "neg"),
-            LabeledExample(text: "\"", label: "0"),
-            LabeledExample(text: "no newline at the end", label: "1"),
-        ])
+        XCTAssertEqual(
+            try LabeledDataReader.read(path: path),
+            [
+                LabeledExample(text: "plain text", label: "1"),
+                LabeledExample(text: "a, b and c", label: "-1"),
+                LabeledExample(text: "she said \"hi\"", label: "pos"),
+                LabeledExample(text: "two\nlines, with a \"quote\"", label: "neg"),
+                LabeledExample(text: "\"", label: "0"),
+                LabeledExample(text: "no newline at the end", label: "1"),
+            ])
     }
 
     func testTSVHasNoQuoting() throws {
         let dir = TestData.temporaryDirectory("cls-tsv")
         let path = try write("text\tlabel\nit's \"great\", really\tpos\r\n\nbad\tneg\n", "a.TSV", in: dir)
-        XCTAssertEqual(try LabeledDataReader.read(path: path), [
-            LabeledExample(text: "it's \"great\", really", label: "pos"),
-            LabeledExample(text: "bad", label: "neg"),
-        ])
+        XCTAssertEqual(
+            try LabeledDataReader.read(path: path),
+            [
+                LabeledExample(text: "it's \"great\", really", label: "pos"),
+                LabeledExample(text: "bad", label: "neg"),
+            ])
     }
 
     func testJSONLWithNumericLabels() throws {
         let dir = TestData.temporaryDirectory("cls-jsonl")
-        let jsonl = "{\"text\": \"good\", \"label\": 1}\n\n{\"label\": -1, \"Text\": \"bad\"}\r\n"
+        let jsonl =
+            "{\"text\": \"good\", \"label\": 1}\n\n{\"label\": -1, \"Text\": \"bad\"}\r\n"
             + "{\"text\": \"named\", \"label\": \"positive\", \"extra\": [1, 2]}\n{\"text\": \"half\", \"label\": 0.5}\n"
         let path = try write(jsonl, "a.jsonl", in: dir)
-        XCTAssertEqual(try LabeledDataReader.read(path: path), [
-            LabeledExample(text: "good", label: "1"),
-            LabeledExample(text: "bad", label: "-1"),
-            LabeledExample(text: "named", label: "positive"),
-            LabeledExample(text: "half", label: "0.5"),
-        ])
+        XCTAssertEqual(
+            try LabeledDataReader.read(path: path),
+            [
+                LabeledExample(text: "good", label: "1"),
+                LabeledExample(text: "bad", label: "-1"),
+                LabeledExample(text: "named", label: "positive"),
+                LabeledExample(text: "half", label: "0.5"),
+            ])
     }
 
     func testCustomColumns() throws {
         let dir = TestData.temporaryDirectory("cls-columns")
         let csv = try write("id,review,stars\n7,\"fine, fine\",4\n8,awful,1\n", "r.csv", in: dir)
-        XCTAssertEqual(try LabeledDataReader.read(path: csv, textColumn: "Review", labelColumn: "stars"), [
-            LabeledExample(text: "fine, fine", label: "4"),
-            LabeledExample(text: "awful", label: "1"),
-        ])
+        XCTAssertEqual(
+            try LabeledDataReader.read(path: csv, textColumn: "Review", labelColumn: "stars"),
+            [
+                LabeledExample(text: "fine, fine", label: "4"),
+                LabeledExample(text: "awful", label: "1"),
+            ])
         let jsonl = try write("{\"review\": \"ok\", \"stars\": 3}\n", "r.jsonl", in: dir)
-        XCTAssertEqual(try LabeledDataReader.read(path: jsonl, textColumn: "review", labelColumn: "stars"),
-                       [LabeledExample(text: "ok", label: "3")])
+        XCTAssertEqual(
+            try LabeledDataReader.read(path: jsonl, textColumn: "review", labelColumn: "stars"),
+            [LabeledExample(text: "ok", label: "3")])
     }
 
     func testBadInputGivesOneSentenceEach() throws {
         let dir = TestData.temporaryDirectory("cls-bad")
         assertMessage(try LabeledDataReader.read(path: dir + "/none.csv"), "\(dir)/none.csv does not exist.")
         let txt = try write("text,label\na,1\n", "a.txt", in: dir)
-        assertMessage(try LabeledDataReader.read(path: txt), "\(txt) is not a .csv, .tsv or .jsonl file, so its format is unknown.")
+        assertMessage(
+            try LabeledDataReader.read(path: txt),
+            "\(txt) is not a .csv, .tsv or .jsonl file, so its format is unknown.")
         let noColumn = try write("sentence,label\na,1\n", "c.csv", in: dir)
-        assertMessage(try LabeledDataReader.read(path: noColumn), "\(noColumn) has no \"text\" column; its header has \"sentence\", \"label\".")
-        assertMessage(try LabeledDataReader.read(path: noColumn, textColumn: "sentence", labelColumn: "class"),
-                      "\(noColumn) has no \"class\" column; its header has \"sentence\", \"label\".")
+        assertMessage(
+            try LabeledDataReader.read(path: noColumn),
+            "\(noColumn) has no \"text\" column; its header has \"sentence\", \"label\".")
+        assertMessage(
+            try LabeledDataReader.read(path: noColumn, textColumn: "sentence", labelColumn: "class"),
+            "\(noColumn) has no \"class\" column; its header has \"sentence\", \"label\".")
         let fields = try write("text,label\na,1\n\"b, c\",2,3\n", "f.csv", in: dir)
         assertMessage(try LabeledDataReader.read(path: fields), "\(fields) line 3 has 3 fields but the header has 2.")
         let tsvFields = try write("text\tlabel\na\n", "f.tsv", in: dir)
-        assertMessage(try LabeledDataReader.read(path: tsvFields), "\(tsvFields) line 2 has 1 fields but the header has 2.")
+        assertMessage(
+            try LabeledDataReader.read(path: tsvFields), "\(tsvFields) line 2 has 1 fields but the header has 2.")
         let open = try write("text,label\na,1\n\"never\nclosed,2\n", "q.csv", in: dir)
         assertMessage(try LabeledDataReader.read(path: open), "\(open) line 3 opens a quote that is never closed.")
         let afterQuote = try write("text,label\n\"a\"b,1\n", "aq.csv", in: dir)
-        assertMessage(try LabeledDataReader.read(path: afterQuote),
-                      "\(afterQuote) line 2 has text after a closing quote (a quote inside a quoted field is written \"\").")
+        assertMessage(
+            try LabeledDataReader.read(path: afterQuote),
+            "\(afterQuote) line 2 has text after a closing quote (a quote inside a quoted field is written \"\").")
         let emptyText = try write("text,label\na,1\n\"  \",2\n", "e.csv", in: dir)
         assertMessage(try LabeledDataReader.read(path: emptyText), "\(emptyText) line 3 has an empty text.")
         let emptyJSONText = try write("{\"text\": \"\", \"label\": 1}\n", "e.jsonl", in: dir)
@@ -112,7 +133,8 @@ final class ClassificationDataTests: XCTestCase {
         let noText = try write("{\"body\": \"a\", \"label\": 1}\n", "t.jsonl", in: dir)
         assertMessage(try LabeledDataReader.read(path: noText), "\(noText) line 1 has no \"text\" string.")
         let badLabel = try write("{\"text\": \"a\", \"label\": [1]}\n", "l.jsonl", in: dir)
-        assertMessage(try LabeledDataReader.read(path: badLabel), "\(badLabel) line 1 has no \"label\" string or number.")
+        assertMessage(
+            try LabeledDataReader.read(path: badLabel), "\(badLabel) line 1 has no \"label\" string or number.")
     }
 
     func testSplitSendsEveryFifthToTest() {
@@ -131,7 +153,8 @@ final class ClassificationDataTests: XCTestCase {
         let dir = #filePath.split(separator: "/").dropLast(3).joined(separator: "/")
         let train = "/" + dir + "/corpora/polarity/train.csv", test = "/" + dir + "/corpora/polarity/test.csv"
         try XCTSkipUnless(FileIO.exists(train) && FileIO.exists(test), "corpora/polarity is not fetched")
-        let trainExamples = try LabeledDataReader.read(path: train), testExamples = try LabeledDataReader.read(path: test)
+        let trainExamples = try LabeledDataReader.read(path: train),
+            testExamples = try LabeledDataReader.read(path: test)
         XCTAssertEqual(trainExamples.count, 3200)
         XCTAssertEqual(testExamples.count, 800)
         XCTAssertEqual(trainExamples.filter { $0.label == "1" }.count, 1600)
@@ -161,7 +184,7 @@ final class ClassificationDataTests: XCTestCase {
         let m = threeClassMatrix()
         XCTAssertEqual(m.counts, [[5, 2, 1], [1, 6, 1], [0, 2, 4]])
         XCTAssertEqual(m.total, 22)
-        XCTAssertEqual(m.accuracy, 15.0 / 22.0, accuracy: 1e-12)        // diagonal 5 + 6 + 4
+        XCTAssertEqual(m.accuracy, 15.0 / 22.0, accuracy: 1e-12)  // diagonal 5 + 6 + 4
         // Precision = diagonal / column sum (6, 10, 6); recall = diagonal / row sum (8, 8, 6).
         XCTAssertEqual(m.precision(0), 5.0 / 6.0, accuracy: 1e-12)
         XCTAssertEqual(m.precision(1), 6.0 / 10.0, accuracy: 1e-12)
@@ -202,15 +225,20 @@ final class ClassificationDataTests: XCTestCase {
     func testReportShowsTheScoresAndTheMatrix() {
         let report = threeClassMatrix().report()
         let lines = report.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines.first { $0.hasPrefix("cat ") }?.split(separator: " "), ["cat", "0.833", "0.625", "0.714", "8"])
-        XCTAssertEqual(lines.first { $0.hasPrefix("dog ") }?.split(separator: " "), ["dog", "0.600", "0.750", "0.667", "8"])
-        XCTAssertEqual(lines.first { $0.hasPrefix("bird ") }?.split(separator: " "), ["bird", "0.667", "0.667", "0.667", "6"])
+        XCTAssertEqual(
+            lines.first { $0.hasPrefix("cat ") }?.split(separator: " "), ["cat", "0.833", "0.625", "0.714", "8"])
+        XCTAssertEqual(
+            lines.first { $0.hasPrefix("dog ") }?.split(separator: " "), ["dog", "0.600", "0.750", "0.667", "8"])
+        XCTAssertEqual(
+            lines.first { $0.hasPrefix("bird ") }?.split(separator: " "), ["bird", "0.667", "0.667", "0.667", "6"])
         XCTAssertTrue(report.contains("accuracy  0.682  (15 of 22)"), report)
         XCTAssertTrue(report.contains("macro-F1  0.683"), report)
         let matrix = Array(lines.drop { !$0.hasPrefix("confusion matrix") }.dropFirst())
-        XCTAssertEqual(matrix.map { $0.split(separator: " ").map(String.init) }, [
-            ["cat", "dog", "bird"], ["cat", "5", "2", "1"], ["dog", "1", "6", "1"], ["bird", "0", "2", "4"],
-        ])
+        XCTAssertEqual(
+            matrix.map { $0.split(separator: " ").map(String.init) },
+            [
+                ["cat", "dog", "bird"], ["cat", "5", "2", "1"], ["dog", "1", "6", "1"], ["bird", "0", "2", "4"],
+            ])
         // Columns line up: every matrix line has the same width.
         XCTAssertEqual(Set(matrix.map(\.count)).count, 1, report)
 
@@ -236,10 +264,11 @@ final class ClassificationDataTests: XCTestCase {
         XCTAssertFalse(svg.contains("<b>") || svg.contains("A&B") || svg.contains("R&D"))
         XCTAssertTrue(svg.contains(">actual</text>") && svg.contains(">predicted</text>"))
         for count in ["1", "3", "0"] { XCTAssertTrue(svg.contains(">\(count)</text>"), count) }
-        XCTAssertEqual(svg.ranges(of: "<rect ").count, 1 + 4)   // background + cells
+        XCTAssertEqual(svg.ranges(of: "<rect ").count, 1 + 4)  // background + cells
         // Every tag opened is closed: each <text> has its </text>, and no '<' starts anything else.
         XCTAssertEqual(svg.ranges(of: "<text").count, svg.ranges(of: "</text>").count)
         let tags = svg.split(separator: "<").map { $0.prefix { $0 != " " && $0 != ">" } }
-        XCTAssertTrue(tags.allSatisfy { ["svg", "/svg", "rect", "text", "/text"].contains(String($0)) }, "\(Set(tags))")
+        XCTAssertTrue(
+            tags.allSatisfy { ["svg", "/svg", "rect", "text", "/text"].contains(String($0)) }, "\(Set(tags))")
     }
 }

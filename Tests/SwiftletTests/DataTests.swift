@@ -23,7 +23,9 @@ final class DataTests: XCTestCase {
             let rows = batch.cumulativeLengths[s]..<batch.cumulativeLengths[s + 1]
             XCTAssertEqual(batch.positions[rows], ArraySlice((0..<Int32(rows.count))), file: file, line: line)
             for r in rows {
-                XCTAssertEqual(batch.targets[r], batch.tokens[r] + 1, "a target crosses a document boundary", file: file, line: line)
+                XCTAssertEqual(
+                    batch.targets[r], batch.tokens[r] + 1, "a target crosses a document boundary", file: file,
+                    line: line)
                 XCTAssertEqual(batch.tokens[r] / 1000, batch.tokens[rows.lowerBound] / 1000, file: file, line: line)
             }
         }
@@ -40,8 +42,10 @@ final class DataTests: XCTestCase {
             let batch = packer.nextBatch(rows: min(48, predictions - drawn))
             XCTAssertEqual(batch.rows, min(48, predictions - drawn), "no padding")
             XCTAssertTrue(batch.targets.allSatisfy { $0 >= 0 })
-            XCTAssertTrue(batch.cumulativeLengths.indices.dropFirst().allSatisfy {
-                batch.cumulativeLengths[$0] - batch.cumulativeLengths[$0 - 1] <= 32 })
+            XCTAssertTrue(
+                batch.cumulativeLengths.indices.dropFirst().allSatisfy {
+                    batch.cumulativeLengths[$0] - batch.cumulativeLengths[$0 - 1] <= 32
+                })
             assertWellFormed(batch)
             for t in batch.targets { seen[t, default: 0] += 1 }
             drawn += batch.rows
@@ -115,14 +119,18 @@ final class DataTests: XCTestCase {
     func testFilesBecomeDocuments() throws {
         let dir = TestData.temporaryDirectory("documents")
         try FileIO.writeAtomically("first one\n\nsecond\n\n\n\nthird\n", to: dir + "/plain.txt")
-        try FileIO.writeAtomically("{\"text\": \"a line\"}\n\n{\"text\": \"another\\nline\", \"id\": 3}\n", to: dir + "/lines.jsonl")
+        try FileIO.writeAtomically(
+            "{\"text\": \"a line\"}\n\n{\"text\": \"another\\nline\", \"id\": 3}\n", to: dir + "/lines.jsonl")
         let split = try CorpusReader.readText(paths: [dir + "/plain.txt"], format: DocumentFormat(separator: "\n\n"))
         XCTAssertEqual(split.documents.map(\.text), ["first one", "second", "third\n"])
         XCTAssertEqual(try CorpusReader.readText(paths: [dir + "/plain.txt"]).documents.count, 1)
-        XCTAssertEqual(try CorpusReader.readText(paths: [dir + "/lines.jsonl"]).documents.map(\.text), ["a line", "another\nline"])
+        XCTAssertEqual(
+            try CorpusReader.readText(paths: [dir + "/lines.jsonl"]).documents.map(\.text), ["a line", "another\nline"])
         try FileIO.writeAtomically("{\"text\": \"ok\"}\n{\"body\": \"no text\"}\n", to: dir + "/bad.jsonl")
         XCTAssertThrowsError(try CorpusReader.readText(paths: [dir + "/bad.jsonl"])) { error in
-            XCTAssertTrue(((error as? SwiftletError)?.message ?? "").hasPrefix("\(dir)/bad.jsonl line 2 is not a JSON object with a \"text\" string"))
+            XCTAssertTrue(
+                ((error as? SwiftletError)?.message ?? "").hasPrefix(
+                    "\(dir)/bad.jsonl line 2 is not a JSON object with a \"text\" string"))
         }
         XCTAssertEqual(DocumentFormat.unescaped("\\n\\n"), "\n\n")
     }

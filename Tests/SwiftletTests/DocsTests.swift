@@ -43,7 +43,8 @@ final class DocsTests: XCTestCase {
         let name = span.split(separator: "(").first.map(String.init) ?? span
         let parts = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         let identifier = #"^[A-Za-z_][A-Za-z0-9_]*$"#
-        guard parts.count <= 2, parts.allSatisfy({ $0.isEmpty || $0.range(of: identifier, options: .regularExpression) != nil })
+        guard parts.count <= 2,
+            parts.allSatisfy({ $0.isEmpty || $0.range(of: identifier, options: .regularExpression) != nil })
         else { return nil }
         var found = true
         if let type = parts.first, !type.isEmpty {
@@ -58,7 +59,9 @@ final class DocsTests: XCTestCase {
         }
         if parts.count == 2 {
             let member = parts[1]
-            found = found && declares(code, #"(func|var|let|case|init)\s+"# + member + #"\b|case\s+[^\n]*\b"# + member + #"\b"#)
+            found =
+                found
+                && declares(code, #"(func|var|let|case|init)\s+"# + member + #"\b|case\s+[^\n]*\b"# + member + #"\b"#)
         }
         return found
     }
@@ -71,7 +74,9 @@ final class DocsTests: XCTestCase {
         var files: [(String, String)] = []
         for folder in folders {
             let base = root.appendingPathComponent(folder)
-            guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else { continue }
+            guard let walker = FileManager.default.enumerator(at: base, includingPropertiesForKeys: nil) else {
+                continue
+            }
             for case let url as URL in walker where ["swift", "c", "h"].contains(url.pathExtension) {
                 files.append((url.path, try String(contentsOf: url, encoding: .utf8)))
             }

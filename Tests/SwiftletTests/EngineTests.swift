@@ -5,7 +5,8 @@ import XCTest
 /// and the generation engine's batching guarantees.
 final class EngineTests: XCTestCase {
     /// Head size 16 (chunks of 8+ rows take the tiled path), grouped KV heads, the test tokenizer's vocabulary.
-    static let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 128, vocabSize: 320, contextLength: 96)
+    static let config = ModelConfig(
+        dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 128, vocabSize: 320, contextLength: 96)
 
     nonisolated(unsafe) static var cachedModel: Transformer?
     /// Random weights scaled up so the next-token distribution is far from uniform.
@@ -39,7 +40,8 @@ final class EngineTests: XCTestCase {
             let shapes = Self.pagedShapes
             let totalRows = shapes.reduce(0) { $0 + $1.rows }, totalKeys = shapes.reduce(0) { $0 + $1.past + $1.rows }
             let q = TestData.randoms(totalRows * heads * headDim, seed: 30)
-            let k = TestData.randoms(totalKeys * rowStride, seed: 31), v = TestData.randoms(totalKeys * rowStride, seed: 32)
+            let k = TestData.randoms(totalKeys * rowStride, seed: 31),
+                v = TestData.randoms(totalKeys * rowStride, seed: 32)
             // Contiguous layout for the reference; the same rows scattered into pool blocks taken
             // in a scrambled order for the paged kernel.
             let blocksNeeded = shapes.reduce(0) { $0 + ($1.past + $1.rows + blockSize - 1) / blockSize }
@@ -61,44 +63,60 @@ final class EngineTests: XCTestCase {
                     }
                 }
                 spans.append(SequenceRows(start: queryStart, count: shape.rows, past: shape.past, keyStart: keyStart))
-                paged.append(SequenceRows(start: queryStart, count: shape.rows, past: shape.past, keyStart: tables.count))
+                paged.append(
+                    SequenceRows(start: queryStart, count: shape.rows, past: shape.past, keyStart: tables.count))
                 tables += table
                 queryStart += shape.rows
                 keyStart += keys
             }
-            var out = [Float](repeating: 0, count: totalRows * heads * headDim), lse = [Float](repeating: 0, count: totalRows * heads)
+            var out = [Float](repeating: 0, count: totalRows * heads * headDim),
+                lse = [Float](repeating: 0, count: totalRows * heads)
             keysPool.withUnsafeBufferPointer { kp in
                 valuesPool.withUnsafeBufferPointer { vp in
                     tables.withUnsafeBufferPointer { tp in
-                        let pages = KVPages(keys: kp.baseAddress!, values: vp.baseAddress!, blockTables: tp.baseAddress!, blockSize: blockSize,
-                                            blockStride: blockSize * rowStride, rowStride: rowStride)
-                        PagedAttention.forward(q: q, out: &out, logSumExp: &lse, spans: paged, pages: pages, heads: heads, kvHeads: kvHeads,
-                                               headDim: headDim)
+                        let pages = KVPages(
+                            keys: kp.baseAddress!, values: vp.baseAddress!, blockTables: tp.baseAddress!,
+                            blockSize: blockSize,
+                            blockStride: blockSize * rowStride, rowStride: rowStride)
+                        PagedAttention.forward(
+                            q: q, out: &out, logSumExp: &lse, spans: paged, pages: pages, heads: heads,
+                            kvHeads: kvHeads,
+                            headDim: headDim)
                     }
                 }
             }
-            let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            let reference = Reference.attention(
+                q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
             let label = "heads \(heads)/\(kvHeads) size \(headDim) block \(blockSize)"
             XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, label)
             XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4, label)
             // Same arithmetic as the contiguous kernel, to the bit.
-            var contiguous = [Float](repeating: 0, count: out.count), contiguousLSE = [Float](repeating: 0, count: lse.count)
-            Attention.forward(q: q, k: k, v: v, out: &contiguous, logSumExp: &contiguousLSE, spans: spans, heads: heads, kvHeads: kvHeads,
-                              headDim: headDim)
+            var contiguous = [Float](repeating: 0, count: out.count),
+                contiguousLSE = [Float](repeating: 0, count: lse.count)
+            Attention.forward(
+                q: q, k: k, v: v, out: &contiguous, logSumExp: &contiguousLSE, spans: spans, heads: heads,
+                kvHeads: kvHeads,
+                headDim: headDim)
             XCTAssertEqual(out, contiguous, label)
         }
     }
 
     func testMultiRowGemvEqualsSingleRowsExactly() {
-        for (rows, inFeatures, outFeatures) in [(5, 70, 37), (8, 64, 4096), (2, 288, 768), (3, 16, 3), (16, 48, 7), (13, 100, 11), (16, 288, 4096)] {
-            let w = TestData.randoms(outFeatures * inFeatures, seed: 40), x = TestData.randoms(rows * inFeatures, seed: 41)
+        for (rows, inFeatures, outFeatures) in [
+            (5, 70, 37), (8, 64, 4096), (2, 288, 768), (3, 16, 3), (16, 48, 7), (13, 100, 11), (16, 288, 4096),
+        ] {
+            let w = TestData.randoms(outFeatures * inFeatures, seed: 40),
+                x = TestData.randoms(rows * inFeatures, seed: 41)
             var batched = [Float](repeating: 0.5, count: rows * outFeatures), single = batched
-            Gemv.applyRows(w, x, &batched, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            Gemv.applyRows(
+                w, x, &batched, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
             for r in 0..<rows {
                 x.withUnsafeBufferPointer { xp in
                     single.withUnsafeMutableBufferPointer { yp in
-                        Gemv.apply(w, xp.baseAddress! + r * inFeatures, yp.baseAddress! + r * outFeatures, inFeatures: inFeatures,
-                                   outFeatures: outFeatures, accumulate: true)
+                        Gemv.apply(
+                            w, xp.baseAddress! + r * inFeatures, yp.baseAddress! + r * outFeatures,
+                            inFeatures: inFeatures,
+                            outFeatures: outFeatures, accumulate: true)
                     }
                 }
             }
@@ -107,14 +125,21 @@ final class EngineTests: XCTestCase {
     }
 
     func testBFloat16GemvEqualsFloatGemvOnTheRoundedWeightsExactly() {
-        for (rows, inFeatures, outFeatures) in [(1, 70, 37), (1, 1000, 1200), (5, 70, 37), (8, 64, 4096), (3, 16, 3), (13, 100, 11)] {
-            let w = TestData.randoms(outFeatures * inFeatures, seed: 60), x = TestData.randoms(rows * inFeatures, seed: 61)
+        for (rows, inFeatures, outFeatures) in [
+            (1, 70, 37), (1, 1000, 1200), (5, 70, 37), (8, 64, 4096), (3, 16, 3), (13, 100, 11),
+        ] {
+            let w = TestData.randoms(outFeatures * inFeatures, seed: 60),
+                x = TestData.randoms(rows * inFeatures, seed: 61)
             let bits = w.map { BFloat16Bits(bits: BFloat16.round($0)) }
             let rounded = bits.map(\.value)
-            var viaBFloat16 = [Float](repeating: 0.5, count: rows * outFeatures), viaFloat = viaBFloat16, unrounded = viaBFloat16
-            Gemv.applyRows(bits, x, &viaBFloat16, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
-            Gemv.applyRows(rounded, x, &viaFloat, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
-            Gemv.applyRows(w, x, &unrounded, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            var viaBFloat16 = [Float](repeating: 0.5, count: rows * outFeatures), viaFloat = viaBFloat16,
+                unrounded = viaBFloat16
+            Gemv.applyRows(
+                bits, x, &viaBFloat16, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            Gemv.applyRows(
+                rounded, x, &viaFloat, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
+            Gemv.applyRows(
+                w, x, &unrounded, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
             let label = "\(rows)×\(outFeatures)×\(inFeatures)"
             XCTAssertEqual(viaBFloat16, viaFloat, label)
             // bf16 keeps 8 significant bits: each weight within 2⁻⁹ of itself, relatively.
@@ -132,7 +157,8 @@ final class EngineTests: XCTestCase {
         // 200 rows of 24: in one call every element is in the vector loop (4800 = 300 × 16); a
         // row alone has an 8-element scalar tail.
         let swigluWidth = 24, swigluRows = 200
-        let g = TestData.randoms(swigluRows * swigluWidth, seed: 53), u = TestData.randoms(swigluRows * swigluWidth, seed: 54)
+        let g = TestData.randoms(swigluRows * swigluWidth, seed: 53),
+            u = TestData.randoms(swigluRows * swigluWidth, seed: 54)
         var all = [Float](repeating: 0, count: g.count)
         SwiGLU.forward(gate: g, up: u, out: &all, count: g.count)
         for r in 0..<swigluRows {
@@ -227,34 +253,52 @@ final class EngineTests: XCTestCase {
     // MARK: prompts files
 
     func testPromptsFileLinesOverrideTheCommandLine() throws {
-        let text = "plain prompt\n\n{\"prompt\": \"json\", \"max_tokens\": 5, \"top_k\": 3, \"min_p\": 0.2, \"repetition_penalty\": 1.5, \"presence_penalty\": 0.5, \"frequency_penalty\": -0.25, \"seed\": 9, \"stop\": [\"x\"]}\r\n"
+        let text =
+            "plain prompt\n\n{\"prompt\": \"json\", \"max_tokens\": 5, \"top_k\": 3, \"min_p\": 0.2, \"repetition_penalty\": 1.5, \"presence_penalty\": 0.5, \"frequency_penalty\": -0.25, \"seed\": 9, \"stop\": [\"x\"]}\r\n"
         let defaults = SamplingSettings(temperature: 0.5, topK: 0, topP: 0.9, seed: 1)
         let lines = try PromptsFile.parse(text, name: "p.txt", maxTokens: 20, sampling: defaults, stop: ["END"])
         XCTAssertEqual(lines.map(\.line), [1, 3])
-        XCTAssertEqual(lines[0], PromptLine(line: 1, prompt: "plain prompt", maxTokens: 20, sampling: defaults, stop: ["END"]))
+        XCTAssertEqual(
+            lines[0], PromptLine(line: 1, prompt: "plain prompt", maxTokens: 20, sampling: defaults, stop: ["END"]))
         XCTAssertEqual(lines[1].prompt, "json")
         XCTAssertEqual(lines[1].maxTokens, 5)
-        XCTAssertEqual(lines[1].sampling, SamplingSettings(temperature: 0.5, topK: 3, topP: 0.9, minP: 0.2, repetitionPenalty: 1.5,
-                                                              presencePenalty: 0.5, frequencyPenalty: -0.25, seed: 9))
+        XCTAssertEqual(
+            lines[1].sampling,
+            SamplingSettings(
+                temperature: 0.5, topK: 3, topP: 0.9, minP: 0.2, repetitionPenalty: 1.5,
+                presencePenalty: 0.5, frequencyPenalty: -0.25, seed: 9))
         XCTAssertEqual(lines[1].stop, ["x"])
-        for (bad, phrase) in [("ok\n{\"prompt\": 1}", "line 2 of p.txt is not a valid JSON"), ("{\"prompt\": \"a\", \"top_p\": 2}", "line 1 of p.txt: --top-p"),
-                              ("\n\n", "holds no prompts")] {
-            XCTAssertThrowsError(try PromptsFile.parse(bad, name: "p.txt", maxTokens: 20, sampling: defaults, stop: [])) { error in
+        for (bad, phrase) in [
+            ("ok\n{\"prompt\": 1}", "line 2 of p.txt is not a valid JSON"),
+            ("{\"prompt\": \"a\", \"top_p\": 2}", "line 1 of p.txt: --top-p"),
+            ("\n\n", "holds no prompts"),
+        ] {
+            XCTAssertThrowsError(try PromptsFile.parse(bad, name: "p.txt", maxTokens: 20, sampling: defaults, stop: []))
+            { error in
                 XCTAssertTrue((error as? SwiftletError)?.message.contains(phrase) ?? false, "\(error)")
             }
         }
         // Output lines: fields in the documented order, text escaped.
-        let record = CompletionRecord(prompt: "a \"q\"\n", result: GenerationResult(tokens: [1, 2, 3], text: "b\u{1}", promptTokens: 2,
-                                                                                   stopReason: .stopString, timeToFirstToken: 0.0123, generationSeconds: 0.5))
-        XCTAssertEqual(record.jsonLine, "{\"prompt\":\"a \\\"q\\\"\\n\",\"completion\":\"b\\u0001\",\"tokens\":3,\"stop_reason\":\"stop_string\",\"ttft_ms\":12.3,\"tokens_per_s\":4.0}")
+        let record = CompletionRecord(
+            prompt: "a \"q\"\n",
+            result: GenerationResult(
+                tokens: [1, 2, 3], text: "b\u{1}", promptTokens: 2,
+                stopReason: .stopString, timeToFirstToken: 0.0123, generationSeconds: 0.5))
+        XCTAssertEqual(
+            record.jsonLine,
+            "{\"prompt\":\"a \\\"q\\\"\\n\",\"completion\":\"b\\u0001\",\"tokens\":3,\"stop_reason\":\"stop_string\",\"ttft_ms\":12.3,\"tokens_per_s\":4.0}"
+        )
     }
 
     // MARK: the engine
 
     /// Greedy or seeded tokens of each request, run through one engine.
-    func generate(_ requests: [GenerationRequest], parallel: Int, promptTokensPerStep: Int = 16) throws -> [GenerationResult] {
-        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(),
-                                      options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: promptTokensPerStep))
+    func generate(
+        _ requests: [GenerationRequest], parallel: Int, promptTokensPerStep: Int = 16
+    ) throws -> [GenerationResult] {
+        let engine = GenerationEngine(
+            model: model(), tokenizer: try TestData.tokenizer(),
+            options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: promptTokensPerStep))
         let ids = try requests.map { try engine.submit($0) }
         let results = engine.runUntilIdle()
         XCTAssertEqual(engine.pool.freeBlocks, engine.pool.blockCount, "every block returned")
@@ -264,12 +308,14 @@ final class EngineTests: XCTestCase {
     /// Eight other prompts of different lengths (1 to 40 tokens; some need several prompt chunks).
     func crowd(sampling: (Int) -> SamplingSettings) -> [GenerationRequest] {
         [1, 3, 8, 17, 30, 5, 40, 12].enumerated().map { i, length in
-            GenerationRequest(prompt: prompt(length, seed: 100 + UInt64(i)), maxTokens: 10 + 3 * i, sampling: sampling(i))
+            GenerationRequest(
+                prompt: prompt(length, seed: 100 + UInt64(i)), maxTokens: 10 + 3 * i, sampling: sampling(i))
         }
     }
 
     func testGreedyTokensAreTheSameAloneAndInABatch() throws {
-        let target = GenerationRequest(prompt: prompt(21, seed: 7), maxTokens: 24, sampling: SamplingSettings(temperature: 0))
+        let target = GenerationRequest(
+            prompt: prompt(21, seed: 7), maxTokens: 24, sampling: SamplingSettings(temperature: 0))
         let alone = try generate([target], parallel: 1)[0]
         XCTAssertEqual(alone.tokens.count, 24)
         var batch = crowd { _ in SamplingSettings(temperature: 0) }
@@ -282,7 +328,8 @@ final class EngineTests: XCTestCase {
         XCTAssertEqual(queued[4].tokens, alone.tokens)
         // Each of the others equals its own solo run too.
         for i in [0, 6] {
-            XCTAssertEqual(together[i < 4 ? i : i + 1].tokens, try generate([batch[i < 4 ? i : i + 1]], parallel: 1)[0].tokens)
+            XCTAssertEqual(
+                together[i < 4 ? i : i + 1].tokens, try generate([batch[i < 4 ? i : i + 1]], parallel: 1)[0].tokens)
         }
     }
 
@@ -295,10 +342,12 @@ final class EngineTests: XCTestCase {
         let rounded = copyOfModel()
         rounded.roundParametersToBFloat16()
         var requests = crowd { _ in SamplingSettings(temperature: 0) }
-        requests.append(GenerationRequest(prompt: prompt(21, seed: 7), maxTokens: 24, sampling: SamplingSettings(temperature: 0)))
+        requests.append(
+            GenerationRequest(prompt: prompt(21, seed: 7), maxTokens: 24, sampling: SamplingSettings(temperature: 0)))
         func run(_ model: Transformer, _ weights: Precision) throws -> [[Int32]] {
-            let engine = GenerationEngine(model: model, tokenizer: try TestData.tokenizer(),
-                                          options: GenerationEngine.Options(parallel: 9, promptTokensPerStep: 16, weights: weights))
+            let engine = GenerationEngine(
+                model: model, tokenizer: try TestData.tokenizer(),
+                options: GenerationEngine.Options(parallel: 9, promptTokensPerStep: 16, weights: weights))
             let ids = try requests.map { try engine.submit($0) }
             let results = engine.runUntilIdle()
             return ids.map { results[$0]!.tokens }
@@ -307,14 +356,16 @@ final class EngineTests: XCTestCase {
         let original = copyOfModel()
         let viaBFloat16 = try run(original, .bf16)
         XCTAssertEqual(viaBFloat16, viaFloat)
-        XCTAssertEqual(Array(UnsafeBufferPointer(start: original.parameters.pointer, count: original.parameters.count)),
-                       Array(UnsafeBufferPointer(start: rounded.parameters.pointer, count: rounded.parameters.count)),
-                       "the engine rounded the model's weights in place")
+        XCTAssertEqual(
+            Array(UnsafeBufferPointer(start: original.parameters.pointer, count: original.parameters.count)),
+            Array(UnsafeBufferPointer(start: rounded.parameters.pointer, count: rounded.parameters.count)),
+            "the engine rounded the model's weights in place")
         XCTAssertNotEqual(try run(copyOfModel(), .fp32), viaFloat, "rounding changes what this model generates")
     }
 
     func testSeededSamplingDoesNotDependOnTheBatch() throws {
-        let settings = SamplingSettings(temperature: 1, topK: 0, topP: 0.9, minP: 0.01, repetitionPenalty: 1.2, seed: 42)
+        let settings = SamplingSettings(
+            temperature: 1, topK: 0, topP: 0.9, minP: 0.01, repetitionPenalty: 1.2, seed: 42)
         let target = GenerationRequest(prompt: prompt(11, seed: 8), maxTokens: 30, sampling: settings)
         let alone = try generate([target], parallel: 1)[0]
         var batch = crowd { i in SamplingSettings(temperature: 1.2, seed: UInt64(i)) }
@@ -327,12 +378,14 @@ final class EngineTests: XCTestCase {
     }
 
     func testCancellingFreesKVBlocksAtOnce() throws {
-        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 4))
+        let engine = GenerationEngine(
+            model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 4))
         let total = engine.pool.blockCount
         var cancelledID = -1
         var freeAfterCancel = -1, freeBeforeCancel = -1
         var pieces = 0
-        var request = GenerationRequest(prompt: prompt(40, seed: 9), maxTokens: 50, sampling: SamplingSettings(temperature: 0))
+        var request = GenerationRequest(
+            prompt: prompt(40, seed: 9), maxTokens: 50, sampling: SamplingSettings(temperature: 0))
         request.onText = { _ in
             pieces += 1
             if pieces == 2 {
@@ -342,8 +395,10 @@ final class EngineTests: XCTestCase {
             }
         }
         cancelledID = try engine.submit(request)
-        let other = try engine.submit(GenerationRequest(prompt: prompt(20, seed: 10), maxTokens: 40, sampling: SamplingSettings(temperature: 0)))
-        let third = try engine.submit(GenerationRequest(prompt: prompt(5, seed: 11), maxTokens: 40, sampling: SamplingSettings(temperature: 0)))
+        let other = try engine.submit(
+            GenerationRequest(prompt: prompt(20, seed: 10), maxTokens: 40, sampling: SamplingSettings(temperature: 0)))
+        let third = try engine.submit(
+            GenerationRequest(prompt: prompt(5, seed: 11), maxTokens: 40, sampling: SamplingSettings(temperature: 0)))
         var results: [GenerationEngine.RequestID: GenerationResult] = [:]
         for _ in 0..<6 { for (id, r) in engine.step() { results[id] = r } }
         XCTAssertEqual(results[cancelledID]?.stopReason, .cancelled)
@@ -368,14 +423,17 @@ final class EngineTests: XCTestCase {
         }
         XCTAssertThrowsError(try engine.submit(GenerationRequest(prompt: [])))
         // 95 tokens leave room for one more: accepted, and it ends with a full context.
-        let id = try engine.submit(GenerationRequest(prompt: prompt(93, seed: 1), maxTokens: 50, sampling: SamplingSettings(temperature: 0)))
+        let id = try engine.submit(
+            GenerationRequest(prompt: prompt(93, seed: 1), maxTokens: 50, sampling: SamplingSettings(temperature: 0)))
         let result = engine.runUntilIdle()[id]!
         XCTAssertEqual(result.stopReason, .contextFull)
-        XCTAssertEqual(result.tokens.count, 96 - 93 + 1, "the cache fills; the last token is sampled from the full context")
+        XCTAssertEqual(
+            result.tokens.count, 96 - 93 + 1, "the cache fills; the last token is sampled from the full context")
     }
 
     func testStopStringsEndTheReplyAndAreNotEmitted() throws {
-        let base = GenerationRequest(prompt: prompt(6, seed: 12), maxTokens: 40, sampling: SamplingSettings(temperature: 0))
+        let base = GenerationRequest(
+            prompt: prompt(6, seed: 12), maxTokens: 40, sampling: SamplingSettings(temperature: 0))
         let free = try generate([base], parallel: 1)[0]
         let text = Array(free.text)
         XCTAssertGreaterThan(text.count, 12, free.text)

@@ -7,9 +7,11 @@ import Foundation
 #endif
 
 final class FinetuneTests: XCTestCase {
-    let dialogue = [ChatMessage(role: .system, content: "Be brief."), ChatMessage(role: .user, content: "my lord"),
-                    ChatMessage(role: .assistant, content: "good night"), ChatMessage(role: .user, content: "what is this"),
-                    ChatMessage(role: .assistant, content: "love")]
+    let dialogue = [
+        ChatMessage(role: .system, content: "Be brief."), ChatMessage(role: .user, content: "my lord"),
+        ChatMessage(role: .assistant, content: "good night"), ChatMessage(role: .user, content: "what is this"),
+        ChatMessage(role: .assistant, content: "love"),
+    ]
 
     func testChatTemplateTrainsOnlyTheAssistant() throws {
         let tokenizer = try TestData.tokenizer()
@@ -28,7 +30,8 @@ final class FinetuneTests: XCTestCase {
             i += content.count + 2
         }
         XCTAssertEqual(i, tokens.count)
-        XCTAssertEqual(try ChatTemplate.standard.prompt(Array(dialogue.prefix(2)), tokenizer: tokenizer).last, ids.assistant)
+        XCTAssertEqual(
+            try ChatTemplate.standard.prompt(Array(dialogue.prefix(2)), tokenizer: tokenizer).last, ids.assistant)
     }
 
     func testNoGradientFlowsFromSystemAndUserTokens() throws {
@@ -56,10 +59,11 @@ final class FinetuneTests: XCTestCase {
         var rowLosses = [Float](repeating: .nan, count: batch.rows)
         let logits = FloatBuffer(count: CrossEntropy.chunkRows * config.vocabSize)
         _ = batch.targets.withUnsafeBufferPointer { targets in
-            CrossEntropy.forwardBackward(hidden: pass.finalHidden, weight: model.parameters.pointer + model.layout.outputHead,
-                                         targets: targets.baseAddress!, rows: batch.rows, dim: config.dim, vocab: config.vocabSize,
-                                         logits: logits.pointer, gradientScale: 1, dhidden: &dhidden, dweight: &dweight,
-                                         rowLosses: &rowLosses, matrices: pass.matrices)
+            CrossEntropy.forwardBackward(
+                hidden: pass.finalHidden, weight: model.parameters.pointer + model.layout.outputHead,
+                targets: targets.baseAddress!, rows: batch.rows, dim: config.dim, vocab: config.vocabSize,
+                logits: logits.pointer, gradientScale: 1, dhidden: &dhidden, dweight: &dweight,
+                rowLosses: &rowLosses, matrices: pass.matrices)
         }
         for r in 0..<batch.rows where batch.targets[r] < 0 {
             XCTAssertEqual(rowLosses[r], 0)
@@ -70,7 +74,8 @@ final class FinetuneTests: XCTestCase {
 
     func testDialogueLinesAreRead() throws {
         let dir = TestData.temporaryDirectory("dialogues")
-        try FileIO.writeAtomically("""
+        try FileIO.writeAtomically(
+            """
             {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
             {"text": "plain text sits beside dialogues"}
             """, to: dir + "/chat.jsonl")
@@ -81,7 +86,8 @@ final class FinetuneTests: XCTestCase {
         let documents = try TokenCache.tokens(of: corpus, tokenizer: try TestData.tokenizer()).documents
         XCTAssertEqual(documents.documentCount, 2)
         XCTAssertEqual(documents.trainable?.count, documents.count)
-        try FileIO.writeAtomically("{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}\n", to: dir + "/bad.jsonl")
+        try FileIO.writeAtomically(
+            "{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}]}\n", to: dir + "/bad.jsonl")
         XCTAssertThrowsError(try CorpusReader.readText(paths: [dir + "/bad.jsonl"])) { error in
             XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("line 1"))
         }
@@ -94,11 +100,14 @@ final class FinetuneTests: XCTestCase {
         let base = Transformer(config: config)
         base.initialize(seed: 4)
         let baseDir = TestData.temporaryDirectory("ft-base")
-        try Checkpoint.save(baseDir, files: [
-            CheckpointFiles.config: try Checkpoint.configBytes(CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
-            CheckpointFiles.model: Checkpoint.weightBytes(base),
-            CheckpointFiles.tokenizer: tokenizer.modelBytes,
-        ])
+        try Checkpoint.save(
+            baseDir,
+            files: [
+                CheckpointFiles.config: try Checkpoint.configBytes(
+                    CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
+                CheckpointFiles.model: Checkpoint.weightBytes(base),
+                CheckpointFiles.tokenizer: tokenizer.modelBytes,
+            ])
         // A learning rate far too high: validation improves at first, then gets worse.
         var options = TrainingOptions()
         options.steps = 200
@@ -108,11 +117,14 @@ final class FinetuneTests: XCTestCase {
         options.evalInterval = 5
         options.keepBest = true
         options.patience = 2
-        let train = WeightedCorpus(name: "t", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 200, seed: 1))))
-        let validation = ValidationSet(name: "v", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 30, seed: 2))))
+        let train = WeightedCorpus(
+            name: "t", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 200, seed: 1))))
+        let validation = ValidationSet(
+            name: "v", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 30, seed: 2))))
         let dir = TestData.temporaryDirectory("ft-out")
-        let trainer = try Trainer(finetuning: try Checkpoint.load(baseDir), options: options, training: [train], validation: [validation],
-                                  directory: dir)
+        let trainer = try Trainer(
+            finetuning: try Checkpoint.load(baseDir), options: options, training: [train], validation: [validation],
+            directory: dir)
         XCTAssertEqual(try trainer.run(report: { _ in }, shouldStop: { false }), .stoppedEarly)
         XCTAssertLessThan(trainer.state.step, 200)
         let evaluations = trainer.records.filter { $0.kind == "eval" }
@@ -124,9 +136,11 @@ final class FinetuneTests: XCTestCase {
         let kept = try Checkpoint.load(dir)
         XCTAssertEqual(kept.config.training["steps"], String(best.step))
         let pass = TrainingPass(model: kept.model, maxRows: 64)
-        let rescored = Evaluator.evaluate(pass: pass, tokenizer: tokenizer,
-                                          windows: Evaluator.windows(of: validation.documents, context: 32, maxTokens: options.evalTokens))
+        let rescored = Evaluator.evaluate(
+            pass: pass, tokenizer: tokenizer,
+            windows: Evaluator.windows(of: validation.documents, context: 32, maxTokens: options.evalTokens))
         XCTAssertEqual(rescored.loss, best.loss, accuracy: 1e-6)
-        XCTAssertEqual(try Checkpoint.load(baseDir).model.parameters.array, base.parameters.array, "the base is untouched")
+        XCTAssertEqual(
+            try Checkpoint.load(baseDir).model.parameters.array, base.parameters.array, "the base is untouched")
     }
 }

@@ -11,7 +11,8 @@ final class GemmaCheckpointTests: XCTestCase {
         c.headDimension = 24
         c.normEpsilon = 1e-6
         c.ropeTheta = 1_000_000
-        c.gemma = ModelConfig.GemmaOptions(slidingWindow: 4, globalInterval: 2, localRopeTheta: 10_000, queryPreAttentionScalar: 24)
+        c.gemma = ModelConfig.GemmaOptions(
+            slidingWindow: 4, globalInterval: 2, localRopeTheta: 10_000, queryPreAttentionScalar: 24)
         return c
     }()
 
@@ -26,7 +27,9 @@ final class GemmaCheckpointTests: XCTestCase {
         var rng = RandomGenerator(seed: 6)
         for i in 0..<model.parameters.count { model.parameters[i] += rng.normal() * 0.05 }
         for view in model.layout.views where view.shape.count == 1 {
-            for i in 0..<view.count { model.parameters[view.offset + i] = 1 + rng.normal() * 0.4 + (i % 7 == 0 ? 3 : 0) }
+            for i in 0..<view.count {
+                model.parameters[view.offset + i] = 1 + rng.normal() * 0.4 + (i % 7 == 0 ? 3 : 0)
+            }
         }
         return model
     }
@@ -36,7 +39,8 @@ final class GemmaCheckpointTests: XCTestCase {
         XCTAssertTrue(HuggingFaceDirectory.isGemmaVocabulary(tokenizer))
         let model = Self.model()
         let dir = TestData.temporaryDirectory("gemma-hf") + "/model"
-        let config = CheckpointConfig(model: Self.config, tokenizer: TokenizerFacts(tokenizer), training: ["name": "tiny"], chat: .gemma)
+        let config = CheckpointConfig(
+            model: Self.config, tokenizer: TokenizerFacts(tokenizer), training: ["name": "tiny"], chat: .gemma)
         try CheckpointStore.write(CheckpointContents(config: config, model: model, tokenizer: tokenizer), to: dir)
 
         let json = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(dir + "/config.json")))
@@ -47,14 +51,18 @@ final class GemmaCheckpointTests: XCTestCase {
         XCTAssertEqual(json["sliding_window"]?.integer, 4)
         XCTAssertEqual(json["rope_local_base_freq"]?.number, 10_000)
         XCTAssertEqual(json["query_pre_attn_scalar"]?.number, 24)
-        XCTAssertEqual(json["layer_types"]?.array?.compactMap(\.string), ["sliding_attention", "full_attention", "sliding_attention", "full_attention"])
+        XCTAssertEqual(
+            json["layer_types"]?.array?.compactMap(\.string),
+            ["sliding_attention", "full_attention", "sliding_attention", "full_attention"])
         XCTAssertEqual(json["final_logit_softcapping"], .null)
         XCTAssertEqual(json["pad_token_id"]?.integer, 0)
         let tokenizerConfig = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(dir + "/tokenizer_config.json")))
         XCTAssertEqual(tokenizerConfig["tokenizer_class"]?.string, "GemmaTokenizer")
         XCTAssertEqual(tokenizerConfig["add_bos_token"]?.bool, true)
         XCTAssertEqual(tokenizerConfig["pad_token"]?.string, "<pad>")
-        XCTAssertEqual(tokenizerConfig["additional_special_tokens"], .array([.string("<start_of_turn>"), .string("<end_of_turn>")]))
+        XCTAssertEqual(
+            tokenizerConfig["additional_special_tokens"],
+            .array([.string("<start_of_turn>"), .string("<end_of_turn>")]))
         // Runs of whitespace are added tokens matched after the normalizer (as SentencePiece
         // matches them); the turn markers are special.
         let added = try XCTUnwrap(tokenizerConfig["added_tokens_decoder"])
@@ -65,8 +73,11 @@ final class GemmaCheckpointTests: XCTestCase {
 
         // Hugging Face's names, and its norms hold w = gain − 1.
         let weights = try SafetensorsFile(dir + "/model.safetensors")
-        for name in ["model.layers.0.pre_feedforward_layernorm.weight", "model.layers.3.self_attn.k_norm.weight", "model.norm.weight",
-                     "model.layers.1.post_feedforward_layernorm.weight", "model.embed_tokens.weight"] {
+        for name in [
+            "model.layers.0.pre_feedforward_layernorm.weight", "model.layers.3.self_attn.k_norm.weight",
+            "model.norm.weight",
+            "model.layers.1.post_feedforward_layernorm.weight", "model.embed_tokens.weight",
+        ] {
             XCTAssertNotNil(weights.entries[name], name)
         }
         let finalNorm = try XCTUnwrap(model.layout.views.first { $0.name == "model.norm.weight" })
@@ -97,16 +108,20 @@ final class GemmaCheckpointTests: XCTestCase {
             return try HuggingFaceConfig.modelConfig(.object(keys), path: "config.json")
         }
         // The older spelling: only sliding_window_pattern.
-        XCTAssertEqual(try config(["layer_types": .null, "sliding_window_pattern": .number(2)]).gemma?.globalInterval, 2)
+        XCTAssertEqual(
+            try config(["layer_types": .null, "sliding_window_pattern": .number(2)]).gemma?.globalInterval, 2)
         // save_pretrained leaves out what equals Gemma3TextConfig's defaults.
-        let defaults = try config(["tie_word_embeddings": .null, "rope_theta": .null, "rms_norm_eps": .null, "max_position_embeddings": .null])
+        let defaults = try config([
+            "tie_word_embeddings": .null, "rope_theta": .null, "rms_norm_eps": .null, "max_position_embeddings": .null,
+        ])
         XCTAssertEqual(defaults.tiedEmbedding, true)
         XCTAssertEqual(defaults.ropeTheta, 1_000_000)
         XCTAssertEqual(defaults.normEpsilon, 1e-6)
         XCTAssertEqual(defaults.contextLength, 131_072)
         // transformers' default pattern when neither is given: every sixth layer global.
         XCTAssertEqual(try config(["layer_types": .null, "sliding_window_pattern": .null]).gemma?.globalInterval, 6)
-        let irregular = JSONValue.array(["full_attention", "sliding_attention", "sliding_attention", "full_attention"].map { .string($0) })
+        let irregular = JSONValue.array(
+            ["full_attention", "sliding_attention", "sliding_attention", "full_attention"].map { .string($0) })
         XCTAssertThrowsError(try config(["layer_types": irregular]))
         XCTAssertThrowsError(try config(["final_logit_softcapping": .number(30)]))
         XCTAssertThrowsError(try config(["hidden_activation": .string("gelu")]))
@@ -119,8 +134,10 @@ final class GemmaCheckpointTests: XCTestCase {
         let tokenizer = try Self.tokenizer()
         let model = Self.model()
         var config = Self.config  // its query scale is 1/√headDim, as llama.cpp computes it
-        let checkpoint = Checkpoint(directory: "tiny", config: CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer), chat: .gemma),
-                                    model: model, tokenizer: tokenizer)
+        let checkpoint = Checkpoint(
+            directory: "tiny",
+            config: CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer), chat: .gemma),
+            model: model, tokenizer: tokenizer)
         let path = TestData.temporaryDirectory("gemma-gguf") + "/tiny.gguf"
         try ModelExport.gguf(checkpoint, type: .f32, to: path)
         let file = try GGUFFile(path)
@@ -140,8 +157,9 @@ final class GemmaCheckpointTests: XCTestCase {
         XCTAssertEqual(back.config.chat, .gemma)
 
         config.gemma?.queryPreAttentionScalar = 256
-        let other = Checkpoint(directory: "tiny", config: CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer)),
-                               model: Transformer(config: config), tokenizer: tokenizer)
+        let other = Checkpoint(
+            directory: "tiny", config: CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer)),
+            model: Transformer(config: config), tokenizer: tokenizer)
         XCTAssertThrowsError(try GGUFModel.serialize(other, type: .f32, name: "tiny"))
     }
 
@@ -149,10 +167,12 @@ final class GemmaCheckpointTests: XCTestCase {
     /// both AdamW moments (16 bytes a parameter, ≈ 4.3 GB) plus activations and one chunk of
     /// vocabulary logits, refused where it does not fit.
     func testFineTuningThe270MIsPlannedBeforeItStarts() throws {
-        var c = ModelConfig(dim: 640, layers: 18, heads: 4, kvHeads: 1, hiddenDim: 2048, vocabSize: 262_144, contextLength: 32_768)
+        var c = ModelConfig(
+            dim: 640, layers: 18, heads: 4, kvHeads: 1, hiddenDim: 2048, vocabSize: 262_144, contextLength: 32_768)
         c.headDimension = 256
         c.normEpsilon = 1e-6
-        c.gemma = ModelConfig.GemmaOptions(slidingWindow: 512, globalInterval: 6, localRopeTheta: 10_000, queryPreAttentionScalar: 256)
+        c.gemma = ModelConfig.GemmaOptions(
+            slidingWindow: 512, globalInterval: 6, localRopeTheta: 10_000, queryPreAttentionScalar: 256)
         XCTAssertEqual(c.parameterCount, 268_098_176)
         let plan = MemoryPlan.training(c, rows: 2048)
         let bytes = Dictionary(plan.parts.map { ($0.name, $0.bytes) }, uniquingKeysWith: +)

@@ -21,9 +21,13 @@ final class GemmaKernelTests: XCTestCase {
         GeGLU.backward(dout: r, gate: gate, up: up, dgate: &dg, dup: &du, count: count)
         let upCopy = up, gateCopy = gate
         for i in 0..<count {
-            let ng = numericalDerivative(at: &gate, index: i, epsilon: 1e-3) { weightedSum(Reference.geglu(gate: $0, up: upCopy), r) }
+            let ng = numericalDerivative(at: &gate, index: i, epsilon: 1e-3) {
+                weightedSum(Reference.geglu(gate: $0, up: upCopy), r)
+            }
             assertClose(Double(dg[i]), ng, relative: 1e-2, absolute: 1e-3, "dgate[\(i)]")
-            let nu = numericalDerivative(at: &up, index: i, epsilon: 1e-3) { weightedSum(Reference.geglu(gate: gateCopy, up: $0), r) }
+            let nu = numericalDerivative(at: &up, index: i, epsilon: 1e-3) {
+                weightedSum(Reference.geglu(gate: gateCopy, up: $0), r)
+            }
             assertClose(Double(du[i]), nu, relative: 1e-2, absolute: 1e-3, "dup[\(i)]")
         }
     }

@@ -11,7 +11,8 @@ final class GemmaModelTests: XCTestCase {
         c.headDimension = 16
         c.normEpsilon = 1e-6
         c.ropeTheta = 1000
-        c.gemma = ModelConfig.GemmaOptions(slidingWindow: 4, globalInterval: 3, localRopeTheta: 50, queryPreAttentionScalar: 8)
+        c.gemma = ModelConfig.GemmaOptions(
+            slidingWindow: 4, globalInterval: 3, localRopeTheta: 50, queryPreAttentionScalar: 8)
         return c
     }()
 
@@ -25,7 +26,9 @@ final class GemmaModelTests: XCTestCase {
 
     /// Lengths beyond the window on both attention paths (the tiled one from 8 rows, which a
     /// binding window sends down the row path) and a short one it does not reach.
-    let documents: [[Int32]] = [[1, 5, 9, 13, 17, 21, 25, 29, 33, 2, 6], [2, 4, 8], (0..<14).map { Int32(($0 * 7 + 3) % 40) }]
+    let documents: [[Int32]] = [
+        [1, 5, 9, 13, 17, 21, 25, 29, 33, 2, 6], [2, 4, 8], (0..<14).map { Int32(($0 * 7 + 3) % 40) },
+    ]
 
     func testTheConfigDescribesGemmasLayers() {
         let c = Self.config
@@ -63,7 +66,9 @@ final class GemmaModelTests: XCTestCase {
             let logits = Array(UnsafeBufferPointer(start: generation.logits.pointer, count: model.config.vocabSize))
             let m = logits.max()!
             let lse = Double(m) + log(logits.reduce(0.0) { $0 + exp(Double($1 - m)) })
-            XCTAssertEqual(lse - Double(logits[Int(tokens[end])]), Double(rowLosses[end - 1]), accuracy: 1e-3, "after \(end) tokens")
+            XCTAssertEqual(
+                lse - Double(logits[Int(tokens[end])]), Double(rowLosses[end - 1]), accuracy: 1e-3,
+                "after \(end) tokens")
         }
         table.release(to: pool)
     }

@@ -31,21 +31,31 @@ final class GemmaTokenizerTests: XCTestCase {
     func expected(_ name: String) throws -> Expected {
         let json = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(Self.fixtures + "/" + name)))
         func entry(_ value: JSONValue) throws -> (String, [Int32]) {
-            (try XCTUnwrap(value["text"]?.string), try XCTUnwrap(value["ids"]?.array).map { Int32(try XCTUnwrap($0.integer)) })
+            (
+                try XCTUnwrap(value["text"]?.string),
+                try XCTUnwrap(value["ids"]?.array).map { Int32(try XCTUnwrap($0.integer)) }
+            )
         }
-        return Expected(plain: try XCTUnwrap(json["plain"]?.array).map(entry), chat: try entry(try XCTUnwrap(json["chat"])))
+        return Expected(
+            plain: try XCTUnwrap(json["plain"]?.array).map(entry), chat: try entry(try XCTUnwrap(json["chat"])))
     }
 
-    func check(_ tokenizer: Tokenizer, against expected: Expected, file: StaticString = #filePath, line: UInt = #line) throws {
+    func check(
+        _ tokenizer: Tokenizer, against expected: Expected, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         for (text, ids) in expected.plain {
             XCTAssertEqual(tokenizer.encodeDocument(text), ids, "\(text.debugDescription)", file: file, line: line)
             // The text comes back from its ids (BOS decodes to nothing).
             XCTAssertEqual(tokenizer.decode(ids), text, file: file, line: line)
         }
         // Gemma's chat layout renders the dialogue llama.cpp tokenizes (with its special tokens).
-        let messages = [ChatMessage(role: .user, content: "What is the capital of France?"), ChatMessage(role: .assistant, content: "Paris.")]
+        let messages = [
+            ChatMessage(role: .user, content: "What is the capital of France?"),
+            ChatMessage(role: .assistant, content: "Paris."),
+        ]
         XCTAssertEqual(ChatTemplate.native(for: tokenizer), .gemma)
-        XCTAssertEqual(try ChatTemplate.gemma.prompt(messages, tokenizer: tokenizer), expected.chat.ids, file: file, line: line)
+        XCTAssertEqual(
+            try ChatTemplate.gemma.prompt(messages, tokenizer: tokenizer), expected.chat.ids, file: file, line: line)
     }
 
     func testAGemmaStyleVocabularyTokenizesAsLlamaCpp() throws {
@@ -83,10 +93,14 @@ final class GemmaTokenizerTests: XCTestCase {
     func testGemma3MetadataMapsToTheModelConfig() throws {
         let vocabulary = try GGUFFile(Self.fixtures + "/vocab-gemma-style.gguf")
         var writer = GGUFWriter()
-        for key in vocabulary.metadata.keys.sorted() where !key.hasPrefix("GGUF.") { writer.set(key, vocabulary.metadata[key]!) }
+        for key in vocabulary.metadata.keys.sorted() where !key.hasPrefix("GGUF.") {
+            writer.set(key, vocabulary.metadata[key]!)
+        }
         let pieces = try XCTUnwrap(vocabulary.metadata["tokenizer.ggml.tokens"]?.array).count
-        writer.tensors.append(GGUFWriter.Tensor(name: "token_embd.weight", shape: [pieces, 64], type: .f32,
-                                                data: [UInt8](repeating: 0, count: pieces * 64 * 4)))
+        writer.tensors.append(
+            GGUFWriter.Tensor(
+                name: "token_embd.weight", shape: [pieces, 64], type: .f32,
+                data: [UInt8](repeating: 0, count: pieces * 64 * 4)))
         let path = TestData.temporaryDirectory("gemma-config") + ".gguf"
         try FileIO.writeAtomically(writer.serialized(), to: path)
         let (config, tokenizer) = try GGUFModel.modelConfig(try GGUFFile(path), path: path)
@@ -109,7 +123,10 @@ final class GemmaTokenizerTests: XCTestCase {
         XCTAssertEqual(config.ropeTheta(layer: 5), 1_000_000)
         // Gemma's block has four more norms per layer, under Hugging Face's Gemma 3 names.
         let names = Set(ParameterLayout(config: config).views.map(\.name))
-        for name in ["self_attn.q_norm", "self_attn.k_norm", "post_attention_layernorm", "pre_feedforward_layernorm", "post_feedforward_layernorm"] {
+        for name in [
+            "self_attn.q_norm", "self_attn.k_norm", "post_attention_layernorm", "pre_feedforward_layernorm",
+            "post_feedforward_layernorm",
+        ] {
             XCTAssertTrue(names.contains("model.layers.0.\(name).weight"), name)
         }
     }
@@ -117,18 +134,23 @@ final class GemmaTokenizerTests: XCTestCase {
     func testGemmaChatLayout() throws {
         let tokenizer = try GGUFModel.tokenizer(Self.fixtures + "/vocab-gemma-style.gguf")
         let t = ChatTemplate.gemma
-        let messages = [ChatMessage(role: .system, content: "Be brief."), ChatMessage(role: .user, content: "Hi"),
-                        ChatMessage(role: .assistant, content: "Hello."), ChatMessage(role: .user, content: "Bye")]
-        let rendered = "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
+        let messages = [
+            ChatMessage(role: .system, content: "Be brief."), ChatMessage(role: .user, content: "Hi"),
+            ChatMessage(role: .assistant, content: "Hello."), ChatMessage(role: .user, content: "Bye"),
+        ]
+        let rendered =
+            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
             + "<start_of_turn>user\nBye<end_of_turn>\n"
         let (tokens, trainable) = try t.encode(messages, tokenizer: tokenizer)
         XCTAssertEqual(tokens, [tokenizer.bosID] + tokenizer.encode(rendered))
         // Only the reply and its end-of-turn marker are trained.
         let trained = zip(tokens, trainable).filter(\.1).map(\.0)
         XCTAssertEqual(trained, tokenizer.encode("Hello.") + [tokenizer.id(ofPiece: "<end_of_turn>")])
-        let firstExchange = "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
-        XCTAssertEqual(try t.prompt(Array(messages.prefix(3)), tokenizer: tokenizer),
-                       [tokenizer.bosID] + tokenizer.encode(firstExchange + "<start_of_turn>model\n"))
+        let firstExchange =
+            "<start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n"
+        XCTAssertEqual(
+            try t.prompt(Array(messages.prefix(3)), tokenizer: tokenizer),
+            [tokenizer.bosID] + tokenizer.encode(firstExchange + "<start_of_turn>model\n"))
         XCTAssertEqual(t.stopStrings, ["<end_of_turn>", "<start_of_turn>"])
         // A template survives config.json and is recognized in its Jinja form.
         let decoded = try JSONDecoder().decode(ChatTemplate.self, from: JSONEncoder().encode(t))

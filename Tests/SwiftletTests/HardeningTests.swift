@@ -28,13 +28,13 @@ final class HardeningTests: XCTestCase {
         // Unused slots get labels that match no byte, as darts-clone's builder leaves them.
         func units(_ count: Int) -> [UInt32] { (0..<count).map { UInt32(($0 & 0xFF) ^ 1) } }
         var farOffset = units(256)
-        farOffset[0] = 0xFFFF << 10            // the root's children lie far past the array
+        farOffset[0] = 0xFFFF << 10  // the root's children lie far past the array
         var badValue = units(512)
-        badValue[0] = 256 << 10                // root base 256
-        badValue[256 ^ 0x61] = 0x61 | 1 << 8   // 'a' has a leaf, whose value points past the text
+        badValue[0] = 256 << 10  // root base 256
+        badValue[256 ^ 0x61] = 0x61 | 1 << 8  // 'a' has a leaf, whose value points past the text
         var cycle = units(256)
         cycle[0] = 0
-        cycle[0x61] = 0x61 | 0x61 << 10        // 'a' leads back to the root: a loop
+        cycle[0x61] = 0x61 | 0x61 << 10  // 'a' leads back to the root: a loop
         let cases: [([UInt8], String)] = [
             ([1, 0, 0], "shorter than its header"),
             ([0xFF, 0xFF, 0, 0, 1, 2, 3, 4], "does not fit"),
@@ -62,7 +62,8 @@ final class HardeningTests: XCTestCase {
     }
 
     func testClassifierAndAdapterFilesAreRangeChecked() {
-        XCTAssertTrue(message { try ClassifierConfig(labels: ["a", "b", "a"], pooling: .mean).validate() }.contains("twice"))
+        XCTAssertTrue(
+            message { try ClassifierConfig(labels: ["a", "b", "a"], pooling: .mean).validate() }.contains("twice"))
         XCTAssertTrue(message { try ClassifierConfig(labels: ["a", ""], pooling: .mean).validate() }.contains("empty"))
         XCTAssertTrue(message { try LoRAConfig(rank: 4, targets: [.q, .q]).validate() }.contains("twice"))
         XCTAssertTrue(message { try LoRAConfig(rank: 5000).validate() }.contains("--lora-rank"))
@@ -99,7 +100,8 @@ final class HardeningTests: XCTestCase {
     func testLabelColumnsMustBeUnambiguous() throws {
         let dir = TestData.temporaryDirectory("columns")
         try FileIO.writeAtomically("{\"text\":\"a\",\"label\":\"x\",\"Label\":\"y\"}\n", to: dir + "/both.jsonl")
-        XCTAssertTrue(message { _ = try LabeledDataReader.read(path: dir + "/both.jsonl") }.contains("which both match"))
+        XCTAssertTrue(
+            message { _ = try LabeledDataReader.read(path: dir + "/both.jsonl") }.contains("which both match"))
         try FileIO.writeAtomically("text,Text,label\na,b,c\n", to: dir + "/both.csv")
         XCTAssertTrue(message { _ = try LabeledDataReader.read(path: dir + "/both.csv") }.contains("which both match"))
         try FileIO.writeAtomically("Text,LABEL\na,c\n", to: dir + "/one.csv")
@@ -116,9 +118,14 @@ final class HardeningTests: XCTestCase {
     }
 
     func testTranscriptsAreRangeChecked() {
-        let bad = #"{"turns":[{"role":"system","content":"x"}],"mode":"chat","settings":{"sampling":{"temperature":1,"topK":0,"topP":1,"minP":0,"repetitionPenalty":1,"seed":1},"maxTokens":5,"stop":[]}}"#
-        XCTAssertTrue(message { _ = try ChatTranscript.decode(Array(bad.utf8), path: "t.json") }.contains("not a valid chat transcript"))
-        let huge = bad.replacingOccurrences(of: "\"system\"", with: "\"user\"").replacingOccurrences(of: "\"maxTokens\":5", with: "\"maxTokens\":99999999999")
-        XCTAssertTrue(message { _ = try ChatTranscript.decode(Array(huge.utf8), path: "t.json") }.contains("max_tokens"))
+        let bad =
+            #"{"turns":[{"role":"system","content":"x"}],"mode":"chat","settings":{"sampling":{"temperature":1,"topK":0,"topP":1,"minP":0,"repetitionPenalty":1,"seed":1},"maxTokens":5,"stop":[]}}"#
+        XCTAssertTrue(
+            message { _ = try ChatTranscript.decode(Array(bad.utf8), path: "t.json") }.contains(
+                "not a valid chat transcript"))
+        let huge = bad.replacingOccurrences(of: "\"system\"", with: "\"user\"").replacingOccurrences(
+            of: "\"maxTokens\":5", with: "\"maxTokens\":99999999999")
+        XCTAssertTrue(
+            message { _ = try ChatTranscript.decode(Array(huge.utf8), path: "t.json") }.contains("max_tokens"))
     }
 }

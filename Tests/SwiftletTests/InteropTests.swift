@@ -17,11 +17,14 @@ final class InteropTests: XCTestCase {
         return parts.joined(separator: "/") + "/Fixtures/interop"
     }()
 
-    func makeCheckpoint(_ name: String, kvHeads: Int = 2, headDimension: Int? = nil, tied: Bool = true,
-                        chat: ChatTemplate? = nil) throws -> (String, Checkpoint) {
+    func makeCheckpoint(
+        _ name: String, kvHeads: Int = 2, headDimension: Int? = nil, tied: Bool = true,
+        chat: ChatTemplate? = nil
+    ) throws -> (String, Checkpoint) {
         let tokenizer = try TestData.bpeTokenizer()
-        var config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: kvHeads, hiddenDim: 96, vocabSize: tokenizer.vocabSize,
-                                 contextLength: 64, tiedEmbedding: tied)
+        var config = ModelConfig(
+            dim: 64, layers: 2, heads: 4, kvHeads: kvHeads, hiddenDim: 96, vocabSize: tokenizer.vocabSize,
+            contextLength: 64, tiedEmbedding: tied)
         config.headDimension = headDimension
         config.ropeTheta = 50_000
         config.normEpsilon = 1e-6
@@ -32,7 +35,8 @@ final class InteropTests: XCTestCase {
             for i in 0..<view.count { model.parameters[view.offset + i] = 1 + 0.01 * Float(i % 7) }
         }
         let dir = TestData.temporaryDirectory(name)
-        let checkpointConfig = CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer), training: ["steps": "3"], chat: chat)
+        let checkpointConfig = CheckpointConfig(
+            model: config, tokenizer: TokenizerFacts(tokenizer), training: ["steps": "3"], chat: chat)
         try Checkpoint.save(dir, files: try Checkpoint.modelFiles(checkpointConfig, model: model, tokenizer: tokenizer))
         return (dir, try Checkpoint.load(dir))
     }
@@ -75,8 +79,11 @@ final class InteropTests: XCTestCase {
     }
 
     func testGGUFExportLoadsBackBitForBit() throws {
-        for (name, kvHeads, headDimension, tied) in [("gguf-gqa", 2, nil, true), ("gguf-headdim", 1, 24 as Int?, false)] {
-            let (_, original) = try makeCheckpoint(name, kvHeads: kvHeads, headDimension: headDimension, tied: tied, chat: .standard)
+        for (name, kvHeads, headDimension, tied) in [
+            ("gguf-gqa", 2, nil, true), ("gguf-headdim", 1, 24 as Int?, false),
+        ] {
+            let (_, original) = try makeCheckpoint(
+                name, kvHeads: kvHeads, headDimension: headDimension, tied: tied, chat: .standard)
             let path = TestData.temporaryDirectory(name + "-out") + "/model.gguf"
             try ModelExport.gguf(original, type: .f32, to: path)
             let loaded = try Checkpoint.load(path)
@@ -85,20 +92,26 @@ final class InteropTests: XCTestCase {
             XCTAssertEqual(loaded.tokenizer.modelBytes.count > 0, true)
             let text = TestData.text(lines: 60, seed: 11) + "  tabs\t\tand   spaces <|user|>Hi<|end|> ✨\n"
             XCTAssertEqual(loaded.tokenizer.encode(text), original.tokenizer.encode(text))
-            XCTAssertEqual(try ChatTemplate.standard.markers(loaded.tokenizer).endOfTurn, try ChatTemplate.standard.markers(original.tokenizer).endOfTurn)
+            XCTAssertEqual(
+                try ChatTemplate.standard.markers(loaded.tokenizer).endOfTurn,
+                try ChatTemplate.standard.markers(original.tokenizer).endOfTurn)
             XCTAssertEqual(loaded.config.chat, .standard)
             XCTAssertEqual(loaded.source, .gguf(version: 3, fileType: "F32 ×\(original.model.layout.views.count)"))
             XCTAssertThrowsError(try ModelExport.gguf(original, type: .f32, to: path))  // never replaces a file
             // The narrower types load back as their rounding of the weights.
-            let rounding: [(GGMLType, (Float) -> Float)] = [(.f16, { Float16Bits.value(Float16Bits.round($0)) }),
-                                                            (.bf16, { BFloat16.value(BFloat16.round($0)) })]
+            let rounding: [(GGMLType, (Float) -> Float)] = [
+                (.f16, { Float16Bits.value(Float16Bits.round($0)) }),
+                (.bf16, { BFloat16.value(BFloat16.round($0)) }),
+            ]
             for (type, round) in rounding {
                 let narrow = path + ".\(type)"
                 try ModelExport.gguf(original, type: type, to: narrow)
                 let back = try Checkpoint.load(narrow)
                 for view in original.model.layout.views {
-                    let a = Array(UnsafeBufferPointer(start: original.model.parameters.pointer + view.offset, count: view.count))
-                    let b = Array(UnsafeBufferPointer(start: back.model.parameters.pointer + view.offset, count: view.count))
+                    let a = Array(
+                        UnsafeBufferPointer(start: original.model.parameters.pointer + view.offset, count: view.count))
+                    let b = Array(
+                        UnsafeBufferPointer(start: back.model.parameters.pointer + view.offset, count: view.count))
                     XCTAssertEqual(b, view.shape.count == 1 ? a : a.map(round), "\(type) \(view.name)")
                 }
             }
@@ -108,13 +121,17 @@ final class InteropTests: XCTestCase {
                 let back = try Checkpoint.load(quantized)
                 let codec = try XCTUnwrap(type.encoder)
                 for view in original.model.layout.views where view.shape.count == 2 {
-                    let a = UnsafeBufferPointer(start: original.model.parameters.pointer + view.offset, count: view.count)
+                    let a = UnsafeBufferPointer(
+                        start: original.model.parameters.pointer + view.offset, count: view.count)
                     var bytes = [UInt8](repeating: 0, count: view.count / 32 * codec.blockBytes)
-                    bytes.withUnsafeMutableBytes { codec.encode(a.baseAddress!, blocks: view.count / 32, into: $0.baseAddress!) }
+                    bytes.withUnsafeMutableBytes {
+                        codec.encode(a.baseAddress!, blocks: view.count / 32, into: $0.baseAddress!)
+                    }
                     var expected = [Float](repeating: 0, count: view.count)
                     bytes.withUnsafeBytes { codec.decode($0.baseAddress!, blocks: view.count / 32, into: &expected) }
                     // q and k were quantized in llama.cpp's row order: rows of 64 → blocks stay within rows either way.
-                    let b = Array(UnsafeBufferPointer(start: back.model.parameters.pointer + view.offset, count: view.count))
+                    let b = Array(
+                        UnsafeBufferPointer(start: back.model.parameters.pointer + view.offset, count: view.count))
                     XCTAssertEqual(b, expected, "\(type) \(view.name)")
                 }
             }
@@ -122,7 +139,8 @@ final class InteropTests: XCTestCase {
     }
 
     func testHuggingFaceExportAndTheFirstCheckpointFormatLoad() throws {
-        let (dir, original) = try makeCheckpoint("hf-roundtrip", kvHeads: 1, headDimension: 32, tied: false, chat: .standard)
+        let (dir, original) = try makeCheckpoint(
+            "hf-roundtrip", kvHeads: 1, headDimension: 32, tied: false, chat: .standard)
         let config = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(dir + "/config.json")))
         XCTAssertEqual(config["architectures"], .array([.string("LlamaForCausalLM")]))
         XCTAssertEqual(config["head_dim"]?.integer, 32)
@@ -165,10 +183,13 @@ final class InteropTests: XCTestCase {
 
     func testPEFTAdaptersRoundTripAndMerge() throws {
         let (dir, original) = try makeCheckpoint("peft", kvHeads: 2)
-        let adapters = LoRAAdapters(config: LoRAConfig(rank: 4, alpha: 6, targets: [.q, .v, .down]), model: original.model.config)
+        let adapters = LoRAAdapters(
+            config: LoRAConfig(rank: 4, alpha: 6, targets: [.q, .v, .down]), model: original.model.config)
         adapters.initialize(seed: 8)
         for i in 0..<adapters.parameters.count { adapters.parameters[i] += 0.01 * Float(i % 5) }
-        for (name, bytes) in PEFTAdapter.files(adapters, baseModel: dir) { try FileIO.writeAtomically(bytes, to: dir + "/" + name) }
+        for (name, bytes) in PEFTAdapter.files(adapters, baseModel: dir) {
+            try FileIO.writeAtomically(bytes, to: dir + "/" + name)
+        }
         let config = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(dir + "/adapter_config.json")))
         XCTAssertEqual(config["target_modules"], .array([.string("q_proj"), .string("v_proj"), .string("down_proj")]))
         XCTAssertEqual(config["base_model_name_or_path"]?.string, dir)
@@ -197,7 +218,9 @@ final class InteropTests: XCTestCase {
         let loaded = try Checkpoint.load(dir)
         XCTAssertEqual(loaded.source, .huggingFace)
         XCTAssertTrue(loaded.conversions.contains("BF16 weights widened to fp32"), "\(loaded.conversions)")
-        XCTAssertTrue(loaded.conversions.contains { $0.hasSuffix("safetensors shards joined") && !$0.hasPrefix("1 ") }, "\(loaded.conversions)")
+        XCTAssertTrue(
+            loaded.conversions.contains { $0.hasSuffix("safetensors shards joined") && !$0.hasPrefix("1 ") },
+            "\(loaded.conversions)")
         XCTAssertFalse(loaded.model.config.tiedEmbedding)
         let ids = try XCTUnwrap(expected["ids"]?.array?.compactMap(\.integer)).map(Int32.init)
         XCTAssertEqual(loaded.tokenizer.encode(try XCTUnwrap(expected["text"]?.string)), ids)
@@ -257,9 +280,12 @@ final class InteropTests: XCTestCase {
     /// A published mixed-type file (F32, Q8_0, Q5_0, Q4_K, Q6_K as llama-quantize chose them):
     /// every tensor decodes to gguf-py's values. Skipped unless `make gemma` fetched the file.
     func testGemmaQ4_K_MFileDequantizesAsGGUFPyDoes() throws {
-        let path = (ProcessInfo.processInfo.environment["SWIFTLET_MODELS"] ?? NSHomeDirectory() + "/.cache/swiftlet/models")
+        let path =
+            (ProcessInfo.processInfo.environment["SWIFTLET_MODELS"] ?? NSHomeDirectory() + "/.cache/swiftlet/models")
             + "/gemma-3-270m-q4_k_m.gguf"
-        guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("\(path) is absent (make gemma fetches it)") }
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw XCTSkip("\(path) is absent (make gemma fetches it)")
+        }
         let expected = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(Self.fixtures + "/gemma-dequantize.json")))
         let tensors = try XCTUnwrap(expected["tensors"]?.object)
         let file = try GGUFFile(path)
@@ -268,8 +294,9 @@ final class InteropTests: XCTestCase {
         for tensor in file.tensors {
             let values = FloatBuffer(count: tensor.elementCount)
             try file.decode(tensor, into: values.pointer)
-            XCTAssertEqual(Self.dequantizeFingerprint(values.pointer, count: tensor.elementCount),
-                           tensors[tensor.name]?["fingerprint"]?.string, "\(tensor.type) \(tensor.name)")
+            XCTAssertEqual(
+                Self.dequantizeFingerprint(values.pointer, count: tensor.elementCount),
+                tensors[tensor.name]?["fingerprint"]?.string, "\(tensor.type) \(tensor.name)")
             types.insert(tensor.type.description)
         }
         XCTAssertEqual(types, ["F32", "Q8_0", "Q5_0", "Q4_K", "Q6_K"])
@@ -309,9 +336,12 @@ final class InteropTests: XCTestCase {
         let hf = TestData.temporaryDirectory("refusals-hf") + "/m"
         try ModelExport.huggingFace(original, to: hf)
         let config = try XCTUnwrap(JSONValue.parse(try FileIO.readBytes(hf + "/config.json"))?.object)
-        for (key, value, fragment) in [("rope_scaling", JSONValue.object(["rope_type": .string("linear"), "factor": .number(2)]), "rope scaling"),
-                                       ("model_type", .string("mistral"), "Llama (LlamaForCausalLM) and Gemma 3"), ("attention_bias", .bool(true), "no biases"),
-                                       ("hidden_act", .string("gelu"), "SiLU")] {
+        for (key, value, fragment) in [
+            ("rope_scaling", JSONValue.object(["rope_type": .string("linear"), "factor": .number(2)]), "rope scaling"),
+            ("model_type", .string("mistral"), "Llama (LlamaForCausalLM) and Gemma 3"),
+            ("attention_bias", .bool(true), "no biases"),
+            ("hidden_act", .string("gelu"), "SiLU"),
+        ] {
             var edited = config
             edited[key] = value
             if key == "model_type" { edited["architectures"] = .array([.string("MistralForCausalLM")]) }

@@ -20,7 +20,8 @@ final class KernelTests: XCTestCase {
             let x = TestData.randoms(rows * dim, seed: 1), w = TestData.randoms(dim, seed: 2)
             var out = [Float](repeating: 0, count: rows * dim), rstd = [Float](repeating: 0, count: rows)
             RMSNorm.forward(x, weight: w, out: &out, rstd: &rstd, rows: rows, dim: dim, eps: 1e-5)
-            XCTAssertLessThan(maxAbsDifference(out, Reference.rmsNorm(x, weight: w, rows: rows, dim: dim, eps: 1e-5)), 1e-5)
+            XCTAssertLessThan(
+                maxAbsDifference(out, Reference.rmsNorm(x, weight: w, rows: rows, dim: dim, eps: 1e-5)), 1e-5)
         }
     }
 
@@ -60,9 +61,13 @@ final class KernelTests: XCTestCase {
         SwiGLU.backward(dout: r, gate: gate, up: up, dgate: &dg, dup: &du, count: count)
         let upCopy = up, gateCopy = gate
         for i in 0..<count {
-            let ng = numericalDerivative(at: &gate, index: i, epsilon: 1e-3) { weightedSum(Reference.swiglu(gate: $0, up: upCopy), r) }
+            let ng = numericalDerivative(at: &gate, index: i, epsilon: 1e-3) {
+                weightedSum(Reference.swiglu(gate: $0, up: upCopy), r)
+            }
             assertClose(Double(dg[i]), ng, relative: 1e-2, absolute: 1e-3, "dgate[\(i)]")
-            let nu = numericalDerivative(at: &up, index: i, epsilon: 1e-3) { weightedSum(Reference.swiglu(gate: gateCopy, up: $0), r) }
+            let nu = numericalDerivative(at: &up, index: i, epsilon: 1e-3) {
+                weightedSum(Reference.swiglu(gate: gateCopy, up: $0), r)
+            }
             assertClose(Double(du[i]), nu, relative: 1e-2, absolute: 1e-3, "dup[\(i)]")
         }
     }
@@ -85,7 +90,9 @@ final class KernelTests: XCTestCase {
         let p = 5, j = 3, half = headDim / 2
         let angle = Double(p) * pow(10_000, -2 * Double(j) / Double(headDim))
         let base = 1 * heads * headDim
-        XCTAssertEqual(Double(y[base + j]), Double(x[base + j]) * cos(angle) - Double(x[base + j + half]) * sin(angle), accuracy: 1e-5)
+        XCTAssertEqual(
+            Double(y[base + j]), Double(x[base + j]) * cos(angle) - Double(x[base + j + half]) * sin(angle),
+            accuracy: 1e-5)
         // The backward (inverse rotation) is the transpose: it undoes the forward.
         RoPE.apply(&y, positions: positions, rows: rows, heads: heads, table: table, inverse: true)
         XCTAssertLessThan(maxAbsDifference(x, y), 1e-5)
@@ -101,11 +108,16 @@ final class KernelTests: XCTestCase {
         for (heads, kvHeads, headDim) in [(4, 2, 16), (3, 3, 24), (4, 1, 64)] {
             let spans = spans()
             let rows = 51
-            let q = TestData.randoms(rows * heads * headDim, seed: 10), k = TestData.randoms(rows * kvHeads * headDim, seed: 11)
+            let q = TestData.randoms(rows * heads * headDim, seed: 10),
+                k = TestData.randoms(rows * kvHeads * headDim, seed: 11)
             let v = TestData.randoms(rows * kvHeads * headDim, seed: 12)
-            var out = [Float](repeating: 0, count: rows * heads * headDim), lse = [Float](repeating: 0, count: rows * heads)
-            Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
-            let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+            var out = [Float](repeating: 0, count: rows * heads * headDim),
+                lse = [Float](repeating: 0, count: rows * heads)
+            Attention.forward(
+                q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads,
+                headDim: headDim)
+            let reference = Reference.attention(
+                q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
             XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, "heads \(heads)/\(kvHeads) size \(headDim)")
             XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4)
         }
@@ -118,8 +130,10 @@ final class KernelTests: XCTestCase {
         let q = TestData.randoms(2 * heads * headDim, seed: 13), k = TestData.randoms(11 * kvHeads * headDim, seed: 14)
         let v = TestData.randoms(11 * kvHeads * headDim, seed: 15)
         var out = [Float](repeating: 0, count: 2 * heads * headDim), lse = [Float](repeating: 0, count: 2 * heads)
-        Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: span, heads: heads, kvHeads: kvHeads, headDim: headDim)
-        let reference = Reference.attention(q: q, k: k, v: v, spans: span, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        Attention.forward(
+            q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: span, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        let reference = Reference.attention(
+            q: q, k: k, v: v, spans: span, heads: heads, kvHeads: kvHeads, headDim: headDim)
         XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5)
     }
 
@@ -131,39 +145,48 @@ final class KernelTests: XCTestCase {
         let cacheStarts = [0, 256, 512, 768]
         let spans = (0..<4).map { SequenceRows(start: $0, count: 1, past: pasts[$0], keyStart: cacheStarts[$0]) }
         let q = TestData.randoms(4 * heads * headDim, seed: 40)
-        let k = TestData.randoms(1024 * kvHeads * headDim, seed: 41), v = TestData.randoms(1024 * kvHeads * headDim, seed: 42)
+        let k = TestData.randoms(1024 * kvHeads * headDim, seed: 41),
+            v = TestData.randoms(1024 * kvHeads * headDim, seed: 42)
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: 4 * heads)
-        Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim)
+        Attention.forward(
+            q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim
+        )
         for s in 0..<4 {
             // Each sequence alone, with only its own cache.
             let single = [SequenceRows(start: 0, count: 1, past: pasts[s], keyStart: 0)]
             let rowQ = Array(q[s * heads * headDim..<(s + 1) * heads * headDim])
             let cache = cacheStarts[s] * kvHeads * headDim..<(cacheStarts[s] + pasts[s] + 1) * kvHeads * headDim
-            let reference = Reference.attention(q: rowQ, k: Array(k[cache]), v: Array(v[cache]), spans: single,
-                                                heads: heads, kvHeads: kvHeads, headDim: headDim)
-            XCTAssertLessThan(maxAbsDifference(Array(out[s * heads * headDim..<(s + 1) * heads * headDim]), reference.out), 1e-5)
+            let reference = Reference.attention(
+                q: rowQ, k: Array(k[cache]), v: Array(v[cache]), spans: single,
+                heads: heads, kvHeads: kvHeads, headDim: headDim)
+            XCTAssertLessThan(
+                maxAbsDifference(Array(out[s * heads * headDim..<(s + 1) * heads * headDim]), reference.out), 1e-5)
         }
     }
 
     func testAttentionBackwardMatchesFiniteDifferences() {
-        checkAttentionBackward(cumulativeLengths: [0, 1, 6, 13], heads: 4, kvHeads: 2, headDim: 16, seed: 16,
-                               strides: (query: 7, key: 5))
+        checkAttentionBackward(
+            cumulativeLengths: [0, 1, 6, 13], heads: 4, kvHeads: 2, headDim: 16, seed: 16,
+            strides: (query: 7, key: 5))
     }
 
     /// Gemma's local layers: a sliding window of 5 positions on spans longer than it (the row
     /// path, each row from its first visible key) and shorter (where it hides nothing), with a
     /// query scale other than 1/√headDim; and a window longer than every span (the tiled path).
     func testSlidingWindowAttentionMatchesReferenceAndFiniteDifferences() {
-        checkAttentionBackward(cumulativeLengths: [0, 3, 20, 33], heads: 4, kvHeads: 2, headDim: 16, seed: 50,
-                               strides: (query: 7, key: 5), scale: 0.3, window: 5)
-        checkAttentionBackward(cumulativeLengths: [0, 3, 20, 33], heads: 2, kvHeads: 1, headDim: 32, seed: 54,
-                               strides: (query: 11, key: 7), scale: 0.2, window: 64)
+        checkAttentionBackward(
+            cumulativeLengths: [0, 3, 20, 33], heads: 4, kvHeads: 2, headDim: 16, seed: 50,
+            strides: (query: 7, key: 5), scale: 0.3, window: 5)
+        checkAttentionBackward(
+            cumulativeLengths: [0, 3, 20, 33], heads: 2, kvHeads: 1, headDim: 32, seed: 54,
+            strides: (query: 11, key: 7), scale: 0.2, window: 64)
     }
 
     /// Gemma 3 270M's attention shape: 4 query heads sharing 1 key/value head of 256.
     func testGemmaAttentionShapeMatchesReference() {
-        checkAttentionBackward(cumulativeLengths: [0, 1, 18, 40], heads: 4, kvHeads: 1, headDim: 256, seed: 58,
-                               strides: (query: 997, key: 499), scale: 1 / 16)
+        checkAttentionBackward(
+            cumulativeLengths: [0, 1, 18, 40], heads: 4, kvHeads: 1, headDim: 256, seed: 58,
+            strides: (query: 997, key: 499), scale: 1 / 16)
     }
 
     /// Spans long enough for every path of the tiled kernel: several key tiles with 64- and
@@ -171,46 +194,63 @@ final class KernelTests: XCTestCase {
     /// for length 1.
     func testTiledAttentionOnLongSpansMatchesReference() {
         for headDim in [48, 64] {
-            checkAttentionBackward(cumulativeLengths: [0, 1, 18, 88, 219], heads: 4, kvHeads: 2, headDim: headDim, seed: 30,
-                                   strides: (query: 997, key: 499))
+            checkAttentionBackward(
+                cumulativeLengths: [0, 1, 18, 88, 219], heads: 4, kvHeads: 2, headDim: headDim, seed: 30,
+                strides: (query: 997, key: 499))
         }
     }
 
     /// Forward against the reference, then dq, dk, dv at every `strides`-th coordinate against
     /// finite differences of the reference (gradient buffers start as garbage: they must be
     /// overwritten).
-    func checkAttentionBackward(cumulativeLengths: [Int], heads: Int, kvHeads: Int, headDim: Int, seed: UInt64,
-                                strides: (query: Int, key: Int), scale: Float? = nil, window: Int? = nil,
-                                file: StaticString = #filePath, line: UInt = #line) {
+    func checkAttentionBackward(
+        cumulativeLengths: [Int], heads: Int, kvHeads: Int, headDim: Int, seed: UInt64,
+        strides: (query: Int, key: Int), scale: Float? = nil, window: Int? = nil,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
         let spans = SequenceRows.packed(cumulativeLengths: cumulativeLengths)
         let rows = cumulativeLengths.last!
-        var q = TestData.randoms(rows * heads * headDim, seed: seed), k = TestData.randoms(rows * kvHeads * headDim, seed: seed + 1)
+        var q = TestData.randoms(rows * heads * headDim, seed: seed),
+            k = TestData.randoms(rows * kvHeads * headDim, seed: seed + 1)
         var v = TestData.randoms(rows * kvHeads * headDim, seed: seed + 2)
         let r = TestData.randoms(rows * heads * headDim, seed: seed + 3)
         var out = [Float](repeating: 0, count: q.count), lse = [Float](repeating: 0, count: rows * heads)
-        Attention.forward(q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                          scale: scale, window: window)
-        let reference = Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                            scale: scale, window: window)
+        Attention.forward(
+            q: q, k: k, v: v, out: &out, logSumExp: &lse, spans: spans, heads: heads, kvHeads: kvHeads,
+            headDim: headDim,
+            scale: scale, window: window)
+        let reference = Reference.attention(
+            q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
+            scale: scale, window: window)
         XCTAssertLessThan(maxAbsDifference(out, reference.out), 1e-5, "head size \(headDim)", file: file, line: line)
         XCTAssertLessThan(maxAbsDifference(lse, reference.logSumExp), 1e-4, file: file, line: line)
         var dq = [Float](repeating: 9, count: q.count), dk = [Float](repeating: 9, count: k.count), dv = dk
-        Attention.backward(dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv,
-                           spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, window: window)
+        Attention.backward(
+            dout: r, q: q, k: k, v: v, out: out, logSumExp: lse, dq: &dq, dk: &dk, dv: &dv,
+            spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, window: window)
         func loss(_ q: [Float], _ k: [Float], _ v: [Float]) -> Double {
-            weightedSum(Reference.attention(q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                                            scale: scale, window: window).out, r)
+            weightedSum(
+                Reference.attention(
+                    q: q, k: k, v: v, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
+                    scale: scale, window: window
+                ).out, r)
         }
         let (q0, k0, v0) = (q, k, v)
         for i in stride(from: 0, to: q.count, by: strides.query) {
             let n = numericalDerivative(at: &q, index: i, epsilon: 1e-2) { loss($0, k0, v0) }
-            assertClose(Double(dq[i]), n, relative: 2e-2, absolute: 2e-3, "dq[\(i)] head size \(headDim)", file: file, line: line)
+            assertClose(
+                Double(dq[i]), n, relative: 2e-2, absolute: 2e-3, "dq[\(i)] head size \(headDim)", file: file,
+                line: line)
         }
         for i in stride(from: 0, to: k.count, by: strides.key) {
             let n = numericalDerivative(at: &k, index: i, epsilon: 1e-2) { loss(q0, $0, v0) }
-            assertClose(Double(dk[i]), n, relative: 2e-2, absolute: 2e-3, "dk[\(i)] head size \(headDim)", file: file, line: line)
+            assertClose(
+                Double(dk[i]), n, relative: 2e-2, absolute: 2e-3, "dk[\(i)] head size \(headDim)", file: file,
+                line: line)
             let m = numericalDerivative(at: &v, index: i, epsilon: 1e-2) { loss(q0, k0, $0) }
-            assertClose(Double(dv[i]), m, relative: 2e-2, absolute: 2e-3, "dv[\(i)] head size \(headDim)", file: file, line: line)
+            assertClose(
+                Double(dv[i]), m, relative: 2e-2, absolute: 2e-3, "dv[\(i)] head size \(headDim)", file: file,
+                line: line)
         }
     }
 
@@ -225,9 +265,10 @@ final class KernelTests: XCTestCase {
         var logits = [Float](repeating: 0, count: CrossEntropy.chunkRows * vocab)
         var dh = [Float](repeating: 0, count: rows * dim), dw = [Float](repeating: 0, count: vocab * dim)
         var perRow = [Float](repeating: 0, count: rows)
-        let total = CrossEntropy.forwardBackward(hidden: hidden, weight: weight, targets: targets, rows: rows, dim: dim, vocab: vocab,
-                                                 logits: &logits, gradientScale: 1, dhidden: &dh, dweight: &dw, rowLosses: &perRow,
-                                                 matrices: MatrixEngine(precision: .fp32))
+        let total = CrossEntropy.forwardBackward(
+            hidden: hidden, weight: weight, targets: targets, rows: rows, dim: dim, vocab: vocab,
+            logits: &logits, gradientScale: 1, dhidden: &dh, dweight: &dw, rowLosses: &perRow,
+            matrices: MatrixEngine(precision: .fp32))
         let reference = Reference.crossEntropy(hidden: hidden, weight: weight, targets: targets, dim: dim, vocab: vocab)
         assertClose(total, reference.reduce(0, +), relative: 1e-5, absolute: 1e-4)
         for r in 0..<rows { assertClose(Double(perRow[r]), reference[r], relative: 1e-4, absolute: 1e-4) }
@@ -255,7 +296,9 @@ final class KernelTests: XCTestCase {
         var v = TestData.randoms(count, seed: 24, scale: 0.1).map { $0 * $0 }
         let g = TestData.randoms(count, seed: 25)
         let (p0, m0, v0) = (p, m, v)
-        AdamW.update(parameters: &p, gradients: g, m: &m, v: &v, count: count, learningRate: 1e-2, weightDecay: 0.1, step: 3, settings: settings)
+        AdamW.update(
+            parameters: &p, gradients: g, m: &m, v: &v, count: count, learningRate: 1e-2, weightDecay: 0.1, step: 3,
+            settings: settings)
         for i in 0..<count {
             let mi = 0.9 * Double(m0[i]) + 0.1 * Double(g[i])
             let vi = 0.95 * Double(v0[i]) + 0.05 * Double(g[i]) * Double(g[i])

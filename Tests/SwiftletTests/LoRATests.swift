@@ -2,7 +2,8 @@ import XCTest
 @testable import Swiftlet
 
 final class LoRATests: XCTestCase {
-    static let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 48, vocabSize: 40, contextLength: 24)
+    static let config = ModelConfig(
+        dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 48, vocabSize: 40, contextLength: 24)
 
     func model() -> Transformer {
         let model = Transformer(config: Self.config)
@@ -59,14 +60,19 @@ final class LoRATests: XCTestCase {
         let base = Transformer(config: config)
         base.initialize(seed: 4)
         let baseDir = TestData.temporaryDirectory("lora-base")
-        try Checkpoint.save(baseDir, files: [
-            CheckpointFiles.config: try Checkpoint.configBytes(CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
-            CheckpointFiles.model: Checkpoint.weightBytes(base),
-            CheckpointFiles.tokenizer: tokenizer.modelBytes,
-        ])
+        try Checkpoint.save(
+            baseDir,
+            files: [
+                CheckpointFiles.config: try Checkpoint.configBytes(
+                    CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer))),
+                CheckpointFiles.model: Checkpoint.weightBytes(base),
+                CheckpointFiles.tokenizer: tokenizer.modelBytes,
+            ])
         let before = base.parameters.array
-        let train = WeightedCorpus(name: "t", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 100, seed: 1))))
-        let validation = ValidationSet(name: "v", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 20, seed: 2))))
+        let train = WeightedCorpus(
+            name: "t", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 100, seed: 1))))
+        let validation = ValidationSet(
+            name: "v", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 20, seed: 2))))
         var losses: [Double] = []
         for merge in [false, true] {
             var options = TrainingOptions()
@@ -78,24 +84,31 @@ final class LoRATests: XCTestCase {
             options.lora = LoRAConfig(rank: 4, targets: [.q, .k, .v, .o, .gate, .up, .down])
             options.mergeAdapters = merge
             let dir = TestData.temporaryDirectory(merge ? "lora-merged" : "lora-adapter")
-            let trainer = try Trainer(finetuning: try Checkpoint.load(baseDir), options: options, training: [train],
-                                      validation: [validation], directory: dir)
+            let trainer = try Trainer(
+                finetuning: try Checkpoint.load(baseDir), options: options, training: [train],
+                validation: [validation], directory: dir)
             _ = try trainer.run(report: { _ in }, shouldStop: { false })
             XCTAssertEqual(trainer.model.parameters.array, before, "training moved only the adapters")
             XCTAssertGreaterThan(trainer.savedStep ?? 0, 0, "the adapters improved on the base")
             if !merge {
-                XCTAssertEqual(try FileIO.readBytes(dir + "/" + CheckpointFiles.model), try FileIO.readBytes(baseDir + "/" + CheckpointFiles.model))
+                XCTAssertEqual(
+                    try FileIO.readBytes(dir + "/" + CheckpointFiles.model),
+                    try FileIO.readBytes(baseDir + "/" + CheckpointFiles.model))
                 XCTAssertTrue(FileIO.exists(dir + "/" + CheckpointFiles.peftWeights))
             } else {
                 XCTAssertFalse(FileIO.exists(dir + "/" + CheckpointFiles.peftWeights))
             }
             let loaded = try Checkpoint.load(dir)
             XCTAssertEqual(loaded.adapter != nil, !merge)
-            XCTAssertThrowsError(try Trainer.resume(directory: dir, training: [train], validation: [validation])) { error in
+            XCTAssertThrowsError(try Trainer.resume(directory: dir, training: [train], validation: [validation])) {
+                error in
                 XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("cannot be resumed"))
             }
             let windows = Evaluator.windows(of: validation.documents, context: 32, maxTokens: .max)
-            losses.append(Evaluator.evaluate(pass: TrainingPass(model: loaded.model, maxRows: 64), tokenizer: tokenizer, windows: windows).loss)
+            losses.append(
+                Evaluator.evaluate(
+                    pass: TrainingPass(model: loaded.model, maxRows: 64), tokenizer: tokenizer, windows: windows
+                ).loss)
             XCTAssertEqual(losses.last!, trainer.state.bestValidationLoss!, accuracy: 1e-4)
         }
         // Both ways of saving hold the same model.

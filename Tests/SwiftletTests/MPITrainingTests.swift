@@ -11,7 +11,9 @@ final class MPITrainingTests: XCTestCase {
         let stderr: String
     }
 
-    static let mpirun: String? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    static let mpirun: String? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    }
     var workDirectory: String { "/tmp/swiftlet-mpi-tests-\(getpid())" }
 
     override func setUpWithError() throws {
@@ -31,7 +33,10 @@ final class MPITrainingTests: XCTestCase {
         let process = Process()
         var launch: [String] = []
         if ranks > 0 {
-            launch = ["-np", String(ranks), "--oversubscribe", "-q"] + (getuid() == 0 ? ["--allow-run-as-root"] : []) + [executable]
+            launch =
+                ["-np", String(ranks), "--oversubscribe", "-q"] + (getuid() == 0 ? ["--allow-run-as-root"] : []) + [
+                    executable
+                ]
             process.executableURL = URL(fileURLWithPath: Self.mpirun!)
         } else {
             process.executableURL = URL(fileURLWithPath: executable)
@@ -54,7 +59,8 @@ final class MPITrainingTests: XCTestCase {
     func testCommunicatorUnderMPI() throws {
         // This very test bundle's executable, whatever launched it.
         let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-        let result = try run(["SwiftletTests.CommunicatorTests/testRanksSumBroadcastAndAgree"], ranks: 2, executable: testBinary)
+        let result = try run(
+            ["SwiftletTests.CommunicatorTests/testRanksSumBroadcastAndAgree"], ranks: 2, executable: testBinary)
         XCTAssertEqual(result.status, 0, result.stderr)
         XCTAssertTrue(result.stderr.contains("testRanksSumBroadcastAndAgree' passed"), result.stderr)
         XCTAssertFalse(result.stderr.contains("skipped"), result.stderr)
@@ -63,9 +69,11 @@ final class MPITrainingTests: XCTestCase {
     func trainArguments(_ out: String, microBatch: Int, steps: Int = 20) throws -> [String] {
         let corpus = workDirectory + "/corpus.txt"
         if !FileIO.exists(corpus) { try FileIO.writeAtomically(TestData.text(lines: 800, seed: 3), to: corpus) }
-        return ["train", "--data", corpus, "--preset", "tiny", "--vocab-size", "320", "--context", "64",
-                "--steps", String(steps), "--batch-tokens", "512", "--micro-batch-tokens", String(microBatch),
-                "--eval-interval", "10", "--dropout", "0.1", "--precision", "fp32", "--threads", "1", "--out", out]
+        return [
+            "train", "--data", corpus, "--preset", "tiny", "--vocab-size", "320", "--context", "64",
+            "--steps", String(steps), "--batch-tokens", "512", "--micro-batch-tokens", String(microBatch),
+            "--eval-interval", "10", "--dropout", "0.1", "--precision", "fp32", "--threads", "1", "--out", out,
+        ]
     }
 
     func trainLosses(_ directory: String) throws -> [Int: Double] {
@@ -84,12 +92,15 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(lossesA.keys.sorted(), lossesB.keys.sorted(), file: file, line: line)
         for (step, loss) in lossesA {
             let other = lossesB[step] ?? .nan
-            XCTAssertLessThanOrEqual(abs(loss - other) / abs(loss), 1e-5, "step \(step): \(loss) against \(other)", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                abs(loss - other) / abs(loss), 1e-5, "step \(step): \(loss) against \(other)", file: file, line: line)
         }
         let (modelA, modelB) = (try Checkpoint.load(a).model, try Checkpoint.load(b).model)
         XCTAssertEqual(modelA.parameters.count, modelB.parameters.count, file: file, line: line)
         var largest: Float = 0
-        for i in 0..<modelA.parameters.count { largest = max(largest, abs(modelA.parameters.pointer[i] - modelB.parameters.pointer[i])) }
+        for i in 0..<modelA.parameters.count {
+            largest = max(largest, abs(modelA.parameters.pointer[i] - modelB.parameters.pointer[i]))
+        }
         XCTAssertLessThanOrEqual(largest, 1e-5, "largest weight difference", file: file, line: line)
     }
 
@@ -97,7 +108,9 @@ final class MPITrainingTests: XCTestCase {
     /// all-reduce and the wait for the slower rank before it.
     func assertCollectivesSplit(_ directory: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let text = try FileIO.readUTF8(directory + "/metrics.jsonl")
-        let records = try text.split(separator: "\n").map { try JSONDecoder().decode(MetricRecord.self, from: Data($0.utf8)) }
+        let records = try text.split(separator: "\n").map {
+            try JSONDecoder().decode(MetricRecord.self, from: Data($0.utf8))
+        }
         let steps = records.filter { $0.kind == "train" }
         XCTAssertEqual(steps.count, 20, file: file, line: line)
         for record in steps {
@@ -124,7 +137,8 @@ final class MPITrainingTests: XCTestCase {
 
         result = try run(trainArguments(resumed, microBatch: 512) + ["--stop-at", "9"], ranks: 2)
         XCTAssertEqual(result.status, 0, result.stderr)
-        let saved = try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(resumed + "/" + CheckpointFiles.trainer)))
+        let saved = try JSONDecoder().decode(
+            TrainerState.self, from: Data(try FileIO.readBytes(resumed + "/" + CheckpointFiles.trainer)))
         XCTAssertEqual(saved.step, 9)
         XCTAssertEqual(saved.ranks, 2)
         result = try run(trainArguments(resumed, microBatch: 512) + ["--resume"], ranks: 2)
@@ -140,7 +154,9 @@ final class MPITrainingTests: XCTestCase {
         }
         if !FileIO.exists(labeled) {
             var rng = RandomGenerator(seed: 4)
-            func text(_ words: [String]) -> String { (0..<(2 + rng.below(12))).map { _ in words[rng.below(words.count)] }.joined(separator: " ") }
+            func text(_ words: [String]) -> String {
+                (0..<(2 + rng.below(12))).map { _ in words[rng.below(words.count)] }.joined(separator: " ")
+            }
             // Overlapping words and a third of the labels flipped: the loss stays far from zero,
             // so relative differences between the runs measure something.
             let rows = (0..<300).map { i in
@@ -150,14 +166,21 @@ final class MPITrainingTests: XCTestCase {
             }
             try FileIO.writeAtomically("text,label\n" + rows.joined(separator: "\n") + "\n", to: labeled)
         }
-        return ["classify", "train", "--checkpoint", base, "--data", labeled, "--train", mode, "--epochs", "2", "--batch-size", String(batchSize),
-                "--threads", "1", "--out", out] + extra
+        return [
+            "classify", "train", "--checkpoint", base, "--data", labeled, "--train", mode, "--epochs", "2",
+            "--batch-size", String(batchSize),
+            "--threads", "1", "--out", out,
+        ] + extra
     }
 
     /// Every end-to-end step's loss, every epoch's validation, the head and the weights alike.
-    func assertSameClassifier(_ a: String, _ b: String, steps: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+    func assertSameClassifier(
+        _ a: String, _ b: String, steps: Int, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
         func records(_ directory: String) throws -> [MetricRecord] {
-            try FileIO.readUTF8(directory + "/metrics.jsonl").split(separator: "\n").map { try JSONDecoder().decode(MetricRecord.self, from: Data($0.utf8)) }
+            try FileIO.readUTF8(directory + "/metrics.jsonl").split(separator: "\n").map {
+                try JSONDecoder().decode(MetricRecord.self, from: Data($0.utf8))
+            }
         }
         let (recordsA, recordsB) = (try records(a), try records(b))
         XCTAssertEqual(recordsA.filter { $0.kind == "train" }.map(\.step), Array(1...steps), file: file, line: line)
@@ -165,12 +188,19 @@ final class MPITrainingTests: XCTestCase {
         XCTAssertEqual(recordsA.map(\.kind), recordsB.map(\.kind), file: file, line: line)
         for (x, y) in zip(recordsA, recordsB) {
             XCTAssertEqual(x.step, y.step, file: file, line: line)
-            XCTAssertLessThanOrEqual(abs(x.loss - y.loss) / abs(x.loss), 1e-5, "\(x.kind) at step \(x.step): \(x.loss) against \(y.loss)", file: file, line: line)
+            XCTAssertLessThanOrEqual(
+                abs(x.loss - y.loss) / abs(x.loss), 1e-5, "\(x.kind) at step \(x.step): \(x.loss) against \(y.loss)",
+                file: file, line: line)
             XCTAssertEqual(x.accuracy, y.accuracy, file: file, line: line)
         }
         let (modelA, modelB) = (try Checkpoint.load(a), try Checkpoint.load(b))
-        XCTAssertEqual(modelA.config.training["classifierEpoch"], modelB.config.training["classifierEpoch"], file: file, line: line)
-        let (headA, headB) = (try XCTUnwrap(modelA.classifier, file: file, line: line), try XCTUnwrap(modelB.classifier, file: file, line: line))
+        XCTAssertEqual(
+            modelA.config.training["classifierEpoch"], modelB.config.training["classifierEpoch"], file: file, line: line
+        )
+        let (headA, headB) = (
+            try XCTUnwrap(modelA.classifier, file: file, line: line),
+            try XCTUnwrap(modelB.classifier, file: file, line: line)
+        )
         for (x, y) in [(modelA.model.parameters, modelB.model.parameters), (headA.parameters, headB.parameters)] {
             XCTAssertEqual(x.count, y.count, file: file, line: line)
             var largest: Float = 0
@@ -184,7 +214,9 @@ final class MPITrainingTests: XCTestCase {
     /// of 4 and 3, and the epoch's last step of 4 texts split 2 and 2).
     func testTwoRanksTrainAClassifierAsOneProcess() throws {
         let single = workDirectory + "/classify-single", ranks = workDirectory + "/classify-ranks"
-        var result = try run(classifyArguments(single, mode: "full", batchSize: 10, extra: ["--dropout", "0.1", "--micro-batch-size", "5"]))
+        var result = try run(
+            classifyArguments(
+                single, mode: "full", batchSize: 10, extra: ["--dropout", "0.1", "--micro-batch-size", "5"]))
         XCTAssertEqual(result.status, 0, result.stderr)
         result = try run(classifyArguments(ranks, mode: "full", batchSize: 10, extra: ["--dropout", "0.1"]), ranks: 2)
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -204,7 +236,8 @@ final class MPITrainingTests: XCTestCase {
     func pidOfRank(_ rank: Int) -> pid_t? {
         let cache = "SWIFTLET_CACHE=" + workDirectory + "/cache"
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let pid = pid_t(entry), let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ") else { continue }
+            guard let pid = pid_t(entry), let environ = FileManager.default.contents(atPath: "/proc/\(entry)/environ")
+            else { continue }
             let variables = Set(environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) })
             if variables.contains(cache), variables.contains("OMPI_COMM_WORLD_RANK=\(rank)") { return pid }
         }
@@ -219,7 +252,9 @@ final class MPITrainingTests: XCTestCase {
         arguments += ["--save-interval", "5"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.mpirun!)
-        process.arguments = ["-np", "2", "--oversubscribe", "-q"] + (getuid() == 0 ? ["--allow-run-as-root"] : []) + [CLITests.binary] + arguments
+        process.arguments =
+            ["-np", "2", "--oversubscribe", "-q"] + (getuid() == 0 ? ["--allow-run-as-root"] : []) + [CLITests.binary]
+            + arguments
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFTLET_CACHE"] = workDirectory + "/cache"
         process.environment = environment
@@ -238,7 +273,8 @@ final class MPITrainingTests: XCTestCase {
         let ours = stderr.split(separator: "\n").filter { $0.hasPrefix("swiftlet:") }
         XCTAssertEqual(ours.count, 1, stderr)
         XCTAssertTrue(ours.first.map { $0.contains("is intact") && !$0.contains("rank 1") } ?? false, stderr)
-        let saved = try JSONDecoder().decode(TrainerState.self, from: Data(try FileIO.readBytes(out + "/" + CheckpointFiles.trainer)))
+        let saved = try JSONDecoder().decode(
+            TrainerState.self, from: Data(try FileIO.readBytes(out + "/" + CheckpointFiles.trainer)))
         XCTAssertEqual(saved.step % 5, 0)
         XCTAssertNoThrow(try Checkpoint.load(out))
     }
@@ -249,7 +285,10 @@ final class MPITrainingTests: XCTestCase {
         var arguments = try trainArguments(out, microBatch: 512, steps: 2)
         let root = getuid() == 0 ? ["--allow-run-as-root"] : []
         // Open MPI's MPMD form: one rank with --seed 1, the other with --seed 2.
-        arguments = ["-q", "--oversubscribe"] + root + ["-np", "1", CLITests.binary] + arguments + ["--seed", "1", ":", "-np", "1", CLITests.binary] + arguments + ["--seed", "2"]
+        arguments =
+            ["-q", "--oversubscribe"] + root + ["-np", "1", CLITests.binary] + arguments + [
+                "--seed", "1", ":", "-np", "1", CLITests.binary,
+            ] + arguments + ["--seed", "2"]
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.mpirun!)
         process.arguments = arguments

@@ -3,7 +3,8 @@ import XCTest
 
 final class ModelTests: XCTestCase {
     /// Head size 16, so sequences of 8 or more rows take the tiled attention path.
-    static let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 48, vocabSize: 40, contextLength: 24)
+    static let config = ModelConfig(
+        dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 48, vocabSize: 40, contextLength: 24)
 
     /// Two sequences of different lengths packed in one batch.
     func packedBatch() -> Batch {
@@ -27,8 +28,10 @@ final class ModelTests: XCTestCase {
     func testPackedBatchLossAndGradientsEqualDocumentsAlone() {
         let model = randomModel()
         // Lengths on both attention paths (row path below 8 rows, tiled from 8), one near the context.
-        let documents: [[Int32]] = [[2, 4, 8, 16, 32, 3], (0..<18).map { Int32(($0 * 5 + 1) % 40) }, [7, 11],
-                                    (0..<25).map { Int32(($0 * 3 + 2) % 40) }]
+        let documents: [[Int32]] = [
+            [2, 4, 8, 16, 32, 3], (0..<18).map { Int32(($0 * 5 + 1) % 40) }, [7, 11],
+            (0..<25).map { Int32(($0 * 3 + 2) % 40) },
+        ]
         let packed = Batch(windows: documents)
         let total = packed.lossTokens
         let pass = TrainingPass(model: model, maxRows: 64)
@@ -56,7 +59,10 @@ final class ModelTests: XCTestCase {
             var batch = GenerationBatch()
             batch.append(piece, past: table.length, blocks: table.blocks, wantsLogits: last)
             forward.forward(batch)
-            if last { logits = Array(UnsafeBufferPointer(start: forward.logits.pointer, count: forward.model.config.vocabSize)) }
+            if last {
+                logits = Array(
+                    UnsafeBufferPointer(start: forward.logits.pointer, count: forward.model.config.vocabSize))
+            }
             table.length += piece.count
             start += piece.count
         }
@@ -109,12 +115,14 @@ final class ModelTests: XCTestCase {
         options.learningRate = 3e-3
         options.adam.weightDecay = 0
         options.evalInterval = 1000
-        let documents = DocumentTokens(tokens: Array(repeating: sequence, count: 4).flatMap { $0 }, documentStarts: [0, 33, 66, 99, 132])
+        let documents = DocumentTokens(
+            tokens: Array(repeating: sequence, count: 4).flatMap { $0 }, documentStarts: [0, 33, 66, 99, 132])
         let state = TrainerState(options: options, preset: "test")
-        let trainer = try Trainer(model: model, tokenizer: tokenizer, state: state,
-                                  training: [WeightedCorpus(name: "repeat", documents: documents)],
-                                  validation: [ValidationSet(name: "val", documents: DocumentTokens(stream: sequence))],
-                                  directory: TestData.temporaryDirectory("overfit"))
+        let trainer = try Trainer(
+            model: model, tokenizer: tokenizer, state: state,
+            training: [WeightedCorpus(name: "repeat", documents: documents)],
+            validation: [ValidationSet(name: "val", documents: DocumentTokens(stream: sequence))],
+            directory: TestData.temporaryDirectory("overfit"))
         var lastLoss = Double.infinity
         for _ in 0..<150 { lastLoss = try trainer.trainStep().loss }
         XCTAssertLessThan(lastLoss, 0.05, "a tiny model should memorize a repeating sequence")
@@ -188,11 +196,13 @@ final class ModelTests: XCTestCase {
 
     func testPresetsHaveTheAdvertisedShapes() {
         let small = ModelPreset.small.config(vocabSize: 4096)
-        XCTAssertEqual([small.dim, small.layers, small.heads, small.contextLength, small.hiddenDim], [288, 6, 6, 256, 768])
+        XCTAssertEqual(
+            [small.dim, small.layers, small.heads, small.contextLength, small.hiddenDim], [288, 6, 6, 256, 768])
         XCTAssertGreaterThanOrEqual(ModelPreset.base.config(vocabSize: 8192).parameterCount, 40_000_000)
         let layout = ParameterLayout(config: small)
         XCTAssertEqual(layout.views.first?.name, "model.embed_tokens.weight")
-        XCTAssertTrue(layout.views.contains { $0.name == "model.layers.5.mlp.down_proj.weight" && $0.shape == [288, 768] })
+        XCTAssertTrue(
+            layout.views.contains { $0.name == "model.layers.5.mlp.down_proj.weight" && $0.shape == [288, 768] })
         XCTAssertEqual(layout.outputHead, layout.embedding, "tied by default")
         var untied = small
         untied.tiedEmbedding = false

@@ -5,8 +5,9 @@ final class OptimizerStepTests: XCTestCase {
     /// One arena of `count` values with a single decayed tensor view.
     func group(_ values: [Float], clipped: Bool = true, rate: Float = 0.01) -> OptimizerStep.Group {
         let views = [TensorView(name: "w", offset: 0, shape: [values.count], isDecayed: true)]
-        return OptimizerStep.Group(parameters: FloatBuffer(values), gradients: FloatBuffer(count: values.count),
-                                   optimizer: Optimizer(views: views, count: values.count), schedule: .constant(rate), clipped: clipped)
+        return OptimizerStep.Group(
+            parameters: FloatBuffer(values), gradients: FloatBuffer(count: values.count),
+            optimizer: Optimizer(views: views, count: values.count), schedule: .constant(rate), clipped: clipped)
     }
 
     func testStepEqualsZeroAccumulateClipAdamWByHand() {
@@ -38,8 +39,9 @@ final class OptimizerStepTests: XCTestCase {
         let clippedGradient = FloatBuffer(summed.map { $0 * Float(1 / norm) })
         for (g, gradient, rate) in [(model, clippedGradient, Float(0.01)), (head, FloatBuffer(summed), Float(0.02))] {
             let parameters = FloatBuffer(start)
-            Optimizer(views: g.optimizer.views, count: 40).step(parameters: parameters, gradients: gradient, learningRate: rate, step: 1,
-                                                                settings: AdamWSettings(), decayEmbeddings: false)
+            Optimizer(views: g.optimizer.views, count: 40).step(
+                parameters: parameters, gradients: gradient, learningRate: rate, step: 1,
+                settings: AdamWSettings(), decayEmbeddings: false)
             XCTAssertEqual(g.parameters.array, parameters.array)
         }
     }
@@ -56,7 +58,12 @@ final class OptimizerStepTests: XCTestCase {
         XCTAssertFalse(outcome.gradientNorm.isFinite)
         XCTAssertEqual(model.parameters.array, [1, 2, 3, 4])
         XCTAssertEqual(step.count, 7, "a refused step is not counted")
-        XCTAssertEqual(seeds, [OptimizerStep.dropoutSeed(run: 5, step: 7, microBatch: 0), OptimizerStep.dropoutSeed(run: 5, step: 7, microBatch: 1)])
+        XCTAssertEqual(
+            seeds,
+            [
+                OptimizerStep.dropoutSeed(run: 5, step: 7, microBatch: 0),
+                OptimizerStep.dropoutSeed(run: 5, step: 7, microBatch: 1),
+            ])
         XCTAssertNotEqual(seeds[0], seeds[1], "each micro-batch has its own dropout stream")
     }
 

@@ -117,7 +117,8 @@ final class PassTests: XCTestCase {
     func assertSteady(_ label: String, file: StaticString = #filePath, line: UInt = #line, _ step: () -> Void) {
         let counts = (0..<3).map { _ in allocations(step) }
         XCTAssertEqual(counts.min(), 0, "\(label): \(counts)", file: file, line: line)
-        XCTAssertLessThanOrEqual(counts.reduce(0, +), ComputeThreads.count, "\(label): \(counts)", file: file, line: line)
+        XCTAssertLessThanOrEqual(
+            counts.reduce(0, +), ComputeThreads.count, "\(label): \(counts)", file: file, line: line)
     }
 
     func testTheCounterSeesAllocations() {

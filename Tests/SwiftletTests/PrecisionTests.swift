@@ -28,15 +28,18 @@ final class PrecisionTests: XCTestCase {
         func compare(_ a: [Float], _ b: [Float], terms: Int, file: StaticString = #filePath, line: UInt = #line) {
             let tolerance = Float(terms).squareRoot() / 64
             XCTAssertLessThan(maxAbsDifference(a, b), tolerance, file: file, line: line)
-            XCTAssertGreaterThan(maxAbsDifference(a, b), 0, "bf16 should not be bit-identical to fp32", file: file, line: line)
+            XCTAssertGreaterThan(
+                maxAbsDifference(a, b), 0, "bf16 should not be bit-identical to fp32", file: file, line: line)
         }
         var y32 = [Float](repeating: 0.5, count: rows * outFeatures), y16 = y32
         fp32.linear(x, w, &y32, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
         bf16.linear(x, w, &y16, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
         compare(y32, y16, terms: inFeatures)
         var dx32 = [Float](repeating: 0, count: rows * inFeatures), dx16 = dx32
-        fp32.linearBackwardInput(dy, w, &dx32, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: false)
-        bf16.linearBackwardInput(dy, w, &dx16, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: false)
+        fp32.linearBackwardInput(
+            dy, w, &dx32, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: false)
+        bf16.linearBackwardInput(
+            dy, w, &dx16, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: false)
         compare(dx32, dx16, terms: outFeatures)
         var dw32 = [Float](repeating: 1, count: outFeatures * inFeatures), dw16 = dw32
         fp32.linearBackwardWeight(dy, x, &dw32, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
@@ -52,13 +55,16 @@ final class PrecisionTests: XCTestCase {
         let model = Transformer(config: config)
         model.initialize(seed: 1)
         let batch = Batch(windows: [(0..<33).map { Int32($0 % 50) }, (0..<20).map { Int32(($0 * 3) % 50) }])
-        let full = TrainingPass(model: model, maxRows: 64), half = TrainingPass(model: model, maxRows: 64, precision: .bf16)
+        let full = TrainingPass(model: model, maxRows: 64),
+            half = TrainingPass(model: model, maxRows: 64, precision: .bf16)
         let loss32 = full.forwardBackward(batch, gradientTokens: batch.lossTokens)
         let loss16 = half.forwardBackward(batch, gradientTokens: batch.lossTokens)
         XCTAssertEqual(loss16, loss32, accuracy: 0.01 * loss32)
         let a = full.gradients.array, b = half.gradients.array
         let dotProduct = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let cosine = dotProduct / (a.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot() * b.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
+        let cosine =
+            dotProduct
+            / (a.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot() * b.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
         XCTAssertGreaterThan(cosine, 0.99)
     }
 }

@@ -67,7 +67,9 @@ final class QuantizedKernelTests: XCTestCase {
                 let bytes = blocks(type, rows: rows, columns: columns, seed: UInt64(columns))
                 var weights = [Float](repeating: 0, count: rows * columns)
                 bytes.withUnsafeBytes { type.codec!.decode($0.baseAddress!, elements: rows * columns, into: &weights) }
-                let matrix = bytes.withUnsafeBytes { QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: $0.baseAddress!) }
+                let matrix = bytes.withUnsafeBytes {
+                    QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: $0.baseAddress!)
+                }
                 var x = TestData.randoms(3 * columns, seed: 9)
                 x.replaceSubrange(0..<32, with: repeatElement(0, count: 32))  // a zero block: d = 0
                 let scratch = QuantizedActivations()
@@ -83,7 +85,9 @@ final class QuantizedKernelTests: XCTestCase {
                         Array(x[i * columns..<(i + 1) * columns]).withUnsafeBufferPointer {
                             matrix.apply($0.baseAddress!, &alone, count: 1, accumulate: false, scratch: scratch)
                         }
-                        XCTAssertEqual(alone, Array(y[i * rows..<(i + 1) * rows]), "\(type) \(columns) \(QuantKernels.names[isa]) row \(i)")
+                        XCTAssertEqual(
+                            alone, Array(y[i * rows..<(i + 1) * rows]),
+                            "\(type) \(columns) \(QuantKernels.names[isa]) row \(i)")
                     }
                     // Accumulating adds to what is there.
                     var added = [Float](repeating: 0.5, count: 3 * rows)
@@ -91,13 +95,22 @@ final class QuantizedKernelTests: XCTestCase {
                     XCTAssertEqual(added, y.map { 0.5 + $0 }, "\(type) \(columns) accumulate")
                 }
                 for (isa, y) in zip(QuantKernels.available, variants) {
-                    XCTAssertEqual(y.map(\.bitPattern), variants[0].map(\.bitPattern), "\(type) \(columns): \(QuantKernels.names[isa]) against portable C")
+                    XCTAssertEqual(
+                        y.map(\.bitPattern), variants[0].map(\.bitPattern),
+                        "\(type) \(columns): \(QuantKernels.names[isa]) against portable C")
                 }
                 for i in 0..<3 {
-                    let expected = reference(weights: weights, rows: rows, columns: columns, x: Array(x[i * columns..<(i + 1) * columns]))
-                    let scale = (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + abs(Double(weights[r * columns + $1]) * Double(x[i * columns + $1])) } }
+                    let expected = reference(
+                        weights: weights, rows: rows, columns: columns, x: Array(x[i * columns..<(i + 1) * columns]))
+                    let scale = (0..<rows).map { r in
+                        (0..<columns).reduce(0.0) {
+                            $0 + abs(Double(weights[r * columns + $1]) * Double(x[i * columns + $1]))
+                        }
+                    }
                     for r in 0..<rows {
-                        XCTAssertEqual(Double(variants[0][i * rows + r]), expected[r], accuracy: 1e-5 * scale[r] + 1e-30, "\(type) \(columns) row \(r)")
+                        XCTAssertEqual(
+                            Double(variants[0][i * rows + r]), expected[r], accuracy: 1e-5 * scale[r] + 1e-30,
+                            "\(type) \(columns) row \(r)")
                     }
                 }
             }
@@ -106,7 +119,9 @@ final class QuantizedKernelTests: XCTestCase {
     }
 
     func testQuantizingAtLoadRoundsTheParametersToTheBlocksValues() {
-        let config = ModelConfig(dim: 64, layers: 1, heads: 4, kvHeads: 4, hiddenDim: 96, vocabSize: 100, contextLength: 32, tiedEmbedding: true)
+        let config = ModelConfig(
+            dim: 64, layers: 1, heads: 4, kvHeads: 4, hiddenDim: 96, vocabSize: 100, contextLength: 32,
+            tiedEmbedding: true)
         for type in QuantizedWeights.loadTypes {
             let model = Transformer(config: config)
             model.initialize(seed: 2)
@@ -134,7 +149,9 @@ final class QuantizedKernelTests: XCTestCase {
     /// generates exactly what quantizing at load does.
     func testQuantizedDecodingIsBatchInvariantAndTheStoredGGUFDecodesAsQuantizingAtLoad() throws {
         let tokenizer = try TestData.bpeTokenizer()
-        let config = ModelConfig(dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 96, vocabSize: tokenizer.vocabSize, contextLength: 64, tiedEmbedding: true)
+        let config = ModelConfig(
+            dim: 64, layers: 2, heads: 4, kvHeads: 2, hiddenDim: 96, vocabSize: tokenizer.vocabSize, contextLength: 64,
+            tiedEmbedding: true)
         let dir = TestData.temporaryDirectory("quantized-engine")
         let model = Transformer(config: config)
         model.initialize(seed: 4)
@@ -145,11 +162,13 @@ final class QuantizedKernelTests: XCTestCase {
             return (0..<n).map { _ in Int32(3 + rng.below(tokenizer.vocabSize - 3)) }
         }
         let requests = [(21, 7), (1, 8), (5, 9), (17, 10), (40, 11)].map {
-            GenerationRequest(prompt: prompt($0.0, UInt64($0.1)), maxTokens: 16, sampling: SamplingSettings(temperature: 0))
+            GenerationRequest(
+                prompt: prompt($0.0, UInt64($0.1)), maxTokens: 16, sampling: SamplingSettings(temperature: 0))
         }
         func run(_ checkpoint: Checkpoint, _ requests: [GenerationRequest], parallel: Int) throws -> [[Int32]] {
-            let engine = GenerationEngine(model: checkpoint.model, tokenizer: tokenizer,
-                                          options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: 16))
+            let engine = GenerationEngine(
+                model: checkpoint.model, tokenizer: tokenizer,
+                options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: 16))
             let ids = try requests.map { try engine.submit($0) }
             let results = engine.runUntilIdle()
             return ids.map { results[$0]!.tokens }

@@ -6,8 +6,9 @@ final class SafetensorsTests: XCTestCase {
         let a: [Float] = [1, -2, 3.5], b: [Float] = (0..<6).map { Float($0) / 3 }
         let bytes = a.withUnsafeBufferPointer { pa in
             b.withUnsafeBufferPointer { pb in
-                Safetensors.serialize([.init(name: "a", shape: [3], values: pa), .init(name: "layer.b", shape: [2, 3], values: pb)],
-                                      metadata: ["format": "pt"])
+                Safetensors.serialize(
+                    [.init(name: "a", shape: [3], values: pa), .init(name: "layer.b", shape: [2, 3], values: pb)],
+                    metadata: ["format": "pt"])
             }
         }
         // 8-byte little-endian header length, JSON header padded to 8 bytes, then raw data.
@@ -28,8 +29,10 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testCorruptFilesGetClearErrors() {
-        for bytes in [[UInt8](), [1, 2, 3], [255, 255, 255, 255, 0, 0, 0, 0, 1], Array(repeating: 0, count: 8) + Array("{}".utf8),
-                      [10, 0, 0, 0, 0, 0, 0, 0] + Array("{not json}".utf8)] {
+        for bytes in [
+            [UInt8](), [1, 2, 3], [255, 255, 255, 255, 0, 0, 0, 0, 1], Array(repeating: 0, count: 8) + Array("{}".utf8),
+            [10, 0, 0, 0, 0, 0, 0, 0] + Array("{not json}".utf8),
+        ] {
             XCTAssertThrowsError(try Safetensors.parse(bytes, path: "m.safetensors")) { error in
                 XCTAssertTrue((error as? SwiftletError)?.message.contains("m.safetensors") ?? false)
             }

@@ -41,15 +41,18 @@ final class SentencePieceModelProtoTests: XCTestCase {
             _ = try? SentencePieceModelProto(bytes: damaged)
         }
         XCTAssertThrowsError(try SentencePieceModelProto(bytes: [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F])) { error in
-            XCTAssertEqual((error as? SwiftletError)?.message, "not a valid SentencePiece model (a field is longer than the bytes left).")
+            XCTAssertEqual(
+                (error as? SwiftletError)?.message,
+                "not a valid SentencePiece model (a field is longer than the bytes left).")
         }
-        XCTAssertThrowsError(try SentencePieceModelProto(bytes: [0x0B])) // wire type 3 (groups)
-        XCTAssertThrowsError(try SentencePieceModelProto(bytes: [0x08, 0x01])) // pieces must be messages
+        XCTAssertThrowsError(try SentencePieceModelProto(bytes: [0x0B]))  // wire type 3 (groups)
+        XCTAssertThrowsError(try SentencePieceModelProto(bytes: [0x08, 0x01]))  // pieces must be messages
     }
 
     func testReadsAndRewritesAModelSentencePieceTrainedBitForBit() throws {
         for type in TokenizerModelType.allCases {
-            let tokenizer = try Tokenizer.train(text: TestData.text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: type))
+            let tokenizer = try Tokenizer.train(
+                text: TestData.text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: type))
             let proto = try SentencePieceModelProto(bytes: tokenizer.modelBytes)
             XCTAssertEqual(proto.serialized, tokenizer.modelBytes, "\(type)")
             XCTAssertEqual(proto.pieces.count, tokenizer.vocabSize)
@@ -57,7 +60,11 @@ final class SentencePieceModelProtoTests: XCTestCase {
             XCTAssertEqual(proto.trainerSpec.vocabSize, 320)
             XCTAssertTrue(proto.trainerSpec.byteFallback)
             XCTAssertTrue(proto.trainerSpec.splitDigits)
-            XCTAssertEqual([proto.trainerSpec.unknownID, proto.trainerSpec.bosID, proto.trainerSpec.eosID, proto.trainerSpec.padID], [0, 1, 2, -1])
+            XCTAssertEqual(
+                [
+                    proto.trainerSpec.unknownID, proto.trainerSpec.bosID, proto.trainerSpec.eosID,
+                    proto.trainerSpec.padID,
+                ], [0, 1, 2, -1])
             XCTAssertEqual(proto.trainerSpec.userDefinedSymbols, SpecialPieces.all)
             XCTAssertFalse(proto.normalizerSpec.addDummyPrefix)
             XCTAssertFalse(proto.normalizerSpec.removeExtraWhitespaces)
@@ -81,11 +88,15 @@ final class SentencePieceModelProtoTests: XCTestCase {
             .init(piece: "<unk>", score: 0, type: .unknown), .init(piece: "<s>", score: 0, type: .control),
             .init(piece: "</s>", score: 0, type: .control),
         ]
-        pieces += (0..<256).map { .init(piece: "<0x" + String($0, radix: 16, uppercase: true).leftPadded(to: 2) + ">", score: 0, type: .byte) }
-        for (text, score) in [("a", -1.0), ("b", -1.0), ("ab", -0.5), ("▁", -1.0), ("abab", -5.0)] as [(String, Float)] {
+        pieces += (0..<256).map {
+            .init(piece: "<0x" + String($0, radix: 16, uppercase: true).leftPadded(to: 2) + ">", score: 0, type: .byte)
+        }
+        for (text, score) in [("a", -1.0), ("b", -1.0), ("ab", -0.5), ("▁", -1.0), ("abab", -5.0)] as [(String, Float)]
+        {
             pieces.append(.init(piece: text, score: score, type: .normal))
         }
-        var model = SentencePieceModelProto(pieces: pieces, trainerSpec: trained.trainerSpec, normalizerSpec: trained.normalizerSpec)
+        var model = SentencePieceModelProto(
+            pieces: pieces, trainerSpec: trained.trainerSpec, normalizerSpec: trained.normalizerSpec)
         model.trainerSpec.vocabSize = Int32(pieces.count)
         let tokenizer = try Tokenizer(modelBytes: model.serialized)
         XCTAssertEqual(tokenizer.vocabSize, pieces.count)

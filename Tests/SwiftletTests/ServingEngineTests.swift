@@ -12,7 +12,8 @@ import Dispatch
 extension EngineTests {
     func testPresenceAndFrequencyPenaltiesFollowOpenAIsFormula() {
         var logits: [Float] = [2, 2.5, 2.2, 0]
-        Sampler.applyPresenceAndFrequencyPenalties(&logits, vocab: 4, counts: [1: 2, 2: 1], presence: 0.5, frequency: 0.3)
+        Sampler.applyPresenceAndFrequencyPenalties(
+            &logits, vocab: 4, counts: [1: 2, 2: 1], presence: 0.5, frequency: 0.3)
         XCTAssertEqual(logits[0], 2)
         XCTAssertEqual(logits[1], 2.5 - 2 * 0.3 - 0.5, accuracy: 1e-6)
         XCTAssertEqual(logits[2], 2.2 - 0.3 - 0.5, accuracy: 1e-6)
@@ -32,8 +33,11 @@ extension EngineTests {
     func testSettingsSavedBeforeThePenaltiesStillLoad() throws {
         let old = #"{"temperature": 0.5, "topK": 3, "topP": 0.9, "minP": 0, "repetitionPenalty": 1.1, "seed": 4}"#
         let settings = try JSONDecoder().decode(SamplingSettings.self, from: Data(old.utf8))
-        XCTAssertEqual(settings, SamplingSettings(temperature: 0.5, topK: 3, topP: 0.9, repetitionPenalty: 1.1, seed: 4))
-        let round = try JSONDecoder().decode(SamplingSettings.self, from: JSONEncoder().encode(SamplingSettings(presencePenalty: 1, frequencyPenalty: -1)))
+        XCTAssertEqual(
+            settings, SamplingSettings(temperature: 0.5, topK: 3, topP: 0.9, repetitionPenalty: 1.1, seed: 4))
+        let round = try JSONDecoder().decode(
+            SamplingSettings.self,
+            from: JSONEncoder().encode(SamplingSettings(presencePenalty: 1, frequencyPenalty: -1)))
         XCTAssertEqual(round.presencePenalty, 1)
         XCTAssertEqual(round.frequencyPenalty, -1)
     }
@@ -58,8 +62,9 @@ extension EngineTests {
     func testTokenLogprobsDoNotDependOnTheBatch() throws {
         final class Heard: @unchecked Sendable { var tokens: [GeneratedToken] = [] }
         func target(_ heard: Heard) -> GenerationRequest {
-            var request = GenerationRequest(prompt: prompt(13, seed: 50), maxTokens: 20,
-                                            sampling: SamplingSettings(temperature: 0.9, presencePenalty: 0.4, frequencyPenalty: 0.2, seed: 8))
+            var request = GenerationRequest(
+                prompt: prompt(13, seed: 50), maxTokens: 20,
+                sampling: SamplingSettings(temperature: 0.9, presencePenalty: 0.4, frequencyPenalty: 0.2, seed: 8))
             request.logprobs = 3
             request.onToken = { heard.tokens.append($0) }
             return request
@@ -82,16 +87,21 @@ extension EngineTests {
         var plain = target(greedy)
         plain.sampling = SamplingSettings(temperature: 0)
         _ = try generate([plain], parallel: 1)
-        XCTAssertTrue(greedy.tokens.allSatisfy { $0.token == $0.topLogprobs[0].token && $0.logprob == $0.topLogprobs[0].logprob })
+        XCTAssertTrue(
+            greedy.tokens.allSatisfy { $0.token == $0.topLogprobs[0].token && $0.logprob == $0.topLogprobs[0].logprob })
     }
 
     func testADeadlineEndsARequestWhetherItRunsOrWaits() throws {
-        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 1))
-        var late = GenerationRequest(prompt: prompt(10, seed: 60), maxTokens: 50, sampling: SamplingSettings(temperature: 0))
+        let engine = GenerationEngine(
+            model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 1))
+        var late = GenerationRequest(
+            prompt: prompt(10, seed: 60), maxTokens: 50, sampling: SamplingSettings(temperature: 0))
         late.deadline = Stopwatch.now() - 1
-        let running = try engine.submit(GenerationRequest(prompt: prompt(10, seed: 61), maxTokens: 30, sampling: SamplingSettings(temperature: 0)))
+        let running = try engine.submit(
+            GenerationRequest(prompt: prompt(10, seed: 61), maxTokens: 30, sampling: SamplingSettings(temperature: 0)))
         _ = engine.step()
-        var soon = GenerationRequest(prompt: prompt(10, seed: 62), maxTokens: 50, sampling: SamplingSettings(temperature: 0))
+        var soon = GenerationRequest(
+            prompt: prompt(10, seed: 62), maxTokens: 50, sampling: SamplingSettings(temperature: 0))
         soon.deadline = Stopwatch.now() + 0.2
         let waiting = try engine.submit(soon)
         let expired = try engine.submit(late)
@@ -109,8 +119,9 @@ extension EngineTests {
 
     /// Results of requests submitted to a driver, each from a thread of its own.
     func drive(_ requests: [GenerationRequest], parallel: Int) throws -> [GenerationResult] {
-        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(),
-                                      options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: 16))
+        let engine = GenerationEngine(
+            model: model(), tokenizer: try TestData.tokenizer(),
+            options: GenerationEngine.Options(parallel: parallel, promptTokensPerStep: 16))
         let driver = EngineDriver(engine: engine, maxWaiting: requests.count)
         try driver.start()
         let results = ResultSlots<GenerationResult>(count: requests.count)
@@ -131,20 +142,25 @@ extension EngineTests {
     }
 
     func testTheDriverTakesRequestsFromManyThreadsAndBatchesThem() throws {
-        let requests = crowd { i in i % 2 == 0 ? SamplingSettings(temperature: 0) : SamplingSettings(temperature: 1, seed: UInt64(i)) }
+        let requests = crowd { i in
+            i % 2 == 0 ? SamplingSettings(temperature: 0) : SamplingSettings(temperature: 1, seed: UInt64(i))
+        }
         let driven = try drive(requests, parallel: 4)
         let direct = try generate(requests, parallel: 4)
         XCTAssertEqual(driven.map(\.tokens), direct.map(\.tokens))
     }
 
     func testTheDriverCancelsFromAnotherThreadAndReturnsTheBlocks() throws {
-        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 2))
+        let engine = GenerationEngine(
+            model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 2))
         let driver = EngineDriver(engine: engine, maxWaiting: 4)
         try driver.start()
-        let firstText = DispatchSemaphore(value: 0), cancelSent = DispatchSemaphore(value: 0), ended = DispatchSemaphore(value: 0)
+        let firstText = DispatchSemaphore(value: 0), cancelSent = DispatchSemaphore(value: 0),
+            ended = DispatchSemaphore(value: 0)
         final class Box: @unchecked Sendable { var result: GenerationResult?; var pieces = 0 }
         let box = Box()
-        var request = GenerationRequest(prompt: prompt(30, seed: 70), maxTokens: 60, sampling: SamplingSettings(temperature: 0))
+        var request = GenerationRequest(
+            prompt: prompt(30, seed: 70), maxTokens: 60, sampling: SamplingSettings(temperature: 0))
         request.onText = { _ in
             box.pieces += 1
             // The driver waits here (inside its step) until the cancel is in its inbox.
@@ -162,7 +178,8 @@ extension EngineTests {
         cancelSent.signal()
         ended.wait()
         XCTAssertEqual(box.result?.stopReason, .cancelled)
-        XCTAssertLessThanOrEqual(box.result?.tokens.count ?? 99, 2, "cancelled at the step after the one that heard the first text")
+        XCTAssertLessThanOrEqual(
+            box.result?.tokens.count ?? 99, 2, "cancelled at the step after the one that heard the first text")
         XCTAssertEqual(driver.currentStatus.blocksInUse, 0, "the blocks came back with the result")
         driver.cancel(ticket)  // already ended: nothing happens
         let stopped = DispatchSemaphore(value: 0)
@@ -171,18 +188,26 @@ extension EngineTests {
     }
 
     func testTheDriverRefusesBeyondItsQueueAndWhileStopping() throws {
-        let engine = GenerationEngine(model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 1))
+        let engine = GenerationEngine(
+            model: model(), tokenizer: try TestData.tokenizer(), options: GenerationEngine.Options(parallel: 1))
         let driver = EngineDriver(engine: engine, maxWaiting: 1)
         let ends = DispatchSemaphore(value: 0)
-        let long = GenerationRequest(prompt: prompt(8, seed: 80), maxTokens: 80, sampling: SamplingSettings(temperature: 0))
+        let long = GenerationRequest(
+            prompt: prompt(8, seed: 80), maxTokens: 80, sampling: SamplingSettings(temperature: 0))
         // Not started yet: the two stay accepted, a third has no room.
         for _ in 0..<2 { _ = try driver.submit(long) { _ in ends.signal() } }
-        XCTAssertThrowsError(try driver.submit(long) { _ in }) { XCTAssertEqual($0 as? EngineDriver.Refusal, .queueFull) }
-        XCTAssertThrowsError(try driver.submit(GenerationRequest(prompt: [])) { _ in }) { XCTAssertTrue($0 is SwiftletError, "invalid before full") }
+        XCTAssertThrowsError(try driver.submit(long) { _ in }) {
+            XCTAssertEqual($0 as? EngineDriver.Refusal, .queueFull)
+        }
+        XCTAssertThrowsError(try driver.submit(GenerationRequest(prompt: [])) { _ in }) {
+            XCTAssertTrue($0 is SwiftletError, "invalid before full")
+        }
         try driver.start()
         let stopped = DispatchSemaphore(value: 0)
         driver.stop(gracePeriod: 0) { stopped.signal() }
-        XCTAssertThrowsError(try driver.submit(long) { _ in }) { XCTAssertEqual($0 as? EngineDriver.Refusal, .stopping) }
+        XCTAssertThrowsError(try driver.submit(long) { _ in }) {
+            XCTAssertEqual($0 as? EngineDriver.Refusal, .stopping)
+        }
         ends.wait()
         ends.wait()
         stopped.wait()

@@ -21,14 +21,18 @@ enum TestData {
 
     /// A deterministic English-like text with newlines, indentation and numbers.
     static func text(lines: Int = 400, seed: UInt64 = 7) -> String {
-        let words = ["the", "king", "queen", "speaks", "of", "love", "and", "war", "my", "lord", "good", "night",
-                     "sweet", "prince", "what", "is", "this", "that", "I", "you", "shall", "not", "be", "to", "here"]
+        let words = [
+            "the", "king", "queen", "speaks", "of", "love", "and", "war", "my", "lord", "good", "night",
+            "sweet", "prince", "what", "is", "this", "that", "I", "you", "shall", "not", "be", "to", "here",
+        ]
         var rng = RandomGenerator(seed: seed)
         var out = ""
         for i in 0..<lines {
             if i % 9 == 0 { out += "ACT \(i / 9 + 1).\n" }
             let n = 3 + rng.below(8)
-            out += (i % 4 == 0 ? "    " : "") + (0..<n).map { _ in words[rng.below(words.count)] }.joined(separator: " ") + ".\n"
+            out +=
+                (i % 4 == 0 ? "    " : "") + (0..<n).map { _ in words[rng.below(words.count)] }.joined(separator: " ")
+                + ".\n"
         }
         return out
     }
@@ -44,7 +48,8 @@ enum TestData {
     static func tokenizer() throws -> Tokenizer {
         if let cachedTokenizer { return cachedTokenizer }
         // Unigram, as these tests were written against (BPE became the default later).
-        let t = try Tokenizer.train(text: text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: .unigram))
+        let t = try Tokenizer.train(
+            text: text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: .unigram))
         cachedTokenizer = t
         return t
     }
@@ -70,8 +75,10 @@ func numericalDerivative(at x: inout [Float], index: Int, epsilon: Float, _ f: (
     return (plus - minus) / Double(2 * epsilon)
 }
 
-func assertClose(_ a: Double, _ b: Double, relative: Double, absolute: Double, _ message: String = "",
-                 file: StaticString = #filePath, line: UInt = #line) {
+func assertClose(
+    _ a: Double, _ b: Double, relative: Double, absolute: Double, _ message: String = "",
+    file: StaticString = #filePath, line: UInt = #line
+) {
     let ok = abs(a - b) <= absolute + relative * max(abs(a), abs(b))
     XCTAssert(ok, "\(a) vs \(b) \(message)", file: file, line: line)
 }
@@ -87,8 +94,10 @@ func weightedSum(_ x: [Float], _ w: [Float]) -> Double {
 
 /// The whole model's gradient of the mean loss over `batch` against central differences, at
 /// three coordinates of every tensor.
-func assertModelGradientMatchesFiniteDifferences(_ model: Transformer, _ batch: Batch, file: StaticString = #filePath,
-                                                 line: UInt = #line) {
+func assertModelGradientMatchesFiniteDifferences(
+    _ model: Transformer, _ batch: Batch, file: StaticString = #filePath,
+    line: UInt = #line
+) {
     let pass = TrainingPass(model: model, maxRows: batch.rows)
     pass.forwardBackward(batch, gradientTokens: batch.lossTokens)
     let analytic = pass.gradients.array

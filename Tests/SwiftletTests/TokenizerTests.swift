@@ -2,7 +2,8 @@ import XCTest
 @testable import Swiftlet
 
 final class TokenizerTests: XCTestCase {
-    let awkward = "First line\n\n  two  spaces,\tand a tab\r\nDigits 1234567890 and 3.14\n我很喜欢这个产品 😀🎉 naïve café\n   trailing   \n"
+    let awkward =
+        "First line\n\n  two  spaces,\tand a tab\r\nDigits 1234567890 and 3.14\n我很喜欢这个产品 😀🎉 naïve café\n   trailing   \n"
 
     func testRoundTripsAnyText() throws {
         let tokenizer = try TestData.tokenizer()
@@ -14,7 +15,8 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testBPERoundTripsToo() throws {
-        let bpe = try Tokenizer.train(text: TestData.text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: .bpe))
+        let bpe = try Tokenizer.train(
+            text: TestData.text(), options: TokenizerTrainingOptions(vocabSize: 320, modelType: .bpe))
         XCTAssertEqual(bpe.decode(bpe.encode(awkward)), awkward)
     }
 
@@ -40,16 +42,23 @@ final class TokenizerTests: XCTestCase {
     }
 
     func testTooLargeVocabularySaysWhatWouldWork() {
-        XCTAssertThrowsError(try Tokenizer.train(text: "tiny text\nwith few words\n", options: TokenizerTrainingOptions(vocabSize: 5000))) { error in
+        XCTAssertThrowsError(
+            try Tokenizer.train(text: "tiny text\nwith few words\n", options: TokenizerTrainingOptions(vocabSize: 5000))
+        ) { error in
             let message = (error as? SwiftletError)?.message ?? ""
             XCTAssertTrue(message.contains("too large"), message)
             XCTAssertTrue(message.contains("the largest that works is"), message)
             // The suggested size really works.
             let largest = Int(message.split(separator: " ").last!.dropLast())!
-            XCTAssertNotNil(try? Tokenizer.train(text: "tiny text\nwith few words\n", options: TokenizerTrainingOptions(vocabSize: largest)))
+            XCTAssertNotNil(
+                try? Tokenizer.train(
+                    text: "tiny text\nwith few words\n", options: TokenizerTrainingOptions(vocabSize: largest)))
         }
         XCTAssertThrowsError(try Tokenizer.train(text: "text\n", options: TokenizerTrainingOptions(vocabSize: 0)))
-        XCTAssertThrowsError(try Tokenizer.train(text: TestData.text() + "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏ\n", options: TokenizerTrainingOptions(vocabSize: 290))) { error in
+        XCTAssertThrowsError(
+            try Tokenizer.train(
+                text: TestData.text() + "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏ\n", options: TokenizerTrainingOptions(vocabSize: 290))
+        ) { error in
             let message = (error as? SwiftletError)?.message ?? ""
             XCTAssertTrue(message.contains("too small") && message.contains("at least"), message)
         }

@@ -9,10 +9,18 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(Format.eta(elapsed: 5, done: 0, total: 2), "?")
     }
 
-    func makeTrainer(_ directory: String, steps: Int, dropout: Float = 0.1) throws -> (Trainer, [WeightedCorpus], [ValidationSet]) {
+    func makeTrainer(
+        _ directory: String, steps: Int, dropout: Float = 0.1
+    ) throws -> (Trainer, [WeightedCorpus], [ValidationSet]) {
         let tokenizer = try TestData.tokenizer()
-        let train = [WeightedCorpus(name: "train", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 300, seed: 1))))]
-        let validation = [ValidationSet(name: "val", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 40, seed: 2))))]
+        let train = [
+            WeightedCorpus(
+                name: "train", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 300, seed: 1))))
+        ]
+        let validation = [
+            ValidationSet(
+                name: "val", documents: DocumentTokens(stream: tokenizer.encode(TestData.text(lines: 40, seed: 2))))
+        ]
         var config = ModelPreset.tiny.config(vocabSize: tokenizer.vocabSize)
         config.contextLength = 32
         config.dropout = dropout
@@ -22,8 +30,9 @@ final class TrainerTests: XCTestCase {
         options.microBatchTokens = 64  // two micro-batches per step: accumulation is exercised
         options.evalInterval = 4
         options.saveInterval = 1000
-        let trainer = try Trainer(model: Transformer(config: config), tokenizer: tokenizer, preset: "tiny", options: options,
-                                  training: train, validation: validation, directory: directory)
+        let trainer = try Trainer(
+            model: Transformer(config: config), tokenizer: tokenizer, preset: "tiny", options: options,
+            training: train, validation: validation, directory: directory)
         return (trainer, train, validation)
     }
 
@@ -43,15 +52,19 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try resumed.run(report: { _ in }, shouldStop: { false }), .finished)
         XCTAssertEqual(resumed.state.step, 10)
         XCTAssertLessThan(maxAbsDifference(straight.model.parameters.array, resumed.model.parameters.array), 1e-6)
-        XCTAssertEqual(straight.records.filter { $0.kind == "eval" }.map(\.step), resumed.records.filter { $0.kind == "eval" }.map(\.step))
+        XCTAssertEqual(
+            straight.records.filter { $0.kind == "eval" }.map(\.step),
+            resumed.records.filter { $0.kind == "eval" }.map(\.step))
     }
 
     func testCheckpointDirectoryHasEverythingAndLoads() throws {
         let dir = TestData.temporaryDirectory("complete")
         let (trainer, _, _) = try makeTrainer(dir, steps: 4, dropout: 0)
         _ = try trainer.run(report: { _ in }, shouldStop: { false })
-        for file in [CheckpointFiles.config, CheckpointFiles.model, CheckpointFiles.tokenizer, CheckpointFiles.trainer,
-                     CheckpointFiles.optimizer, CheckpointFiles.metrics, CheckpointFiles.lossCurve] {
+        for file in [
+            CheckpointFiles.config, CheckpointFiles.model, CheckpointFiles.tokenizer, CheckpointFiles.trainer,
+            CheckpointFiles.optimizer, CheckpointFiles.metrics, CheckpointFiles.lossCurve,
+        ] {
             XCTAssertTrue(FileIO.exists(dir + "/" + file), file)
         }
         XCTAssertFalse(FileIO.exists(dir + ".tmp"))
@@ -78,12 +91,14 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try Checkpoint.load(dir + "-missing"))
 
         let weights = try FileIO.readBytes(dir + "/" + CheckpointFiles.model)
-        try FileIO.writeAtomically([200, 1, 0, 0, 0, 0, 0, 0] + Array("{garbage".utf8), to: dir + "/" + CheckpointFiles.model)
+        try FileIO.writeAtomically(
+            [200, 1, 0, 0, 0, 0, 0, 0] + Array("{garbage".utf8), to: dir + "/" + CheckpointFiles.model)
         expectError("not a valid safetensors file")
         try FileIO.writeAtomically(weights, to: dir + "/" + CheckpointFiles.model)
 
         let tokenizerBytes = try FileIO.readBytes(dir + "/" + CheckpointFiles.tokenizer)
-        let other = try Tokenizer.train(text: TestData.text(seed: 99), options: TokenizerTrainingOptions(vocabSize: 330))
+        let other = try Tokenizer.train(
+            text: TestData.text(seed: 99), options: TokenizerTrainingOptions(vocabSize: 330))
         try FileIO.writeAtomically(other.modelBytes, to: dir + "/" + CheckpointFiles.tokenizer)
         expectError("does not match")
         try FileIO.writeAtomically(tokenizerBytes, to: dir + "/" + CheckpointFiles.tokenizer)
@@ -129,7 +144,8 @@ final class TrainerTests: XCTestCase {
         // Every token but the first is predicted once; their bytes are the text's bytes.
         XCTAssertEqual(result.tokens, validation.count - 1)
         XCTAssertEqual(result.bytes, tokenizer.decode(Array(validation.dropFirst())).utf8.count)
-        XCTAssertEqual(result.bitsPerByte, result.loss * Double(result.tokens) / (Double(result.bytes) * log(2)), accuracy: 1e-9)
+        XCTAssertEqual(
+            result.bitsPerByte, result.loss * Double(result.tokens) / (Double(result.bytes) * log(2)), accuracy: 1e-9)
         // An untrained model is near uniform: loss ≈ ln(vocabulary).
         XCTAssertEqual(result.loss, log(Double(trainer.model.config.vocabSize)), accuracy: 0.5)
     }
@@ -139,9 +155,12 @@ final class TrainerTests: XCTestCase {
         let config = ModelPreset.tiny.config(vocabSize: tokenizer.vocabSize)
         var options = TrainingOptions()
         options.steps = 1
-        XCTAssertThrowsError(try Trainer(model: Transformer(config: config), tokenizer: tokenizer, preset: "tiny", options: options,
-                                         training: [WeightedCorpus(name: "one", documents: DocumentTokens(stream: [5]))],
-                                         validation: [], directory: "/tmp/never")) { error in
+        XCTAssertThrowsError(
+            try Trainer(
+                model: Transformer(config: config), tokenizer: tokenizer, preset: "tiny", options: options,
+                training: [WeightedCorpus(name: "one", documents: DocumentTokens(stream: [5]))],
+                validation: [], directory: "/tmp/never")
+        ) { error in
             XCTAssertTrue(((error as? SwiftletError)?.message ?? "").contains("no document of two or more tokens"))
         }
         options.steps = -3

@@ -4,7 +4,9 @@ extension Benchmarks {
     /// Padding when packing documents of mixed lengths (log-uniform from 2 tokens to 4 contexts)
     /// into training batches, against one document per context-sized row padded to the end,
     /// the way a loader without packing wastes it.
-    public static func packing(context: Int, batchTokens: Int, documents: Int = 5000, seed: UInt64 = 1) throws -> [BenchResult] {
+    public static func packing(
+        context: Int, batchTokens: Int, documents: Int = 5000, seed: UInt64 = 1
+    ) throws -> [BenchResult] {
         var random = RandomGenerator(seed: seed)
         var tokens: [Int32] = [], starts = [0]
         for _ in 0..<documents {
@@ -27,7 +29,9 @@ extension Benchmarks {
             used += predictions
             reserved += max(1, (predictions + context - 1) / context) * context
         }
-        return [BenchResult("packing.padding_fraction", Double(padding) / Double(rows), "fraction"),
-                BenchResult("packing.unpacked.padding_fraction", Double(reserved - used) / Double(reserved), "fraction")]
+        return [
+            BenchResult("packing.padding_fraction", Double(padding) / Double(rows), "fraction"),
+            BenchResult("packing.unpacked.padding_fraction", Double(reserved - used) / Double(reserved), "fraction"),
+        ]
     }
 }

@@ -89,22 +89,34 @@ public final class BatchPacker {
         let counts = starts.map(\.count)
         if let position {
             guard position.pieceCounts == counts, position.cursors.count == corpora.count,
-                  zip(position.cursors, counts).allSatisfy({ $0.next >= 0 && $0.next <= $1 && $0.epoch >= 0 && $0.epoch < 1 << 40 }) else {
-                throw SwiftletError("the training data differs from the data the run started with; resume with the same --data.")
+                zip(position.cursors, counts).allSatisfy({
+                    $0.next >= 0 && $0.next <= $1 && $0.epoch >= 0 && $0.epoch < 1 << 40
+                })
+            else {
+                throw SwiftletError(
+                    "the training data differs from the data the run started with; resume with the same --data.")
             }
             // The rest of a cut piece must be the tail of one of the corpus's pieces.
             if let carry = position.carry {
                 guard carry.corpus >= 0, carry.corpus < corpora.count, carry.end - carry.start >= 2,
-                      zip(starts[carry.corpus], ends[carry.corpus]).contains(where: { $0 < carry.start && carry.end == $1 }) else {
-                    throw SwiftletError("the saved position in the training data (a piece at \(carry.start)..<\(carry.end)) is not one of the data's pieces; resume with the same --data.")
+                    zip(starts[carry.corpus], ends[carry.corpus]).contains(where: {
+                        $0 < carry.start && carry.end == $1
+                    })
+                else {
+                    throw SwiftletError(
+                        "the saved position in the training data (a piece at \(carry.start)..<\(carry.end)) is not one of the data's pieces; resume with the same --data."
+                    )
                 }
             }
-            guard position.random.state.count == 4 else { throw SwiftletError("the saved data order's random state is damaged.") }
+            guard position.random.state.count == 4 else {
+                throw SwiftletError("the saved data order's random state is damaged.")
+            }
             self.position = position
         } else {
             var mix = seed ^ 0xDA7A
-            self.position = DataPosition(cursors: Array(repeating: DataPosition.Cursor(), count: corpora.count), carry: nil,
-                                         random: RandomGenerator(seed: RandomGenerator.splitMix(&mix)), pieceCounts: counts)
+            self.position = DataPosition(
+                cursors: Array(repeating: DataPosition.Cursor(), count: corpora.count), carry: nil,
+                random: RandomGenerator(seed: RandomGenerator.splitMix(&mix)), pieceCounts: counts)
         }
         orders = Array(repeating: (-1, []), count: corpora.count)
     }

@@ -34,8 +34,10 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
 
     public static let gemma: ChatTemplate = {
         var t = ChatTemplate()
-        (t.system, t.user, t.assistant, t.endOfTurn) = (GemmaPieces.startOfTurn, GemmaPieces.startOfTurn, GemmaPieces.startOfTurn,
-                                                        GemmaPieces.endOfTurn)
+        (t.system, t.user, t.assistant, t.endOfTurn) = (
+            GemmaPieces.startOfTurn, GemmaPieces.startOfTurn, GemmaPieces.startOfTurn,
+            GemmaPieces.endOfTurn
+        )
         t.layout = .gemma
         return t
     }()
@@ -71,7 +73,9 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
         guard ids.allSatisfy({ $0 >= 0 && $0 != tokenizer.unknownID }) else {
             var names: [String] = []
             for marker in [system, user, assistant, endOfTurn] where !names.contains(marker) { names.append(marker) }
-            throw SwiftletError("this tokenizer has no chat role markers (\(names.joined(separator: ", "))); only a tokenizer trained by Swiftlet or Gemma's can hold dialogues.")
+            throw SwiftletError(
+                "this tokenizer has no chat role markers (\(names.joined(separator: ", "))); only a tokenizer trained by Swiftlet or Gemma's can hold dialogues."
+            )
         }
         return Markers(system: ids[0], user: ids[1], assistant: ids[2], endOfTurn: ids[3])
     }
@@ -82,8 +86,10 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
     /// tokens start with BOS when the model expects it.
     /// `contentTokens[i]`, when given, are message i's content tokens exactly as a model sampled
     /// them (which need not be how the tokenizer would split the text).
-    public func encode(_ messages: [ChatMessage], tokenizer: Tokenizer,
-                       contentTokens: [[Int32]?] = []) throws -> (tokens: [Int32], trainable: [Bool]) {
+    public func encode(
+        _ messages: [ChatMessage], tokenizer: Tokenizer,
+        contentTokens: [[Int32]?] = []
+    ) throws -> (tokens: [Int32], trainable: [Bool]) {
         let ids = try markers(tokenizer)
         var tokens = tokenizer.documentStart
         var trainable = [Bool](repeating: false, count: tokens.count)
@@ -117,7 +123,9 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
     }
 
     /// A conversation so far, ending with the assistant's marker: what the model continues.
-    public func prompt(_ messages: [ChatMessage], tokenizer: Tokenizer, contentTokens: [[Int32]?] = []) throws -> [Int32] {
+    public func prompt(
+        _ messages: [ChatMessage], tokenizer: Tokenizer, contentTokens: [[Int32]?] = []
+    ) throws -> [Int32] {
         let ids = try markers(tokenizer)
         let opening = layout == .gemma ? [ids.assistant] + tokenizer.encode("model\n") : [ids.assistant]
         return try encode(messages, tokenizer: tokenizer, contentTokens: contentTokens).tokens + opening

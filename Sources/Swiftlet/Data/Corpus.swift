@@ -70,7 +70,8 @@ public enum CorpusReader {
             documents += try self.documents(of: text, path: file, format: format)
         }
         guard documents.contains(where: { $0.text.contains(where: { !$0.isWhitespace }) }) else {
-            throw SwiftletError(files.count == 1 ? "\(files[0]) is empty." : "the corpus (\(files.count) files) is empty.")
+            throw SwiftletError(
+                files.count == 1 ? "\(files[0]) is empty." : "the corpus (\(files.count) files) is empty.")
         }
         return Corpus(documents: documents)
     }
@@ -78,7 +79,9 @@ public enum CorpusReader {
     /// A file's documents; empty ones (nothing but whitespace between separators) are dropped.
     static func documents(of text: String, path: String, format: DocumentFormat) throws -> [Corpus.Document] {
         if path.hasSuffix(".jsonl") { return try jsonLines(text, path: path) }
-        guard let separator = format.separator, !separator.isEmpty else { return [Corpus.Document(path: path, text: text)] }
+        guard let separator = format.separator, !separator.isEmpty else {
+            return [Corpus.Document(path: path, text: text)]
+        }
         return text.split(separator: separator)
             .map(String.init)
             .filter { $0.contains(where: { !$0.isWhitespace }) }
@@ -99,12 +102,18 @@ public enum CorpusReader {
             guard line.contains(where: { !$0.isWhitespace }) else { continue }
             let record = try? decoder.decode(Line.self, from: Data(line.utf8))
             if let messages = record?.messages {
-                guard !messages.isEmpty else { throw SwiftletError("\(path) line \(index + 1) has an empty \"messages\" list.") }
-                documents.append(Corpus.Document(path: path, text: messages.map(\.content).joined(separator: "\n"), messages: messages))
+                guard !messages.isEmpty else {
+                    throw SwiftletError("\(path) line \(index + 1) has an empty \"messages\" list.")
+                }
+                documents.append(
+                    Corpus.Document(
+                        path: path, text: messages.map(\.content).joined(separator: "\n"), messages: messages))
             } else if let text = record?.text {
                 if !text.isEmpty { documents.append(Corpus.Document(path: path, text: text)) }
             } else {
-                throw SwiftletError("\(path) line \(index + 1) is not a JSON object with a \"text\" string or a \"messages\" list of {\"role\": system|user|assistant, \"content\": …}.")
+                throw SwiftletError(
+                    "\(path) line \(index + 1) is not a JSON object with a \"text\" string or a \"messages\" list of {\"role\": system|user|assistant, \"content\": …}."
+                )
             }
         }
         return documents
@@ -123,9 +132,11 @@ public struct DataSplit: Sendable {
         if data.count == 1, FileIO.isDirectory(data[0] + "/train") {
             let root = data[0]
             let val = validation.isEmpty && FileIO.isDirectory(root + "/val") ? [root + "/val"] : validation
-            return DataSplit(trainFiles: try CorpusReader.expand([root + "/train"]), validationFiles: try CorpusReader.expand(val))
+            return DataSplit(
+                trainFiles: try CorpusReader.expand([root + "/train"]), validationFiles: try CorpusReader.expand(val))
         }
-        return DataSplit(trainFiles: try CorpusReader.expand(data), validationFiles: try CorpusReader.expand(validation))
+        return DataSplit(
+            trainFiles: try CorpusReader.expand(data), validationFiles: try CorpusReader.expand(validation))
     }
 
     /// A tokenizer.model shipped with the data, if any.
@@ -169,7 +180,8 @@ public struct DataSource: Sendable, Equatable {
     /// argument is not itself an existing path.
     static func weighted(_ argument: String) -> (path: String, weight: Double?) {
         guard !FileIO.exists(argument), let colon = argument.lastIndex(of: ":"),
-              let weight = Double(argument[argument.index(after: colon)...]) else { return (argument, nil) }
+            let weight = Double(argument[argument.index(after: colon)...])
+        else { return (argument, nil) }
         return (String(argument[..<colon]), weight)
     }
 

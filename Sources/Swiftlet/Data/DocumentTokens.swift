@@ -54,7 +54,13 @@ public struct DocumentTokens: Sendable, Equatable {
         var headStarts = documentStarts.filter { $0 < cut }
         headStarts.append(cut)
         let tailStarts = [0] + documentStarts.filter { $0 > cut }.map { $0 - cut }
-        return (DocumentTokens(tokens: Array(tokens[..<cut]), documentStarts: headStarts, trainable: trainable.map { Array($0[..<cut]) }),
-                DocumentTokens(tokens: Array(tokens[cut...]), documentStarts: tailStarts, trainable: trainable.map { Array($0[cut...]) }))
+        return (
+            DocumentTokens(
+                tokens: Array(tokens[..<cut]), documentStarts: headStarts,
+                trainable: trainable.map { Array($0[..<cut]) }),
+            DocumentTokens(
+                tokens: Array(tokens[cut...]), documentStarts: tailStarts,
+                trainable: trainable.map { Array($0[cut...]) })
+        )
     }
 }

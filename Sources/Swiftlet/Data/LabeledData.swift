@@ -32,12 +32,15 @@ public enum LabeledDataReader {
     /// matched without regard to case. Labels are trimmed of surrounding whitespace; texts are
     /// kept as they are, but a text that is empty or only whitespace is an error, as is an empty
     /// label.
-    public static func read(path: String, textColumn: String? = nil, labelColumn: String? = nil) throws -> [LabeledExample] {
+    public static func read(
+        path: String, textColumn: String? = nil, labelColumn: String? = nil
+    ) throws -> [LabeledExample] {
         let textName = textColumn ?? "text", labelName = labelColumn ?? "label"
         guard FileIO.exists(path) else { throw SwiftletError("\(path) does not exist.") }
-        let ext = path.split(separator: "/").last.flatMap { name in
-            name.contains(".") ? name.split(separator: ".").last.map { $0.lowercased() } : nil
-        } ?? ""
+        let ext =
+            path.split(separator: "/").last.flatMap { name in
+                name.contains(".") ? name.split(separator: ".").last.map { $0.lowercased() } : nil
+            } ?? ""
         guard ["csv", "tsv", "jsonl"].contains(ext) else {
             throw SwiftletError("\(path) is not a .csv, .tsv or .jsonl file, so its format is unknown.")
         }
@@ -59,7 +62,9 @@ public enum LabeledDataReader {
     /// The fixed held-out split: example i goes to `test` when i mod `testEvery` is
     /// `testRemainder`, otherwise to `train`; order is kept. With `testEvery` < 1 everything is
     /// training data.
-    public static func split(_ examples: [LabeledExample], testEvery: Int = 5, testRemainder: Int = 4) -> (train: [LabeledExample], test: [LabeledExample]) {
+    public static func split(
+        _ examples: [LabeledExample], testEvery: Int = 5, testRemainder: Int = 4
+    ) -> (train: [LabeledExample], test: [LabeledExample]) {
         var train: [LabeledExample] = [], test: [LabeledExample] = []
         for (i, example) in examples.enumerated() {
             if testEvery >= 1 && i % testEvery == testRemainder { test.append(example) } else { train.append(example) }
@@ -74,7 +79,8 @@ public enum LabeledDataReader {
     }
 
     /// Turns header + records into examples, checking every row.
-    static func table(_ records: [Record], path: String, textName: String, labelName: String) throws -> [LabeledExample] {
+    static func table(_ records: [Record], path: String, textName: String, labelName: String) throws -> [LabeledExample]
+    {
         guard let header = records.first else { throw SwiftletError("\(path) is empty: it has no header and no rows.") }
         let names = header.fields.map { trimmed($0) }
         func column(_ wanted: String) throws -> Int {
@@ -91,9 +97,12 @@ public enum LabeledDataReader {
         examples.reserveCapacity(records.count - 1)
         for record in records.dropFirst() {
             guard record.fields.count == names.count else {
-                throw SwiftletError("\(path) line \(record.line) has \(record.fields.count) fields but the header has \(names.count).")
+                throw SwiftletError(
+                    "\(path) line \(record.line) has \(record.fields.count) fields but the header has \(names.count).")
             }
-            examples.append(try example(text: record.fields[textIndex], label: record.fields[labelIndex], path: path, line: record.line))
+            examples.append(
+                try example(
+                    text: record.fields[textIndex], label: record.fields[labelIndex], path: path, line: record.line))
         }
         return examples
     }
@@ -102,11 +111,15 @@ public enum LabeledDataReader {
     static func ambiguous(_ path: String, _ wanted: String, _ found: [String], line: Int? = nil) -> SwiftletError {
         let listed = found.map { "\"\($0)\"" }.joined(separator: " and ")
         let place = line.map { "\(path) line \($0)" } ?? path
-        return SwiftletError("\(place) has both \(listed), which both match \"\(wanted)\" (names are matched without regard to case); rename one.")
+        return SwiftletError(
+            "\(place) has both \(listed), which both match \"\(wanted)\" (names are matched without regard to case); rename one."
+        )
     }
 
     static func example(text: String, label rawLabel: String, path: String, line: Int) throws -> LabeledExample {
-        guard text.contains(where: { !$0.isWhitespace }) else { throw SwiftletError("\(path) line \(line) has an empty text.") }
+        guard text.contains(where: { !$0.isWhitespace }) else {
+            throw SwiftletError("\(path) line \(line) has an empty text.")
+        }
         let label = trimmed(rawLabel)
         guard !label.isEmpty else { throw SwiftletError("\(path) line \(line) has an empty label.") }
         return LabeledExample(text: text, label: label)
@@ -176,7 +189,9 @@ public enum LabeledDataReader {
                 quoteLine = line
             default:
                 if afterQuote {
-                    throw SwiftletError("\(path) line \(line) has text after a closing quote (a quote inside a quoted field is written \"\").")
+                    throw SwiftletError(
+                        "\(path) line \(line) has text after a closing quote (a quote inside a quoted field is written \"\")."
+                    )
                 }
                 recordHasContent = true
                 field.append(c)
@@ -200,7 +215,10 @@ public enum LabeledDataReader {
         var records: [Record] = []
         for (index, text) in lines(contents).enumerated() {
             guard !text.isEmpty else { continue }
-            records.append(Record(fields: text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init), line: index + 1))
+            records.append(
+                Record(
+                    fields: text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init),
+                    line: index + 1))
         }
         return records
     }
@@ -225,7 +243,9 @@ public enum LabeledDataReader {
         }
     }
 
-    static func jsonLines(_ contents: String, path: String, textName: String, labelName: String) throws -> [LabeledExample] {
+    static func jsonLines(
+        _ contents: String, path: String, textName: String, labelName: String
+    ) throws -> [LabeledExample] {
         let decoder = JSONDecoder()
         var examples: [LabeledExample] = []
         for (index, rawLine) in lines(contents).enumerated() {

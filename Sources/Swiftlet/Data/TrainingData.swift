@@ -8,8 +8,10 @@ public struct SourceText: Sendable {
     /// names held-out files otherwise).
     public static func read(_ source: DataSource, validation: [String], format: DocumentFormat) throws -> SourceText {
         let split = try DataSplit.resolve(data: source.paths, validation: validation)
-        return SourceText(source: source, train: try CorpusReader.readText(paths: split.trainFiles, format: format),
-                          validation: split.validationFiles.isEmpty ? nil : try CorpusReader.readText(paths: split.validationFiles, format: format))
+        return SourceText(
+            source: source, train: try CorpusReader.readText(paths: split.trainFiles, format: format),
+            validation: split.validationFiles.isEmpty
+                ? nil : try CorpusReader.readText(paths: split.validationFiles, format: format))
     }
 }
 
@@ -23,7 +25,9 @@ public struct PreparedCorpus: Sendable {
     public let heldOutFromTraining: Bool
 
     /// Tokenizes the source; without validation text the last `heldOutFraction` of the tokens is held out.
-    public static func prepare(_ text: SourceText, tokenizer: Tokenizer, heldOutFraction: Double) throws -> PreparedCorpus {
+    public static func prepare(
+        _ text: SourceText, tokenizer: Tokenizer, heldOutFraction: Double
+    ) throws -> PreparedCorpus {
         var (documents, cached) = try TokenCache.tokens(of: text.train, tokenizer: tokenizer)
         var heldOut: DocumentTokens
         if let corpus = text.validation {
@@ -32,8 +36,9 @@ public struct PreparedCorpus: Sendable {
             (documents, heldOut) = documents.splitTail(fraction: heldOutFraction)
         }
         let name = text.source.name
-        return PreparedCorpus(training: WeightedCorpus(name: name, weight: text.source.weight ?? 1, documents: documents),
-                              validation: ValidationSet(name: name, documents: heldOut), cached: cached,
-                              heldOutFromTraining: text.validation == nil)
+        return PreparedCorpus(
+            training: WeightedCorpus(name: name, weight: text.source.weight ?? 1, documents: documents),
+            validation: ValidationSet(name: name, documents: heldOut), cached: cached,
+            heldOutFromTraining: text.validation == nil)
     }
 }

@@ -25,8 +25,11 @@ public enum CheckpointFiles {
     public static let peftConfig = PEFTAdapter.config
     public static let peftWeights = PEFTAdapter.weights
     /// Everything a checkpoint directory may hold: a folder with anything else is not one.
-    static let all: Set = [config, model, tokenizer, trainer, optimizer, metrics, lossCurve, adapter, adapterConfig, classifier, classifierConfig,
-                           tokenizerConfig, specialTokensMap, generationConfig, peftConfig, peftWeights]
+    static let all: Set = [
+        config, model, tokenizer, trainer, optimizer, metrics, lossCurve, adapter, adapterConfig, classifier,
+        classifierConfig,
+        tokenizerConfig, specialTokensMap, generationConfig, peftConfig, peftWeights,
+    ]
 }
 
 /// What a checkpoint says about its tokenizer, so a mismatched `tokenizer.model` is caught.
@@ -58,7 +61,9 @@ public struct CheckpointConfig: Codable, Sendable {
     /// `CheckpointStore.write`; nil for directories that other tools or older Swiftlets wrote).
     public var writtenBy: String?
 
-    public init(model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:], chat: ChatTemplate? = nil) {
+    public init(
+        model: ModelConfig, tokenizer: TokenizerFacts, training: [String: String] = [:], chat: ChatTemplate? = nil
+    ) {
         self.model = model
         self.tokenizer = tokenizer
         self.training = training
@@ -94,37 +99,47 @@ public struct Checkpoint {
             throw SwiftletError("the checkpoint \(path) has no \(CheckpointFiles.config).")
         }
         guard FileIO.exists(dir + "/" + CheckpointFiles.tokenizer) else {
-            throw SwiftletError("the checkpoint \(path) has no \(CheckpointFiles.tokenizer); Swiftlet needs a SentencePiece tokenizer (tokenizers with only a tokenizer.json are not supported).")
+            throw SwiftletError(
+                "the checkpoint \(path) has no \(CheckpointFiles.tokenizer); Swiftlet needs a SentencePiece tokenizer (tokenizers with only a tokenizer.json are not supported)."
+            )
         }
-        let tokenizer = try Tokenizer(contentsOf: dir + "/" + CheckpointFiles.tokenizer, addsBOS: HuggingFaceDirectory.addsBOS(dir))
+        let tokenizer = try Tokenizer(
+            contentsOf: dir + "/" + CheckpointFiles.tokenizer, addsBOS: HuggingFaceDirectory.addsBOS(dir))
         let (config, source) = try HuggingFaceDirectory.readConfig(dir, tokenizer: tokenizer)
         try config.model.validate()
         let facts = TokenizerFacts(tokenizer)
         guard source == .huggingFace || facts == config.tokenizer else {
-            throw SwiftletError("the checkpoint \(path) has a tokenizer.model (\(facts.vocabSize) pieces) that does not match the one its model was trained with (\(config.tokenizer.vocabSize) pieces).")
+            throw SwiftletError(
+                "the checkpoint \(path) has a tokenizer.model (\(facts.vocabSize) pieces) that does not match the one its model was trained with (\(config.tokenizer.vocabSize) pieces)."
+            )
         }
         // A pretrained model's embedding may have more rows than its tokenizer has pieces.
         guard facts.vocabSize <= config.model.vocabSize else {
-            throw SwiftletError("the checkpoint \(path) has a tokenizer.model of \(facts.vocabSize) pieces, more than the model's \(config.model.vocabSize) embeddings.")
+            throw SwiftletError(
+                "the checkpoint \(path) has a tokenizer.model of \(facts.vocabSize) pieces, more than the model's \(config.model.vocabSize) embeddings."
+            )
         }
         // Every tensor's name, shape and byte range are checked, and this machine must hold
         // the weights, before the model is allocated.
         let weights = try HuggingFaceWeights(directory: dir)
-        try HuggingFaceDirectory.check(weights, against: ParameterLayout(config: config.model).views, config: config.model, dir: dir)
+        try HuggingFaceDirectory.check(
+            weights, against: ParameterLayout(config: config.model).views, config: config.model, dir: dir)
         try MemoryPlan.weights(config.model).check("loading \(path)")
         let model = Transformer(config: config.model)
         let conversions = try HuggingFaceDirectory.loadWeights(weights, into: model, dir: dir)
         let adapter = try loadAdapter(dir, model: model)
         adapter?.merge(into: model)
-        var checkpoint = Checkpoint(directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config,
-                                    classifier: try loadClassifier(dir, dim: config.model.dim))
+        var checkpoint = Checkpoint(
+            directory: dir, config: config, model: model, tokenizer: tokenizer, adapter: adapter?.config,
+            classifier: try loadClassifier(dir, dim: config.model.dim))
         checkpoint.source = source
         checkpoint.conversions = conversions
         return checkpoint
     }
 
     static func loadClassifier(_ dir: String, dim: Int) throws -> ClassifierHead? {
-        let configPath = dir + "/" + CheckpointFiles.classifierConfig, weightsPath = dir + "/" + CheckpointFiles.classifier
+        let configPath = dir + "/" + CheckpointFiles.classifierConfig,
+            weightsPath = dir + "/" + CheckpointFiles.classifier
         guard FileIO.exists(configPath) else { return nil }
         let config: ClassifierConfig
         do {
@@ -132,12 +147,16 @@ public struct Checkpoint {
         } catch {
             throw SwiftletError("\(configPath) is not a valid classifier description.")
         }
-        do { try config.validate() } catch let error as SwiftletError { throw SwiftletError("\(configPath): \(error.message)") }
+        do { try config.validate() } catch let error as SwiftletError {
+            throw SwiftletError("\(configPath): \(error.message)")
+        }
         let bytes = try FileIO.readBytes(weightsPath)
         let placements = try Safetensors.header(bytes, path: weightsPath)
         let classes = config.labels.count
         guard placements.values.reduce(0, { $0 + $1.count }) == classes * dim + classes else {
-            throw SwiftletError("\(weightsPath) does not hold a head for the \(classes) labels of \(CheckpointFiles.classifierConfig) on \(dim) features.")
+            throw SwiftletError(
+                "\(weightsPath) does not hold a head for the \(classes) labels of \(CheckpointFiles.classifierConfig) on \(dim) features."
+            )
         }
         let head = ClassifierHead(config: config, dim: dim)
         try fill(head.parameters, views: head.views, from: bytes, placements: placements, path: weightsPath)
@@ -151,7 +170,9 @@ public struct Checkpoint {
         let configPath = dir + "/" + CheckpointFiles.adapterConfig, weightsPath = dir + "/" + CheckpointFiles.adapter
         guard FileIO.exists(configPath) || FileIO.exists(weightsPath) else { return nil }
         guard FileIO.exists(configPath), FileIO.exists(weightsPath) else {
-            throw SwiftletError("the checkpoint \(dir) has only one of \(CheckpointFiles.adapter) and \(CheckpointFiles.adapterConfig).")
+            throw SwiftletError(
+                "the checkpoint \(dir) has only one of \(CheckpointFiles.adapter) and \(CheckpointFiles.adapterConfig)."
+            )
         }
         let config: LoRAConfig
         do {
@@ -163,7 +184,9 @@ public struct Checkpoint {
         let bytes = try FileIO.readBytes(weightsPath)
         let placements = try Safetensors.header(bytes, path: weightsPath)
         guard placements.values.reduce(0, { $0 + $1.count }) == config.parameterCount(model.config) else {
-            throw SwiftletError("\(weightsPath) does not hold the rank-\(config.rank) adapters that \(CheckpointFiles.adapterConfig) describes.")
+            throw SwiftletError(
+                "\(weightsPath) does not hold the rank-\(config.rank) adapters that \(CheckpointFiles.adapterConfig) describes."
+            )
         }
         let adapters = LoRAAdapters(config: config, model: model.config)
         try fill(adapters.parameters, views: adapters.views, from: bytes, placements: placements, path: weightsPath)
@@ -193,12 +216,17 @@ public struct Checkpoint {
 
     /// Copies each view's tensor from the file's bytes, checking name, shape and that every
     /// value is a finite number (a NaN or infinite weight would poison every result silently).
-    static func fill(_ buffer: FloatBuffer, views: [TensorView], from bytes: [UInt8], placements: [String: Safetensors.Placement],
-                     path: String) throws {
+    static func fill(
+        _ buffer: FloatBuffer, views: [TensorView], from bytes: [UInt8], placements: [String: Safetensors.Placement],
+        path: String
+    ) throws {
         for view in views {
-            guard let placement = placements[view.name] else { throw SwiftletError("\(path) has no tensor \(view.name).") }
+            guard let placement = placements[view.name] else {
+                throw SwiftletError("\(path) has no tensor \(view.name).")
+            }
             guard placement.shape == view.shape else {
-                throw SwiftletError("\(path): tensor \(view.name) has shape \(placement.shape) but the config says \(view.shape).")
+                throw SwiftletError(
+                    "\(path): tensor \(view.name) has shape \(placement.shape) but the config says \(view.shape).")
             }
             guard view.offset >= 0, view.offset + view.count <= buffer.count else {
                 throw SwiftletError("\(path): tensor \(view.name) does not fit the model's parameters.")
@@ -206,7 +234,9 @@ public struct Checkpoint {
             let destination = buffer.pointer + view.offset
             Safetensors.copy(placement, from: bytes, to: destination)
             if let bad = (0..<view.count).first(where: { !destination[$0].isFinite }) {
-                throw SwiftletError("\(path): tensor \(view.name) holds a value that is not a finite number (\(destination[bad]) at index \(bad)).")
+                throw SwiftletError(
+                    "\(path): tensor \(view.name) holds a value that is not a finite number (\(destination[bad]) at index \(bad))."
+                )
             }
         }
     }
@@ -227,15 +257,17 @@ public struct Checkpoint {
         }
         let tensors = model.layout.views.map { view in
             let values = start[view.name].map { stored.pointer + $0 } ?? model.parameters.pointer + view.offset
-            return Safetensors.Tensor(name: view.name, shape: view.shape, values: UnsafeBufferPointer(start: values, count: view.count))
+            return Safetensors.Tensor(
+                name: view.name, shape: view.shape, values: UnsafeBufferPointer(start: values, count: view.count))
         }
         return withExtendedLifetime(stored) { Safetensors.serialize(tensors, metadata: ["format": "pt"]) }
     }
 
     public static func tensorBytes(_ views: [TensorView], _ buffer: FloatBuffer) -> [UInt8] {
         let tensors = views.map {
-            Safetensors.Tensor(name: $0.name, shape: $0.shape,
-                               values: UnsafeBufferPointer(start: buffer.pointer + $0.offset, count: $0.count))
+            Safetensors.Tensor(
+                name: $0.name, shape: $0.shape,
+                values: UnsafeBufferPointer(start: buffer.pointer + $0.offset, count: $0.count))
         }
         return Safetensors.serialize(tensors, metadata: ["format": "pt"])
     }
@@ -247,7 +279,9 @@ public struct Checkpoint {
 
     /// Every file that describes the model: config.json, model.safetensors, tokenizer.model,
     /// and the tokenizer and generation files transformers reads.
-    public static func modelFiles(_ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer) throws -> [String: [UInt8]] {
+    public static func modelFiles(
+        _ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer
+    ) throws -> [String: [UInt8]] {
         try HuggingFaceDirectory.files(config, model: model, tokenizer: tokenizer)
     }
 

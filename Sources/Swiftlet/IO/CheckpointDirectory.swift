@@ -64,15 +64,18 @@ extension Checkpoint {
     public static func checkNewDestination(_ directory: String, resumable: Bool) throws {
         let name = FileIO.split(normalized(directory)).name
         guard !name.isEmpty, name != ".", name != "..", normalized(directory) != "/" else {
-            throw SwiftletError("--out \(directory) names no directory of its own; give a new folder's name, like runs/mine.")
+            throw SwiftletError(
+                "--out \(directory) names no directory of its own; give a new folder's name, like runs/mine.")
         }
         if let existing = existing(directory) {
             let where_ = existing == normalized(directory) ? "" : " (at \(existing), left by an interrupted save)"
-            throw SwiftletError("\(directory) already holds a checkpoint\(where_); "
-                                + (resumable ? "add --resume to continue it, or choose another --out." : "choose a new --out."))
+            throw SwiftletError(
+                "\(directory) already holds a checkpoint\(where_); "
+                    + (resumable ? "add --resume to continue it, or choose another --out." : "choose a new --out."))
         }
         guard mayWrite(directory) else {
-            throw SwiftletError("\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
+            throw SwiftletError(
+                "\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
         }
     }
 

@@ -37,9 +37,11 @@ public struct CheckpointContents {
     /// A run's metrics.jsonl and loss curve without resumable state (a classifier's training).
     public var metrics: (records: [MetricRecord], title: String)?
 
-    public init(config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer, adapters: LoRAAdapters? = nil,
-                mergeAdapters: Bool = false, classifier: ClassifierHead? = nil, training: TrainingSnapshot? = nil,
-                metrics: (records: [MetricRecord], title: String)? = nil) {
+    public init(
+        config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer, adapters: LoRAAdapters? = nil,
+        mergeAdapters: Bool = false, classifier: ClassifierHead? = nil, training: TrainingSnapshot? = nil,
+        metrics: (records: [MetricRecord], title: String)? = nil
+    ) {
         self.config = config
         self.model = model
         self.tokenizer = tokenizer
@@ -68,7 +70,8 @@ public enum CheckpointStore {
 
     /// The files of a save, by name.
     static func files(_ contents: CheckpointContents, directory: String) throws -> [String: [UInt8]] {
-        var files = try HuggingFaceDirectory.files(contents.config, model: contents.model, tokenizer: contents.tokenizer)
+        var files = try HuggingFaceDirectory.files(
+            contents.config, model: contents.model, tokenizer: contents.tokenizer)
         if let adapters = contents.adapters {
             if contents.mergeAdapters {
                 let merged = Transformer(config: contents.model.config)
@@ -88,8 +91,11 @@ public enum CheckpointStore {
             let optimizer = training.optimizer
             files[CheckpointFiles.trainer] = Array(try encoder.encode(training.state))
             files[CheckpointFiles.optimizer] = Safetensors.serialize(
-                [(momentNames.first, optimizer.firstMoment), (momentNames.second, optimizer.secondMoment)].map { name, buffer in
-                    Safetensors.Tensor(name: name, shape: [buffer.count], values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
+                [(momentNames.first, optimizer.firstMoment), (momentNames.second, optimizer.secondMoment)].map {
+                    name, buffer in
+                    Safetensors.Tensor(
+                        name: name, shape: [buffer.count],
+                        values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
                 })
         }
         if let (records, title) = contents.training.map({ ($0.records, $0.title) }) ?? contents.metrics {
@@ -113,8 +119,10 @@ public enum CheckpointStore {
     /// checked: every count in range, the options valid. A directory without resumable
     /// training state (trainer.json and optimizer.safetensors) is refused in one sentence.
     public static func trainerState(in dir: String, directory: String) throws -> TrainerState {
-        guard FileIO.exists(dir + "/" + CheckpointFiles.trainer), FileIO.exists(dir + "/" + CheckpointFiles.optimizer) else {
-            throw SwiftletError("\(directory) holds no training state to resume (trainer.json and optimizer.safetensors).")
+        guard FileIO.exists(dir + "/" + CheckpointFiles.trainer), FileIO.exists(dir + "/" + CheckpointFiles.optimizer)
+        else {
+            throw SwiftletError(
+                "\(directory) holds no training state to resume (trainer.json and optimizer.safetensors).")
         }
         let path = dir + "/" + CheckpointFiles.trainer
         let state: TrainerState
@@ -124,7 +132,9 @@ public enum CheckpointStore {
             throw SwiftletError("\(path) is not valid training state.")
         }
         guard state.options.lora == nil else {
-            throw SwiftletError("\(directory) is a LoRA fine-tune, which cannot be resumed; fine-tune again from it (its adapters are merged in when loaded).")
+            throw SwiftletError(
+                "\(directory) is a LoRA fine-tune, which cannot be resumed; fine-tune again from it (its adapters are merged in when loaded)."
+            )
         }
         guard state.data != nil else {
             throw SwiftletError("\(path) is not valid training state (or was saved by an older Swiftlet).")
@@ -144,16 +154,20 @@ public enum CheckpointStore {
         let path = dir + "/" + CheckpointFiles.optimizer
         let bytes = try FileIO.readBytes(path)
         let moments = try Safetensors.header(bytes, path: path)
-        for (name, buffer) in [(momentNames.first, optimizer.firstMoment), (momentNames.second, optimizer.secondMoment)] {
+        for (name, buffer) in [
+            (momentNames.first, optimizer.firstMoment), (momentNames.second, optimizer.secondMoment),
+        ] {
             guard let placement = moments[name], placement.count == buffer.count else {
                 throw SwiftletError("\(path) does not match the model (tensor \(name)).")
             }
-            try Checkpoint.fill(buffer, views: [TensorView(name: name, offset: 0, shape: [buffer.count], isDecayed: false)],
-                                from: bytes, placements: moments, path: path)
+            try Checkpoint.fill(
+                buffer, views: [TensorView(name: name, offset: 0, shape: [buffer.count], isDecayed: false)],
+                from: bytes, placements: moments, path: path)
         }
         let v = optimizer.secondMoment
         if (0..<v.count).contains(where: { v.pointer[$0] < 0 }) {
-            throw SwiftletError("\(path): tensor \(momentNames.second) holds a negative value, which no optimizer state can.")
+            throw SwiftletError(
+                "\(path): tensor \(momentNames.second) holds a negative value, which no optimizer state can.")
         }
     }
 

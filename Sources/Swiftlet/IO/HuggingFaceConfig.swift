@@ -18,15 +18,21 @@ public enum HuggingFaceConfig {
         let isGemma = modelType == gemmaModelType || architectures.contains(gemmaArchitecture)
         guard isGemma || modelType == "llama" || architectures.contains(architecture) else {
             let named = architectures.first ?? modelType ?? "no architecture"
-            throw SwiftletError("\(path) describes \(named); Swiftlet runs Llama (LlamaForCausalLM) and Gemma 3 (Gemma3ForCausalLM) models only.")
+            throw SwiftletError(
+                "\(path) describes \(named); Swiftlet runs Llama (LlamaForCausalLM) and Gemma 3 (Gemma3ForCausalLM) models only."
+            )
         }
         let expected = isGemma ? gemmaArchitecture : architecture
         if let other = architectures.first(where: { $0 != expected }) {
-            throw SwiftletError("\(path) describes \(other); Swiftlet runs Llama (LlamaForCausalLM) and Gemma 3 (Gemma3ForCausalLM) models only.")
+            throw SwiftletError(
+                "\(path) describes \(other); Swiftlet runs Llama (LlamaForCausalLM) and Gemma 3 (Gemma3ForCausalLM) models only."
+            )
         }
         func integer(_ key: String, default value: Int? = nil) throws -> Int {
             if let v = keys[key], !v.isNull {
-                guard let n = v.integer, n > 0 else { throw SwiftletError("\(path): \(key) must be a positive whole number.") }
+                guard let n = v.integer, n > 0 else {
+                    throw SwiftletError("\(path): \(key) must be a positive whole number.")
+                }
                 return n
             }
             guard let value else { throw SwiftletError("\(path) has no \(key).") }
@@ -34,21 +40,26 @@ public enum HuggingFaceConfig {
         }
         func number(_ key: String, default value: Double) throws -> Double {
             guard let v = keys[key], !v.isNull else { return value }
-            guard let n = v.number, n.isFinite, n > 0 else { throw SwiftletError("\(path): \(key) must be a positive number.") }
+            guard let n = v.number, n.isFinite, n > 0 else {
+                throw SwiftletError("\(path): \(key) must be a positive number.")
+            }
             return n
         }
         if isGemma {
             // Gemma 3 names its activation hidden_activation (hidden_act is an older spelling).
             for key in ["hidden_activation", "hidden_act"] {
                 if let act = keys[key]?.string, act != "gelu_pytorch_tanh" {
-                    throw SwiftletError("\(path) uses the activation \(act); Swiftlet's Gemma 3 uses GELU-tanh (gelu_pytorch_tanh) only.")
+                    throw SwiftletError(
+                        "\(path) uses the activation \(act); Swiftlet's Gemma 3 uses GELU-tanh (gelu_pytorch_tanh) only."
+                    )
                 }
             }
             for key in ["attn_logit_softcapping", "final_logit_softcapping"] where !(keys[key]?.isNull ?? true) {
                 throw SwiftletError("\(path) caps its logits (\(key)), which Swiftlet does not do.")
             }
             if keys["use_bidirectional_attention"]?.bool == true {
-                throw SwiftletError("\(path) sets use_bidirectional_attention; Swiftlet's Gemma 3 is a causal language model.")
+                throw SwiftletError(
+                    "\(path) sets use_bidirectional_attention; Swiftlet's Gemma 3 is a causal language model.")
             }
         } else if let act = keys["hidden_act"]?.string, act != "silu" {
             throw SwiftletError("\(path) uses the activation \(act); Swiftlet's Llama uses SiLU (SwiGLU) only.")
@@ -69,14 +80,16 @@ public enum HuggingFaceConfig {
         // save_pretrained leaves out every value that equals the config class's default, so a
         // missing Gemma 3 key means Gemma3TextConfig's default (a missing Llama shape is refused).
         func gemmaDefault(_ value: Int) -> Int? { isGemma ? value : nil }
-        let dim = try integer("hidden_size", default: gemmaDefault(2304)), heads = try integer("num_attention_heads", default: gemmaDefault(8))
+        let dim = try integer("hidden_size", default: gemmaDefault(2304)),
+            heads = try integer("num_attention_heads", default: gemmaDefault(8))
         let headDim = try integer("head_dim", default: isGemma ? 256 : dim % heads == 0 ? dim / heads : nil)
-        var config = ModelConfig(dim: dim, layers: try integer("num_hidden_layers", default: gemmaDefault(26)), heads: heads,
-                                 kvHeads: try integer("num_key_value_heads", default: isGemma ? 4 : heads),
-                                 hiddenDim: try integer("intermediate_size", default: gemmaDefault(9216)),
-                                 vocabSize: try integer("vocab_size", default: gemmaDefault(262_208)),
-                                 contextLength: try integer("max_position_embeddings", default: isGemma ? 131_072 : 2048),
-                                 tiedEmbedding: keys["tie_word_embeddings"]?.bool ?? isGemma)
+        var config = ModelConfig(
+            dim: dim, layers: try integer("num_hidden_layers", default: gemmaDefault(26)), heads: heads,
+            kvHeads: try integer("num_key_value_heads", default: isGemma ? 4 : heads),
+            hiddenDim: try integer("intermediate_size", default: gemmaDefault(9216)),
+            vocabSize: try integer("vocab_size", default: gemmaDefault(262_208)),
+            contextLength: try integer("max_position_embeddings", default: isGemma ? 131_072 : 2048),
+            tiedEmbedding: keys["tie_word_embeddings"]?.bool ?? isGemma)
         config.normEpsilon = Float(try number("rms_norm_eps", default: 1e-6))
         config.ropeTheta = Float(ropeTheta)
         if headDim * heads != dim { config.headDimension = headDim }
@@ -90,36 +103,53 @@ public enum HuggingFaceConfig {
     /// Gemma 3's own keys: the sliding window, which layers are local (`layer_types`, or the
     /// older `sliding_window_pattern`: every Nth layer global), the local RoPE base and the
     /// query scale. Swiftlet's layers follow one interval; any other pattern is refused.
-    static func gemmaOptions(_ keys: [String: JSONValue], layers: Int, headDim: Int, path: String) throws -> ModelConfig.GemmaOptions {
-        var options = ModelConfig.GemmaOptions(slidingWindow: 4096, globalInterval: 6, localRopeTheta: 10_000, queryPreAttentionScalar: 256)
+    static func gemmaOptions(
+        _ keys: [String: JSONValue], layers: Int, headDim: Int, path: String
+    ) throws -> ModelConfig.GemmaOptions {
+        var options = ModelConfig.GemmaOptions(
+            slidingWindow: 4096, globalInterval: 6, localRopeTheta: 10_000, queryPreAttentionScalar: 256)
         if let v = keys["sliding_window"], !v.isNull {
-            guard let n = v.integer, n > 0 else { throw SwiftletError("\(path): sliding_window must be a positive whole number.") }
+            guard let n = v.integer, n > 0 else {
+                throw SwiftletError("\(path): sliding_window must be a positive whole number.")
+            }
             options.slidingWindow = n
         }
         if let v = keys["rope_local_base_freq"], !v.isNull {
-            guard let n = v.number, n.isFinite, n > 0 else { throw SwiftletError("\(path): rope_local_base_freq must be a positive number.") }
+            guard let n = v.number, n.isFinite, n > 0 else {
+                throw SwiftletError("\(path): rope_local_base_freq must be a positive number.")
+            }
             options.localRopeTheta = Float(n)
         }
         if let v = keys["query_pre_attn_scalar"], !v.isNull {
-            guard let n = v.number, n.isFinite, n > 0 else { throw SwiftletError("\(path): query_pre_attn_scalar must be a positive number.") }
+            guard let n = v.number, n.isFinite, n > 0 else {
+                throw SwiftletError("\(path): query_pre_attn_scalar must be a positive number.")
+            }
             options.queryPreAttentionScalar = Float(n)
         }
         for key in ["sliding_window_pattern", "_sliding_window_pattern"] {
             guard let v = keys[key], !v.isNull else { continue }
-            guard let n = v.integer, n > 0 else { throw SwiftletError("\(path): \(key) must be a positive whole number.") }
+            guard let n = v.integer, n > 0 else {
+                throw SwiftletError("\(path): \(key) must be a positive whole number.")
+            }
             options.globalInterval = n
         }
         if let types = keys["layer_types"], !types.isNull {
             let names = types.array?.compactMap(\.string) ?? []
-            guard names.count == layers, names.allSatisfy({ $0 == "sliding_attention" || $0 == "full_attention" }) else {
-                throw SwiftletError("\(path): layer_types must name sliding_attention or full_attention for each of the \(layers) layers.")
+            guard names.count == layers, names.allSatisfy({ $0 == "sliding_attention" || $0 == "full_attention" })
+            else {
+                throw SwiftletError(
+                    "\(path): layer_types must name sliding_attention or full_attention for each of the \(layers) layers."
+                )
             }
             // The interval is where the first global layer is (the stated pattern when no layer
             // is global); every layer must then follow it.
-            let interval = names.firstIndex(of: "full_attention").map { $0 + 1 } ?? max(options.globalInterval, layers + 1)
+            let interval =
+                names.firstIndex(of: "full_attention").map { $0 + 1 } ?? max(options.globalInterval, layers + 1)
             let follows = names.indices.allSatisfy { (names[$0] == "full_attention") == (($0 + 1) % interval == 0) }
             guard follows else {
-                throw SwiftletError("\(path): layer_types puts global layers at irregular places; Swiftlet's Gemma 3 makes every Nth layer global.")
+                throw SwiftletError(
+                    "\(path): layer_types puts global layers at irregular places; Swiftlet's Gemma 3 makes every Nth layer global."
+                )
             }
             options.globalInterval = interval
         }
@@ -132,7 +162,9 @@ public enum HuggingFaceConfig {
     }
 
     /// The config.json keys for a model: `Gemma3TextConfig`'s for Gemma 3, `LlamaConfig`'s otherwise.
-    public static func keys(for c: ModelConfig, bosID: Int32, eosID: Int32, padID: Int32 = -1, dtype: String = "float32") -> [String: JSONValue] {
+    public static func keys(
+        for c: ModelConfig, bosID: Int32, eosID: Int32, padID: Int32 = -1, dtype: String = "float32"
+    ) -> [String: JSONValue] {
         guard let gemma = c.gemma else { return llamaKeys(for: c, bosID: bosID, eosID: eosID, dtype: dtype) }
         func id(_ v: Int32) -> JSONValue { v >= 0 ? .number(Double(v)) : .null }
         return [

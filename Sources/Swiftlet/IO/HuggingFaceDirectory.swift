@@ -28,14 +28,21 @@ public enum HuggingFaceDirectory {
         guard let own = json["swiftlet"] else {
             // A Hugging Face directory: the tokenizer and chat template are what its files say.
             let template = chatTemplate(dir).flatMap { recognizedTemplate($0, tokenizer: tokenizer) }
-            return (CheckpointConfig(model: model, tokenizer: TokenizerFacts(tokenizer), training: [:], chat: template), .huggingFace)
+            return (
+                CheckpointConfig(model: model, tokenizer: TokenizerFacts(tokenizer), training: [:], chat: template),
+                .huggingFace
+            )
         }
         guard own["format"]?.string == format else {
-            throw SwiftletError("\(path) was written by a newer Swiftlet (format \(own["format"]?.string ?? "unknown")).")
+            throw SwiftletError(
+                "\(path) was written by a newer Swiftlet (format \(own["format"]?.string ?? "unknown")).")
         }
         do {
-            let facts = try JSONDecoder().decode(TokenizerFacts.self, from: Data(JSONEncoder().encode(own["tokenizer"] ?? .null)))
-            let chat = try own["chat"].flatMap { $0.isNull ? nil : try JSONDecoder().decode(ChatTemplate.self, from: Data(JSONEncoder().encode($0))) }
+            let facts = try JSONDecoder().decode(
+                TokenizerFacts.self, from: Data(JSONEncoder().encode(own["tokenizer"] ?? .null)))
+            let chat = try own["chat"].flatMap {
+                $0.isNull ? nil : try JSONDecoder().decode(ChatTemplate.self, from: Data(JSONEncoder().encode($0)))
+            }
             var training: [String: String] = [:]
             for (k, v) in own["training"]?.object ?? [:] { training[k] = v.string }
             model.dropout = Float(own["dropout"]?.number ?? 0)
@@ -52,8 +59,9 @@ public enum HuggingFaceDirectory {
 
     /// config.json for a checkpoint: Hugging Face's keys plus Swiftlet's facts.
     public static func configJSON(_ config: CheckpointConfig, dtype: String = "float32") throws -> JSONValue {
-        var keys = HuggingFaceConfig.keys(for: config.model, bosID: config.tokenizer.bosID, eosID: config.tokenizer.eosID,
-                                          padID: config.model.gemma == nil ? -1 : 0, dtype: dtype)
+        var keys = HuggingFaceConfig.keys(
+            for: config.model, bosID: config.tokenizer.bosID, eosID: config.tokenizer.eosID,
+            padID: config.model.gemma == nil ? -1 : 0, dtype: dtype)
         var own: [String: JSONValue] = [
             "format": .string(format),
             "tokenizer": try JSONDecoder().decode(JSONValue.self, from: Data(JSONEncoder().encode(config.tokenizer))),
@@ -61,14 +69,18 @@ public enum HuggingFaceDirectory {
             "dropout": .float(config.model.dropout),
         ]
         if let writtenBy = config.writtenBy { own["writtenBy"] = .string(writtenBy) }
-        if let chat = config.chat { own["chat"] = try JSONDecoder().decode(JSONValue.self, from: Data(JSONEncoder().encode(chat))) }
+        if let chat = config.chat {
+            own["chat"] = try JSONDecoder().decode(JSONValue.self, from: Data(JSONEncoder().encode(chat)))
+        }
         keys["swiftlet"] = .object(own)
         return .object(keys)
     }
 
     /// The files of a checkpoint that describe the model (config, weights, tokenizer and the
     /// files transformers' AutoTokenizer and generate read).
-    public static func files(_ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer) throws -> [String: [UInt8]] {
+    public static func files(
+        _ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer
+    ) throws -> [String: [UInt8]] {
         var files = tokenizerFiles(config, tokenizer: tokenizer)
         files[CheckpointFiles.config] = Array(try configJSON(config).prettyText.utf8)
         files[CheckpointFiles.model] = Checkpoint.weightBytes(model)
@@ -77,8 +89,11 @@ public enum HuggingFaceDirectory {
     }
 
     static func tokenJSON(_ content: String, normalized: Bool = false, special: Bool = true) -> JSONValue {
-        .object(["content": .string(content), "lstrip": .bool(false), "rstrip": .bool(false), "normalized": .bool(normalized),
-                 "single_word": .bool(false), "special": .bool(special)])
+        .object([
+            "content": .string(content), "lstrip": .bool(false), "rstrip": .bool(false),
+            "normalized": .bool(normalized),
+            "single_word": .bool(false), "special": .bool(special),
+        ])
     }
 
     /// tokenizer_config.json, special_tokens_map.json and generation_config.json. The tokenizer
@@ -92,7 +107,8 @@ public enum HuggingFaceDirectory {
         // The chat markers, each once (Gemma's template has two: start and end of turn).
         var markers: [Int32] = []
         let template = gemma ? ChatTemplate.gemma : .standard
-        for id in (try? template.markers(tokenizer)).map({ [$0.system, $0.user, $0.assistant, $0.endOfTurn] }) ?? [] where !markers.contains(id) {
+        for id in (try? template.markers(tokenizer)).map({ [$0.system, $0.user, $0.assistant, $0.endOfTurn] }) ?? []
+        where !markers.contains(id) {
             markers.append(id)
         }
         var decoder: [String: JSONValue] = [:]
@@ -104,7 +120,8 @@ public enum HuggingFaceDirectory {
         let pieces = (try? SentencePieceModelProto(bytes: tokenizer.modelBytes))?.pieces ?? []
         for (id, piece) in pieces.enumerated() where piece.type == .userDefined {
             let whitespace = piece.piece.unicodeScalars.allSatisfy { $0 == "\u{2581}" || $0 == "\n" || $0 == "\t" }
-            decoder[String(id)] = tokenJSON(piece.piece, normalized: whitespace, special: !whitespace && GGUFModel.isControlSpelling(piece.piece))
+            decoder[String(id)] = tokenJSON(
+                piece.piece, normalized: whitespace, special: !whitespace && GGUFModel.isControlSpelling(piece.piece))
         }
         for id in specials + markers { decoder[String(id)] = tokenJSON(tokenizer.piece(id)) }
         func piece(_ id: Int32) -> JSONValue { id >= 0 ? .string(tokenizer.piece(id)) : .null }
@@ -132,7 +149,9 @@ public enum HuggingFaceDirectory {
             "unk_token": tokenJSON(tokenizer.piece(tokenizer.unknownID)),
         ]
         if padID >= 0 { special["pad_token"] = tokenJSON(tokenizer.piece(padID)) }
-        if !markers.isEmpty { special["additional_special_tokens"] = .array(markers.map { tokenJSON(tokenizer.piece($0)) }) }
+        if !markers.isEmpty {
+            special["additional_special_tokens"] = .array(markers.map { tokenJSON(tokenizer.piece($0)) })
+        }
         var generation: [String: JSONValue] = [
             "bos_token_id": .number(Double(tokenizer.bosID)),
             "eos_token_id": .number(Double(tokenizer.eosID)),
@@ -196,7 +215,9 @@ public enum HuggingFaceDirectory {
         for template in [ChatTemplate.standard, .gemma] where (try? template.markers(tokenizer)) != nil {
             if text == jinja(template) { return template }
             // Google's own template (instruction-tuned Gemma GGUFs and directories) renders the same turns.
-            if template.layout == .gemma, text.contains(GemmaPieces.startOfTurn), text.contains(GemmaPieces.endOfTurn) { return template }
+            if template.layout == .gemma, text.contains(GemmaPieces.startOfTurn), text.contains(GemmaPieces.endOfTurn) {
+                return template
+            }
         }
         return nil
     }
@@ -204,13 +225,17 @@ public enum HuggingFaceDirectory {
     /// Whether a directory's tokenizer_config.json asks for BOS before every text (absent: no,
     /// as Swiftlet's checkpoints before Gemma were written).
     public static func addsBOS(_ dir: String) -> Bool {
-        guard let bytes = try? FileIO.readBytes(dir + "/" + tokenizerConfig), let json = JSONValue.parse(bytes) else { return false }
+        guard let bytes = try? FileIO.readBytes(dir + "/" + tokenizerConfig), let json = JSONValue.parse(bytes) else {
+            return false
+        }
         return json["add_bos_token"]?.bool ?? false
     }
 
     /// The chat template in a directory's tokenizer_config.json, if any.
     static func chatTemplate(_ dir: String) -> String? {
-        guard let bytes = try? FileIO.readBytes(dir + "/" + tokenizerConfig), let json = JSONValue.parse(bytes) else { return nil }
+        guard let bytes = try? FileIO.readBytes(dir + "/" + tokenizerConfig), let json = JSONValue.parse(bytes) else {
+            return nil
+        }
         return json["chat_template"]?.string
     }
 
@@ -244,31 +269,43 @@ public enum HuggingFaceDirectory {
     /// A NaN or infinite weight would poison every result silently.
     static func refuseNonFinite(_ values: UnsafeMutablePointer<Float>, count: Int, name: String, path: String) throws {
         if let bad = (0..<count).first(where: { !values[$0].isFinite }) {
-            throw SwiftletError("\(path): tensor \(name) holds a value that is not a finite number (\(values[bad]) at index \(bad)).")
+            throw SwiftletError(
+                "\(path): tensor \(name) holds a value that is not a finite number (\(values[bad]) at index \(bad)).")
         }
     }
 
-    static func check(_ weights: HuggingFaceWeights, against views: [TensorView], config: ModelConfig, dir: String) throws {
+    static func check(
+        _ weights: HuggingFaceWeights, against views: [TensorView], config: ModelConfig, dir: String
+    ) throws {
         let stored = weights.files.reduce(0) { $0 + $1.entries.values.reduce(0) { $0 + $1.elementCount } }
         guard stored >= config.parameterCount else {
-            throw SwiftletError("\(dir) holds \(Format.grouped(stored)) parameters, but \(CheckpointFiles.config) describes a model of \(Format.grouped(config.parameterCount)).")
+            throw SwiftletError(
+                "\(dir) holds \(Format.grouped(stored)) parameters, but \(CheckpointFiles.config) describes a model of \(Format.grouped(config.parameterCount))."
+            )
         }
         for view in views {
             guard let entry = weights.entry(view.name) else {
                 if view.name == "lm_head.weight" {
-                    throw SwiftletError("\(dir) has no lm_head.weight, but its config says the output head is not tied to the embedding.")
+                    throw SwiftletError(
+                        "\(dir) has no lm_head.weight, but its config says the output head is not tied to the embedding."
+                    )
                 }
                 throw SwiftletError("\(dir) has no tensor \(view.name).")
             }
             guard entry.shape == view.shape else {
-                throw SwiftletError("\(dir): tensor \(view.name) has shape \(entry.shape) but the config says \(view.shape).")
+                throw SwiftletError(
+                    "\(dir): tensor \(view.name) has shape \(entry.shape) but the config says \(view.shape).")
             }
         }
         let known = Set(views.map(\.name))
         for name in weights.names.sorted() where !known.contains(name) {
             if name.hasSuffix("rotary_emb.inv_freq") || (name == "lm_head.weight" && config.tiedEmbedding) { continue }
-            if name.hasSuffix(".bias") { throw SwiftletError("\(dir) has the bias \(name); Swiftlet's Llama has no biases.") }
-            throw SwiftletError("\(dir) has the tensor \(name), which a \(config.gemma == nil ? "Llama" : "Gemma 3") model does not have.")
+            if name.hasSuffix(".bias") {
+                throw SwiftletError("\(dir) has the bias \(name); Swiftlet's Llama has no biases.")
+            }
+            throw SwiftletError(
+                "\(dir) has the tensor \(name), which a \(config.gemma == nil ? "Llama" : "Gemma 3") model does not have."
+            )
         }
     }
 }
@@ -282,7 +319,8 @@ public enum CheckpointSource: Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .swiftlet(2): "Swiftlet checkpoint (a Hugging Face model directory)"
-        case .swiftlet(let v): "Swiftlet checkpoint, format \(v) (before Hugging Face keys; `swiftlet export --format hf` writes a copy transformers loads, and the next save upgrades it)"
+        case .swiftlet(let v):
+            "Swiftlet checkpoint, format \(v) (before Hugging Face keys; `swiftlet export --format hf` writes a copy transformers loads, and the next save upgrades it)"
         case .huggingFace: "Hugging Face model directory"
         case .gguf(let v, let fileType): "GGUF version \(v) (llama architecture, \(fileType))"
         }

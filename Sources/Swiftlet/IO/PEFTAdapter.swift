@@ -39,10 +39,13 @@ public enum PEFTAdapter {
             "revision": .null,
         ])
         let tensors = adapters.views.map {
-            Safetensors.Tensor(name: prefix + $0.name, shape: $0.shape,
-                               values: UnsafeBufferPointer(start: adapters.parameters.pointer + $0.offset, count: $0.count))
+            Safetensors.Tensor(
+                name: prefix + $0.name, shape: $0.shape,
+                values: UnsafeBufferPointer(start: adapters.parameters.pointer + $0.offset, count: $0.count))
         }
-        return [config: Array(json.prettyText.utf8), weights: Safetensors.serialize(tensors, metadata: ["format": "pt"])]
+        return [
+            config: Array(json.prettyText.utf8), weights: Safetensors.serialize(tensors, metadata: ["format": "pt"]),
+        ]
     }
 
     static func absolute(_ path: String) -> String {
@@ -62,7 +65,9 @@ public enum PEFTAdapter {
             throw SwiftletError("\(configPath) is not valid JSON.")
         }
         guard json["peft_type"]?.string == "LORA" else {
-            throw SwiftletError("\(configPath) describes \(json["peft_type"]?.string ?? "no") adapters; Swiftlet loads LoRA adapters only.")
+            throw SwiftletError(
+                "\(configPath) describes \(json["peft_type"]?.string ?? "no") adapters; Swiftlet loads LoRA adapters only."
+            )
         }
         for key in ["use_rslora", "use_dora", "fan_in_fan_out"] where json[key]?.bool == true {
             throw SwiftletError("\(configPath) sets \(key), which Swiftlet's LoRA does not support.")
@@ -77,7 +82,8 @@ public enum PEFTAdapter {
             throw SwiftletError("\(configPath) trains biases, which Swiftlet's LoRA does not support.")
         }
         guard let rank = json["r"]?.integer, let alpha = json["lora_alpha"]?.number,
-              let modules = json["target_modules"]?.array?.compactMap(\.string) else {
+            let modules = json["target_modules"]?.array?.compactMap(\.string)
+        else {
             throw SwiftletError("\(configPath) does not give r, lora_alpha and a list of target_modules.")
         }
         var targets: [LoRATarget] = []
@@ -87,16 +93,24 @@ public enum PEFTAdapter {
             }
             targets.append(target)
         }
-        let loraConfig = LoRAConfig(rank: rank, alpha: Float(alpha), targets: LoRATarget.allCases.filter(targets.contains))
-        do { try loraConfig.validate() } catch let error as SwiftletError { throw SwiftletError("\(configPath): \(error.message)") }
+        let loraConfig = LoRAConfig(
+            rank: rank, alpha: Float(alpha), targets: LoRATarget.allCases.filter(targets.contains))
+        do { try loraConfig.validate() } catch let error as SwiftletError {
+            throw SwiftletError("\(configPath): \(error.message)")
+        }
         let adapters = LoRAAdapters(config: loraConfig, model: model)
         let file = try SafetensorsFile(weightsPath)
         for view in adapters.views {
-            guard let entry = file.entries[prefix + view.name] ?? file.entries[prefix + view.name.replacingAll(".weight", with: ".default.weight")] else {
+            guard
+                let entry = file.entries[prefix + view.name]
+                    ?? file.entries[prefix + view.name.replacingAll(".weight", with: ".default.weight")]
+            else {
                 throw SwiftletError("\(weightsPath) has no tensor \(prefix + view.name).")
             }
             guard entry.shape == view.shape else {
-                throw SwiftletError("\(weightsPath): tensor \(entry.name) has shape \(entry.shape) but the adapter config says \(view.shape).")
+                throw SwiftletError(
+                    "\(weightsPath): tensor \(entry.name) has shape \(entry.shape) but the adapter config says \(view.shape)."
+                )
             }
             try file.decode(entry, into: adapters.parameters.pointer + view.offset)
         }

@@ -32,27 +32,34 @@ public enum PromptsFile {
 
         enum CodingKeys: String, CodingKey {
             case prompt, temperature, seed, stop
-            case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty = "repetition_penalty"
+            case maxTokens = "max_tokens", topK = "top_k", topP = "top_p", minP = "min_p", repetitionPenalty =
+                "repetition_penalty"
             case presencePenalty = "presence_penalty", frequencyPenalty = "frequency_penalty"
         }
     }
 
     /// Blank lines are skipped; a line starting with `{` is JSON.
-    public static func parse(_ text: String, name: String, maxTokens: Int, sampling: SamplingSettings, stop: [String]) throws -> [PromptLine] {
+    public static func parse(
+        _ text: String, name: String, maxTokens: Int, sampling: SamplingSettings, stop: [String]
+    ) throws -> [PromptLine] {
         var prompts: [PromptLine] = []
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
             let line = raw.hasSuffix("\r") ? raw.dropLast() : raw
             guard !line.allSatisfy(\.isWhitespace) else { continue }
             guard line.first == "{" else {
-                prompts.append(PromptLine(line: number, prompt: String(line), maxTokens: maxTokens, sampling: sampling, stop: stop))
+                prompts.append(
+                    PromptLine(line: number, prompt: String(line), maxTokens: maxTokens, sampling: sampling, stop: stop)
+                )
                 continue
             }
             let object: JSONLine
             do {
                 object = try JSONDecoder().decode(JSONLine.self, from: Data(line.utf8))
             } catch {
-                throw SwiftletError("line \(number) of \(name) is not a valid JSON prompt object (it needs a \"prompt\" string; numbers and lists where documented).")
+                throw SwiftletError(
+                    "line \(number) of \(name) is not a valid JSON prompt object (it needs a \"prompt\" string; numbers and lists where documented)."
+                )
             }
             var settings = sampling
             settings.temperature = object.temperature ?? settings.temperature
@@ -67,11 +74,16 @@ public enum PromptsFile {
             do {
                 try settings.validate()
                 guard tokens > 0 else { throw SwiftletError("max_tokens must be positive.") }
-                guard !(object.stop ?? []).contains(where: \.isEmpty) else { throw SwiftletError("a stop string must not be empty.") }
+                guard !(object.stop ?? []).contains(where: \.isEmpty) else {
+                    throw SwiftletError("a stop string must not be empty.")
+                }
             } catch let error as SwiftletError {
                 throw SwiftletError("line \(number) of \(name): \(error.message)")
             }
-            prompts.append(PromptLine(line: number, prompt: object.prompt, maxTokens: tokens, sampling: settings, stop: object.stop ?? stop))
+            prompts.append(
+                PromptLine(
+                    line: number, prompt: object.prompt, maxTokens: tokens, sampling: settings,
+                    stop: object.stop ?? stop))
         }
         guard !prompts.isEmpty else { throw SwiftletError("\(name) holds no prompts.") }
         return prompts
@@ -98,8 +110,8 @@ public struct CompletionRecord: Sendable {
 
     /// One JSON object, fields in the documented order.
     public var jsonLine: String {
-        "{\"prompt\":\(JSONText.quoted(prompt)),\"completion\":\(JSONText.quoted(completion)),\"tokens\":\(tokens)," +
-            "\"stop_reason\":\(JSONText.quoted(stopReason)),\"ttft_ms\":\(Format.fixed(timeToFirstTokenMs, 1))," +
-            "\"tokens_per_s\":\(Format.fixed(tokensPerSecond, 1))}"
+        "{\"prompt\":\(JSONText.quoted(prompt)),\"completion\":\(JSONText.quoted(completion)),\"tokens\":\(tokens),"
+            + "\"stop_reason\":\(JSONText.quoted(stopReason)),\"ttft_ms\":\(Format.fixed(timeToFirstTokenMs, 1)),"
+            + "\"tokens_per_s\":\(Format.fixed(tokensPerSecond, 1))}"
     }
 }

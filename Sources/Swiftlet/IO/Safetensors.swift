@@ -30,13 +30,17 @@ public enum Safetensors {
         var header = "{"
         var parts: [String] = []
         if !metadata.isEmpty {
-            let fields = metadata.sorted { $0.key < $1.key }.map { "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))" }
+            let fields = metadata.sorted { $0.key < $1.key }.map {
+                "\(JSONText.quoted($0.key)):\(JSONText.quoted($0.value))"
+            }
             parts.append("\"__metadata__\":{\(fields.joined(separator: ","))}")
         }
         var offset = 0
         for t in tensors {
             let bytes = t.values.count * 4
-            parts.append("\(JSONText.quoted(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}")
+            parts.append(
+                "\(JSONText.quoted(t.name)):{\"dtype\":\"F32\",\"shape\":[\(t.shape.map(String.init).joined(separator: ","))],\"data_offsets\":[\(offset),\(offset + bytes)]}"
+            )
             offset += bytes
         }
         header += parts.joined(separator: ",") + "}"
@@ -61,7 +65,9 @@ public enum Safetensors {
     /// Reads and checks the header alone: every tensor's shape against its byte range and the
     /// file's size, before anything is allocated for its values.
     public static func header(_ bytes: [UInt8], path: String) throws -> [String: Placement] {
-        func corrupt(_ why: String) -> SwiftletError { SwiftletError("\(path) is not a valid safetensors file (\(why)).") }
+        func corrupt(_ why: String) -> SwiftletError {
+            SwiftletError("\(path) is not a valid safetensors file (\(why)).")
+        }
         guard bytes.count >= 8 else { throw corrupt("it is shorter than its header") }
         var headerLength: UInt64 = 0
         for i in 0..<8 { headerLength |= UInt64(bytes[i]) << (8 * UInt64(i)) }
@@ -80,13 +86,17 @@ public enum Safetensors {
         let dataLength = bytes.count - dataStart
         var result: [String: Placement] = [:]
         for (name, entry) in entries {
-            guard entry.dtype == "F32" else { throw SwiftletError("\(path): tensor \(name) is \(entry.dtype); only F32 is supported.") }
+            guard entry.dtype == "F32" else {
+                throw SwiftletError("\(path): tensor \(name) is \(entry.dtype); only F32 is supported.")
+            }
             guard entry.data_offsets.count == 2 else { throw corrupt("tensor \(name) has bad offsets") }
             let begin = entry.data_offsets[0], end = entry.data_offsets[1]
             var count = 1
             for d in entry.shape {
                 let (product, overflow) = count.multipliedReportingOverflow(by: d)
-                guard d >= 0, !overflow, product <= dataLength / 4 else { throw corrupt("tensor \(name)'s shape does not fit the file") }
+                guard d >= 0, !overflow, product <= dataLength / 4 else {
+                    throw corrupt("tensor \(name)'s shape does not fit the file")
+                }
                 count = product
             }
             guard begin >= 0, end >= begin, end <= dataLength, end - begin == count * 4 else {
@@ -100,7 +110,8 @@ public enum Safetensors {
     /// Copies a tensor's values out of the file's bytes into `destination` (count floats).
     public static func copy(_ placement: Placement, from bytes: [UInt8], to destination: UnsafeMutablePointer<Float>) {
         bytes.withUnsafeBytes { source in
-            UnsafeMutableRawPointer(destination).copyMemory(from: source.baseAddress! + placement.bytes.lowerBound, byteCount: placement.bytes.count)
+            UnsafeMutableRawPointer(destination).copyMemory(
+                from: source.baseAddress! + placement.bytes.lowerBound, byteCount: placement.bytes.count)
         }
     }
 
@@ -118,7 +129,9 @@ public enum Safetensors {
         case tensor(Entry)
         case metadata
         init(from decoder: Decoder) throws {
-            if let entry = try? Entry(from: decoder) { self = .tensor(entry) } else {
+            if let entry = try? Entry(from: decoder) {
+                self = .tensor(entry)
+            } else {
                 _ = try [String: String](from: decoder)
                 self = .metadata
             }

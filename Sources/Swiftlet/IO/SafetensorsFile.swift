@@ -29,14 +29,18 @@ public final class SafetensorsFile {
 
     public init(_ path: String) throws {
         file = try MappedFile(path)
-        func corrupt(_ why: String) -> SwiftletError { SwiftletError("\(path) is not a valid safetensors file (\(why)).") }
+        func corrupt(_ why: String) -> SwiftletError {
+            SwiftletError("\(path) is not a valid safetensors file (\(why)).")
+        }
         guard file.count >= 8 else { throw corrupt("it is shorter than its header") }
         let headerLength = file.load(UInt64.self, at: 0)
         guard headerLength > 0, headerLength <= UInt64(file.count - 8), headerLength < 100_000_000 else {
             throw corrupt("its header length \(headerLength) does not fit the file")
         }
         let header = Array(UnsafeRawBufferPointer(start: file.bytes + 8, count: Int(headerLength)))
-        guard let json = JSONValue.parse(header), let fields = json.object else { throw corrupt("its header is not the expected JSON") }
+        guard let json = JSONValue.parse(header), let fields = json.object else {
+            throw corrupt("its header is not the expected JSON")
+        }
         let dataStart = 8 + Int(headerLength), dataLength = file.count - dataStart
         var entries: [String: Entry] = [:], metadata: [String: String] = [:]
         for (name, value) in fields {
@@ -45,24 +49,30 @@ public final class SafetensorsFile {
                 continue
             }
             guard let dtype = value["dtype"]?.string, let shapeValues = value["shape"]?.array,
-                  let range = value["data_offsets"]?.array, range.count == 2,
-                  let begin = range[0].integer, let end = range[1].integer else {
+                let range = value["data_offsets"]?.array, range.count == 2,
+                let begin = range[0].integer, let end = range[1].integer
+            else {
                 throw corrupt("tensor \(name) is not described as dtype, shape and data_offsets")
             }
-            guard let size = Self.elementBytes[dtype] else { throw corrupt("tensor \(name) has the unknown dtype \(dtype)") }
+            guard let size = Self.elementBytes[dtype] else {
+                throw corrupt("tensor \(name) has the unknown dtype \(dtype)")
+            }
             var count = 1
             var shape: [Int] = []
             for v in shapeValues {
                 guard let d = v.integer, d >= 0 else { throw corrupt("tensor \(name) has a bad shape") }
                 let (product, overflow) = count.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= dataLength / size else { throw corrupt("tensor \(name)'s shape does not fit the file") }
+                guard !overflow, product <= dataLength / size else {
+                    throw corrupt("tensor \(name)'s shape does not fit the file")
+                }
                 count = product
                 shape.append(d)
             }
             guard begin >= 0, end >= begin, end <= dataLength, end - begin == count * size else {
                 throw corrupt("tensor \(name)'s byte range does not match its shape")
             }
-            entries[name] = Entry(name: name, dtype: dtype, shape: shape, offset: dataStart + begin, byteCount: end - begin)
+            entries[name] = Entry(
+                name: name, dtype: dtype, shape: shape, offset: dataStart + begin, byteCount: end - begin)
         }
         self.entries = entries
         self.metadata = metadata
@@ -76,7 +86,8 @@ public final class SafetensorsFile {
         case "F16": F16Codec.decode(source, elements: entry.elementCount, into: destination)
         case "BF16": BF16Codec.decode(source, elements: entry.elementCount, into: destination)
         default:
-            throw SwiftletError("\(file.path): tensor \(entry.name) is \(entry.dtype); Swiftlet reads F32, F16 and BF16 weights.")
+            throw SwiftletError(
+                "\(file.path): tensor \(entry.name) is \(entry.dtype); Swiftlet reads F32, F16 and BF16 weights.")
         }
     }
 }
@@ -103,14 +114,18 @@ public struct HuggingFaceWeights {
                 guard let shard = value.string, !shard.contains("/"), !shard.hasPrefix(".") else {
                     throw SwiftletError("\(path) maps \(tensor) to a file outside the directory.")
                 }
-                if let i = shardNames.firstIndex(of: shard) { location[tensor] = i } else {
+                if let i = shardNames.firstIndex(of: shard) {
+                    location[tensor] = i
+                } else {
                     shardNames.append(shard)
                     location[tensor] = shardNames.count - 1
                 }
             }
             var files: [SafetensorsFile] = []
             for (i, shard) in shardNames.enumerated() {
-                guard FileIO.exists(dir + "/" + shard) else { throw SwiftletError("\(path) names the shard \(shard), which is missing.") }
+                guard FileIO.exists(dir + "/" + shard) else {
+                    throw SwiftletError("\(path) names the shard \(shard), which is missing.")
+                }
                 let file = try SafetensorsFile(dir + "/" + shard)
                 for (tensor, j) in location where j == i && file.entries[tensor] == nil {
                     throw SwiftletError("\(path) puts \(tensor) in \(shard), which does not hold it.")
@@ -126,7 +141,9 @@ public struct HuggingFaceWeights {
             location = file.entries.mapValues { _ in 0 }
             sharded = false
         } else if FileIO.exists(dir + "/pytorch_model.bin") || FileIO.exists(dir + "/pytorch_model.bin.index.json") {
-            throw SwiftletError("\(dir) holds PyTorch .bin weights only; Swiftlet reads safetensors (save_pretrained writes them by default).")
+            throw SwiftletError(
+                "\(dir) holds PyTorch .bin weights only; Swiftlet reads safetensors (save_pretrained writes them by default)."
+            )
         } else {
             throw SwiftletError("\(dir) has no model.safetensors.")
         }
@@ -142,7 +159,9 @@ public struct HuggingFaceWeights {
     public var dtypes: Set<String> { Set(files.flatMap { $0.entries.values.map(\.dtype) }) }
 
     public func decode(_ name: String, into destination: UnsafeMutablePointer<Float>) throws {
-        guard let i = location[name], let entry = files[i].entries[name] else { throw SwiftletError("the model has no tensor \(name).") }
+        guard let i = location[name], let entry = files[i].entries[name] else {
+            throw SwiftletError("the model has no tensor \(name).")
+        }
         try files[i].decode(entry, into: destination)
     }
 }

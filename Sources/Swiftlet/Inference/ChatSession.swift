@@ -33,12 +33,16 @@ public struct ChatTranscript: Codable, Sendable, Equatable {
 
     public func validate() throws {
         try settings.sampling.validate()
-        guard (1...(1 << 24)).contains(settings.maxTokens) else { throw SwiftletError("max_tokens must be between 1 and 16,777,216.") }
+        guard (1...(1 << 24)).contains(settings.maxTokens) else {
+            throw SwiftletError("max_tokens must be between 1 and 16,777,216.")
+        }
         guard settings.stop.count <= 256, !settings.stop.contains(where: \.isEmpty) else {
             throw SwiftletError("its stop strings must be at most 256, none of them empty.")
         }
         guard turns.count <= 1 << 20 else { throw SwiftletError("it holds more than 1,048,576 turns.") }
-        guard !turns.contains(where: { $0.role == .system }) else { throw SwiftletError("a system prompt goes in \"system\", not among the turns.") }
+        guard !turns.contains(where: { $0.role == .system }) else {
+            throw SwiftletError("a system prompt goes in \"system\", not among the turns.")
+        }
     }
 
     /// Written atomically: a temporary file renamed into place.
@@ -98,14 +102,18 @@ public final class ChatSession {
     private var replies: UInt64 = 0
 
     /// `weights: .bf16` rounds the model's weights to bf16 in place (see `GenerationEngine.Options.weights`).
-    public init(model: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, settings: ChatSettings, weights: Precision = .fp32) {
+    public init(
+        model: Transformer, tokenizer: Tokenizer, chatTemplate: ChatTemplate?, settings: ChatSettings,
+        weights: Precision = .fp32
+    ) {
         self.model = model
         self.tokenizer = tokenizer
         template = chatTemplate ?? .native(for: tokenizer)
         tunedForChat = chatTemplate != nil
         mode = chatTemplate != nil ? .chat : .complete
         self.settings = settings
-        engine = GenerationEngine(model: model, tokenizer: tokenizer, options: GenerationEngine.Options(parallel: 1, weights: weights))
+        engine = GenerationEngine(
+            model: model, tokenizer: tokenizer, options: GenerationEngine.Options(parallel: 1, weights: weights))
     }
 
     public var contextLength: Int { model.config.contextLength }
@@ -119,7 +127,9 @@ public final class ChatSession {
     /// Adds the user's turn and streams the model's reply to `onText`. `shouldStop` ends the
     /// reply early; what was said so far stays in the conversation.
     @discardableResult
-    public func send(_ text: String, onText: @escaping (String) -> Void, shouldStop: () -> Bool = { false }) throws -> Reply {
+    public func send(
+        _ text: String, onText: @escaping (String) -> Void, shouldStop: () -> Bool = { false }
+    ) throws -> Reply {
         turns.append(ChatMessage(role: .user, content: text))
         sampledTokens.append(nil)
         do {
@@ -147,7 +157,9 @@ public final class ChatSession {
 
     /// Removes the last exchange (the user's turn and the reply to it).
     public func undo() throws {
-        guard let last = turns.lastIndex(where: { $0.role == .user }) else { throw SwiftletError("there is nothing to undo.") }
+        guard let last = turns.lastIndex(where: { $0.role == .user }) else {
+            throw SwiftletError("there is nothing to undo.")
+        }
         turns.removeSubrange(last...)
         sampledTokens.removeSubrange(last...)
         contextUsed = try promptTokens(turns).count
@@ -171,7 +183,8 @@ public final class ChatSession {
         if transcript.mode == .chat { _ = try template.markers(tokenizer) }
         try transcript.settings.sampling.validate()
         guard transcript.settings.maxTokens > 0, !transcript.settings.stop.contains(where: \.isEmpty) else {
-            throw SwiftletError("the transcript's settings are not valid (max_tokens must be positive, stop strings not empty).")
+            throw SwiftletError(
+                "the transcript's settings are not valid (max_tokens must be positive, stop strings not empty).")
         }
         system = transcript.system
         turns = transcript.turns
@@ -187,10 +200,12 @@ public final class ChatSession {
         switch mode {
         case .chat:
             let messages = (system.map { [ChatMessage(role: .system, content: $0)] } ?? []) + turns
-            return try template.prompt(messages, tokenizer: tokenizer, contentTokens: (system == nil ? [] : [nil]) + sampled)
+            return try template.prompt(
+                messages, tokenizer: tokenizer, contentTokens: (system == nil ? [] : [nil]) + sampled)
         case .complete:
             // Each piece encoded on its own, so earlier turns keep their tokens (and their cache).
-            return tokenizer.documentStart + (system.map { tokenizer.encode($0) } ?? []) + zip(turns, sampled).flatMap { $1 ?? tokenizer.encode($0.content) }
+            return tokenizer.documentStart + (system.map { tokenizer.encode($0) } ?? [])
+                + zip(turns, sampled).flatMap { $1 ?? tokenizer.encode($0.content) }
         }
     }
 
@@ -214,14 +229,17 @@ public final class ChatSession {
             prompt = try promptTokens(kept, sampled: keptTokens)
         }
         guard prompt.count < contextLength else {
-            throw SwiftletError("this turn needs \(prompt.count) tokens with the system prompt, but the model's context holds \(contextLength).")
+            throw SwiftletError(
+                "this turn needs \(prompt.count) tokens with the system prompt, but the model's context holds \(contextLength)."
+            )
         }
         var sampling = settings.sampling
         sampling.seed = settings.sampling.seed &+ replies
         replies += 1
-        var request = GenerationRequest(prompt: prompt, maxTokens: settings.maxTokens, sampling: sampling,
-                                        stop: (mode == .chat ? template.stopStrings : []) + settings.stop,
-                                        onText: onText)
+        var request = GenerationRequest(
+            prompt: prompt, maxTokens: settings.maxTokens, sampling: sampling,
+            stop: (mode == .chat ? template.stopStrings : []) + settings.stop,
+            onText: onText)
         request.keepCache = true
         request.reusing = cache
         let id = try engine.submit(request)
@@ -230,7 +248,9 @@ public final class ChatSession {
         let dropped = turns.count - kept.count
         sampledTokens = keptTokens
         turns = kept
-        guard let result = engine.runUntilIdle(shouldStop: shouldStop)[id] else { fatalError("the engine lost a request") }
+        guard let result = engine.runUntilIdle(shouldStop: shouldStop)[id] else {
+            fatalError("the engine lost a request")
+        }
         sampledTokens.append(contentTokens(of: result))
         turns.append(ChatMessage(role: .assistant, content: result.text))
         lastReply = result

@@ -77,11 +77,13 @@ public final class EngineDriver: @unchecked Sendable {
             guard !started else { return }
             let box = Unmanaged.passRetained(self)
             var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { raw in
-                let driver = Unmanaged<EngineDriver>.fromOpaque(raw!).takeRetainedValue()
-                driver.run()
-                return nil
-            }, box.toOpaque())
+            let created = pthread_create(
+                &thread, nil,
+                { raw in
+                    let driver = Unmanaged<EngineDriver>.fromOpaque(raw!).takeRetainedValue()
+                    driver.run()
+                    return nil
+                }, box.toOpaque())
             guard created == 0 else {
                 box.release()
                 throw SwiftletError("the system refused a thread for the generation engine (error \(created)).")
@@ -95,7 +97,9 @@ public final class EngineDriver: @unchecked Sendable {
     /// cancelled before it reached the engine ends `cancelled` with no tokens). Throws a
     /// `SwiftletError` for a request that can never run and a `Refusal` when the queue is full
     /// or the driver is stopping. The request's callbacks will run on the driver's thread.
-    public func submit(_ request: GenerationRequest, onEnd: @escaping @Sendable (GenerationResult) -> Void) throws -> Ticket {
+    public func submit(
+        _ request: GenerationRequest, onEnd: @escaping @Sendable (GenerationResult) -> Void
+    ) throws -> Ticket {
         try engine.validate(request)
         let parallel = engine.options.parallel
         let passed = UncheckedSendable(request)
@@ -162,8 +166,10 @@ public final class EngineDriver: @unchecked Sendable {
                         ticketOf[id] = ticket
                     } catch {
                         // `submit` validated it already; should the engine still refuse, the request simply ends.
-                        deliver(GenerationResult(tokens: [], text: "", promptTokens: request.prompt.count, stopReason: .cancelled,
-                                                 timeToFirstToken: 0, generationSeconds: 0), to: onEnd)
+                        deliver(
+                            GenerationResult(
+                                tokens: [], text: "", promptTokens: request.prompt.count, stopReason: .cancelled,
+                                timeToFirstToken: 0, generationSeconds: 0), to: onEnd)
                     }
                 case let .cancel(ticket):
                     if let entry = live[ticket] { engine.cancel(entry.id) }
@@ -176,7 +182,9 @@ public final class EngineDriver: @unchecked Sendable {
             // callback wakes reads a status that says so.
             locked { status.blocksInUse = engine.blocksInUse }
             for (id, result) in ended {
-                guard let ticket = ticketOf.removeValue(forKey: id), let entry = live.removeValue(forKey: ticket) else { continue }
+                guard let ticket = ticketOf.removeValue(forKey: id), let entry = live.removeValue(forKey: ticket) else {
+                    continue
+                }
                 deliver(result, to: entry.onEnd)
             }
             locked {

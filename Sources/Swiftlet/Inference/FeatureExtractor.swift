@@ -17,8 +17,10 @@ public final class FeatureExtractor {
     /// `context`: the most tokens of a text (nil or more than the model's: the model's context);
     /// a long-context model's texts are short, and the pass needs rows for one text only.
     /// `maxRows` is raised to one context when smaller, so any text fits a pass.
-    public init(model: Transformer, tokenizer: Tokenizer, maxRows: Int = FeatureExtractor.defaultRows, context: Int? = nil,
-                adapters: LoRAAdapters? = nil) {
+    public init(
+        model: Transformer, tokenizer: Tokenizer, maxRows: Int = FeatureExtractor.defaultRows, context: Int? = nil,
+        adapters: LoRAAdapters? = nil
+    ) {
         self.model = model
         self.tokenizer = tokenizer
         self.context = max(1, min(context ?? model.config.contextLength, model.config.contextLength))
@@ -77,21 +79,27 @@ public final class FeatureExtractor {
 
     /// Pooled final hidden states (texts × dim) for each pooling asked for, from one forward pass
     /// per batch; `progress` hears how many texts are done after each.
-    public func features(_ texts: [String], poolings: [Pooling], progress: (Int) -> Void = { _ in }) -> [Pooling: [Float]] {
+    public func features(
+        _ texts: [String], poolings: [Pooling], progress: (Int) -> Void = { _ in }
+    ) -> [Pooling: [Float]] {
         features(encoded: texts.map(tokens), poolings: poolings, progress: progress)
     }
 
     /// The same for texts already encoded (as `tokens` encodes them, or token ids given as they
     /// are: each sequence must be non-empty, within the vocabulary, and no longer than the context).
-    public func features(encoded: [[Int32]], poolings: [Pooling], progress: (Int) -> Void = { _ in }) -> [Pooling: [Float]] {
+    public func features(
+        encoded: [[Int32]], poolings: [Pooling], progress: (Int) -> Void = { _ in }
+    ) -> [Pooling: [Float]] {
         let dim = model.config.dim
-        var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
+        var out = Dictionary(
+            uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
         for (range, batch) in batches(encoded) {
             pass.forward(batch)
             for pooling in poolings {
                 out[pooling]!.withUnsafeMutableBufferPointer { buffer in
-                    ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
-                                        into: buffer.baseAddress! + range.lowerBound * dim)
+                    ClassifierHead.pool(
+                        pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
+                        into: buffer.baseAddress! + range.lowerBound * dim)
                 }
             }
             progress(range.upperBound)
@@ -100,13 +108,16 @@ public final class FeatureExtractor {
     }
 
     /// Class probabilities of every text under `head`.
-    public func probabilities(_ texts: [String], head: ClassifierHead, progress: (Int) -> Void = { _ in }) -> [[Float]] {
+    public func probabilities(_ texts: [String], head: ClassifierHead, progress: (Int) -> Void = { _ in }) -> [[Float]]
+    {
         probabilities(encoded: texts.map(tokens), head: head, progress: progress)
     }
 
     /// The same for texts already encoded (see `features(encoded:poolings:progress:)`).
-    public func probabilities(encoded: [[Int32]], head: ClassifierHead, progress: (Int) -> Void = { _ in }) -> [[Float]] {
-        let features = features(encoded: encoded, poolings: [head.config.pooling], progress: progress)[head.config.pooling]!
+    public func probabilities(encoded: [[Int32]], head: ClassifierHead, progress: (Int) -> Void = { _ in }) -> [[Float]]
+    {
+        let features = features(encoded: encoded, poolings: [head.config.pooling], progress: progress)[
+            head.config.pooling]!
         return features.withUnsafeBufferPointer { head.probabilities($0.baseAddress!, count: encoded.count) }
     }
 }

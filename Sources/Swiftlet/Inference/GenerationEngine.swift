@@ -16,7 +16,10 @@ public final class GenerationEngine {
         /// bf16: the engine rounds the model's weights to bf16 in place and decodes from a bf16
         /// copy, streaming half the bytes per token (the model is then for inference only).
         public var weights: Precision = .fp32
-        public init(parallel: Int = 8, promptTokensPerStep: Int = 256, blockSize: Int = 16, blocks: Int? = nil, weights: Precision = .fp32) {
+        public init(
+            parallel: Int = 8, promptTokensPerStep: Int = 256, blockSize: Int = 16, blocks: Int? = nil,
+            weights: Precision = .fp32
+        ) {
             self.parallel = parallel
             self.promptTokensPerStep = promptTokensPerStep
             self.blockSize = blockSize
@@ -81,8 +84,11 @@ public final class GenerationEngine {
     /// What an engine with these options allocates for this model (weights included).
     public static func memoryPlan(_ c: ModelConfig, options: Options) -> MemoryPlan {
         let perSequence = (c.contextLength + options.blockSize - 1) / max(options.blockSize, 1)
-        var plan = MemoryPlan.generation(c, sequences: 0, rows: options.promptTokensPerStep + options.parallel, logitRows: options.parallel)
-        plan.add("KV cache", floats: 2, c.layers, options.blocks ?? options.parallel * perSequence, options.blockSize, c.kvDim)
+        var plan = MemoryPlan.generation(
+            c, sequences: 0, rows: options.promptTokensPerStep + options.parallel, logitRows: options.parallel)
+        plan.add(
+            "KV cache", floats: 2, c.layers, options.blocks ?? options.parallel * perSequence, options.blockSize,
+            c.kvDim)
         return plan
     }
 
@@ -91,13 +97,17 @@ public final class GenerationEngine {
         self.model = model
         self.tokenizer = tokenizer
         self.options = options
-        if options.parallel < 1 || options.promptTokensPerStep < 1 || options.blockSize < 1 { fatalError("GenerationEngine options must be positive") }
+        if options.parallel < 1 || options.promptTokensPerStep < 1 || options.blockSize < 1 {
+            fatalError("GenerationEngine options must be positive")
+        }
         let c = model.config
         let perSequence = (c.contextLength + options.blockSize - 1) / options.blockSize
-        pool = KVBlockPool(config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize)
+        pool = KVBlockPool(
+            config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize)
         if options.weights == .bf16 { model.roundParametersToBFloat16() }
-        forwardPass = GenerationPass(model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,
-                                   maxLogitRows: options.parallel, weights: options.weights)
+        forwardPass = GenerationPass(
+            model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,
+            maxLogitRows: options.parallel, weights: options.weights)
         rawLogits = .allocate(capacity: c.vocabSize)
     }
 
@@ -109,16 +119,23 @@ public final class GenerationEngine {
         let context = model.config.contextLength
         guard !request.prompt.isEmpty else { throw SwiftletError("the prompt is empty.") }
         guard request.prompt.count < context else {
-            throw SwiftletError("the prompt is \(request.prompt.count) tokens, but the model's context holds \(context) (the prompt must leave room for at least one new token).")
+            throw SwiftletError(
+                "the prompt is \(request.prompt.count) tokens, but the model's context holds \(context) (the prompt must leave room for at least one new token)."
+            )
         }
         guard request.prompt.allSatisfy({ $0 >= 0 && Int($0) < model.config.vocabSize }) else {
-            throw SwiftletError("the prompt holds token ids outside the model's vocabulary of \(model.config.vocabSize).")
+            throw SwiftletError(
+                "the prompt holds token ids outside the model's vocabulary of \(model.config.vocabSize).")
         }
         guard request.maxTokens > 0 else { throw SwiftletError("the largest number of new tokens must be positive.") }
         try request.sampling.validate()
         guard !request.stop.contains(where: \.isEmpty) else { throw SwiftletError("a stop string must not be empty.") }
-        guard request.stop.isEmpty || tokenizer != nil else { throw SwiftletError("stop strings need a tokenizer to decode text.") }
-        guard (request.logprobs ?? 0) >= 0 else { throw SwiftletError("the number of alternative log-probabilities must not be negative.") }
+        guard request.stop.isEmpty || tokenizer != nil else {
+            throw SwiftletError("stop strings need a tokenizer to decode text.")
+        }
+        guard (request.logprobs ?? 0) >= 0 else {
+            throw SwiftletError("the number of alternative log-probabilities must not be negative.")
+        }
         let reserved = reservedBlocks(request)
         guard reserved <= pool.blockCount else {
             throw SwiftletError("the request needs \(reserved) KV blocks but the pool holds \(pool.blockCount).")
@@ -136,7 +153,8 @@ public final class GenerationEngine {
         try validate(request)
         let id = nextID
         nextID += 1
-        let sequence = ActiveRequest(id: id, request: request, tokenizer: tokenizer, reservedBlocks: reservedBlocks(request))
+        let sequence = ActiveRequest(
+            id: id, request: request, tokenizer: tokenizer, reservedBlocks: reservedBlocks(request))
         if let reused = request.reusing { adoptCache(reused, into: sequence) }
         waiting.append(sequence)
         return id
@@ -166,7 +184,8 @@ public final class GenerationEngine {
         for sequence in running {
             guard let token = sequence.pendingToken else { continue }
             growOrFail(sequence, toHold: sequence.table.length + 1)
-            stepBatch.append(CollectionOfOne(token), past: sequence.table.length, blocks: sequence.table.blocks, wantsLogits: true)
+            stepBatch.append(
+                CollectionOfOne(token), past: sequence.table.length, blocks: sequence.table.blocks, wantsLogits: true)
             stepOwners.append(sequence)
         }
         // …then prompt chunks, first come first served. A prompt is always cut at the same
@@ -180,8 +199,9 @@ public final class GenerationEngine {
             budget -= count
             growOrFail(sequence, toHold: sequence.prefilled + count)
             let done = sequence.prefilled + count == prompt.count
-            stepBatch.append(prompt[sequence.prefilled..<(sequence.prefilled + count)], past: sequence.prefilled,
-                             blocks: sequence.table.blocks, wantsLogits: done)
+            stepBatch.append(
+                prompt[sequence.prefilled..<(sequence.prefilled + count)], past: sequence.prefilled,
+                blocks: sequence.table.blocks, wantsLogits: done)
             stepOwners.append(sequence)
         }
         if !stepBatch.isEmpty {
@@ -202,7 +222,8 @@ public final class GenerationEngine {
                 if let top = sequence.request.logprobs, sequence.request.onToken != nil {
                     rawLogits.update(from: logits, count: vocab)
                     let token = sequence.sampler.sample(logits, vocab: vocab)
-                    advance(sequence, with: token, logprobs: Logprobs.of(token, logits: rawLogits, vocab: vocab, top: top))
+                    advance(
+                        sequence, with: token, logprobs: Logprobs.of(token, logits: rawLogits, vocab: vocab, top: top))
                 } else {
                     advance(sequence, with: sequence.sampler.sample(logits, vocab: vocab))
                 }
@@ -237,7 +258,8 @@ public final class GenerationEngine {
         var owed = 0
         for s in running { owed += max(0, s.reservedBlocks - s.table.blocks.count) }
         while running.count < options.parallel, let next = waiting.first,
-              pool.freeBlocks - owed >= next.reservedBlocks - next.table.blocks.count {
+            pool.freeBlocks - owed >= next.reservedBlocks - next.table.blocks.count
+        {
             waiting.removeFirst()
             running.append(next)
             owed += max(0, next.reservedBlocks - next.table.blocks.count)
@@ -292,8 +314,9 @@ public final class GenerationEngine {
         }
         let now = Stopwatch.now()
         let first = sequence.firstToken ?? now
-        var result = GenerationResult(tokens: sequence.generated, text: sequence.text, promptTokens: sequence.request.prompt.count,
-                                      stopReason: reason, timeToFirstToken: first - sequence.submitted, generationSeconds: now - first)
+        var result = GenerationResult(
+            tokens: sequence.generated, text: sequence.text, promptTokens: sequence.request.prompt.count,
+            stopReason: reason, timeToFirstToken: first - sequence.submitted, generationSeconds: now - first)
         result.reusedPromptTokens = sequence.reused
         finished.append((sequence.id, result))
     }

@@ -20,8 +20,10 @@ public struct GenerationRequest {
     /// The request ends (`timeLimit`) at this `Stopwatch.now()` time, whether it runs or waits.
     public var deadline: Double?
 
-    public init(prompt: [Int32], maxTokens: Int = 256, sampling: SamplingSettings = SamplingSettings(), stop: [String] = [],
-                onText: @escaping (String) -> Void = { _ in }) {
+    public init(
+        prompt: [Int32], maxTokens: Int = 256, sampling: SamplingSettings = SamplingSettings(), stop: [String] = [],
+        onText: @escaping (String) -> Void = { _ in }
+    ) {
         self.prompt = prompt
         self.maxTokens = maxTokens
         self.sampling = sampling
@@ -48,9 +50,14 @@ public struct GenerationResult: Sendable {
     /// Prompt tokens whose keys and values came from a kept cache instead of being computed.
     public internal(set) var reusedPromptTokens = 0
     /// Tokens after the first per second of `generationSeconds` (the first one's cost is in `timeToFirstToken`).
-    public var tokensPerSecond: Double { tokens.count > 1 ? Double(tokens.count - 1) / max(generationSeconds, 1e-9) : 0 }
+    public var tokensPerSecond: Double {
+        tokens.count > 1 ? Double(tokens.count - 1) / max(generationSeconds, 1e-9) : 0
+    }
 
-    public init(tokens: [Int32], text: String, promptTokens: Int, stopReason: StopReason, timeToFirstToken: Double, generationSeconds: Double) {
+    public init(
+        tokens: [Int32], text: String, promptTokens: Int, stopReason: StopReason, timeToFirstToken: Double,
+        generationSeconds: Double
+    ) {
         self.tokens = tokens
         self.text = text
         self.promptTokens = promptTokens

@@ -19,8 +19,10 @@ public struct SamplingSettings: Codable, Sendable, Equatable {
     public var frequencyPenalty: Float = 0
     public var seed: UInt64 = 1
 
-    public init(temperature: Float = 0.8, topK: Int = 0, topP: Float = 0.95, minP: Float = 0, repetitionPenalty: Float = 1,
-                presencePenalty: Float = 0, frequencyPenalty: Float = 0, seed: UInt64 = 1) {
+    public init(
+        temperature: Float = 0.8, topK: Int = 0, topP: Float = 0.95, minP: Float = 0, repetitionPenalty: Float = 1,
+        presencePenalty: Float = 0, frequencyPenalty: Float = 0, seed: UInt64 = 1
+    ) {
         self.temperature = temperature
         self.topK = topK
         self.topP = topP
@@ -53,7 +55,9 @@ public struct SamplingSettings: Codable, Sendable, Equatable {
         guard topK >= 0 else { throw SwiftletError("--top-k must be 0 (off) or more.") }
         guard topP > 0, topP <= 1 else { throw SwiftletError("--top-p must be in (0, 1].") }
         guard minP >= 0, minP < 1 else { throw SwiftletError("--min-p must be in [0, 1).") }
-        guard repetitionPenalty > 0, repetitionPenalty.isFinite else { throw SwiftletError("--repetition-penalty must be positive.") }
+        guard repetitionPenalty > 0, repetitionPenalty.isFinite else {
+            throw SwiftletError("--repetition-penalty must be positive.")
+        }
         guard abs(presencePenalty) <= 2 else { throw SwiftletError("--presence-penalty must be between -2 and 2.") }
         guard abs(frequencyPenalty) <= 2 else { throw SwiftletError("--frequency-penalty must be between -2 and 2.") }
     }
@@ -94,15 +98,19 @@ public struct Sampler {
     }
 
     /// logit −= count · frequency + presence for every token of the reply (OpenAI's definition).
-    public static func applyPresenceAndFrequencyPenalties(_ logits: UnsafeMutablePointer<Float>, vocab: Int, counts: [Int32: Int],
-                                                         presence: Float, frequency: Float) {
+    public static func applyPresenceAndFrequencyPenalties(
+        _ logits: UnsafeMutablePointer<Float>, vocab: Int, counts: [Int32: Int],
+        presence: Float, frequency: Float
+    ) {
         for (t, count) in counts where t >= 0 && Int(t) < vocab {
             logits[Int(t)] -= Float(count) * frequency + presence
         }
     }
 
     /// Divides positive logits of `tokens` by `penalty` and multiplies negative ones (CTRL, as in Hugging Face).
-    public static func applyRepetitionPenalty(_ logits: UnsafeMutablePointer<Float>, vocab: Int, tokens: [Int32], penalty: Float) {
+    public static func applyRepetitionPenalty(
+        _ logits: UnsafeMutablePointer<Float>, vocab: Int, tokens: [Int32], penalty: Float
+    ) {
         for t in tokens where t >= 0 && Int(t) < vocab {
             let l = logits[Int(t)]
             logits[Int(t)] = l > 0 ? l / penalty : l * penalty
@@ -112,11 +120,13 @@ public struct Sampler {
     /// Picks a token; overwrites `logits` (with probabilities).
     public mutating func sample(_ logits: UnsafeMutablePointer<Float>, vocab: Int) -> Int32 {
         if settings.repetitionPenalty != 1 {
-            Sampler.applyRepetitionPenalty(logits, vocab: vocab, tokens: seenTokens, penalty: settings.repetitionPenalty)
+            Sampler.applyRepetitionPenalty(
+                logits, vocab: vocab, tokens: seenTokens, penalty: settings.repetitionPenalty)
         }
         if !replyCounts.isEmpty {
-            Sampler.applyPresenceAndFrequencyPenalties(logits, vocab: vocab, counts: replyCounts,
-                                                       presence: settings.presencePenalty, frequency: settings.frequencyPenalty)
+            Sampler.applyPresenceAndFrequencyPenalties(
+                logits, vocab: vocab, counts: replyCounts,
+                presence: settings.presencePenalty, frequency: settings.frequencyPenalty)
         }
         if settings.temperature == 0 { return argmax(logits, vocab: vocab) }
         var maxLogit = -Float.infinity
@@ -162,7 +172,9 @@ public struct Sampler {
         return Int32(best)
     }
 
-    private mutating func draw(_ probabilities: UnsafeMutablePointer<Float>, candidates: [Int32]?, vocab: Int, total: Float) -> Int32 {
+    private mutating func draw(
+        _ probabilities: UnsafeMutablePointer<Float>, candidates: [Int32]?, vocab: Int, total: Float
+    ) -> Int32 {
         let target = Float(random.uniform()) * total
         var cumulative: Float = 0
         if let candidates {

@@ -42,7 +42,8 @@ public enum Logprobs {
                 if best.count > k { best.removeLast() }
             }
         }
-        return GeneratedToken(token: chosen, logprob: logits[Int(chosen)] - logNormalizer,
-                              topLogprobs: best.map { TokenLogprob(token: $0, logprob: logits[Int($0)] - logNormalizer) })
+        return GeneratedToken(
+            token: chosen, logprob: logits[Int(chosen)] - logNormalizer,
+            topLogprobs: best.map { TokenLogprob(token: $0, logprob: logits[Int($0)] - logNormalizer) })
     }
 }

@@ -10,7 +10,9 @@ public struct ZeroShot: Sendable {
 
     public init(labels: [String], template: String = ZeroShot.defaultTemplate) throws {
         let cleaned = labels.map { $0.trimmingWhitespace }.filter { !$0.isEmpty }
-        guard cleaned.count >= 2 else { throw SwiftletError("--labels needs at least two labels, separated by commas.") }
+        guard cleaned.count >= 2 else {
+            throw SwiftletError("--labels needs at least two labels, separated by commas.")
+        }
         guard Set(cleaned).count == cleaned.count else { throw SwiftletError("--labels names a label twice.") }
         guard template.contains("{text}"), template.contains("{label}") else {
             throw SwiftletError("the template must contain {text} and {label}.")
@@ -24,13 +26,16 @@ public struct ZeroShot: Sendable {
 
     /// Probabilities over the labels (a softmax of their log-likelihoods) for every text;
     /// `progress` hears how many texts are done after each forward pass.
-    public func probabilities(_ texts: [String], model: Transformer, tokenizer: Tokenizer, pass: some BatchScoring,
-                              progress: (Int) -> Void = { _ in }) -> [[Float]] {
+    public func probabilities(
+        _ texts: [String], model: Transformer, tokenizer: Tokenizer, pass: some BatchScoring,
+        progress: (Int) -> Void = { _ in }
+    ) -> [[Float]] {
         let labelAt = template.firstRange(of: "{label}")!
         let context = model.config.contextLength
         var sequences: [(tokens: [Int32], scored: Int)] = []
         for text in texts {
-            let prefix = tokenizer.encodeDocument(String(template[..<labelAt.lowerBound]).replacing("{text}", with: text))
+            let prefix = tokenizer.encodeDocument(
+                String(template[..<labelAt.lowerBound]).replacing("{text}", with: text))
             for label in labels {
                 let scored = tokenizer.encode(label + String(template[labelAt.upperBound...]))
                 // A long text loses its beginning: the label must fit after it.
@@ -69,4 +74,3 @@ public struct ZeroShot: Sendable {
         }
     }
 }
-

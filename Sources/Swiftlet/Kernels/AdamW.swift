@@ -10,9 +10,11 @@ public struct AdamWSettings: Codable, Sendable, Equatable {
 public enum AdamW {
     /// p −= lr · (m̂ / (√v̂ + ε) + decay · p), with m and v updated in place.
     /// `step` counts from 1 (bias correction).
-    public static func update(parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
-                              m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-                              learningRate: Float, weightDecay: Float, step: Int, settings: AdamWSettings) {
+    public static func update(
+        parameters: UnsafeMutablePointer<Float>, gradients: UnsafePointer<Float>,
+        m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
+        learningRate: Float, weightDecay: Float, step: Int, settings: AdamWSettings
+    ) {
         let b1 = settings.beta1, b2 = settings.beta2
         let correction1 = 1 - Float(Double(b1).power(step))
         let correction2 = 1 - Float(Double(b2).power(step))
@@ -23,26 +25,27 @@ public enum AdamW {
         let b1v = Vec(repeating: b1), b2v = Vec(repeating: b2)
         let ib1 = Vec(repeating: 1 - b1), ib2 = Vec(repeating: 1 - b2)
         parallelRanges(count) { range in
-        var i = range.lowerBound
-        let count = range.upperBound
-        while i + 16 <= count {
-            let g = load(gradients + i)
-            let mi = b1v * load(m + i) + ib1 * g
-            let vi = b2v * load(v + i) + ib2 * g * g
-            store(mi, m + i)
-            store(vi, v + i)
-            let denominator = vi.squareRoot() * invSqrtCorrection2 + eps
-            store(load(parameters + i) * decay - stepSize * mi / denominator, parameters + i)
-            i += 16
-        }
-        while i < count {
-            let g = gradients[i]
-            m[i] = b1 * m[i] + (1 - b1) * g
-            v[i] = b2 * v[i] + (1 - b2) * g * g
-            let denominator = v[i].squareRoot() / correction2.squareRoot() + settings.epsilon
-            parameters[i] = parameters[i] * (1 - learningRate * weightDecay) - learningRate / correction1 * m[i] / denominator
-            i += 1
-        }
+            var i = range.lowerBound
+            let count = range.upperBound
+            while i + 16 <= count {
+                let g = load(gradients + i)
+                let mi = b1v * load(m + i) + ib1 * g
+                let vi = b2v * load(v + i) + ib2 * g * g
+                store(mi, m + i)
+                store(vi, v + i)
+                let denominator = vi.squareRoot() * invSqrtCorrection2 + eps
+                store(load(parameters + i) * decay - stepSize * mi / denominator, parameters + i)
+                i += 16
+            }
+            while i < count {
+                let g = gradients[i]
+                m[i] = b1 * m[i] + (1 - b1) * g
+                v[i] = b2 * v[i] + (1 - b2) * g * g
+                let denominator = v[i].squareRoot() / correction2.squareRoot() + settings.epsilon
+                parameters[i] =
+                    parameters[i] * (1 - learningRate * weightDecay) - learningRate / correction1 * m[i] / denominator
+                i += 1
+            }
         }
     }
 

@@ -19,59 +19,77 @@ import Glibc
 /// CPU has AVX512-BF16 and headDim is a multiple of 16; the fp32 kernels otherwise.
 public enum Attention {
     /// `outBits`, when given, also receives `out` rounded to bf16 (the next product's input).
-    public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                               out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                               spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
-                               window: Int? = nil, precision: Precision = .fp32,
-                               outBits: UnsafeMutablePointer<UInt16>? = nil) {
+    public static func forward(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+        spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
+        window: Int? = nil, precision: Precision = .fp32,
+        outBits: UnsafeMutablePointer<UInt16>? = nil
+    ) {
         let scale = scale ?? 1 / Float(headDim).squareRoot()
         let window = binds(window, spans) ? window : nil
         if precision == .bf16, window == nil, BF16Kernels.attentionSupports(headDim: headDim) {
-            return forwardBF16(q: q, k: k, v: v, out: out, outBits: outBits, logSumExp: logSumExp, spans: spans,
-                               heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
+            return forwardBF16(
+                q: q, k: k, v: v, out: out, outBits: outBits, logSumExp: logSumExp, spans: spans,
+                heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
         }
-        forwardFP32(q: q, k: k, v: v, out: out, logSumExp: logSumExp, spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim,
-                    scale: scale, window: window)
+        forwardFP32(
+            q: q, k: k, v: v, out: out, logSumExp: logSumExp, spans: spans, heads: heads, kvHeads: kvHeads,
+            headDim: headDim,
+            scale: scale, window: window)
         if let outBits {
             for span in spans {
-                BFloat16.convert(out + span.start * heads * headDim, into: outBits + span.start * heads * headDim,
-                                 count: span.count * heads * headDim)
+                BFloat16.convert(
+                    out + span.start * heads * headDim, into: outBits + span.start * heads * headDim,
+                    count: span.count * heads * headDim)
             }
         }
     }
 
-    static func forwardBF16(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                            out: UnsafeMutablePointer<Float>, outBits: UnsafeMutablePointer<UInt16>?,
-                            logSumExp: UnsafeMutablePointer<Float>, spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int,
-                            scale: Float) {
+    static func forwardBF16(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, outBits: UnsafeMutablePointer<UInt16>?,
+        logSumExp: UnsafeMutablePointer<Float>, spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int,
+        scale: Float
+    ) {
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
-        let p = (q: SendablePointer(UnsafeMutablePointer(mutating: q)), k: SendablePointer(UnsafeMutablePointer(mutating: k)),
-                 v: SendablePointer(UnsafeMutablePointer(mutating: v)), out: SendablePointer(out), lse: SendablePointer(logSumExp),
-                 bits: outBits.map { SendablePointer($0) })
+        let p = (
+            q: SendablePointer(UnsafeMutablePointer(mutating: q)),
+            k: SendablePointer(UnsafeMutablePointer(mutating: k)),
+            v: SendablePointer(UnsafeMutablePointer(mutating: v)), out: SendablePointer(out),
+            lse: SendablePointer(logSumExp),
+            bits: outBits.map { SendablePointer($0) }
+        )
         parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / heads], h = item % heads, kh = h / group
             let qOffset = span.start * qStride + h * headDim, kOffset = span.keyStart * kStride + kh * headDim
-            swiftlet_bf16_attention_forward(p.q.pointer + qOffset, qStride, p.k.pointer + kOffset, p.v.pointer + kOffset, kStride,
-                                            p.out.pointer + qOffset, p.bits.map { $0.pointer + qOffset },
-                                            p.lse.pointer + span.start * heads + h, heads,
-                                            span.count, span.past, headDim, scale)
+            swiftlet_bf16_attention_forward(
+                p.q.pointer + qOffset, qStride, p.k.pointer + kOffset, p.v.pointer + kOffset, kStride,
+                p.out.pointer + qOffset, p.bits.map { $0.pointer + qOffset },
+                p.lse.pointer + span.start * heads + h, heads,
+                span.count, span.past, headDim, scale)
         }
     }
 
-    static func forwardFP32(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
-                            out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                            spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?) {
+    static func forwardFP32(
+        q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+        spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?
+    ) {
         let group = heads / kvHeads
-        let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), ks = SendablePointer(UnsafeMutablePointer(mutating: k))
-        let vs = SendablePointer(UnsafeMutablePointer(mutating: v)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
+        let qs = SendablePointer(UnsafeMutablePointer(mutating: q)),
+            ks = SendablePointer(UnsafeMutablePointer(mutating: k))
+        let vs = SendablePointer(UnsafeMutablePointer(mutating: v)), os = SendablePointer(out),
+            ls = SendablePointer(logSumExp)
         let qStride = heads * headDim, kStride = kvHeads * headDim
         let maxKeys = longestKeys(spans)
         parallelFor(spans.count * heads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / heads], h = item % heads, kh = h / group
             if window == nil, usesTiles(span, headDim: headDim) {
-                forwardTiled(q: qs.pointer, k: ks.pointer, v: vs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span,
-                             head: h, kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
+                forwardTiled(
+                    q: qs.pointer, k: ks.pointer, v: vs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span,
+                    head: h, kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
                 return
             }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
@@ -104,53 +122,72 @@ public enum Attention {
     }
 
     /// Writes dq, dk and dv (overwriting the rows the spans cover) from dout.
-    public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                                v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
-                                dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
-                                window: Int? = nil, precision: Precision = .fp32) {
+    public static func backward(
+        dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+        dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+        spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float? = nil,
+        window: Int? = nil, precision: Precision = .fp32
+    ) {
         let scale = scale ?? 1 / Float(headDim).squareRoot()
         let window = binds(window, spans) ? window : nil
         if precision == .bf16, window == nil, BF16Kernels.attentionSupports(headDim: headDim) {
-            return backwardBF16(dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
-                                spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
+            return backwardBF16(
+                dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
+                spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
         }
-        backwardFP32(dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
-                     spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, window: window)
+        backwardFP32(
+            dout: dout, q: q, k: k, v: v, out: out, logSumExp: logSumExp, dq: dq, dk: dk, dv: dv,
+            spans: spans, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale, window: window)
     }
 
-    static func backwardBF16(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                             v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
-                             dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
+    static func backwardBF16(
+        dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+        dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+        spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float
+    ) {
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
-        let p = (dout: SendablePointer(UnsafeMutablePointer(mutating: dout)), q: SendablePointer(UnsafeMutablePointer(mutating: q)),
-                 k: SendablePointer(UnsafeMutablePointer(mutating: k)), v: SendablePointer(UnsafeMutablePointer(mutating: v)),
-                 out: SendablePointer(UnsafeMutablePointer(mutating: out)), lse: SendablePointer(UnsafeMutablePointer(mutating: logSumExp)),
-                 dq: SendablePointer(dq), dk: SendablePointer(dk), dv: SendablePointer(dv))
+        let p = (
+            dout: SendablePointer(UnsafeMutablePointer(mutating: dout)),
+            q: SendablePointer(UnsafeMutablePointer(mutating: q)),
+            k: SendablePointer(UnsafeMutablePointer(mutating: k)),
+            v: SendablePointer(UnsafeMutablePointer(mutating: v)),
+            out: SendablePointer(UnsafeMutablePointer(mutating: out)),
+            lse: SendablePointer(UnsafeMutablePointer(mutating: logSumExp)),
+            dq: SendablePointer(dq), dk: SendablePointer(dk), dv: SendablePointer(dv)
+        )
         // One work item per (sequence, KV head), as in the fp32 kernel: it owns those dk/dv rows.
         parallelFor(spans.count * kvHeads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / kvHeads], kh = item % kvHeads
             let qOffset = span.start * qStride + kh * group * headDim, kOffset = span.keyStart * kStride + kh * headDim
-            swiftlet_bf16_attention_backward(p.dout.pointer + qOffset, p.q.pointer + qOffset, p.out.pointer + qOffset,
-                                             p.dq.pointer + qOffset, qStride, p.lse.pointer + span.start * heads + kh * group, heads,
-                                             p.k.pointer + kOffset, p.v.pointer + kOffset, p.dk.pointer + kOffset, p.dv.pointer + kOffset,
-                                             kStride, group, span.count, span.past, headDim, scale)
+            swiftlet_bf16_attention_backward(
+                p.dout.pointer + qOffset, p.q.pointer + qOffset, p.out.pointer + qOffset,
+                p.dq.pointer + qOffset, qStride, p.lse.pointer + span.start * heads + kh * group, heads,
+                p.k.pointer + kOffset, p.v.pointer + kOffset, p.dk.pointer + kOffset, p.dv.pointer + kOffset,
+                kStride, group, span.count, span.past, headDim, scale)
         }
     }
 
-    static func backwardFP32(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
-                             v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
-                             dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                             spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?) {
+    static func backwardFP32(
+        dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, out: UnsafePointer<Float>, logSumExp: UnsafePointer<Float>,
+        dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+        spans: [SequenceRows], heads: Int, kvHeads: Int, headDim: Int, scale: Float, window: Int?
+    ) {
         let group = heads / kvHeads
         let qStride = heads * headDim, kStride = kvHeads * headDim
         let maxKeys = longestKeys(spans)
-        let p = (dout: SendablePointer(UnsafeMutablePointer(mutating: dout)), q: SendablePointer(UnsafeMutablePointer(mutating: q)),
-                 k: SendablePointer(UnsafeMutablePointer(mutating: k)), v: SendablePointer(UnsafeMutablePointer(mutating: v)),
-                 out: SendablePointer(UnsafeMutablePointer(mutating: out)), lse: SendablePointer(UnsafeMutablePointer(mutating: logSumExp)),
-                 dq: SendablePointer(dq), dk: SendablePointer(dk), dv: SendablePointer(dv))
+        let p = (
+            dout: SendablePointer(UnsafeMutablePointer(mutating: dout)),
+            q: SendablePointer(UnsafeMutablePointer(mutating: q)),
+            k: SendablePointer(UnsafeMutablePointer(mutating: k)),
+            v: SendablePointer(UnsafeMutablePointer(mutating: v)),
+            out: SendablePointer(UnsafeMutablePointer(mutating: out)),
+            lse: SendablePointer(UnsafeMutablePointer(mutating: logSumExp)),
+            dq: SendablePointer(dq), dk: SendablePointer(dk), dv: SendablePointer(dv)
+        )
         // One work item per (sequence, KV head): it owns that head's dk/dv rows, so items never collide.
         parallelFor(spans.count * kvHeads, serial: workIsSmall(spans, heads: heads, headDim: headDim)) { item in
             let span = spans[item / kvHeads], kh = item % kvHeads
@@ -164,9 +201,10 @@ public enum Attention {
                 (dvBase + j * kStride).update(repeating: 0, count: headDim)
             }
             if window == nil, usesTiles(span, headDim: headDim) {
-                backwardTiled(dout: p.dout.pointer, q: p.q.pointer, k: p.k.pointer, v: p.v.pointer, out: p.out.pointer,
-                              logSumExp: p.lse.pointer, dq: p.dq.pointer, dk: p.dk.pointer, dv: p.dv.pointer, span: span,
-                              kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
+                backwardTiled(
+                    dout: p.dout.pointer, q: p.q.pointer, k: p.k.pointer, v: p.v.pointer, out: p.out.pointer,
+                    logSumExp: p.lse.pointer, dq: p.dq.pointer, dk: p.dk.pointer, dv: p.dv.pointer, span: span,
+                    kvHead: kh, heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale)
                 return
             }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: maxKeys) { scratch in
@@ -215,18 +253,21 @@ public enum Attention {
     /// One (sequence, head), FlashAttention-2 style: four query rows at a time sweep tiles of
     /// `keyTile` keys (stored transposed), keeping a running maximum, normalizer and unnormalized
     /// output per row, so only a 4 × keyTile block of scores ever exists.
-    static func forwardTiled(q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
-                             out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, span: SequenceRows,
-                             head h: Int, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
+    static func forwardTiled(
+        q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+        out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>, span: SequenceRows,
+        head h: Int, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float
+    ) {
         let kStride = kvHeads * headDim
         let keyRows = span.past + span.count
         let ld = (keyRows + 15) & ~15
         let scratch = swiftlet_thread_scratch_f32(headDim * ld + sweepScratch(headDim: headDim))!
         let kBase = k + span.keyStart * kStride + kh * headDim
         AttentionTiles.transpose(kBase, stride: kStride, count: keyRows, headDim: headDim, into: scratch, ld: ld)
-        tiledSweep(q: q, kT: scratch, ld: ld, v: v + span.keyStart * kStride + kh * headDim, vStride: kStride, out: out,
-                   logSumExp: logSumExp, queryStart: span.start, queryCount: span.count, past: span.past,
-                   head: h, heads: heads, headDim: headDim, scale: scale, scratch: scratch + headDim * ld)
+        tiledSweep(
+            q: q, kT: scratch, ld: ld, v: v + span.keyStart * kStride + kh * headDim, vStride: kStride, out: out,
+            logSumExp: logSumExp, queryStart: span.start, queryCount: span.count, past: span.past,
+            head: h, heads: heads, headDim: headDim, scale: scale, scratch: scratch + headDim * ld)
     }
 
     /// Floats of scratch `tiledSweep` needs besides the transposed keys.
@@ -235,10 +276,12 @@ public enum Attention {
     /// The online-softmax sweep of `forwardTiled` for one (sequence, head), given the keys
     /// already transposed to kT = (headDim, ld) and value rows at `v + j · vStride`. Shared by
     /// the contiguous and the paged (block-table) attention.
-    static func tiledSweep(q: UnsafeMutablePointer<Float>, kT: UnsafeMutablePointer<Float>, ld: Int, v: UnsafeMutablePointer<Float>,
-                           vStride: Int, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                           queryStart: Int, queryCount: Int, past: Int, head h: Int, heads: Int, headDim: Int, scale: Float,
-                           scratch: UnsafeMutablePointer<Float>) {
+    static func tiledSweep(
+        q: UnsafeMutablePointer<Float>, kT: UnsafeMutablePointer<Float>, ld: Int, v: UnsafeMutablePointer<Float>,
+        vStride: Int, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+        queryStart: Int, queryCount: Int, past: Int, head h: Int, heads: Int, headDim: Int, scale: Float,
+        scratch: UnsafeMutablePointer<Float>
+    ) {
         let qStride = heads * headDim
         let tile = keyTile
         let s = scratch, sink = s + 4 * tile
@@ -246,15 +289,20 @@ public enum Attention {
         while r0 < queryCount {
             let n = min(AttentionTiles.rowsPerTile, queryCount - r0)
             let maxKeys = past + r0 + n
-            func qRow(_ i: Int) -> UnsafeMutablePointer<Float> { q + (queryStart + r0 + min(i, n - 1)) * qStride + h * headDim }
-            func oRow(_ i: Int) -> UnsafeMutablePointer<Float> { i < n ? out + (queryStart + r0 + i) * qStride + h * headDim : sink }
+            func qRow(_ i: Int) -> UnsafeMutablePointer<Float> {
+                q + (queryStart + r0 + min(i, n - 1)) * qStride + h * headDim
+            }
+            func oRow(_ i: Int) -> UnsafeMutablePointer<Float> {
+                i < n ? out + (queryStart + r0 + i) * qStride + h * headDim : sink
+            }
             var runningMax = SIMD4<Float>(repeating: -.infinity), normalizer = SIMD4<Float>(repeating: 0)
             for i in 0..<AttentionTiles.rowsPerTile { oRow(i).update(repeating: 0, count: headDim) }
             var j0 = 0
             while j0 < maxKeys {
                 let width = min(tile, maxKeys - j0)
-                AttentionTiles.scores(qRow(0), qRow(1), qRow(2), qRow(3), yT: kT + j0, ld: ld, count: width, headDim: headDim,
-                                      scale: scale, into: s, sStride: tile)
+                AttentionTiles.scores(
+                    qRow(0), qRow(1), qRow(2), qRow(3), yT: kT + j0, ld: ld, count: width, headDim: headDim,
+                    scale: scale, into: s, sStride: tile)
                 var rescale = SIMD4<Float>(repeating: 0)
                 for i in 0..<AttentionTiles.rowsPerTile {
                     let row = s + i * tile
@@ -273,8 +321,9 @@ public enum Attention {
                     runningMax[i] = newMax
                     rescale[i] = correction
                 }
-                AttentionTiles.combine(s, ld: tile, v + j0 * vStride, stride: vStride, count: width, headDim: headDim,
-                                       oRow(0), oRow(1), oRow(2), oRow(3), rescale: rescale)
+                AttentionTiles.combine(
+                    s, ld: tile, v + j0 * vStride, stride: vStride, count: width, headDim: headDim,
+                    oRow(0), oRow(1), oRow(2), oRow(3), rescale: rescale)
                 j0 += width
             }
             for i in 0..<n {
@@ -287,10 +336,12 @@ public enum Attention {
 
     /// One (sequence, KV head): every query head of the group, four rows at a time.
     /// dk and dv rows must already be zero; dq rows are overwritten.
-    static func backwardTiled(dout: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
-                              v: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                              dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                              span: SequenceRows, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float) {
+    static func backwardTiled(
+        dout: UnsafeMutablePointer<Float>, q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>,
+        v: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+        dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
+        span: SequenceRows, kvHead kh: Int, heads: Int, kvHeads: Int, headDim: Int, scale: Float
+    ) {
         let qStride = heads * headDim, kStride = kvHeads * headDim
         let group = heads / kvHeads
         let keyRows = span.past + span.count
@@ -313,10 +364,12 @@ public enum Attention {
                     base + (span.start + r0 + min(i, n - 1)) * qStride + h * headDim
                 }
                 func dqRow(_ i: Int) -> UnsafeMutablePointer<Float> { i < n ? at(dq, i) : sink }
-                AttentionTiles.scores(at(q, 0), at(q, 1), at(q, 2), at(q, 3), yT: kT, ld: ld, count: maxKeys, headDim: headDim,
-                                      scale: scale, into: probabilities, sStride: ld)
-                AttentionTiles.scores(at(dout, 0), at(dout, 1), at(dout, 2), at(dout, 3), yT: vT, ld: ld, count: maxKeys,
-                                      headDim: headDim, scale: 1, into: dScores, sStride: ld)
+                AttentionTiles.scores(
+                    at(q, 0), at(q, 1), at(q, 2), at(q, 3), yT: kT, ld: ld, count: maxKeys, headDim: headDim,
+                    scale: scale, into: probabilities, sStride: ld)
+                AttentionTiles.scores(
+                    at(dout, 0), at(dout, 1), at(dout, 2), at(dout, 3), yT: vT, ld: ld, count: maxKeys,
+                    headDim: headDim, scale: 1, into: dScores, sStride: ld)
                 for i in 0..<AttentionTiles.rowsPerTile {
                     let p = probabilities + i * ld, ds = dScores + i * ld
                     guard i < n else {
@@ -341,12 +394,15 @@ public enum Attention {
                         j += 1
                     }
                 }
-                AttentionTiles.combine(dScores, ld: ld, kBase, stride: kStride, count: maxKeys, headDim: headDim,
-                                       dqRow(0), dqRow(1), dqRow(2), dqRow(3))
-                AttentionTiles.accumulateOuter(dScores, ld: ld, at(q, 0), at(q, 1), at(q, 2), at(q, 3), count: maxKeys,
-                                               headDim: headDim, into: dkBase, stride: kStride)
-                AttentionTiles.accumulateOuter(probabilities, ld: ld, at(dout, 0), at(dout, 1), at(dout, 2), at(dout, 3),
-                                               count: maxKeys, headDim: headDim, into: dvBase, stride: kStride)
+                AttentionTiles.combine(
+                    dScores, ld: ld, kBase, stride: kStride, count: maxKeys, headDim: headDim,
+                    dqRow(0), dqRow(1), dqRow(2), dqRow(3))
+                AttentionTiles.accumulateOuter(
+                    dScores, ld: ld, at(q, 0), at(q, 1), at(q, 2), at(q, 3), count: maxKeys,
+                    headDim: headDim, into: dkBase, stride: kStride)
+                AttentionTiles.accumulateOuter(
+                    probabilities, ld: ld, at(dout, 0), at(dout, 1), at(dout, 2), at(dout, 3),
+                    count: maxKeys, headDim: headDim, into: dvBase, stride: kStride)
                 r0 += n
             }
         }

@@ -6,8 +6,10 @@ enum AttentionTiles {
 
     /// dst[d · ld + j] = src[j · stride + d] for j < count, zero-padded to ld (a multiple of 16).
     @inline(__always)
-    static func transpose(_ src: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
-                          into dst: UnsafeMutablePointer<Float>, ld: Int) {
+    static func transpose(
+        _ src: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
+        into dst: UnsafeMutablePointer<Float>, ld: Int
+    ) {
         for j in 0..<count {
             let row = src + j * stride
             for d in 0..<headDim { dst[d * ld + j] = row[d] }
@@ -20,9 +22,11 @@ enum AttentionTiles {
     /// s_i[j] = scale · (x_i · y_j) for four rows x_i and keys j < count, with yT = (headDim, ld).
     /// Row i of s starts at s + i · sStride.
     @inline(__always)
-    static func scores(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
-                       yT: UnsafePointer<Float>, ld: Int, count: Int, headDim: Int, scale: Float,
-                       into s: UnsafeMutablePointer<Float>, sStride: Int) {
+    static func scores(
+        _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
+        yT: UnsafePointer<Float>, ld: Int, count: Int, headDim: Int, scale: Float,
+        into s: UnsafeMutablePointer<Float>, sStride: Int
+    ) {
         let sv = Vec(repeating: scale)
         var j = 0
         // 4 rows × 64 keys per pass: 16 accumulators, 8 loads per 16 FMAs.
@@ -32,11 +36,16 @@ enum AttentionTiles {
             var p = yT + j
             for d in 0..<headDim {
                 let y0 = load(p), y1 = load(p + 16), y2 = load(p + 32), y3 = load(p + 48)
-                let b0 = Vec(repeating: x0[d]), b1 = Vec(repeating: x1[d]), b2 = Vec(repeating: x2[d]), b3 = Vec(repeating: x3[d])
-                a00 = a00.addingProduct(b0, y0); a01 = a01.addingProduct(b0, y1); a02 = a02.addingProduct(b0, y2); a03 = a03.addingProduct(b0, y3)
-                a10 = a10.addingProduct(b1, y0); a11 = a11.addingProduct(b1, y1); a12 = a12.addingProduct(b1, y2); a13 = a13.addingProduct(b1, y3)
-                a20 = a20.addingProduct(b2, y0); a21 = a21.addingProduct(b2, y1); a22 = a22.addingProduct(b2, y2); a23 = a23.addingProduct(b2, y3)
-                a30 = a30.addingProduct(b3, y0); a31 = a31.addingProduct(b3, y1); a32 = a32.addingProduct(b3, y2); a33 = a33.addingProduct(b3, y3)
+                let b0 = Vec(repeating: x0[d]), b1 = Vec(repeating: x1[d]), b2 = Vec(repeating: x2[d]),
+                    b3 = Vec(repeating: x3[d])
+                a00 = a00.addingProduct(b0, y0); a01 = a01.addingProduct(b0, y1); a02 = a02.addingProduct(b0, y2);
+                a03 = a03.addingProduct(b0, y3)
+                a10 = a10.addingProduct(b1, y0); a11 = a11.addingProduct(b1, y1); a12 = a12.addingProduct(b1, y2);
+                a13 = a13.addingProduct(b1, y3)
+                a20 = a20.addingProduct(b2, y0); a21 = a21.addingProduct(b2, y1); a22 = a22.addingProduct(b2, y2);
+                a23 = a23.addingProduct(b2, y3)
+                a30 = a30.addingProduct(b3, y0); a31 = a31.addingProduct(b3, y1); a32 = a32.addingProduct(b3, y2);
+                a33 = a33.addingProduct(b3, y3)
                 p += ld
             }
             let r0 = s + j, r1 = r0 + sStride, r2 = r1 + sStride, r3 = r2 + sStride
@@ -69,9 +78,11 @@ enum AttentionTiles {
     /// Overwrites out_i (headDim each), or with `rescale` r computes out_i = r_i · out_i + Σ …
     /// (the online-softmax update).
     @inline(__always)
-    static func combine(_ w: UnsafePointer<Float>, ld: Int, _ y: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
-                        _ o0: UnsafeMutablePointer<Float>, _ o1: UnsafeMutablePointer<Float>,
-                        _ o2: UnsafeMutablePointer<Float>, _ o3: UnsafeMutablePointer<Float>, rescale: SIMD4<Float>? = nil) {
+    static func combine(
+        _ w: UnsafePointer<Float>, ld: Int, _ y: UnsafePointer<Float>, stride: Int, count: Int, headDim: Int,
+        _ o0: UnsafeMutablePointer<Float>, _ o1: UnsafeMutablePointer<Float>,
+        _ o2: UnsafeMutablePointer<Float>, _ o3: UnsafeMutablePointer<Float>, rescale: SIMD4<Float>? = nil
+    ) {
         @inline(__always) func start(_ o: UnsafeMutablePointer<Float>, _ row: Int) -> Vec {
             guard let rescale else { return Vec() }
             return load(o) * Vec(repeating: rescale[row])
@@ -79,18 +90,27 @@ enum AttentionTiles {
         var dc = 0
         // 4 rows × 64 (then 32) output columns per pass over the keys: 8 loads per 16 FMAs.
         while dc + 64 <= headDim {
-            var a00 = start(o0 + dc, 0), a01 = start(o0 + dc + 16, 0), a02 = start(o0 + dc + 32, 0), a03 = start(o0 + dc + 48, 0)
-            var a10 = start(o1 + dc, 1), a11 = start(o1 + dc + 16, 1), a12 = start(o1 + dc + 32, 1), a13 = start(o1 + dc + 48, 1)
-            var a20 = start(o2 + dc, 2), a21 = start(o2 + dc + 16, 2), a22 = start(o2 + dc + 32, 2), a23 = start(o2 + dc + 48, 2)
-            var a30 = start(o3 + dc, 3), a31 = start(o3 + dc + 16, 3), a32 = start(o3 + dc + 32, 3), a33 = start(o3 + dc + 48, 3)
+            var a00 = start(o0 + dc, 0), a01 = start(o0 + dc + 16, 0), a02 = start(o0 + dc + 32, 0),
+                a03 = start(o0 + dc + 48, 0)
+            var a10 = start(o1 + dc, 1), a11 = start(o1 + dc + 16, 1), a12 = start(o1 + dc + 32, 1),
+                a13 = start(o1 + dc + 48, 1)
+            var a20 = start(o2 + dc, 2), a21 = start(o2 + dc + 16, 2), a22 = start(o2 + dc + 32, 2),
+                a23 = start(o2 + dc + 48, 2)
+            var a30 = start(o3 + dc, 3), a31 = start(o3 + dc + 16, 3), a32 = start(o3 + dc + 32, 3),
+                a33 = start(o3 + dc + 48, 3)
             var p = y + dc
             for j in 0..<count {
                 let v0 = load(p), v1 = load(p + 16), v2 = load(p + 32), v3 = load(p + 48)
-                let b0 = Vec(repeating: w[j]), b1 = Vec(repeating: w[ld + j]), b2 = Vec(repeating: w[2 * ld + j]), b3 = Vec(repeating: w[3 * ld + j])
-                a00 = a00.addingProduct(b0, v0); a01 = a01.addingProduct(b0, v1); a02 = a02.addingProduct(b0, v2); a03 = a03.addingProduct(b0, v3)
-                a10 = a10.addingProduct(b1, v0); a11 = a11.addingProduct(b1, v1); a12 = a12.addingProduct(b1, v2); a13 = a13.addingProduct(b1, v3)
-                a20 = a20.addingProduct(b2, v0); a21 = a21.addingProduct(b2, v1); a22 = a22.addingProduct(b2, v2); a23 = a23.addingProduct(b2, v3)
-                a30 = a30.addingProduct(b3, v0); a31 = a31.addingProduct(b3, v1); a32 = a32.addingProduct(b3, v2); a33 = a33.addingProduct(b3, v3)
+                let b0 = Vec(repeating: w[j]), b1 = Vec(repeating: w[ld + j]), b2 = Vec(repeating: w[2 * ld + j]),
+                    b3 = Vec(repeating: w[3 * ld + j])
+                a00 = a00.addingProduct(b0, v0); a01 = a01.addingProduct(b0, v1); a02 = a02.addingProduct(b0, v2);
+                a03 = a03.addingProduct(b0, v3)
+                a10 = a10.addingProduct(b1, v0); a11 = a11.addingProduct(b1, v1); a12 = a12.addingProduct(b1, v2);
+                a13 = a13.addingProduct(b1, v3)
+                a20 = a20.addingProduct(b2, v0); a21 = a21.addingProduct(b2, v1); a22 = a22.addingProduct(b2, v2);
+                a23 = a23.addingProduct(b2, v3)
+                a30 = a30.addingProduct(b3, v0); a31 = a31.addingProduct(b3, v1); a32 = a32.addingProduct(b3, v2);
+                a33 = a33.addingProduct(b3, v3)
                 p += stride
             }
             store(a00, o0 + dc); store(a01, o0 + dc + 16); store(a02, o0 + dc + 32); store(a03, o0 + dc + 48)
@@ -100,12 +120,15 @@ enum AttentionTiles {
             dc += 64
         }
         while dc + 32 <= headDim {
-            var a00 = start(o0 + dc, 0), a01 = start(o0 + dc + 16, 0), a10 = start(o1 + dc, 1), a11 = start(o1 + dc + 16, 1)
-            var a20 = start(o2 + dc, 2), a21 = start(o2 + dc + 16, 2), a30 = start(o3 + dc, 3), a31 = start(o3 + dc + 16, 3)
+            var a00 = start(o0 + dc, 0), a01 = start(o0 + dc + 16, 0), a10 = start(o1 + dc, 1),
+                a11 = start(o1 + dc + 16, 1)
+            var a20 = start(o2 + dc, 2), a21 = start(o2 + dc + 16, 2), a30 = start(o3 + dc, 3),
+                a31 = start(o3 + dc + 16, 3)
             var p = y + dc
             for j in 0..<count {
                 let v0 = load(p), v1 = load(p + 16)
-                let b0 = Vec(repeating: w[j]), b1 = Vec(repeating: w[ld + j]), b2 = Vec(repeating: w[2 * ld + j]), b3 = Vec(repeating: w[3 * ld + j])
+                let b0 = Vec(repeating: w[j]), b1 = Vec(repeating: w[ld + j]), b2 = Vec(repeating: w[2 * ld + j]),
+                    b3 = Vec(repeating: w[3 * ld + j])
                 a00 = a00.addingProduct(b0, v0); a01 = a01.addingProduct(b0, v1)
                 a10 = a10.addingProduct(b1, v0); a11 = a11.addingProduct(b1, v1)
                 a20 = a20.addingProduct(b2, v0); a21 = a21.addingProduct(b2, v1)
@@ -139,9 +162,11 @@ enum AttentionTiles {
 
     /// dst_j += Σ_i c_i[j] · x_i for keys j < count (dst rows at `stride`), four rows x_i.
     @inline(__always)
-    static func accumulateOuter(_ c: UnsafePointer<Float>, ld: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
-                                _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>, count: Int, headDim: Int,
-                                into dst: UnsafeMutablePointer<Float>, stride: Int) {
+    static func accumulateOuter(
+        _ c: UnsafePointer<Float>, ld: Int, _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+        _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>, count: Int, headDim: Int,
+        into dst: UnsafeMutablePointer<Float>, stride: Int
+    ) {
         var dc = 0
         // 64 columns at a time: the four rows' 16 vectors stay in registers while each key's
         // row is loaded, updated with 16 FMAs and stored once.
@@ -152,7 +177,8 @@ enum AttentionTiles {
             let x30 = load(x3 + dc), x31 = load(x3 + dc + 16), x32 = load(x3 + dc + 32), x33 = load(x3 + dc + 48)
             var p = dst + dc
             for j in 0..<count {
-                let b0 = Vec(repeating: c[j]), b1 = Vec(repeating: c[ld + j]), b2 = Vec(repeating: c[2 * ld + j]), b3 = Vec(repeating: c[3 * ld + j])
+                let b0 = Vec(repeating: c[j]), b1 = Vec(repeating: c[ld + j]), b2 = Vec(repeating: c[2 * ld + j]),
+                    b3 = Vec(repeating: c[3 * ld + j])
                 var d0 = load(p), d1 = load(p + 16), d2 = load(p + 32), d3 = load(p + 48)
                 d0 = d0.addingProduct(b0, x00).addingProduct(b1, x10).addingProduct(b2, x20).addingProduct(b3, x30)
                 d1 = d1.addingProduct(b0, x01).addingProduct(b1, x11).addingProduct(b2, x21).addingProduct(b3, x31)
@@ -168,7 +194,8 @@ enum AttentionTiles {
             let x20 = load(x2 + dc), x21 = load(x2 + dc + 16), x30 = load(x3 + dc), x31 = load(x3 + dc + 16)
             var p = dst + dc
             for j in 0..<count {
-                let b0 = Vec(repeating: c[j]), b1 = Vec(repeating: c[ld + j]), b2 = Vec(repeating: c[2 * ld + j]), b3 = Vec(repeating: c[3 * ld + j])
+                let b0 = Vec(repeating: c[j]), b1 = Vec(repeating: c[ld + j]), b2 = Vec(repeating: c[2 * ld + j]),
+                    b3 = Vec(repeating: c[3 * ld + j])
                 var d0 = load(p), d1 = load(p + 16)
                 d0 = d0.addingProduct(b0, x00).addingProduct(b1, x10).addingProduct(b2, x20).addingProduct(b3, x30)
                 d1 = d1.addingProduct(b0, x01).addingProduct(b1, x11).addingProduct(b2, x21).addingProduct(b3, x31)

@@ -11,7 +11,9 @@ public enum BF16Kernels {
     /// (which also use AMX on CPUs that have it). `SWIFTLET_NO_BF16=1` turns it off, to try the
     /// fp32 fallback on a machine that has the instructions.
     public static let available: Bool = {
-        if let value = getenv("SWIFTLET_NO_BF16"), String(cString: value) != "0", String(cString: value) != "" { return false }
+        if let value = getenv("SWIFTLET_NO_BF16"), String(cString: value) != "0", String(cString: value) != "" {
+            return false
+        }
         return swiftlet_bf16_available() != 0 && DNNLContext.shared.bf16IsNative
     }()
 

@@ -5,7 +5,8 @@ final class BFloat16Buffer {
 
     init(count: Int) {
         capacity = max(count, 16)
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(to: UInt16.self, capacity: capacity)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(
+            to: UInt16.self, capacity: capacity)
     }
 
     deinit { pointer.deallocate() }
@@ -15,7 +16,8 @@ final class BFloat16Buffer {
         guard count > capacity else { return }
         pointer.deallocate()
         capacity = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(to: UInt16.self, capacity: capacity)
+        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(
+            to: UInt16.self, capacity: capacity)
     }
 }
 
@@ -25,7 +27,9 @@ public enum BFloat16 {
     /// Rounds fp32 to bf16 (round to nearest, ties to even): the top 16 bits after adding
     /// 0x7FFF plus the lowest kept bit.
     /// With AVX512-BF16 this is vcvtne2ps2bf16 (same rounding; denormal inputs become zero).
-    public static func convert(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
+    public static func convert(
+        _ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int
+    ) {
         let chunks = count >= 1 << 18 ? 2 : 1
         let s = SendablePointer(UnsafeMutablePointer(mutating: source)), d = SendablePointer(destination)
         parallelFor(chunks) { chunk in
@@ -38,7 +42,8 @@ public enum BFloat16 {
             while i + 16 <= end {
                 let bits = unsafeBitCast(load(s.pointer + i), to: SIMD16<UInt32>.self)
                 let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
-                UnsafeMutableRawPointer(d.pointer + i).storeBytes(of: SIMD16<UInt16>(truncatingIfNeeded: rounded), as: SIMD16<UInt16>.self)
+                UnsafeMutableRawPointer(d.pointer + i).storeBytes(
+                    of: SIMD16<UInt16>(truncatingIfNeeded: rounded), as: SIMD16<UInt16>.self)
                 i += 16
             }
             while i < end {
@@ -50,7 +55,9 @@ public enum BFloat16 {
 
     /// `convert` on the calling thread only (for a row inside a kernel's own parallel loop).
     @inline(__always)
-    static func convertSerially(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
+    static func convertSerially(
+        _ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int
+    ) {
         if BF16Kernels.available { return swiftlet_bf16_round(source, destination, count) }
         for i in 0..<count { destination[i] = round(source[i]) }
     }

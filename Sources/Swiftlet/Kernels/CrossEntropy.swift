@@ -12,14 +12,16 @@ public enum CrossEntropy {
     /// `logits` is scratch of (chunkRows, vocab). dh is overwritten; dweight accumulates.
     /// In bf16, `hiddenBits` is the hidden states' bf16 copy and `logitBits` scratch like
     /// `logits` where the gradient is rounded once for both of its products.
-    public static func forwardBackward(hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                       targets: UnsafePointer<Int32>, rows: Int, dim: Int, vocab: Int,
-                                       logits: UnsafeMutablePointer<Float>,
-                                       gradientScale: Float,
-                                       dhidden: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
-                                       rowLosses: UnsafeMutablePointer<Float>? = nil,
-                                       matrices engine: MatrixEngine,
-                                       hiddenBits: UnsafePointer<UInt16>? = nil, logitBits: UnsafeMutablePointer<UInt16>? = nil) -> Double {
+    public static func forwardBackward(
+        hidden: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        targets: UnsafePointer<Int32>, rows: Int, dim: Int, vocab: Int,
+        logits: UnsafeMutablePointer<Float>,
+        gradientScale: Float,
+        dhidden: UnsafeMutablePointer<Float>?, dweight: UnsafeMutablePointer<Float>?,
+        rowLosses: UnsafeMutablePointer<Float>? = nil,
+        matrices engine: MatrixEngine,
+        hiddenBits: UnsafePointer<UInt16>? = nil, logitBits: UnsafeMutablePointer<UInt16>? = nil
+    ) -> Double {
         var total: Double = 0
         var start = 0
         while start < rows {
@@ -28,18 +30,21 @@ public enum CrossEntropy {
             engine.linear(h, weight, logits, rows: count, inFeatures: dim, outFeatures: vocab, xBits: hBits)
             let wantsGradient = dhidden != nil
             let gradientBits = wantsGradient && engine.precision == .bf16 ? logitBits : nil
-            let chunkLoss = softmaxRows(logits, targets: targets + start, rows: count, vocab: vocab,
-                                        gradientScale: wantsGradient ? gradientScale : nil,
-                                        rowLosses: rowLosses.map { $0 + start }, gradientBits: gradientBits)
+            let chunkLoss = softmaxRows(
+                logits, targets: targets + start, rows: count, vocab: vocab,
+                gradientScale: wantsGradient ? gradientScale : nil,
+                rowLosses: rowLosses.map { $0 + start }, gradientBits: gradientBits)
             total += chunkLoss
             if let dhidden {
                 let dyBits = gradientBits.map { UnsafePointer($0) }
-                engine.linearBackwardInput(logits, weight, dhidden + start * dim, rows: count, inFeatures: dim,
-                                           outFeatures: vocab, accumulate: false, dyBits: dyBits)
+                engine.linearBackwardInput(
+                    logits, weight, dhidden + start * dim, rows: count, inFeatures: dim,
+                    outFeatures: vocab, accumulate: false, dyBits: dyBits)
                 // A frozen output head (LoRA fine-tuning) needs no weight gradient.
                 if let dweight {
-                    engine.linearBackwardWeight(logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab,
-                                                dyBits: dyBits, xBits: hBits)
+                    engine.linearBackwardWeight(
+                        logits, h, dweight, rows: count, inFeatures: dim, outFeatures: vocab,
+                        dyBits: dyBits, xBits: hBits)
                 }
             }
             start += count
@@ -50,9 +55,11 @@ public enum CrossEntropy {
     /// Per row: loss = logSumExp − logit[target]. With a gradient scale, overwrites the row
     /// with (softmax − onehot) · scale (all zeros for ignored rows).
     /// `gradientBits`, when given, also receives each gradient row rounded to bf16.
-    static func softmaxRows(_ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
-                            gradientScale: Float?, rowLosses: UnsafeMutablePointer<Float>?,
-                            gradientBits: UnsafeMutablePointer<UInt16>? = nil) -> Double {
+    static func softmaxRows(
+        _ logits: UnsafeMutablePointer<Float>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+        gradientScale: Float?, rowLosses: UnsafeMutablePointer<Float>?,
+        gradientBits: UnsafeMutablePointer<UInt16>? = nil
+    ) -> Double {
         // Each half sums its rows' losses into its own slot (on the stack: nothing allocated).
         withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { slots in
             let losses = SendablePointer(slots.baseAddress!)

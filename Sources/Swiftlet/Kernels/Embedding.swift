@@ -2,8 +2,10 @@
 /// (vocab, dim); out is (rows, dim).
 public enum Embedding {
     /// out[row] = scale · table[token].
-    public static func forward(tokens: UnsafePointer<Int32>, table: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
-                               rows: Int, dim: Int, scale: Float = 1) {
+    public static func forward(
+        tokens: UnsafePointer<Int32>, table: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+        rows: Int, dim: Int, scale: Float = 1
+    ) {
         for r in 0..<rows {
             if scale == 1 {
                 (out + r * dim).update(from: table + Int(tokens[r]) * dim, count: dim)
@@ -15,8 +17,10 @@ public enum Embedding {
     }
 
     /// dtable[token] += scale · dout[row].
-    public static func backward(tokens: UnsafePointer<Int32>, dout: UnsafePointer<Float>, dtable: UnsafeMutablePointer<Float>,
-                                rows: Int, dim: Int, scale: Float = 1) {
+    public static func backward(
+        tokens: UnsafePointer<Int32>, dout: UnsafePointer<Float>, dtable: UnsafeMutablePointer<Float>,
+        rows: Int, dim: Int, scale: Float = 1
+    ) {
         for r in 0..<rows {
             axpy(scale, dout + r * dim, dtable + Int(tokens[r]) * dim, dim)
         }

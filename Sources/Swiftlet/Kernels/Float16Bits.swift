@@ -21,7 +21,8 @@ public enum Float16Bits {
         let sign = UInt16(truncatingIfNeeded: bits >> 16) & 0x8000
         let magnitude = bits & 0x7FFF_FFFF
         if magnitude >= 0x7F80_0000 {  // infinity, or NaN (kept quiet)
-            return sign | 0x7C00 | (magnitude > 0x7F80_0000 ? 0x200 | UInt16(truncatingIfNeeded: magnitude >> 13) & 0x3FF : 0)
+            return sign | 0x7C00
+                | (magnitude > 0x7F80_0000 ? 0x200 | UInt16(truncatingIfNeeded: magnitude >> 13) & 0x3FF : 0)
         }
         if magnitude >= 0x477F_F000 { return sign | 0x7C00 }  // 65520 and up round to infinity
         if magnitude < 0x3880_0000 {

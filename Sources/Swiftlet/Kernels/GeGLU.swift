@@ -6,10 +6,13 @@ public enum GeGLU {
     static let c0: Float = 2 * (2 / Float.pi).squareRoot()
     static let c1: Float = 0.044_715
 
-    public static func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int,
-                               outBits: UnsafeMutablePointer<UInt16>? = nil) {
+    public static func forward(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, count: Int,
+        outBits: UnsafeMutablePointer<UInt16>? = nil
+    ) {
         let chunks = count >= 1 << 17 ? 2 : 1
-        let g = SendablePointer(UnsafeMutablePointer(mutating: gate)), u = SendablePointer(UnsafeMutablePointer(mutating: up))
+        let g = SendablePointer(UnsafeMutablePointer(mutating: gate)),
+            u = SendablePointer(UnsafeMutablePointer(mutating: up))
         let o = SendablePointer(out), bits = outBits.map { SendablePointer($0) }
         parallelFor(chunks) { chunk in
             var i = (count * chunk / chunks) & ~15
@@ -34,12 +37,15 @@ public enum GeGLU {
 
     /// Writes (not accumulates) dgate and dup from dout.
     /// dup = dout · gelu(g);  dgate = dout · u · (σ + g · σ(1 − σ) · a'(g)), a'(g) = 2√(2/π)(1 + 3·0.044715g²)
-    public static func backward(dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
-                                dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>, count: Int,
-                                dgateBits: UnsafeMutablePointer<UInt16>? = nil, dupBits: UnsafeMutablePointer<UInt16>? = nil) {
+    public static func backward(
+        dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+        dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>, count: Int,
+        dgateBits: UnsafeMutablePointer<UInt16>? = nil, dupBits: UnsafeMutablePointer<UInt16>? = nil
+    ) {
         let chunks = count >= 1 << 17 ? 2 : 1
         let d = SendablePointer(UnsafeMutablePointer(mutating: dout))
-        let g = SendablePointer(UnsafeMutablePointer(mutating: gate)), u = SendablePointer(UnsafeMutablePointer(mutating: up))
+        let g = SendablePointer(UnsafeMutablePointer(mutating: gate)),
+            u = SendablePointer(UnsafeMutablePointer(mutating: up))
         let dg = SendablePointer(dgate), du = SendablePointer(dup)
         let gateBits = dgateBits.map { SendablePointer($0) }, upBits = dupBits.map { SendablePointer($0) }
         parallelFor(chunks) { chunk in
@@ -47,7 +53,9 @@ public enum GeGLU {
             let lo = i
             let hi = chunk == chunks - 1 ? count : (count * (chunk + 1) / chunks) & ~15
             defer {
-                if let gateBits { BFloat16.convertSerially(dg.pointer + lo, into: gateBits.pointer + lo, count: hi - lo) }
+                if let gateBits {
+                    BFloat16.convertSerially(dg.pointer + lo, into: gateBits.pointer + lo, count: hi - lo)
+                }
                 if let upBits { BFloat16.convertSerially(du.pointer + lo, into: upBits.pointer + lo, count: hi - lo) }
             }
             while i + 16 <= hi {

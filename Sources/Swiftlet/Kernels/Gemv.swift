@@ -12,10 +12,13 @@ public enum Gemv {
     /// The same for several rows, in multiply-adds.
     static let rowsParallelThreshold = 1 << 16
 
-    public static func apply<W: GemvWeight>(_ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                             inFeatures: Int, outFeatures: Int, accumulate: Bool) {
+    public static func apply<W: GemvWeight>(
+        _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        inFeatures: Int, outFeatures: Int, accumulate: Bool
+    ) {
         let parts = outFeatures * inFeatures >= parallelThreshold ? 2 : 1
-        let ws = SendablePointer(UnsafeMutablePointer(mutating: w)), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        let ws = SendablePointer(UnsafeMutablePointer(mutating: w)),
+            xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         let ys = SendablePointer(y)
         parallelFor(parts) { part in
             let lo = outFeatures * part / parts, hi = outFeatures * (part + 1) / parts
@@ -26,8 +29,10 @@ public enum Gemv {
     /// One weight row at a time, each a single forward stream: measured here, a 32000×288
     /// matrix streams at 27 GB/s this way against 12.5 GB/s when four rows are interleaved.
     @inline(__always)
-    static func rows<W: GemvWeight>(_ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                     from lo: Int, to hi: Int, inFeatures n: Int, accumulate: Bool) {
+    static func rows<W: GemvWeight>(
+        _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        from lo: Int, to hi: Int, inFeatures n: Int, accumulate: Bool
+    ) {
         for r in lo..<hi {
             let s = weightDot(w + r * n, x, n)
             y[r] = accumulate ? y[r] + s : s
@@ -38,14 +43,17 @@ public enum Gemv {
     /// row is read from memory once for all of them. Every output element is summed in exactly
     /// the order `apply` uses, so a row's result never depends on which other rows share the
     /// call: batching does not change what a sequence generates.
-    public static func applyRows<W: GemvWeight>(_ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int,
-                                 inFeatures: Int, outFeatures: Int, accumulate: Bool) {
+    public static func applyRows<W: GemvWeight>(
+        _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int,
+        inFeatures: Int, outFeatures: Int, accumulate: Bool
+    ) {
         if rows == 1 {
             apply(w, x, y, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
             return
         }
         let parts = rows * outFeatures * inFeatures >= rowsParallelThreshold ? sharedParts(outFeatures) : 1
-        let ws = SendablePointer(UnsafeMutablePointer(mutating: w)), xs = SendablePointer(UnsafeMutablePointer(mutating: x))
+        let ws = SendablePointer(UnsafeMutablePointer(mutating: w)),
+            xs = SendablePointer(UnsafeMutablePointer(mutating: x))
         let ys = SendablePointer(y)
         parallelFor(parts) { part in
             let lo = outFeatures * part / parts, hi = outFeatures * (part + 1) / parts
@@ -61,12 +69,17 @@ public enum Gemv {
                     // The first pass over these three rows also fetches the next three: each is
                     // read from memory once and then four times from L1, and the hardware
                     // prefetcher does not run far enough ahead of that pattern.
-                    threeRowsAgainstFour(wr, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r, inFeatures: inFeatures,
-                                         outFeatures: outFeatures, accumulate: accumulate, prefetch: i == 0 && r + 6 <= hi)
+                    threeRowsAgainstFour(
+                        wr, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r, inFeatures: inFeatures,
+                        outFeatures: outFeatures, accumulate: accumulate, prefetch: i == 0 && r + 6 <= hi)
                     i += 4
                 }
                 while i < rows {
-                    for j in 0..<3 { single(wr + j * inFeatures, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r + j, inFeatures, accumulate) }
+                    for j in 0..<3 {
+                        single(
+                            wr + j * inFeatures, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r + j,
+                            inFeatures, accumulate)
+                    }
                     i += 1
                 }
                 r += 3
@@ -76,8 +89,9 @@ public enum Gemv {
                 let wr = ws.pointer + r * inFeatures
                 var i = 0
                 while i + 4 <= rows {
-                    rowAgainstFour(wr, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r, inFeatures: inFeatures,
-                                   outFeatures: outFeatures, accumulate: accumulate)
+                    rowAgainstFour(
+                        wr, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r, inFeatures: inFeatures,
+                        outFeatures: outFeatures, accumulate: accumulate)
                     i += 4
                 }
                 while i < rows {
@@ -100,8 +114,10 @@ public enum Gemv {
 
     /// The horizontal sum of an output's accumulators, its scalar tail from `k`, and the store.
     @inline(__always)
-    static func finish<W: GemvWeight>(_ acc: Vec, _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                      from k: Int, _ n: Int, _ accumulate: Bool) {
+    static func finish<W: GemvWeight>(
+        _ acc: Vec, _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        from k: Int, _ n: Int, _ accumulate: Bool
+    ) {
         var sum = horizontalSum(acc)
         var t = k
         while t < n {
@@ -112,8 +128,10 @@ public enum Gemv {
     }
 
     @inline(__always)
-    static func single<W: GemvWeight>(_ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
-                                      _ accumulate: Bool) {
+    static func single<W: GemvWeight>(
+        _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
+        _ accumulate: Bool
+    ) {
         let s = weightDot(w, x, n)
         y.pointee = accumulate ? y.pointee + s : s
     }
@@ -122,8 +140,10 @@ public enum Gemv {
     /// `weightDot`'s sums: the first and second 16 of every 32 in their own accumulators, one
     /// more 16-wide step into the first, then the scalar tail.
     @inline(__always)
-    static func threeRowsAgainstFour<W: GemvWeight>(_ w0: UnsafePointer<W>, _ x0: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                                    inFeatures n: Int, outFeatures: Int, accumulate: Bool, prefetch: Bool) {
+    static func threeRowsAgainstFour<W: GemvWeight>(
+        _ w0: UnsafePointer<W>, _ x0: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        inFeatures n: Int, outFeatures: Int, accumulate: Bool, prefetch: Bool
+    ) {
         let w1 = w0 + n, w2 = w1 + n
         let next = UnsafeRawPointer(w0 + 3 * n), stride = MemoryLayout<W>.stride
         let x1 = x0 + n, x2 = x1 + n, x3 = x2 + n
@@ -177,17 +197,24 @@ public enum Gemv {
         }
         let o = outFeatures
         finish(a00 + b00, w0, x0, y, from: k, n, accumulate); finish(a01 + b01, w0, x1, y + o, from: k, n, accumulate)
-        finish(a02 + b02, w0, x2, y + 2 * o, from: k, n, accumulate); finish(a03 + b03, w0, x3, y + 3 * o, from: k, n, accumulate)
-        finish(a10 + b10, w1, x0, y + 1, from: k, n, accumulate); finish(a11 + b11, w1, x1, y + o + 1, from: k, n, accumulate)
-        finish(a12 + b12, w1, x2, y + 2 * o + 1, from: k, n, accumulate); finish(a13 + b13, w1, x3, y + 3 * o + 1, from: k, n, accumulate)
-        finish(a20 + b20, w2, x0, y + 2, from: k, n, accumulate); finish(a21 + b21, w2, x1, y + o + 2, from: k, n, accumulate)
-        finish(a22 + b22, w2, x2, y + 2 * o + 2, from: k, n, accumulate); finish(a23 + b23, w2, x3, y + 3 * o + 2, from: k, n, accumulate)
+        finish(a02 + b02, w0, x2, y + 2 * o, from: k, n, accumulate);
+        finish(a03 + b03, w0, x3, y + 3 * o, from: k, n, accumulate)
+        finish(a10 + b10, w1, x0, y + 1, from: k, n, accumulate);
+        finish(a11 + b11, w1, x1, y + o + 1, from: k, n, accumulate)
+        finish(a12 + b12, w1, x2, y + 2 * o + 1, from: k, n, accumulate);
+        finish(a13 + b13, w1, x3, y + 3 * o + 1, from: k, n, accumulate)
+        finish(a20 + b20, w2, x0, y + 2, from: k, n, accumulate);
+        finish(a21 + b21, w2, x1, y + o + 2, from: k, n, accumulate)
+        finish(a22 + b22, w2, x2, y + 2 * o + 2, from: k, n, accumulate);
+        finish(a23 + b23, w2, x3, y + 3 * o + 2, from: k, n, accumulate)
     }
 
     /// One weight row against four input rows; per element exactly `weightDot`'s sums.
     @inline(__always)
-    static func rowAgainstFour<W: GemvWeight>(_ w: UnsafePointer<W>, _ x0: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                                              inFeatures n: Int, outFeatures: Int, accumulate: Bool) {
+    static func rowAgainstFour<W: GemvWeight>(
+        _ w: UnsafePointer<W>, _ x0: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        inFeatures n: Int, outFeatures: Int, accumulate: Bool
+    ) {
         let x1 = x0 + n, x2 = x1 + n, x3 = x2 + n
         var a0 = Vec(), a1 = Vec(), a2 = Vec(), a3 = Vec()
         var b0 = Vec(), b1 = Vec(), b2 = Vec(), b3 = Vec()
@@ -206,7 +233,8 @@ public enum Gemv {
             a2 = a2.addingProduct(v, load(x2 + k)); a3 = a3.addingProduct(v, load(x3 + k))
             k += 16
         }
-        var s0 = horizontalSum(a0 + b0), s1 = horizontalSum(a1 + b1), s2 = horizontalSum(a2 + b2), s3 = horizontalSum(a3 + b3)
+        var s0 = horizontalSum(a0 + b0), s1 = horizontalSum(a1 + b1), s2 = horizontalSum(a2 + b2),
+            s3 = horizontalSum(a3 + b3)
         while k < n {
             let wk = w[k].value
             s0 += wk * x0[k]; s1 += wk * x1[k]; s2 += wk * x2[k]; s3 += wk * x3[k]

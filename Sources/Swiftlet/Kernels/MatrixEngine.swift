@@ -16,9 +16,12 @@ public enum Precision: String, Codable, CaseIterable, Sendable {
     /// One line for the user about the precision a run trains in.
     public var describedForTraining: String {
         switch self {
-        case .bf16: "precision: bf16 products and attention with fp32 accumulation, fp32 master weights (--precision fp32 to change)"
-        case .fp32: MatrixEngine.bf16IsNative ? "precision: fp32"
-            : "precision: fp32 (this CPU has no AVX512-BF16 or AMX bf16 instructions, so bf16 is not used)"
+        case .bf16:
+            "precision: bf16 products and attention with fp32 accumulation, fp32 master weights (--precision fp32 to change)"
+        case .fp32:
+            MatrixEngine.bf16IsNative
+                ? "precision: fp32"
+                : "precision: fp32 (this CPU has no AVX512-BF16 or AMX bf16 instructions, so bf16 is not used)"
         }
     }
 }
@@ -74,41 +77,55 @@ public final class MatrixEngine {
 
     /// y[rows×out] (+)= x[rows×in] · W[out×in]ᵀ
     /// `sameInput`: x is the buffer of the previous `linear` call, unchanged.
-    public func linear(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                       rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false, sameInput: Bool = false,
-                       xBits: UnsafePointer<UInt16>? = nil) {
+    public func linear(
+        _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+        rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool = false, sameInput: Bool = false,
+        xBits: UnsafePointer<UInt16>? = nil
+    ) {
         guard precision == .bf16 else {
-            return Gemm.linear(x, w, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+            return Gemm.linear(
+                x, w, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
         }
-        matmul(a: (x, .activation(xBits, sameInput: sameInput), false), b: (w, .weight, true), c: y,
-               m: rows, n: outFeatures, k: inFeatures, accumulate: accumulate)
+        matmul(
+            a: (x, .activation(xBits, sameInput: sameInput), false), b: (w, .weight, true), c: y,
+            m: rows, n: outFeatures, k: inFeatures, accumulate: accumulate)
     }
 
     /// dx[rows×in] (+)= dy[rows×out] · W[out×in]
-    public func linearBackwardInput(_ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
-                                    rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool, dyBits: UnsafePointer<UInt16>? = nil) {
+    public func linearBackwardInput(
+        _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+        rows: Int, inFeatures: Int, outFeatures: Int, accumulate: Bool, dyBits: UnsafePointer<UInt16>? = nil
+    ) {
         guard precision == .bf16 else {
-            return Gemm.linearBackwardInput(dy, w, dx, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
+            return Gemm.linearBackwardInput(
+                dy, w, dx, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
         }
-        matmul(a: (dy, .activation(dyBits), false), b: (w, .weight, false), c: dx, m: rows, n: inFeatures, k: outFeatures, accumulate: accumulate)
+        matmul(
+            a: (dy, .activation(dyBits), false), b: (w, .weight, false), c: dx, m: rows, n: inFeatures, k: outFeatures,
+            accumulate: accumulate)
     }
 
     /// dW[out×in] += dy[rows×out]ᵀ · x[rows×in]. `sameInput`: x is the buffer of the previous
     /// `linearBackwardWeight` call, unchanged.
-    public func linearBackwardWeight(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
-                                     rows: Int, inFeatures: Int, outFeatures: Int, sameInput: Bool = false,
-                                     dyBits: UnsafePointer<UInt16>? = nil, xBits: UnsafePointer<UInt16>? = nil) {
+    public func linearBackwardWeight(
+        _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dw: UnsafeMutablePointer<Float>,
+        rows: Int, inFeatures: Int, outFeatures: Int, sameInput: Bool = false,
+        dyBits: UnsafePointer<UInt16>? = nil, xBits: UnsafePointer<UInt16>? = nil
+    ) {
         guard precision == .bf16 else {
             return Gemm.linearBackwardWeight(dy, x, dw, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         }
-        matmul(a: (dy, .activation(dyBits), true), b: (x, .activation(xBits, sameInput: sameInput), false), c: dw,
-               m: outFeatures, n: inFeatures, k: rows, accumulate: true)
+        matmul(
+            a: (dy, .activation(dyBits), true), b: (x, .activation(xBits, sameInput: sameInput), false), c: dw,
+            m: outFeatures, n: inFeatures, k: rows, accumulate: true)
     }
 
     /// C[m×n] (+)= op(A)[m×k] · op(B)[k×n], A stored (m×k) or, transposed, (k×m); B stored (k×n)
     /// or, transposed, (n×k); all row-major and contiguous.
-    private func matmul(a: (UnsafePointer<Float>, Operand, transposed: Bool), b: (UnsafePointer<Float>, Operand, transposed: Bool),
-                        c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, accumulate: Bool) {
+    private func matmul(
+        a: (UnsafePointer<Float>, Operand, transposed: Bool), b: (UnsafePointer<Float>, Operand, transposed: Bool),
+        c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, accumulate: Bool
+    ) {
         if m == 0 || n == 0 { return }
         ComputeThreads.applyToMatrixLibrary()  // before a primitive is made: oneDNN plans it for the team's size
         if k == 0 {
@@ -117,23 +134,30 @@ public final class MatrixEngine {
         }
         let aBits = rounded(a.0, count: m * k, as: a.1, slot: 0)
         let bBits = rounded(b.0, count: k * n, as: b.1, slot: 1)
-        let key = PrimitiveKey(m: m, n: n, k: k, aTransposed: a.transposed, bTransposed: b.transposed, accumulate: accumulate)
+        let key = PrimitiveKey(
+            m: m, n: n, k: k, aTransposed: a.transposed, bTransposed: b.transposed, accumulate: accumulate)
         let product = products[key] ?? makeProduct(key)
         // The shape's memory objects are made once; a call only points them at its buffers.
         check(dnnl_memory_set_data_handle(product.memory[0], aBits))
         check(dnnl_memory_set_data_handle(product.memory[1], bBits))
         check(dnnl_memory_set_data_handle(product.memory[2], c))
-        check(dnnl_primitive_execute(product.primitive, DNNLContext.shared.stream, product.argumentCount, product.arguments))
+        check(
+            dnnl_primitive_execute(
+                product.primitive, DNNLContext.shared.stream, product.argumentCount, product.arguments))
         check(dnnl_stream_wait(DNNLContext.shared.stream))
     }
 
     /// The bf16 bits of an operand: a weight's per-pass copy, or the slot's scratch.
-    private func rounded(_ source: UnsafePointer<Float>, count: Int, as operand: Operand, slot: Int) -> UnsafeMutablePointer<UInt16> {
+    private func rounded(
+        _ source: UnsafePointer<Float>, count: Int, as operand: Operand, slot: Int
+    ) -> UnsafeMutablePointer<UInt16> {
         switch operand {
         case .rounded(let bits):
             return UnsafeMutablePointer(mutating: bits)
         case .weight:
-            if let cached = weightCopies[source], cached.pass == pass, cached.copy.capacity >= count { return cached.copy.pointer }
+            if let cached = weightCopies[source], cached.pass == pass, cached.copy.capacity >= count {
+                return cached.copy.pointer
+            }
             let copy = weightCopies[source]?.copy ?? BFloat16Buffer(count: count)
             copy.reserve(count)
             BFloat16.convert(source, into: copy.pointer, count: count)
@@ -210,8 +234,9 @@ public final class MatrixEngine {
         arguments[1] = dnnl_exec_arg_t(arg: DNNL_ARG_WEIGHTS, memory: memory[1])
         arguments[2] = dnnl_exec_arg_t(arg: DNNL_ARG_DST, memory: memory[2])
         if memory.count > 3 { arguments[3] = dnnl_exec_arg_t(arg: DNNL_ARG_SCRATCHPAD, memory: memory[3]) }
-        let product = Product(primitive: primitive!, memory: memory, arguments: arguments, argumentCount: Int32(memory.count),
-                              scratchpad: scratchpad)
+        let product = Product(
+            primitive: primitive!, memory: memory, arguments: arguments, argumentCount: Int32(memory.count),
+            scratchpad: scratchpad)
         products[key] = product
         return product
     }
@@ -220,9 +245,13 @@ public final class MatrixEngine {
     /// transpositions expressed as format tags.
     private func descriptors(_ key: PrimitiveKey) -> (dnnl_memory_desc_t, dnnl_memory_desc_t, dnnl_memory_desc_t) {
         var a = dnnl_memory_desc_t(), b = dnnl_memory_desc_t(), c = dnnl_memory_desc_t()
-        func describe(_ desc: inout dnnl_memory_desc_t, _ rows: Int, _ columns: Int, _ type: dnnl_data_type_t, transposed: Bool) {
+        func describe(
+            _ desc: inout dnnl_memory_desc_t, _ rows: Int, _ columns: Int, _ type: dnnl_data_type_t, transposed: Bool
+        ) {
             let dims: [Int64] = [Int64(rows), Int64(columns)] + Array(repeating: 0, count: Int(DNNL_MAX_NDIMS) - 2)
-            dims.withUnsafeBufferPointer { check(dnnl_memory_desc_init_by_tag(&desc, 2, $0.baseAddress, type, transposed ? dnnl_ba : dnnl_ab)) }
+            dims.withUnsafeBufferPointer {
+                check(dnnl_memory_desc_init_by_tag(&desc, 2, $0.baseAddress, type, transposed ? dnnl_ba : dnnl_ab))
+            }
         }
         describe(&a, key.m, key.k, dnnl_bf16, transposed: key.aTransposed)
         describe(&b, key.k, key.n, dnnl_bf16, transposed: key.bTransposed)
@@ -233,7 +262,9 @@ public final class MatrixEngine {
     /// oneDNN failing here is an environment fault, not bad input: stop with its status.
     /// (Not `precondition`: release builds use -Ounchecked, which skips those checks.)
     private func check(_ status: dnnl_status_t, line: Int = #line) {
-        if status != dnnl_success { fatalError("oneDNN call failed with status \(status.rawValue) (MatrixEngine.swift:\(line))") }
+        if status != dnnl_success {
+            fatalError("oneDNN call failed with status \(status.rawValue) (MatrixEngine.swift:\(line))")
+        }
     }
 
     /// Whether this CPU runs bf16 products natively (oneDNN picks a bf16 kernel, and the bf16

@@ -10,8 +10,10 @@ public struct KVPages {
     public var blockSize: Int
     public var blockStride: Int
     public var rowStride: Int
-    public init(keys: UnsafePointer<Float>, values: UnsafePointer<Float>, blockTables: UnsafePointer<Int32>,
-                blockSize: Int, blockStride: Int, rowStride: Int) {
+    public init(
+        keys: UnsafePointer<Float>, values: UnsafePointer<Float>, blockTables: UnsafePointer<Int32>,
+        blockSize: Int, blockStride: Int, rowStride: Int
+    ) {
         self.keys = keys
         self.values = values
         self.blockTables = blockTables
@@ -29,15 +31,20 @@ public struct KVPages {
 ///
 /// Layouts: q and out are (rows, heads, headDim); logSumExp is (rows, heads).
 public enum PagedAttention {
-    public static func forward(q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                               spans: [SequenceRows], pages: KVPages, heads: Int, kvHeads: Int, headDim: Int,
-                               scale: Float? = nil, window: Int? = nil) {
+    public static func forward(
+        q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+        spans: [SequenceRows], pages: KVPages, heads: Int, kvHeads: Int, headDim: Int,
+        scale: Float? = nil, window: Int? = nil
+    ) {
         let scale = scale ?? 1 / Float(headDim).squareRoot()
         // A window that binds sends its spans down the row path (see `Attention`).
         let window = Attention.binds(window, spans) ? window : nil
-        func usesTiles(_ span: SequenceRows, headDim: Int) -> Bool { window == nil && Self.usesTiles(span, headDim: headDim) }
+        func usesTiles(_ span: SequenceRows, headDim: Int) -> Bool {
+            window == nil && Self.usesTiles(span, headDim: headDim)
+        }
         let group = heads / kvHeads
-        let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), os = SendablePointer(out), ls = SendablePointer(logSumExp)
+        let qs = SendablePointer(UnsafeMutablePointer(mutating: q)), os = SendablePointer(out),
+            ls = SendablePointer(logSumExp)
         let pagesBox = UncheckedSendable(pages)
         // Work items: (span, head) for tiled spans; (span, −1) — every head at once — for the row
         // path; coded as span · (heads + 1) + head + 1 in a stack buffer (a step allocates nothing).
@@ -65,14 +72,16 @@ public enum PagedAttention {
                 let span = spans[item / (heads + 1)], head = item % (heads + 1) - 1
                 let pages = pagesBox.value
                 if head >= 0 {
-                    forwardTiled(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: head,
-                                 kvHead: head / group, heads: heads, headDim: headDim, scale: scale)
+                    forwardTiled(
+                        q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, head: head,
+                        kvHead: head / group, heads: heads, headDim: headDim, scale: scale)
                 } else {
                     // Scores of every head, kept per thread from call to call.
                     let scores = swiftlet_thread_scratch_f32(heads * (maxRowKeys + 1))!
-                    forwardRows(q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, heads: heads,
-                                kvHeads: kvHeads, headDim: headDim, scale: scale, window: window, scores: scores,
-                                scoreStride: maxRowKeys)
+                    forwardRows(
+                        q: qs.pointer, out: os.pointer, logSumExp: ls.pointer, span: span, pages: pages, heads: heads,
+                        kvHeads: kvHeads, headDim: headDim, scale: scale, window: window, scores: scores,
+                        scoreStride: maxRowKeys)
                 }
             }
         }
@@ -87,9 +96,11 @@ public enum PagedAttention {
     /// key row (all KV heads) is read once, in address order, which keeps the loads streaming.
     /// Head h's scores live at scores + h · scoreStride, the heads' 1/Σ after them. Per (row, head) the arithmetic is the
     /// contiguous kernel's row path, operation for operation.
-    static func forwardRows(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                            span: SequenceRows, pages: KVPages, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
-                            window: Int? = nil, scores: UnsafeMutablePointer<Float>, scoreStride: Int) {
+    static func forwardRows(
+        q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+        span: SequenceRows, pages: KVPages, heads: Int, kvHeads: Int, headDim: Int, scale: Float,
+        window: Int? = nil, scores: UnsafeMutablePointer<Float>, scoreStride: Int
+    ) {
         let qStride = heads * headDim, group = heads / kvHeads
         let bs = pages.blockSize, rowStride = pages.rowStride
         let table = pages.blockTables + span.keyStart
@@ -106,7 +117,8 @@ public enum PagedAttention {
                 for i in 0..<run {
                     let key = block + (offset + i) * rowStride
                     for h in 0..<heads {
-                        scores[h * scoreStride + j - first + i] = dot(qRow + h * headDim, key + (h / group) * headDim, headDim) * scale
+                        scores[h * scoreStride + j - first + i] =
+                            dot(qRow + h * headDim, key + (h / group) * headDim, headDim) * scale
                     }
                 }
                 j += run
@@ -128,8 +140,10 @@ public enum PagedAttention {
                 for i in 0..<run {
                     let value = block + (offset + i) * rowStride
                     for h in 0..<heads {
-                        axpy(scores[h * scoreStride + j - first + i] * inverse[h], value + (h / group) * headDim, oRow + h * headDim,
-                             headDim)
+                        axpy(
+                            scores[h * scoreStride + j - first + i] * inverse[h], value + (h / group) * headDim,
+                            oRow + h * headDim,
+                            headDim)
                     }
                 }
                 j += run
@@ -139,11 +153,14 @@ public enum PagedAttention {
 
     /// Gathers the span's keys (transposed, zero-padded to ld) and values (contiguous) through
     /// the block table, then runs the contiguous kernel's tiled sweep.
-    static func forwardTiled(q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
-                             span: SequenceRows, pages: KVPages, head h: Int, kvHead kh: Int, heads: Int, headDim: Int, scale: Float) {
+    static func forwardTiled(
+        q: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, logSumExp: UnsafeMutablePointer<Float>,
+        span: SequenceRows, pages: KVPages, head h: Int, kvHead kh: Int, heads: Int, headDim: Int, scale: Float
+    ) {
         let keyRows = span.past + span.count
         let ld = (keyRows + 15) & ~15
-        let scratch = swiftlet_thread_scratch_f32(headDim * ld + keyRows * headDim + Attention.sweepScratch(headDim: headDim))!
+        let scratch = swiftlet_thread_scratch_f32(
+            headDim * ld + keyRows * headDim + Attention.sweepScratch(headDim: headDim))!
         let kT = scratch, v = kT + headDim * ld, rest = v + keyRows * headDim
         let bs = pages.blockSize
         let table = pages.blockTables + span.keyStart
@@ -156,8 +173,9 @@ public enum PagedAttention {
         if ld > keyRows {
             for d in 0..<headDim { (kT + d * ld + keyRows).update(repeating: 0, count: ld - keyRows) }
         }
-        Attention.tiledSweep(q: q, kT: kT, ld: ld, v: v, vStride: headDim, out: out, logSumExp: logSumExp,
-                             queryStart: span.start, queryCount: span.count, past: span.past,
-                             head: h, heads: heads, headDim: headDim, scale: scale, scratch: rest)
+        Attention.tiledSweep(
+            q: q, kT: kT, ld: ld, v: v, vStride: headDim, out: out, logSumExp: logSumExp,
+            queryStart: span.start, queryCount: span.count, past: span.past,
+            head: h, heads: heads, headDim: headDim, scale: scale, scratch: rest)
     }
 }

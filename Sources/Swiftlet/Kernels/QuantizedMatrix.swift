@@ -39,7 +39,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Bytes a product streams for a rows × columns matrix of `type` (packed when a kernel takes
     /// it, else its elements: 2 bytes for F16 and BF16, 4 for the rest).
     public static func streamedBytes(_ type: GGMLType, rows: Int, columns: Int) -> Int {
-        if let kind = kind(of: type), supports(type, columns: columns) { return rows * swiftlet_quant_row_bytes(kind, columns / 32) }
+        if let kind = kind(of: type), supports(type, columns: columns) {
+            return rows * swiftlet_quant_row_bytes(kind, columns / 32)
+        }
         return rows * columns * (type == .f16 || type == .bf16 ? 2 : 4)
     }
 
@@ -60,8 +62,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let parts = rows * columns >= 1 << 20 ? 2 : 1
         parallelFor(parts) { part in
             for r in rows * part / parts..<rows * (part + 1) / parts {
-                _ = swiftlet_quant_pack(ggml, (s.pointer + r * sourceRowBytes).assumingMemoryBound(to: UInt8.self), blocks,
-                                        UnsafeMutableRawPointer(mutating: d.pointer + r * rowBytes).assumingMemoryBound(to: UInt8.self))
+                _ = swiftlet_quant_pack(
+                    ggml, (s.pointer + r * sourceRowBytes).assumingMemoryBound(to: UInt8.self), blocks,
+                    UnsafeMutableRawPointer(mutating: d.pointer + r * rowBytes).assumingMemoryBound(to: UInt8.self))
             }
         }
     }
@@ -71,7 +74,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Quantizes fp32 rows with ggml's reference quantizer for `type` (one that Swiftlet writes:
     /// Q8_0, Q5_0, Q4_0), writing the values it now holds back over `values` (so that every
     /// other kernel reading them computes with the same weights).
-    public static func quantizing(_ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int, type: GGMLType) -> QuantizedMatrix {
+    public static func quantizing(
+        _ values: UnsafeMutablePointer<Float>, rows: Int, columns: Int, type: GGMLType
+    ) -> QuantizedMatrix {
         guard let encoder = type.encoder, supports(type, columns: columns) else {
             preconditionFailure("QuantizedMatrix: Swiftlet does not quantize to \(type)")
         }
@@ -91,18 +96,23 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// Y[count×rows] (+)= X[count×columns] · Wᵀ. Each weight row is read once for all `count`
     /// activation rows; large products are split over both cores by weight rows.
-    public func apply(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool,
-                      scratch: QuantizedActivations) {
+    public func apply(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool,
+        scratch: QuantizedActivations
+    ) {
         scratch.quantize(x, count: count, blocks: blocks, kind: kind)
         let parts = count * rows * columns >= Gemv.rowsParallelThreshold ? 2 : 1
         let ys = SendablePointer(y), w = SendableRawPointer(storage)
         let (kind, rowBytes, blocks, rows) = (kind, rowBytes, blocks, rows)
-        let q = SendableRawPointer(scratch.q), d = SendablePointer(scratch.d), lo = SendablePointer(scratch.low), hi = SendablePointer(scratch.high)
+        let q = SendableRawPointer(scratch.q), d = SendablePointer(scratch.d), lo = SendablePointer(scratch.low),
+            hi = SendablePointer(scratch.high)
         let (qStride, blockStride) = (scratch.qStride, scratch.blockStride)
         parallelFor(parts) { part in
-            swiftlet_quant_rows(kind, w.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, blocks, rows * part / parts, rows * (part + 1) / parts,
-                                q.pointer.assumingMemoryBound(to: Int8.self), qStride, d.pointer, lo.pointer, hi.pointer,
-                                blockStride, count, ys.pointer, rows, accumulate ? 1 : 0)
+            swiftlet_quant_rows(
+                kind, w.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, blocks, rows * part / parts,
+                rows * (part + 1) / parts,
+                q.pointer.assumingMemoryBound(to: Int8.self), qStride, d.pointer, lo.pointer, hi.pointer,
+                blockStride, count, ys.pointer, rows, accumulate ? 1 : 0)
         }
     }
 }
@@ -138,8 +148,9 @@ public final class QuantizedActivations {
             high = .allocate(capacity: capacity.blocks)
         }
         for i in 0..<count {
-            swiftlet_quant_activation(kind, x + i * blocks * 32, blocks, (q + i * qStride).assumingMemoryBound(to: Int8.self),
-                                      d + i * blockStride, low + i * blockStride, high + i * blockStride)
+            swiftlet_quant_activation(
+                kind, x + i * blocks * 32, blocks, (q + i * qStride).assumingMemoryBound(to: Int8.self),
+                d + i * blockStride, low + i * blockStride, high + i * blockStride)
         }
     }
 }

@@ -30,7 +30,8 @@ public final class QuantizedWeights: @unchecked Sendable {
             }
         }
         bytesPerToken = bytes
-        summary = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
+        summary = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) ×\($0.value)" }.joined(
+            separator: ", ")
     }
 
     /// The offsets of the matrices a decoded token multiplies with: every layer's seven and the
@@ -49,8 +50,10 @@ public final class QuantizedWeights: @unchecked Sendable {
         precondition(loadTypes.contains(type), "QuantizedWeights: Swiftlet does not quantize to \(type)")
         var matrices: [Int: QuantizedMatrix] = [:]
         let products = Set(productMatrices(model.layout))
-        for view in model.layout.views where view.shape.count == 2 && QuantizedMatrix.supports(type, columns: view.shape[1]) {
-            let m = QuantizedMatrix.quantizing(model.parameters.pointer + view.offset, rows: view.shape[0], columns: view.shape[1], type: type)
+        for view in model.layout.views
+        where view.shape.count == 2 && QuantizedMatrix.supports(type, columns: view.shape[1]) {
+            let m = QuantizedMatrix.quantizing(
+                model.parameters.pointer + view.offset, rows: view.shape[0], columns: view.shape[1], type: type)
             if products.contains(view.offset) { matrices[view.offset] = m }
         }
         return QuantizedWeights(model: model, matrices: matrices)
@@ -97,7 +100,9 @@ public enum WeightFormat: String, CaseIterable, Sendable {
         case .bf16: return .bf16
         case .stored:
             guard let stored = checkpoint.storedWeights else {
-                throw SwiftletError("\(checkpoint.directory) has no quantized tensors to use as stored; give --weights fp32, bf16, q8_0, q5_0 or q4_0.")
+                throw SwiftletError(
+                    "\(checkpoint.directory) has no quantized tensors to use as stored; give --weights fp32, bf16, q8_0, q5_0 or q4_0."
+                )
             }
             model.quantized = stored.load(model)
             return .fp32

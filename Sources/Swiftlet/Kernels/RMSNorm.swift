@@ -2,10 +2,13 @@
 /// Shapes: x and out are (rows, dim); weight is (dim); rstd is (rows), cached for backward.
 public enum RMSNorm {
     /// `outBits`, when given, also receives out rounded to bf16 (the input of the products that follow).
-    public static func forward(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                               out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
-                               rows: Int, dim: Int, eps: Float, outBits: UnsafeMutablePointer<UInt16>? = nil) {
-        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), os = SendablePointer(out), rs = SendablePointer(rstd)
+    public static func forward(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>,
+        rows: Int, dim: Int, eps: Float, outBits: UnsafeMutablePointer<UInt16>? = nil
+    ) {
+        let xs = SendablePointer(UnsafeMutablePointer(mutating: x)), os = SendablePointer(out),
+            rs = SendablePointer(rstd)
         let bits = outBits.map { SendablePointer($0) }
         let w = SendablePointer(UnsafeMutablePointer(mutating: weight))
         let chunks = rows * dim >= 1 << 17 ? 2 : 1
@@ -33,9 +36,11 @@ public enum RMSNorm {
 
     /// Accumulates dx += ∂L/∂x and dweight += ∂L/∂weight given dout = ∂L/∂out.
     /// dx += rstd·w·dout − rstd³/dim · x · Σ(w·dout·x)
-    public static func backward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                                rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
-                                dweight: UnsafeMutablePointer<Float>, rows: Int, dim: Int) {
+    public static func backward(
+        dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>,
+        dweight: UnsafeMutablePointer<Float>, rows: Int, dim: Int
+    ) {
         // Rows split over both cores when there are enough; the second half sums its dweight
         // apart and adds it at the end.
         let chunks = rows * dim >= 1 << 16 ? 2 : 1
@@ -43,16 +48,20 @@ public enum RMSNorm {
             let second = partial.baseAddress!
             second.update(repeating: 0, count: dim)
             parallelFor(chunks) { chunk in
-                backwardRows(rows * chunk / chunks..<rows * (chunk + 1) / chunks, dout: dout, x: x, weight: weight, rstd: rstd, dx: dx,
-                             dweight: chunk == 0 ? dweight : second, dim: dim)
+                backwardRows(
+                    rows * chunk / chunks..<rows * (chunk + 1) / chunks, dout: dout, x: x, weight: weight, rstd: rstd,
+                    dx: dx,
+                    dweight: chunk == 0 ? dweight : second, dim: dim)
             }
             if chunks == 2 { axpy(1, second, dweight, dim) }
         }
     }
 
     @inline(__always)
-    static func backwardRows(_ rows: Range<Int>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                             rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dim: Int) {
+    static func backwardRows(
+        _ rows: Range<Int>, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+        rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>, dim: Int
+    ) {
         for r in rows {
             let xr = x + r * dim, gr = dout + r * dim, dxr = dx + r * dim
             let s = rstd[r]

@@ -6,8 +6,10 @@ public enum Reference {
     /// Causal attention over spans, materializing each score row. Layouts as in `Attention`:
     /// `scale` nil is 1/√headDim; under a `window` the row at position p scores every key and
     /// masks those at or before p − window (set to −∞ before the softmax, the textbook way).
-    public static func attention(q: [Float], k: [Float], v: [Float], spans: [SequenceRows], heads: Int, kvHeads: Int,
-                                 headDim: Int, scale: Float? = nil, window: Int? = nil) -> (out: [Float], logSumExp: [Float]) {
+    public static func attention(
+        q: [Float], k: [Float], v: [Float], spans: [SequenceRows], heads: Int, kvHeads: Int,
+        headDim: Int, scale: Float? = nil, window: Int? = nil
+    ) -> (out: [Float], logSumExp: [Float]) {
         let rows = spans.map { $0.start + $0.count }.max() ?? 0
         var out = [Float](repeating: 0, count: rows * heads * headDim)
         var lse = [Float](repeating: 0, count: rows * heads)
@@ -26,7 +28,9 @@ public enum Reference {
                         }
                         var s = 0.0
                         for d in 0..<headDim {
-                            s += Double(q[(row * heads + h) * headDim + d]) * Double(k[((span.keyStart + j) * kvHeads + kh) * headDim + d])
+                            s +=
+                                Double(q[(row * heads + h) * headDim + d])
+                                * Double(k[((span.keyStart + j) * kvHeads + kh) * headDim + d])
                         }
                         scores[j] = s * scale
                     }
@@ -35,7 +39,10 @@ public enum Reference {
                     lse[row * heads + h] = Float(m + log(z))
                     for d in 0..<headDim {
                         var acc = 0.0
-                        for j in 0..<keys { acc += exp(scores[j] - m) / z * Double(v[((span.keyStart + j) * kvHeads + kh) * headDim + d]) }
+                        for j in 0..<keys {
+                            acc +=
+                                exp(scores[j] - m) / z * Double(v[((span.keyStart + j) * kvHeads + kh) * headDim + d])
+                        }
                         out[(row * heads + h) * headDim + d] = Float(acc)
                     }
                 }
@@ -45,7 +52,9 @@ public enum Reference {
     }
 
     /// Per-row softmax cross-entropy from full logits (rows × vocab); targets < 0 ignored.
-    public static func crossEntropy(hidden: [Float], weight: [Float], targets: [Int32], dim: Int, vocab: Int) -> [Double] {
+    public static func crossEntropy(
+        hidden: [Float], weight: [Float], targets: [Int32], dim: Int, vocab: Int
+    ) -> [Double] {
         let rows = targets.count
         var losses = [Double](repeating: 0, count: rows)
         for r in 0..<rows where targets[r] >= 0 {

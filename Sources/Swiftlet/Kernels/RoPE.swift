@@ -32,8 +32,10 @@ public enum RoPE {
     /// Rotates x in place. x is (rows, heads, headDim); positions is (rows).
     /// `inverse` turns by the negative angle, which is the backward pass (a rotation's
     /// transpose is its inverse).
-    public static func apply(_ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rows: Int, heads: Int,
-                             table: RoPETable, inverse: Bool = false) {
+    public static func apply(
+        _ x: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>, rows: Int, heads: Int,
+        table: RoPETable, inverse: Bool = false
+    ) {
         let half = table.headDim / 2
         let headDim = table.headDim
         table.cos.withUnsafeBufferPointer { cosBuffer in
@@ -42,31 +44,31 @@ public enum RoPE {
                 // Rows split over both cores once there is enough to share.
                 let chunks = rows * heads * half >= 1 << 15 ? 2 : 1
                 parallelFor(chunks) { chunk in
-                for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
-                    let p = Int(positions[r])
-                    let c = cosines + p * half
-                    let s = sines + p * half
-                    for h in 0..<heads {
-                        let a = x + (r * heads + h) * headDim
-                        let b = a + half
-                        var j = 0
-                        while j + 16 <= half {
-                            let x1 = load(a + j), x2 = load(b + j)
-                            let cv = load(c + j)
-                            let sv = inverse ? -load(s + j) : load(s + j)
-                            store(x1 * cv - x2 * sv, a + j)
-                            store(x2 * cv + x1 * sv, b + j)
-                            j += 16
-                        }
-                        while j < half {
-                            let x1 = a[j], x2 = b[j]
-                            let sj = inverse ? -s[j] : s[j]
-                            a[j] = x1 * c[j] - x2 * sj
-                            b[j] = x2 * c[j] + x1 * sj
-                            j += 1
+                    for r in rows * chunk / chunks..<rows * (chunk + 1) / chunks {
+                        let p = Int(positions[r])
+                        let c = cosines + p * half
+                        let s = sines + p * half
+                        for h in 0..<heads {
+                            let a = x + (r * heads + h) * headDim
+                            let b = a + half
+                            var j = 0
+                            while j + 16 <= half {
+                                let x1 = load(a + j), x2 = load(b + j)
+                                let cv = load(c + j)
+                                let sv = inverse ? -load(s + j) : load(s + j)
+                                store(x1 * cv - x2 * sv, a + j)
+                                store(x2 * cv + x1 * sv, b + j)
+                                j += 16
+                            }
+                            while j < half {
+                                let x1 = a[j], x2 = b[j]
+                                let sj = inverse ? -s[j] : s[j]
+                                a[j] = x1 * c[j] - x2 * sj
+                                b[j] = x2 * c[j] + x1 * sj
+                                j += 1
+                            }
                         }
                     }
-                }
                 }
             }
         }

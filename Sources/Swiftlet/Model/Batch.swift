@@ -46,7 +46,9 @@ public struct Batch: Sendable {
     public mutating func append(_ window: TokenWindow) {
         tokens += window.tokens.dropLast()
         if let trainable = window.trainable {
-            for (token, learn) in zip(window.tokens.dropFirst(), trainable.dropFirst()) { targets.append(learn ? token : -1) }
+            for (token, learn) in zip(window.tokens.dropFirst(), trainable.dropFirst()) {
+                targets.append(learn ? token : -1)
+            }
         } else {
             targets += window.tokens.dropFirst()
         }
@@ -69,7 +71,8 @@ public struct Batch: Sendable {
         sequences.removeAll(keepingCapacity: true)
         for s in 0..<sequenceCount {
             let start = cumulativeLengths[s]
-            sequences.append(SequenceRows(start: start, count: cumulativeLengths[s + 1] - start, past: 0, keyStart: start))
+            sequences.append(
+                SequenceRows(start: start, count: cumulativeLengths[s + 1] - start, past: 0, keyStart: start))
         }
     }
 

@@ -187,7 +187,9 @@ extension Block {
         let n = p.rows
         let products = p.products
         attentionNorm.forward(x, a.normed1, rstd: a.rstd1, rows: n)
-        project(query, norm: queryNorm, a.normed1, raw: a.rawQuery, rstd: a.queryRstd, into: a.query, heads: attention.heads, p)
+        project(
+            query, norm: queryNorm, a.normed1, raw: a.rawQuery, rstd: a.queryRstd, into: a.query,
+            heads: attention.heads, p)
         project(key, norm: keyNorm, a.normed1, raw: a.rawKey, rstd: a.keyRstd, into: a.key, heads: attention.kvHeads, p)
         value.forward(a.normed1, a.value, rows: n, products: products)
         RoPE.apply(a.query, positions: p.positions, rows: n, heads: attention.heads, table: rope)
@@ -249,7 +251,8 @@ extension Block {
         let q = attention.queryWidth
         let kv = attention.keyValueWidth
         let dDown = d.branch(
-            branchGradient(a.mlpResidual, norm: mlpOutputNorm, raw: a.rawMLPOutput, rstd: a.mlpOutputRstd, d, rows: n, dropped),
+            branchGradient(
+                a.mlpResidual, norm: mlpOutputNorm, raw: a.rawMLPOutput, rstd: a.mlpOutputRstd, d, rows: n, dropped),
             count: n * dim)
         down.backward(dDown, x: a.hidden, dx: d.hidden, rows: n, accumulateInput: false, matrices: matrices)
         activation.backward(dout: d.hidden, gate: a.gate, up: a.up, dgate: d.gate, dup: d.up, count: n * hiddenDim)
@@ -258,7 +261,8 @@ extension Block {
         mlpNorm.backward(d.normed, x: a.afterAttention, rstd: a.rstd2, dx: d.residual, rows: n)
         let dOutput = d.branch(
             branchGradient(
-                a.attentionResidual, norm: attentionOutputNorm, raw: a.rawAttentionOutput, rstd: a.attentionOutputRstd, d,
+                a.attentionResidual, norm: attentionOutputNorm, raw: a.rawAttentionOutput, rstd: a.attentionOutputRstd,
+                d,
                 rows: n, dropped),
             count: n * dim)
         output.backward(dOutput, x: a.attention, dx: d.attention, rows: n, accumulateInput: false, matrices: matrices)
@@ -318,7 +322,8 @@ extension Block {
             cache.store(layer: index, keys: a.key, values: a.value, rows: p.rows, kvDim: s.keyValueWidth)
             PagedAttention.forward(
                 q: a.query, out: a.attention.values, logSumExp: a.logSumExp, spans: p.sequences,
-                pages: cache.pages(layer: index), heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, scale: s.scale,
+                pages: cache.pages(layer: index), heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
+                scale: s.scale,
                 window: s.window)
         }
     }

@@ -18,7 +18,9 @@ public struct ClassifierConfig: Codable, Sendable, Equatable {
     /// Labels: 2 to 65,536, each non-empty and named once (they key every lookup).
     public func validate() throws {
         guard labels.count >= 2 else { throw SwiftletError("it names fewer than two labels.") }
-        guard labels.count <= 65_536 else { throw SwiftletError("it names \(labels.count) labels; at most 65,536 are supported.") }
+        guard labels.count <= 65_536 else {
+            throw SwiftletError("it names \(labels.count) labels; at most 65,536 are supported.")
+        }
         guard labels.allSatisfy({ !$0.isEmpty }) else { throw SwiftletError("it has an empty label.") }
         var seen = Set<String>()
         if let repeated = labels.first(where: { !seen.insert($0).inserted }) {
@@ -39,8 +41,10 @@ public final class ClassifierHead: @unchecked Sendable {
         self.config = config
         self.dim = dim
         let classes = config.labels.count
-        views = [TensorView(name: "classifier.weight", offset: 0, shape: [classes, dim], isDecayed: true),
-                 TensorView(name: "classifier.bias", offset: classes * dim, shape: [classes], isDecayed: false)]
+        views = [
+            TensorView(name: "classifier.weight", offset: 0, shape: [classes, dim], isDecayed: true),
+            TensorView(name: "classifier.bias", offset: classes * dim, shape: [classes], isDecayed: false),
+        ]
         parameters = FloatBuffer(count: classes * dim + classes)
     }
 
@@ -56,8 +60,10 @@ public final class ClassifierHead: @unchecked Sendable {
     }
 
     /// pooled (sequences × dim) from the hidden rows of packed sequences.
-    public static func pool(_ hidden: UnsafePointer<Float>, cumulativeLengths: [Int], dim: Int, pooling: Pooling,
-                            into pooled: UnsafeMutablePointer<Float>) {
+    public static func pool(
+        _ hidden: UnsafePointer<Float>, cumulativeLengths: [Int], dim: Int, pooling: Pooling,
+        into pooled: UnsafeMutablePointer<Float>
+    ) {
         for s in 0..<cumulativeLengths.count - 1 {
             let start = cumulativeLengths[s], end = cumulativeLengths[s + 1]
             let out = pooled + s * dim
@@ -73,8 +79,10 @@ public final class ClassifierHead: @unchecked Sendable {
     }
 
     /// The adjoint of `pool`: writes ∂loss/∂hidden for every row from ∂loss/∂pooled.
-    public static func unpool(_ dPooled: UnsafePointer<Float>, cumulativeLengths: [Int], dim: Int, pooling: Pooling,
-                              into dHidden: UnsafeMutablePointer<Float>) {
+    public static func unpool(
+        _ dPooled: UnsafePointer<Float>, cumulativeLengths: [Int], dim: Int, pooling: Pooling,
+        into dHidden: UnsafeMutablePointer<Float>
+    ) {
         for s in 0..<cumulativeLengths.count - 1 {
             let start = cumulativeLengths[s], end = cumulativeLengths[s + 1]
             let g = dPooled + s * dim
@@ -109,8 +117,10 @@ public final class ClassifierHead: @unchecked Sendable {
     /// Weighted softmax cross-entropy over `count` pooled vectors with class indices `labels`:
     /// returns Σ wᵢ·lossᵢ and Σ wᵢ; adds ∂(Σ wᵢ·lossᵢ / normalizer)/∂W, ∂b to `gradients` (laid out
     /// like `parameters`) and writes ∂/∂pooled into `dPooled` when given.
-    public func lossAndGradients(_ pooled: UnsafePointer<Float>, labels: [Int], classWeights: [Float]?, normalizer: Float,
-                                 gradients: FloatBuffer, dPooled: UnsafeMutablePointer<Float>?) -> (loss: Double, weight: Double) {
+    public func lossAndGradients(
+        _ pooled: UnsafePointer<Float>, labels: [Int], classWeights: [Float]?, normalizer: Float,
+        gradients: FloatBuffer, dPooled: UnsafeMutablePointer<Float>?
+    ) -> (loss: Double, weight: Double) {
         let probabilities = self.probabilities(pooled, count: labels.count)
         var loss = 0.0, total = 0.0
         let g = gradients.pointer, gBias = gradients.pointer + classes * dim

@@ -134,9 +134,10 @@ public final class LoRAAdapters: @unchecked Sendable {
         for (l, layer) in pairs.enumerated() {
             for (target, pair) in layer {
                 let weight = w + Self.weightOffset(target, transformer.layout.layers[l])
-                Gemm.sgemm(transA: false, transB: false, m: pair.outFeatures, n: pair.inFeatures, k: config.rank,
-                           alpha: config.scale, a: parameters.pointer + pair.b, lda: config.rank,
-                           b: parameters.pointer + pair.a, ldb: pair.inFeatures, beta: 1, c: weight, ldc: pair.inFeatures)
+                Gemm.sgemm(
+                    transA: false, transB: false, m: pair.outFeatures, n: pair.inFeatures, k: config.rank,
+                    alpha: config.scale, a: parameters.pointer + pair.b, lda: config.rank,
+                    b: parameters.pointer + pair.a, ldb: pair.inFeatures, beta: 1, c: weight, ldc: pair.inFeatures)
             }
         }
     }

@@ -31,7 +31,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         /// Scores are q·k / √queryPreAttentionScalar (Hugging Face's `query_pre_attn_scalar`).
         public var queryPreAttentionScalar: Float
 
-        public init(slidingWindow: Int = 512, globalInterval: Int = 6, localRopeTheta: Float = 10_000, queryPreAttentionScalar: Float = 256) {
+        public init(
+            slidingWindow: Int = 512, globalInterval: Int = 6, localRopeTheta: Float = 10_000,
+            queryPreAttentionScalar: Float = 256
+        ) {
             self.slidingWindow = slidingWindow
             self.globalInterval = globalInterval
             self.localRopeTheta = localRopeTheta
@@ -39,8 +42,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         }
     }
 
-    public init(dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, hiddenDim: Int? = nil, vocabSize: Int,
-                contextLength: Int, tiedEmbedding: Bool = true, dropout: Float = 0) {
+    public init(
+        dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, hiddenDim: Int? = nil, vocabSize: Int,
+        contextLength: Int, tiedEmbedding: Bool = true, dropout: Float = 0
+    ) {
         self.dim = dim
         self.layers = layers
         self.heads = heads
@@ -93,24 +98,35 @@ public struct ModelConfig: Codable, Equatable, Sendable {
             throw SwiftletError("every model dimension must be positive.")
         }
         if let headDimension {
-            guard headDimension > 0, headDimension <= 1024 else { throw SwiftletError("the head size \(headDimension) must be between 1 and 1024.") }
+            guard headDimension > 0, headDimension <= 1024 else {
+                throw SwiftletError("the head size \(headDimension) must be between 1 and 1024.")
+            }
         } else {
             guard dim % heads == 0 else { throw SwiftletError("dim \(dim) is not a multiple of heads \(heads).") }
         }
-        guard heads % kvHeads == 0 else { throw SwiftletError("heads \(heads) is not a multiple of kv-heads \(kvHeads).") }
-        guard headDim % 2 == 0 else { throw SwiftletError("the head size \(headDim) must be even for rotary embeddings.") }
+        guard heads % kvHeads == 0 else {
+            throw SwiftletError("heads \(heads) is not a multiple of kv-heads \(kvHeads).")
+        }
+        guard headDim % 2 == 0 else {
+            throw SwiftletError("the head size \(headDim) must be even for rotary embeddings.")
+        }
         guard dropout >= 0, dropout < 1 else { throw SwiftletError("dropout must be in [0, 1).") }
         if let gemma {
             guard gemma.slidingWindow > 0, gemma.globalInterval > 0 else {
                 throw SwiftletError("the sliding window and the interval of global layers must be positive.")
             }
             guard gemma.localRopeTheta.isFinite, gemma.localRopeTheta > 0, gemma.queryPreAttentionScalar.isFinite,
-                  gemma.queryPreAttentionScalar > 0 else {
+                gemma.queryPreAttentionScalar > 0
+            else {
                 throw SwiftletError("the local RoPE base and the query scale must be positive numbers.")
             }
         }
-        guard dim <= 16384, layers <= 256, heads <= 1024, hiddenDim <= 65536, vocabSize <= 1 << 20, contextLength <= 1 << 17 else {
-            throw SwiftletError("that model shape is beyond what Swiftlet supports (dim ≤ 16384, context ≤ 131072, vocabulary ≤ 1,048,576).")
+        guard dim <= 16384, layers <= 256, heads <= 1024, hiddenDim <= 65536, vocabSize <= 1 << 20,
+            contextLength <= 1 << 17
+        else {
+            throw SwiftletError(
+                "that model shape is beyond what Swiftlet supports (dim ≤ 16384, context ≤ 131072, vocabulary ≤ 1,048,576)."
+            )
         }
     }
 
@@ -156,7 +172,9 @@ extension ModelConfig {
     public func overriding(contextLength: Int?, kvHeads: Int?, dropout: Float?) throws -> ModelConfig {
         var config = self
         if let contextLength {
-            guard (2...(1 << 17)).contains(contextLength) else { throw SwiftletError("--context must be between 2 and 131,072.") }
+            guard (2...(1 << 17)).contains(contextLength) else {
+                throw SwiftletError("--context must be between 2 and 131,072.")
+            }
             config.contextLength = contextLength
         }
         if let kvHeads {

@@ -54,21 +54,24 @@ public struct ParameterLayout: Sendable {
                 let up = add(p + "mlp.up_proj.weight", [c.hiddenDim, c.dim], decayed: true)
                 let down = add(p + "mlp.down_proj.weight", [c.dim, c.hiddenDim], decayed: true)
                 let mlpOutputNorm = add(p + "post_feedforward_layernorm.weight", [c.dim], decayed: false)
-                layers.append(LayerOffsets(attentionNorm: attentionNorm, query: query, key: key, value: value, output: output,
-                                           mlpNorm: mlpNorm, gate: gate, up: up, down: down, queryNorm: queryNorm, keyNorm: keyNorm,
-                                           attentionOutputNorm: attentionOutputNorm, mlpOutputNorm: mlpOutputNorm))
+                layers.append(
+                    LayerOffsets(
+                        attentionNorm: attentionNorm, query: query, key: key, value: value, output: output,
+                        mlpNorm: mlpNorm, gate: gate, up: up, down: down, queryNorm: queryNorm, keyNorm: keyNorm,
+                        attentionOutputNorm: attentionOutputNorm, mlpOutputNorm: mlpOutputNorm))
                 continue
             }
-            layers.append(LayerOffsets(
-                attentionNorm: add(p + "input_layernorm.weight", [c.dim], decayed: false),
-                query: add(p + "self_attn.q_proj.weight", [c.queryDim, c.dim], decayed: true),
-                key: add(p + "self_attn.k_proj.weight", [c.kvDim, c.dim], decayed: true),
-                value: add(p + "self_attn.v_proj.weight", [c.kvDim, c.dim], decayed: true),
-                output: add(p + "self_attn.o_proj.weight", [c.dim, c.queryDim], decayed: true),
-                mlpNorm: add(p + "post_attention_layernorm.weight", [c.dim], decayed: false),
-                gate: add(p + "mlp.gate_proj.weight", [c.hiddenDim, c.dim], decayed: true),
-                up: add(p + "mlp.up_proj.weight", [c.hiddenDim, c.dim], decayed: true),
-                down: add(p + "mlp.down_proj.weight", [c.dim, c.hiddenDim], decayed: true)))
+            layers.append(
+                LayerOffsets(
+                    attentionNorm: add(p + "input_layernorm.weight", [c.dim], decayed: false),
+                    query: add(p + "self_attn.q_proj.weight", [c.queryDim, c.dim], decayed: true),
+                    key: add(p + "self_attn.k_proj.weight", [c.kvDim, c.dim], decayed: true),
+                    value: add(p + "self_attn.v_proj.weight", [c.kvDim, c.dim], decayed: true),
+                    output: add(p + "self_attn.o_proj.weight", [c.dim, c.queryDim], decayed: true),
+                    mlpNorm: add(p + "post_attention_layernorm.weight", [c.dim], decayed: false),
+                    gate: add(p + "mlp.gate_proj.weight", [c.hiddenDim, c.dim], decayed: true),
+                    up: add(p + "mlp.up_proj.weight", [c.hiddenDim, c.dim], decayed: true),
+                    down: add(p + "mlp.down_proj.weight", [c.dim, c.hiddenDim], decayed: true)))
         }
         self.layers = layers
         finalNorm = add("model.norm.weight", [c.dim], decayed: false)

@@ -50,8 +50,10 @@ public final class ScoringPass {
         // queries and keys with their per-head 1/rms, and both branches' raw outputs with theirs.
         let gemma = c.gemma != nil ? 3 * c.dim + c.queryDim + c.kvDim + c.heads + c.kvHeads + 2 : 0
         let floats =
-            n * (3 * c.dim + 2 * c.queryDim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads + 3 + gemma) + (logits ? CrossEntropy.chunkRows
-            * c.vocabSize : 0)
+            n * (3 * c.dim + 2 * c.queryDim + 2 * c.kvDim + 3 * c.hiddenDim + c.heads + 3 + gemma)
+            + (logits
+                ? CrossEntropy.chunkRows
+                    * c.vocabSize : 0)
         let halves = precision == .bf16 ? n * (2 * c.dim + c.queryDim + c.hiddenDim) : 0
         return 4 * floats + 2 * halves
     }

@@ -51,7 +51,9 @@ extension Communicator {
         for (what, fingerprint) in parts where try !agree(on: fingerprint.value) { differ.append(what) }
         guard differ.isEmpty else {
             if !isRoot { throw ReportedByRankZero() }
-            throw SwiftletError("the \(size) ranks of this job do not all have the same \(differ.joined(separator: ", ")); start every rank with the same command line, files and checkpoint.")
+            throw SwiftletError(
+                "the \(size) ranks of this job do not all have the same \(differ.joined(separator: ", ")); start every rank with the same command line, files and checkpoint."
+            )
         }
     }
 }

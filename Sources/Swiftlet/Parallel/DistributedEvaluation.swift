@@ -1,8 +1,10 @@
 extension Evaluator {
     /// `evaluate` with the windows dealt out among the ranks (window i to rank i mod size) and
     /// the sums combined: every rank gets the result of the whole set. Collective.
-    public static func evaluate(pass: TrainingPass, tokenizer: Tokenizer, windows: [TokenWindow],
-                                communicator: Communicator) throws -> EvaluationResult {
+    public static func evaluate(
+        pass: TrainingPass, tokenizer: Tokenizer, windows: [TokenWindow],
+        communicator: Communicator
+    ) throws -> EvaluationResult {
         guard communicator.isParallel else { return evaluate(pass: pass, tokenizer: tokenizer, windows: windows) }
         let share = stride(from: communicator.rank, to: windows.count, by: communicator.size).map { windows[$0] }
         let part = evaluate(pass: pass, tokenizer: tokenizer, windows: share)
@@ -19,23 +21,29 @@ extension FeatureExtractor {
     /// stay zero): every rank ends with the features one process computes, bit for bit, since
     /// each pass holds the same texts. Collective.
     /// `progress` hears how many texts are done after each of this rank's passes.
-    public func features(encoded: [[Int32]], poolings: [Pooling], communicator: Communicator,
-                         progress: (Int) -> Void = { _ in }) throws -> [Pooling: [Float]] {
+    public func features(
+        encoded: [[Int32]], poolings: [Pooling], communicator: Communicator,
+        progress: (Int) -> Void = { _ in }
+    ) throws -> [Pooling: [Float]] {
         guard communicator.isParallel else { return features(encoded: encoded, poolings: poolings, progress: progress) }
         let dim = model.config.dim
-        var out = Dictionary(uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
+        var out = Dictionary(
+            uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
         for (i, (range, batch)) in batches(encoded).enumerated() where i % communicator.size == communicator.rank {
             pass.forward(batch)
             for pooling in poolings {
                 out[pooling]!.withUnsafeMutableBufferPointer { buffer in
-                    ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
-                                        into: buffer.baseAddress! + range.lowerBound * dim)
+                    ClassifierHead.pool(
+                        pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
+                        into: buffer.baseAddress! + range.lowerBound * dim)
                 }
             }
             progress(range.upperBound)
         }
         for pooling in poolings {
-            try out[pooling]!.withUnsafeMutableBufferPointer { try communicator.allReduceSum($0.baseAddress!, count: $0.count) }
+            try out[pooling]!.withUnsafeMutableBufferPointer {
+                try communicator.allReduceSum($0.baseAddress!, count: $0.count)
+            }
         }
         return out
     }

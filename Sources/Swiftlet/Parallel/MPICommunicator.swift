@@ -15,7 +15,9 @@ final class MPICommunicator: Communicator {
         let launcher = ParallelEnvironment.launcher ?? "a launcher"
         var error = [CChar](repeating: 0, count: 512)
         guard swl_mpi_load(&error, error.count) == 0 else {
-            throw SwiftletError("this process was started as an MPI rank (\(launcher) is set), but Open MPI could not be loaded: \(Self.text(error)). Install Open MPI (apt-get install openmpi-bin libopenmpi-dev) on every machine of the job.")
+            throw SwiftletError(
+                "this process was started as an MPI rank (\(launcher) is set), but Open MPI could not be loaded: \(Self.text(error)). Install Open MPI (apt-get install openmpi-bin libopenmpi-dev) on every machine of the job."
+            )
         }
         let status = swl_mpi_init()
         guard status == 0 else {
@@ -45,16 +47,22 @@ final class MPICommunicator: Communicator {
     }
 
     func allReduceSum(_ values: inout [Double]) throws {
-        try timed("a sum over ranks") { values.withUnsafeMutableBufferPointer { swl_mpi_allreduce_double_sum($0.baseAddress, Int32($0.count)) } }
+        try timed("a sum over ranks") {
+            values.withUnsafeMutableBufferPointer { swl_mpi_allreduce_double_sum($0.baseAddress, Int32($0.count)) }
+        }
     }
 
     func allReduceMax(_ values: inout [Double]) throws {
-        try timed("a comparison across ranks") { values.withUnsafeMutableBufferPointer { swl_mpi_allreduce_double_max($0.baseAddress, Int32($0.count)) } }
+        try timed("a comparison across ranks") {
+            values.withUnsafeMutableBufferPointer { swl_mpi_allreduce_double_max($0.baseAddress, Int32($0.count)) }
+        }
     }
 
     func broadcast(_ bytes: inout [UInt8], root: Int) throws {
         precondition(bytes.count < Int(Int32.max))
-        try timed("a broadcast from rank \(root)") { bytes.withUnsafeMutableBytes { swl_mpi_bcast_bytes($0.baseAddress, Int32($0.count), Int32(root)) } }
+        try timed("a broadcast from rank \(root)") {
+            bytes.withUnsafeMutableBytes { swl_mpi_bcast_bytes($0.baseAddress, Int32($0.count), Int32(root)) }
+        }
     }
 
     func barrier() throws {
@@ -77,7 +85,8 @@ final class MPICommunicator: Communicator {
         let status = call()
         communicationSeconds += clock.seconds
         guard status == 0 else {
-            throw CommunicationFailure("rank \(rank) lost the other ranks of the job during \(what) (\(Self.describe(status)))")
+            throw CommunicationFailure(
+                "rank \(rank) lost the other ranks of the job during \(what) (\(Self.describe(status)))")
         }
     }
 

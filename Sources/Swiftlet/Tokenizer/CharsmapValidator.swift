@@ -40,11 +40,14 @@ public enum CharsmapValidator {
         if blob.isEmpty { return }
         guard blob.count > 4 else { throw broken("it is shorter than its header") }
         let trieBytes = Int(UInt32(blob[0]) | UInt32(blob[1]) << 8 | UInt32(blob[2]) << 16 | UInt32(blob[3]) << 24)
-        guard trieBytes < blob.count - 4 else { throw broken("its trie size \(trieBytes) does not fit in \(blob.count) bytes") }
+        guard trieBytes < blob.count - 4 else {
+            throw broken("its trie size \(trieBytes) does not fit in \(blob.count) bytes")
+        }
         let size = trieBytes / 4
         guard size >= 256 else { throw broken("its trie holds \(size) units, fewer than one block of 256") }
         let units = (0..<size).map { i in
-            UInt32(blob[4 + 4 * i]) | UInt32(blob[5 + 4 * i]) << 8 | UInt32(blob[6 + 4 * i]) << 16 | UInt32(blob[7 + 4 * i]) << 24
+            UInt32(blob[4 + 4 * i]) | UInt32(blob[5 + 4 * i]) << 8 | UInt32(blob[6 + 4 * i]) << 16 | UInt32(
+                blob[7 + 4 * i]) << 24
         }
         let normalized = blob[(4 + trieBytes)...]
         let normalizedStart = normalized.startIndex
@@ -80,7 +83,9 @@ public enum CharsmapValidator {
                     // The parent's byte was advanced past the child when the child was pushed.
                     let child = parent.base ^ (parent.byte - 1)
                     leaves[parent.base] = max(leaves[parent.base], leaves[top.base] + (hasLeaf(units[child]) ? 1 : 0))
-                    if leaves[parent.base] >= maxMatches { throw broken("an input can match \(maxMatches) or more prefixes") }
+                    if leaves[parent.base] >= maxMatches {
+                        throw broken("an input can match \(maxMatches) or more prefixes")
+                    }
                 }
                 continue
             }

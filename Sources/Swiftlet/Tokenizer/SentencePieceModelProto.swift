@@ -169,7 +169,9 @@ public struct SentencePieceModelProto: Equatable, Sendable {
     /// Which of the two specs the decoded bytes held (an absent one is not written back empty).
     var written: Set<Int> = []
 
-    public init(pieces: [Piece], trainerSpec: TrainerSpec = TrainerSpec(), normalizerSpec: NormalizerSpec = NormalizerSpec()) {
+    public init(
+        pieces: [Piece], trainerSpec: TrainerSpec = TrainerSpec(), normalizerSpec: NormalizerSpec = NormalizerSpec()
+    ) {
         self.pieces = pieces
         self.trainerSpec = trainerSpec
         self.normalizerSpec = normalizerSpec
@@ -179,9 +181,13 @@ public struct SentencePieceModelProto: Equatable, Sendable {
     /// Decodes a serialized model; a malformed one is a sentence ("not a valid SentencePiece
     /// model (…)") for the caller to prefix with the file's name.
     public init(bytes: [UInt8]) throws {
-        func invalid(_ reason: String) -> SwiftletError { SwiftletError("not a valid SentencePiece model (\(reason)).") }
+        func invalid(_ reason: String) -> SwiftletError {
+            SwiftletError("not a valid SentencePiece model (\(reason)).")
+        }
         let fields: [ProtobufWire.Field]
-        do throws(ProtobufWire.Malformed) { fields = try ProtobufWire.decode(bytes[...]) } catch { throw invalid(error.reason) }
+        do throws(ProtobufWire.Malformed) { fields = try ProtobufWire.decode(bytes[...]) } catch {
+            throw invalid(error.reason)
+        }
         pieces = []
         trainerSpec = TrainerSpec()
         normalizerSpec = NormalizerSpec()
@@ -196,7 +202,8 @@ public struct SentencePieceModelProto: Equatable, Sendable {
                 case (3, .bytes(let b)):
                     normalizerSpec.message = try ProtobufMessage(bytes: b[...])
                     written.insert(3)
-                case (1, _), (2, _), (3, _): throw ProtobufWire.Malformed(reason: "field \(field.number) has the wrong wire type")
+                case (1, _), (2, _), (3, _):
+                    throw ProtobufWire.Malformed(reason: "field \(field.number) has the wrong wire type")
                 default: otherFields.append(field)
                 }
             }
@@ -209,7 +216,8 @@ public struct SentencePieceModelProto: Equatable, Sendable {
     public var serialized: [UInt8] {
         var out: [UInt8] = []
         for piece in pieces { ProtobufWire.append(ProtobufWire.Field(1, .bytes(piece.message.encoded)), to: &out) }
-        for (number, spec) in [(2, trainerSpec.message), (3, normalizerSpec.message)] where written.contains(number) || !spec.fields.isEmpty {
+        for (number, spec) in [(2, trainerSpec.message), (3, normalizerSpec.message)]
+        where written.contains(number) || !spec.fields.isEmpty {
             ProtobufWire.append(ProtobufWire.Field(number, .bytes(spec.encoded)), to: &out)
         }
         for field in otherFields { ProtobufWire.append(field, to: &out) }

@@ -46,9 +46,10 @@ public final class Tokenizer: @unchecked Sendable {
         addsDummyPrefix = proto?.normalizerSpec.addDummyPrefix ?? true
         self.addsBOS = addsBOS
         // Gemma's vocabulary has pieces for runs of newlines ("\n\n"), none for a newline with text.
-        let joinsNewlines = proto?.pieces.contains { piece in
-            piece.piece.utf8.contains(10) && piece.piece.utf8.contains { $0 != 10 }
-        } ?? true
+        let joinsNewlines =
+            proto?.pieces.contains { piece in
+                piece.piece.utf8.contains(10) && piece.piece.utf8.contains { $0 != 10 }
+            } ?? true
         encodesByLine = !addsDummyPrefix && !joinsNewlines
         vocabSize = Int(spm_piece_count(handle))
         bosID = spm_bos_id(handle)
@@ -57,9 +58,11 @@ public final class Tokenizer: @unchecked Sendable {
         var table: [[UInt8]] = []
         table.reserveCapacity(vocabSize)
         for id in 0..<Int32(vocabSize) {
-            table.append(Tokenizer.bytes(ofPiece: String(cString: spm_id_to_piece(handle, id)),
-                                         isByte: spm_is_byte(handle, id) != 0,
-                                         isControl: spm_is_control(handle, id) != 0 || spm_is_unknown(handle, id) != 0))
+            table.append(
+                Tokenizer.bytes(
+                    ofPiece: String(cString: spm_id_to_piece(handle, id)),
+                    isByte: spm_is_byte(handle, id) != 0,
+                    isControl: spm_is_control(handle, id) != 0 || spm_is_unknown(handle, id) != 0))
         }
         pieceBytes = table
     }
@@ -76,7 +79,8 @@ public final class Tokenizer: @unchecked Sendable {
     private static func bytes(ofPiece piece: String, isByte: Bool, isControl: Bool) -> [UInt8] {
         if isControl { return [] }
         if isByte, piece.hasPrefix("<0x"), piece.hasSuffix(">"),
-           let value = UInt8(piece.dropFirst(3).dropLast(), radix: 16) {
+            let value = UInt8(piece.dropFirst(3).dropLast(), radix: 16)
+        {
             return [value]
         }
         return Array(piece.replacingAll("\u{2581}", with: " ").utf8)
@@ -99,7 +103,9 @@ public final class Tokenizer: @unchecked Sendable {
         if utf8.isEmpty { return [] }
         return utf8.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { chars in
-                encodesByLine ? encodeLines(chars.baseAddress!, count: chars.count) : encode(chars.baseAddress!, count: chars.count)
+                encodesByLine
+                    ? encodeLines(chars.baseAddress!, count: chars.count)
+                    : encode(chars.baseAddress!, count: chars.count)
             }
         }
     }
@@ -133,7 +139,9 @@ public final class Tokenizer: @unchecked Sendable {
         while true {
             var ids = [Int32](repeating: 0, count: capacity)
             var error: UnsafeMutablePointer<CChar>?
-            let n = ids.withUnsafeMutableBufferPointer { spm_encode(handle, text, count, $0.baseAddress, capacity, &error) }
+            let n = ids.withUnsafeMutableBufferPointer {
+                spm_encode(handle, text, count, $0.baseAddress, capacity, &error)
+            }
             if n < 0 {
                 spm_free_string(error)
                 return []
@@ -156,7 +164,9 @@ public final class Tokenizer: @unchecked Sendable {
         let span = 1 << 20
         while cuts.last! < bytes.count {
             var end = min(cuts.last! + span, bytes.count)
-            while end < bytes.count, bytes[end - 1] != UInt8(ascii: "\n") || bytes[end] == UInt8(ascii: "\n") { end += 1 }
+            while end < bytes.count, bytes[end - 1] != UInt8(ascii: "\n") || bytes[end] == UInt8(ascii: "\n") {
+                end += 1
+            }
             cuts.append(end)
         }
         let parts = cuts.count - 1

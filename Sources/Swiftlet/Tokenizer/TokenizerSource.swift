@@ -16,11 +16,15 @@ public enum TokenizerSource: Equatable, Sendable {
 
     /// The tokenizer for a run on `corpus` (read from the `data` paths), and where it came from.
     /// `willTrain(bytes)` is called before a tokenizer is trained, which takes a while.
-    public static func obtain(path: String?, data: [String], corpus: Corpus, options: TokenizerTrainingOptions,
-                              willTrain: (_ bytes: Int) -> Void = { _ in }) throws -> (Tokenizer, TokenizerSource) {
+    public static func obtain(
+        path: String?, data: [String], corpus: Corpus, options: TokenizerTrainingOptions,
+        willTrain: (_ bytes: Int) -> Void = { _ in }
+    ) throws -> (Tokenizer, TokenizerSource) {
         try check(vocabSize: options.vocabSize)
         if let path { return (try Tokenizer(contentsOf: path), .given(path)) }
-        if let bundled = DataSplit.bundledTokenizer(data: data) { return (try Tokenizer(contentsOf: bundled), .bundled(bundled)) }
+        if let bundled = DataSplit.bundledTokenizer(data: data) {
+            return (try Tokenizer(contentsOf: bundled), .bundled(bundled))
+        }
         let text = corpus.text
         let cached = TokenCache.tokenizerPath(for: text, options: options)
         if FileIO.exists(cached), let tokenizer = try? Tokenizer(contentsOf: cached) { return (tokenizer, .cached) }
@@ -35,6 +39,8 @@ public enum TokenizerSource: Equatable, Sendable {
 
     /// A vocabulary size a tokenizer may be trained with (the trainer names a floor of its own).
     public static func check(vocabSize: Int) throws {
-        guard (1...(1 << 20)).contains(vocabSize) else { throw SwiftletError("--vocab-size must be between 1 and 1,048,576.") }
+        guard (1...(1 << 20)).contains(vocabSize) else {
+            throw SwiftletError("--vocab-size must be between 1 and 1,048,576.")
+        }
     }
 }

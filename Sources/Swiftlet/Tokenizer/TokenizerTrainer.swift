@@ -38,7 +38,9 @@ extension Tokenizer {
         // 3 control pieces + 256 bytes + the chat markers come before any learned piece.
         let minimum = 3 + 256 + SpecialPieces.all.count + 1
         guard options.vocabSize >= minimum else {
-            throw SwiftletError("a vocabulary of \(options.vocabSize) is too small: byte fallback and special pieces need at least \(minimum).")
+            throw SwiftletError(
+                "a vocabulary of \(options.vocabSize) is too small: byte fallback and special pieces need at least \(minimum)."
+            )
         }
         guard text.utf8.contains(where: { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }) else {
             throw SwiftletError("the tokenizer's training text is empty.")
@@ -73,8 +75,9 @@ extension Tokenizer {
             buffer.withMemoryRebound(to: CChar.self) { chars in
                 keys.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
                     values.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
-                        spm_train(chars.baseAddress, chars.count, k.baseAddress, v.baseAddress, Int32(flags.count),
-                                  &modelPointer, &modelLength, &error)
+                        spm_train(
+                            chars.baseAddress, chars.count, k.baseAddress, v.baseAddress, Int32(flags.count),
+                            &modelPointer, &modelLength, &error)
                     }
                 }
             }
@@ -108,7 +111,9 @@ extension Tokenizer {
                 // Not inside a multi-byte character (continuation bytes are 10xxxxxx) …
                 while cut > start + 1, bytes[cut] & 0xC0 == 0x80 { cut -= 1 }
                 // … and after a space when one is near.
-                if let space = bytes[(cut - min(256, cut - start - 1))..<cut].lastIndex(of: UInt8(ascii: " ")) { cut = space + 1 }
+                if let space = bytes[(cut - min(256, cut - start - 1))..<cut].lastIndex(of: UInt8(ascii: " ")) {
+                    cut = space + 1
+                }
                 out += bytes[start..<cut]
                 out.append(UInt8(ascii: "\n"))
                 start = cut
@@ -125,19 +130,23 @@ extension Tokenizer {
         if let marker = reason.firstRange(of: "value <= ") {
             let digits = reason[marker.upperBound...].prefix { $0.isNumber }
             if let largest = Int(digits) {
-                return SwiftletError("a vocabulary of \(requested) is too large for this corpus; the largest that works is \(largest).")
+                return SwiftletError(
+                    "a vocabulary of \(requested) is too large for this corpus; the largest that works is \(largest).")
             }
         }
         // e.g. "Vocabulary size is smaller than required_chars. 300 vs 304. Increase vocab_size ..."
         if let marker = reason.firstRange(of: "required_chars. ") {
             let numbers = reason[marker.upperBound...].split(separator: " ").prefix(3)
             if numbers.count == 3, let needed = Int(numbers.last!.filter(\.isNumber)) {
-                return SwiftletError("a vocabulary of \(requested) is too small to hold every character of this corpus; it needs at least \(needed + 1).")
+                return SwiftletError(
+                    "a vocabulary of \(requested) is too small to hold every character of this corpus; it needs at least \(needed + 1)."
+                )
             }
             return SwiftletError("a vocabulary of \(requested) is too small to hold every character of this corpus.")
         }
         if reason.contains("sentences_.empty()") {
-            return SwiftletError("the tokenizer's training text has no usable line (SentencePiece skips lines over 16,384 bytes).")
+            return SwiftletError(
+                "the tokenizer's training text has no usable line (SentencePiece skips lines over 16,384 bytes).")
         }
         return SwiftletError("tokenizer training failed: \(reason)")
     }

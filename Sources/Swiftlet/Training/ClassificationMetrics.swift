@@ -59,10 +59,14 @@ public struct ConfusionMatrix: Sendable, Equatable {
         let names = labels.map { Self.truncated($0, 16) }
         let nameWidth = max(5, names.map(\.count).max() ?? 0)
         var lines: [String] = []
-        lines.append(Self.leftAligned("class", nameWidth) + Self.rightAligned("precision", 11) + Self.rightAligned("recall", 9) + Self.rightAligned("f1", 9) + Self.rightAligned("support", 9))
+        lines.append(
+            Self.leftAligned("class", nameWidth) + Self.rightAligned("precision", 11) + Self.rightAligned("recall", 9)
+                + Self.rightAligned("f1", 9) + Self.rightAligned("support", 9))
         for c in labels.indices {
-            lines.append(Self.leftAligned(names[c], nameWidth) + Self.rightAligned(Format.fixed(precision(c), 3), 11) + Self.rightAligned(Format.fixed(recall(c), 3), 9)
-                + Self.rightAligned(Format.fixed(f1(c), 3), 9) + Self.rightAligned(String(support(c)), 9))
+            lines.append(
+                Self.leftAligned(names[c], nameWidth) + Self.rightAligned(Format.fixed(precision(c), 3), 11)
+                    + Self.rightAligned(Format.fixed(recall(c), 3), 9)
+                    + Self.rightAligned(Format.fixed(f1(c), 3), 9) + Self.rightAligned(String(support(c)), 9))
         }
         lines.append("")
         lines.append("accuracy  " + Format.fixed(accuracy, 3) + "  (\(correct) of \(total))")
@@ -72,7 +76,9 @@ public struct ConfusionMatrix: Sendable, Equatable {
         let cellWidth = max(names.map(\.count).max() ?? 0, String(counts.joined().max() ?? 0).count) + 2
         lines.append(Self.leftAligned("", nameWidth) + names.map { Self.rightAligned($0, cellWidth) }.joined())
         for c in labels.indices {
-            lines.append(Self.leftAligned(names[c], nameWidth) + counts[c].map { Self.rightAligned(String($0), cellWidth) }.joined())
+            lines.append(
+                Self.leftAligned(names[c], nameWidth)
+                    + counts[c].map { Self.rightAligned(String($0), cellWidth) }.joined())
         }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -88,24 +94,31 @@ public struct ConfusionMatrix: Sendable, Equatable {
         let width = left + Double(n) * cell + 20, height = top + Double(n) * cell + 20
         let largest = max(1, counts.joined().max() ?? 0)
         let fontSize = cell >= 40 ? 13 : 10
-        var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
+        var s =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
         s += "<text x=\"10\" y=\"22\" font-size=\"15\">\(Self.xmlEscaped(title))</text>\n"
         s += "<text x=\"\(Int(left + Double(n) * cell / 2))\" y=\"42\" text-anchor=\"middle\">predicted</text>\n"
-        s += "<text x=\"16\" y=\"\(Int(top + Double(n) * cell / 2))\" transform=\"rotate(-90 16 \(Int(top + Double(n) * cell / 2)))\" text-anchor=\"middle\">actual</text>\n"
+        s +=
+            "<text x=\"16\" y=\"\(Int(top + Double(n) * cell / 2))\" transform=\"rotate(-90 16 \(Int(top + Double(n) * cell / 2)))\" text-anchor=\"middle\">actual</text>\n"
         for c in 0..<n {
             let name = Self.xmlEscaped(names[c])
-            s += "<text x=\"\(Int(left + (Double(c) + 0.5) * cell))\" y=\"\(Int(top) - 8)\" text-anchor=\"middle\">\(name)</text>\n"
-            s += "<text x=\"\(Int(left) - 6)\" y=\"\(Int(top + (Double(c) + 0.5) * cell) + 4)\" text-anchor=\"end\">\(name)</text>\n"
+            s +=
+                "<text x=\"\(Int(left + (Double(c) + 0.5) * cell))\" y=\"\(Int(top) - 8)\" text-anchor=\"middle\">\(name)</text>\n"
+            s +=
+                "<text x=\"\(Int(left) - 6)\" y=\"\(Int(top + (Double(c) + 0.5) * cell) + 4)\" text-anchor=\"end\">\(name)</text>\n"
         }
         for a in 0..<n {
             for p in 0..<n {
                 let share = Double(counts[a][p]) / Double(largest)
                 // White to a blue (#2a5db0) in proportion to the count.
-                let r = Int(255 - share * (255 - 42)), g = Int(255 - share * (255 - 93)), b = Int(255 - share * (255 - 176))
+                let r = Int(255 - share * (255 - 42)), g = Int(255 - share * (255 - 93)),
+                    b = Int(255 - share * (255 - 176))
                 let x = left + Double(p) * cell, y = top + Double(a) * cell
-                s += "<rect x=\"\(Int(x))\" y=\"\(Int(y))\" width=\"\(Int(cell))\" height=\"\(Int(cell))\" fill=\"rgb(\(r),\(g),\(b))\" stroke=\"#999\"/>\n"
-                s += "<text x=\"\(Int(x + cell / 2))\" y=\"\(Int(y + cell / 2) + 4)\" text-anchor=\"middle\" font-size=\"\(fontSize)\" fill=\"\(share > 0.5 ? "white" : "black")\">\(counts[a][p])</text>\n"
+                s +=
+                    "<rect x=\"\(Int(x))\" y=\"\(Int(y))\" width=\"\(Int(cell))\" height=\"\(Int(cell))\" fill=\"rgb(\(r),\(g),\(b))\" stroke=\"#999\"/>\n"
+                s +=
+                    "<text x=\"\(Int(x + cell / 2))\" y=\"\(Int(y + cell / 2) + 4)\" text-anchor=\"middle\" font-size=\"\(fontSize)\" fill=\"\(share > 0.5 ? "white" : "black")\">\(counts[a][p])</text>\n"
             }
         }
         s += "</svg>\n"

@@ -46,7 +46,8 @@ extension ClassifierTrainer {
 
     /// What every rank must hold alike, each part digested on its own so a refusal can name it.
     func fingerprints() -> [(String, RunFingerprint)] {
-        var settings = RunFingerprint(), data = RunFingerprint(), tokenizer = RunFingerprint(), weights = RunFingerprint()
+        var settings = RunFingerprint(), data = RunFingerprint(), tokenizer = RunFingerprint(),
+            weights = RunFingerprint()
         settings.add(String(describing: options))
         settings.add(labels.joined(separator: "\n"))
         let encoder = JSONEncoder()
@@ -61,8 +62,11 @@ extension ClassifierTrainer {
         }
         tokenizer.add(base.tokenizer.modelBytes)
         weights.add(base.model.parameters)
-        return [("settings (options, labels and model shape)", settings), ("tokenizer", tokenizer), ("training or validation examples", data),
-                ("base weights", weights)]
+        return [
+            ("settings (options, labels and model shape)", settings), ("tokenizer", tokenizer),
+            ("training or validation examples", data),
+            ("base weights", weights),
+        ]
     }
 
     /// The head on frozen features is trained alike on every rank (it is cheap); rank 0's result
@@ -71,7 +75,9 @@ extension ClassifierTrainer {
         guard communicator.isParallel, let head else { return }
         var bytes = [UInt8](UnsafeRawBufferPointer(start: head.parameters.pointer, count: head.parameters.count * 4))
         try communicator.broadcast(&bytes, root: 0)
-        bytes.withUnsafeBytes { UnsafeMutableRawPointer(head.parameters.pointer).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        bytes.withUnsafeBytes {
+            UnsafeMutableRawPointer(head.parameters.pointer).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+        }
         // Rank 0's accuracy, gathered by a sum to which only it contributes.
         var accuracy = [communicator.isRoot ? bestAccuracy : 0]
         try communicator.allReduceSum(&accuracy)

@@ -77,15 +77,25 @@ public struct ClassifierTrainingOptions: Sendable {
             throw SwiftletError("--lr must be a positive number below 10.")
         }
         guard (1...100_000).contains(epochs) else { throw SwiftletError("--epochs must be between 1 and 100,000.") }
-        guard (1...65_536).contains(batchSize) else { throw SwiftletError("--batch-size must be between 1 and 65,536.") }
+        guard (1...65_536).contains(batchSize) else {
+            throw SwiftletError("--batch-size must be between 1 and 65,536.")
+        }
         guard (1...100_000).contains(patience) else { throw SwiftletError("--patience must be between 1 and 100,000.") }
         guard (1...1024).contains(loraRank) else { throw SwiftletError("--lora-rank must be between 1 and 1024.") }
         guard dropout >= 0, dropout < 1 else { throw SwiftletError("--dropout must be in [0, 1).") }
-        guard (0...1_000_000).contains(warmupSteps) else { throw SwiftletError("--warmup must be between 0 and 1,000,000 steps.") }
-        guard (1...(1 << 20)).contains(maxRowsPerPass) else { throw SwiftletError("the rows per pass must be between 1 and 1,048,576.") }
-        if let context, !(2...(1 << 17)).contains(context) { throw SwiftletError("--context must be between 2 and 131,072 tokens.") }
+        guard (0...1_000_000).contains(warmupSteps) else {
+            throw SwiftletError("--warmup must be between 0 and 1,000,000 steps.")
+        }
+        guard (1...(1 << 20)).contains(maxRowsPerPass) else {
+            throw SwiftletError("the rows per pass must be between 1 and 1,048,576.")
+        }
+        if let context, !(2...(1 << 17)).contains(context) {
+            throw SwiftletError("--context must be between 2 and 131,072 tokens.")
+        }
         if freezeEmbedding, mode != .full { throw SwiftletError("--freeze-embedding goes with --train full.") }
-        if let microBatchSize, !(1...65_536).contains(microBatchSize) { throw SwiftletError("--micro-batch-size must be between 1 and 65,536.") }
+        if let microBatchSize, !(1...65_536).contains(microBatchSize) {
+            throw SwiftletError("--micro-batch-size must be between 1 and 65,536.")
+        }
     }
 
     /// The default longest text of a long-context model, as `finetune --context`'s.
@@ -98,7 +108,8 @@ public struct ClassifierTrainingOptions: Sendable {
 public enum ClassifierEvent: Sendable {
     /// The head alone trained on frozen features with one pooling: best validation accuracy.
     case probe(pooling: Pooling, accuracy: Double)
-    case epoch(epoch: Int, trainLoss: Double, validationLoss: Double, validationAccuracy: Double, best: Bool, seconds: Double)
+    case epoch(
+        epoch: Int, trainLoss: Double, validationLoss: Double, validationAccuracy: Double, best: Bool, seconds: Double)
     case saved(epoch: Int, directory: String)
     /// The base's features under way: `done` of `total` texts, `seconds` after they started.
     case features(done: Int, total: Int, seconds: Double)
@@ -152,10 +163,16 @@ public final class ClassifierTrainer {
         return model
     }()
 
-    public init(base: Checkpoint, labels: [String], train: [(text: String, label: Int)], validation: [(text: String, label: Int)],
-                options: ClassifierTrainingOptions, directory: String) throws {
+    public init(
+        base: Checkpoint, labels: [String], train: [(text: String, label: Int)],
+        validation: [(text: String, label: Int)],
+        options: ClassifierTrainingOptions, directory: String
+    ) throws {
         try options.validate()
-        guard labels.count >= 2 else { throw SwiftletError("the training data has one class only (\(labels.first ?? "none")); a classifier needs at least two.") }
+        guard labels.count >= 2 else {
+            throw SwiftletError(
+                "the training data has one class only (\(labels.first ?? "none")); a classifier needs at least two.")
+        }
         guard !validation.isEmpty else { throw SwiftletError("there are no validation examples.") }
         self.base = base
         self.labels = labels
@@ -201,7 +218,9 @@ public final class ClassifierTrainer {
         var plan = MemoryPlan.weights(c)
         plan.parts[0].name = "base weights"
         plan.parts.append(("feature pass", ScoringPass.bytes(c, rows: rowsPerPass, logits: false)))
-        plan.add("features", floats: train.count + validation.count, c.dim, options.pooling == nil ? Pooling.allCases.count : 1)
+        plan.add(
+            "features", floats: train.count + validation.count, c.dim,
+            options.pooling == nil ? Pooling.allCases.count : 1)
         guard options.mode != .head else { return plan }
         let lora = options.mode == .lora ? LoRAConfig(rank: options.loraRank).parameterCount(c) : nil
         var trained = MemoryPlan.training(c, rows: rowsPerPass, loraParameters: lora, logits: false)
@@ -213,27 +232,37 @@ public final class ClassifierTrainer {
 
     /// From labeled examples: the classes are the training examples' labels, sorted; a
     /// validation label the training data never has is refused.
-    public convenience init(base: Checkpoint, train: [LabeledExample], validation: [LabeledExample], options: ClassifierTrainingOptions,
-                            directory: String) throws {
+    public convenience init(
+        base: Checkpoint, train: [LabeledExample], validation: [LabeledExample], options: ClassifierTrainingOptions,
+        directory: String
+    ) throws {
         let labels = Array(Set(train.map(\.label))).sorted()
-        guard labels.count >= 2 else { throw SwiftletError("the training data has one class only (\(labels.first ?? "none")); a classifier needs at least two.") }
+        guard labels.count >= 2 else {
+            throw SwiftletError(
+                "the training data has one class only (\(labels.first ?? "none")); a classifier needs at least two.")
+        }
         let index = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
         if let unseen = validation.first(where: { index[$0.label] == nil }) {
-            throw SwiftletError("the validation label \(unseen.label) never occurs in the training data (\(labels.joined(separator: ", "))).")
+            throw SwiftletError(
+                "the validation label \(unseen.label) never occurs in the training data (\(labels.joined(separator: ", ")))."
+            )
         }
-        try self.init(base: base, labels: labels, train: train.map { ($0.text, index[$0.label]!) },
-                      validation: validation.map { ($0.text, index[$0.label]!) }, options: options, directory: directory)
+        try self.init(
+            base: base, labels: labels, train: train.map { ($0.text, index[$0.label]!) },
+            validation: validation.map { ($0.text, index[$0.label]!) }, options: options, directory: directory)
     }
 
     public func run(report: (ClassifierEvent) -> Void, shouldStop: () -> Bool = { false }) throws {
         guard !communicator.isRoot || Checkpoint.mayWrite(directory) else {
-            throw SwiftletError("\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
+            throw SwiftletError(
+                "\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
         }
         do {
             try checkRanksAgree()
             try trainAndSave(report: report, shouldStop: shouldStop)
         } catch let failure as CommunicationFailure {
-            let kept = savedEpoch.map { "the checkpoint of epoch \($0) in \(directory) is intact" } ?? "nothing was saved"
+            let kept =
+                savedEpoch.map { "the checkpoint of epoch \($0) in \(directory) is intact" } ?? "nothing was saved"
             throw SwiftletError("\(failure.message); \(kept).")
         }
     }
@@ -244,12 +273,17 @@ public final class ClassifierTrainer {
         let (trainFeatures, validationFeatures) = try {
             // The base's pass is let go before end-to-end training makes its own. Under MPI the
             // passes are dealt out among the ranks (progress: rank 0's share).
-            let extractor = FeatureExtractor(model: base.model, tokenizer: base.tokenizer, maxRows: rowsPerPass, context: context)
+            let extractor = FeatureExtractor(
+                model: base.model, tokenizer: base.tokenizer, maxRows: rowsPerPass, context: context)
             let clock = Stopwatch(), total = train.count + validation.count
-            let trainFeatures = try extractor.features(encoded: trainTokens, poolings: poolings, communicator: communicator) {
+            let trainFeatures = try extractor.features(
+                encoded: trainTokens, poolings: poolings, communicator: communicator
+            ) {
                 report(.features(done: $0, total: total, seconds: clock.seconds))
             }
-            let validationFeatures = try extractor.features(encoded: validationTokens, poolings: poolings, communicator: communicator) {
+            let validationFeatures = try extractor.features(
+                encoded: validationTokens, poolings: poolings, communicator: communicator
+            ) {
                 report(.features(done: self.train.count + $0, total: total, seconds: clock.seconds))
             }
             return (trainFeatures, validationFeatures)
@@ -259,8 +293,9 @@ public final class ClassifierTrainer {
         for pooling in poolings {
             let candidate = ClassifierHead(config: ClassifierConfig(labels: labels, pooling: pooling), dim: dim)
             candidate.initialize(seed: options.seed)
-            let accuracy = trainHeadOnFeatures(candidate, train: trainFeatures[pooling]!, validation: validationFeatures[pooling]!,
-                                               report: options.mode == .head ? report : { _ in }, shouldStop: shouldStop)
+            let accuracy = trainHeadOnFeatures(
+                candidate, train: trainFeatures[pooling]!, validation: validationFeatures[pooling]!,
+                report: options.mode == .head ? report : { _ in }, shouldStop: shouldStop)
             report(.probe(pooling: pooling, accuracy: accuracy))
             if accuracy > best?.accuracy ?? -1 { best = (candidate, accuracy) }
         }
@@ -275,12 +310,15 @@ public final class ClassifierTrainer {
     }
 
     /// Mini-batch AdamW on cached features; keeps the epoch with the best validation accuracy.
-    private func trainHeadOnFeatures(_ head: ClassifierHead, train features: [Float], validation: [Float],
-                                     report: (ClassifierEvent) -> Void, shouldStop: () -> Bool) -> Double {
+    private func trainHeadOnFeatures(
+        _ head: ClassifierHead, train features: [Float], validation: [Float],
+        report: (ClassifierEvent) -> Void, shouldStop: () -> Bool
+    ) -> Double {
         let dim = head.dim
         let gradients = FloatBuffer(count: head.parameters.count)
-        let step = OptimizerStep(groups: [headGroup(head, gradients: gradients, schedule: .constant(options.headLearningRate))],
-                                 gradientClip: 0)
+        let step = OptimizerStep(
+            groups: [headGroup(head, gradients: gradients, schedule: .constant(options.headLearningRate))],
+            gradientClip: 0)
         var rng = RandomGenerator(seed: options.seed ^ 0xFEA7)
         var order = Array(0..<train.count)
         let bestParameters = FloatBuffer(count: head.parameters.count)
@@ -294,14 +332,20 @@ public final class ClassifierTrainer {
             for start in stride(from: 0, to: order.count, by: options.batchSize) {
                 let indices = Array(order[start..<min(start + options.batchSize, order.count)])
                 var pooled = [Float](repeating: 0, count: indices.count * dim)
-                for (k, i) in indices.enumerated() { pooled.replaceSubrange(k * dim..<(k + 1) * dim, with: features[i * dim..<(i + 1) * dim]) }
+                for (k, i) in indices.enumerated() {
+                    pooled.replaceSubrange(k * dim..<(k + 1) * dim, with: features[i * dim..<(i + 1) * dim])
+                }
                 let labels = indices.map { train[$0].label }
-                trainLoss += step.take(microBatches: 1) { _, _ in
-                    pooled.withUnsafeBufferPointer {
-                        head.lossAndGradients($0.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer(labels),
-                                              gradients: gradients, dPooled: nil).loss
-                    }
-                }.loss
+                trainLoss +=
+                    step.take(microBatches: 1) { _, _ in
+                        pooled.withUnsafeBufferPointer {
+                            head.lossAndGradients(
+                                $0.baseAddress!, labels: labels, classWeights: classWeights,
+                                normalizer: normalizer(labels),
+                                gradients: gradients, dPooled: nil
+                            ).loss
+                        }
+                    }.loss
             }
             let (validationLoss, accuracy) = score(head, features: validation)
             let improved = accuracy > bestAccuracy
@@ -309,8 +353,10 @@ public final class ClassifierTrainer {
                 bestAccuracy = accuracy
                 bestParameters.copy(from: head.parameters)
             }
-            report(.epoch(epoch: epoch, trainLoss: trainLoss / Double(train.count), validationLoss: validationLoss,
-                          validationAccuracy: accuracy, best: improved, seconds: clock.seconds))
+            report(
+                .epoch(
+                    epoch: epoch, trainLoss: trainLoss / Double(train.count), validationLoss: validationLoss,
+                    validationAccuracy: accuracy, best: improved, seconds: clock.seconds))
             if patience.record(improved: improved) || shouldStop() { break }
         }
         head.parameters.copy(from: bestParameters)
@@ -318,9 +364,13 @@ public final class ClassifierTrainer {
     }
 
     /// The head's arena as an optimizer group (never clipped: only the model's gradients are).
-    private func headGroup(_ head: ClassifierHead, gradients: FloatBuffer, schedule: LearningRateSchedule) -> OptimizerStep.Group {
-        OptimizerStep.Group(parameters: head.parameters, gradients: gradients, optimizer: Optimizer(views: head.views, count: head.parameters.count),
-                            schedule: schedule, settings: Self.adamSettings, clipped: false)
+    private func headGroup(
+        _ head: ClassifierHead, gradients: FloatBuffer, schedule: LearningRateSchedule
+    ) -> OptimizerStep.Group {
+        OptimizerStep.Group(
+            parameters: head.parameters, gradients: gradients,
+            optimizer: Optimizer(views: head.views, count: head.parameters.count),
+            schedule: schedule, settings: Self.adamSettings, clipped: false)
     }
 
     /// Light weight decay: the classifier starts from trained weights.
@@ -337,7 +387,9 @@ public final class ClassifierTrainer {
 
     /// Mean loss and accuracy of `head` on pooled validation features.
     private func score(_ head: ClassifierHead, features: [Float]) -> (loss: Double, accuracy: Double) {
-        let probabilities = features.withUnsafeBufferPointer { head.probabilities($0.baseAddress!, count: validation.count) }
+        let probabilities = features.withUnsafeBufferPointer {
+            head.probabilities($0.baseAddress!, count: validation.count)
+        }
         var loss = 0.0, correct = 0
         for (p, example) in zip(probabilities, validation) {
             loss -= log(Double(max(p[example.label], 1e-30)))
@@ -356,26 +408,36 @@ public final class ClassifierTrainer {
             adapters = lora
         }
         // Features for validation come forward only; the training batches go through a pass with a backward.
-        let classifier = FeatureExtractor(model: model, tokenizer: base.tokenizer, maxRows: rowsPerPass, context: context, adapters: adapters)
-        let pass = TrainingPass(model: model, maxRows: classifier.pass.maxRows, precision: options.precision, adapters: adapters)
+        let classifier = FeatureExtractor(
+            model: model, tokenizer: base.tokenizer, maxRows: rowsPerPass, context: context, adapters: adapters)
+        let pass = TrainingPass(
+            model: model, maxRows: classifier.pass.maxRows, precision: options.precision, adapters: adapters)
         pass.trainsEmbedding = !options.freezeEmbedding
         let headGradients = FloatBuffer(count: head.parameters.count)
         let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
         // Linear decay to a tenth over the run, for the model and the head alike.
         func decaying(_ peak: Float, warmup: Int = 0) -> LearningRateSchedule {
-            LearningRateSchedule(peak: peak, floor: peak / 10, warmupSteps: warmup, totalSteps: max(options.epochs * stepsPerEpoch, 1), decay: .linear)
+            LearningRateSchedule(
+                peak: peak, floor: peak / 10, warmupSteps: warmup, totalSteps: max(options.epochs * stepsPerEpoch, 1),
+                decay: .linear)
         }
-        var modelGroup = OptimizerStep.Group.trained(by: pass, schedule: decaying(options.modelLearningRate, warmup: options.warmupSteps),
-                                                         settings: Self.adamSettings)
+        var modelGroup = OptimizerStep.Group.trained(
+            by: pass, schedule: decaying(options.modelLearningRate, warmup: options.warmupSteps),
+            settings: Self.adamSettings)
         if options.freezeEmbedding {
             let layout = model.layout
             modelGroup = OptimizerStep.Group(
                 parameters: model.parameters, gradients: pass.gradients,
-                optimizer: Optimizer(views: layout.views.filter { $0.offset != layout.embedding }, count: layout.totalCount, embedding: layout.embedding),
+                optimizer: Optimizer(
+                    views: layout.views.filter { $0.offset != layout.embedding }, count: layout.totalCount,
+                    embedding: layout.embedding),
                 schedule: modelGroup.schedule, settings: modelGroup.settings)
         }
-        let step = OptimizerStep(groups: [modelGroup, headGroup(head, gradients: headGradients, schedule: decaying(options.headLearningRate))],
-                                 gradientClip: 1, dropoutSeed: options.dropout > 0 ? options.seed : nil)
+        let step = OptimizerStep(
+            groups: [
+                modelGroup, headGroup(head, gradients: headGradients, schedule: decaying(options.headLearningRate)),
+            ],
+            gradientClip: 1, dropoutSeed: options.dropout > 0 ? options.seed : nil)
         var rng = RandomGenerator(seed: options.seed ^ 0xE2E)
         var order = Array(0..<train.count)
         let encoded = trainTokens
@@ -393,24 +455,34 @@ public final class ClassifierTrainer {
                 let communicationBefore = world.communicationSeconds
                 // This rank's share of the step's texts, in passes of at most the micro-batch and
                 // the pass's rows; the passes' gradients add up before the one optimizer step.
-                let plan = ClassifierStepPlan(lengths: indices.map { encoded[$0].count }, microBatchSize: options.microBatchSize ?? options.batchSize,
-                                              maxRows: pass.maxRows, ranks: world.size)
+                let plan = ClassifierStepPlan(
+                    lengths: indices.map { encoded[$0].count },
+                    microBatchSize: options.microBatchSize ?? options.batchSize,
+                    maxRows: pass.maxRows, ranks: world.size)
                 let passes = plan.passes[world.rank]
                 gradientSumSeconds = 0
                 gradientWaitSeconds = 0
-                let outcome = try step.take(microBatches: passes.count, firstMicroBatch: plan.firstPass(of: world.rank),
-                                            sumOverRanks: sumOverRanks) { i, dropoutSeed in
+                let outcome = try step.take(
+                    microBatches: passes.count, firstMicroBatch: plan.firstPass(of: world.rank),
+                    sumOverRanks: sumOverRanks
+                ) { i, dropoutSeed in
                     let range = passes[i]
                     let batch = FeatureExtractor.batch(range.map { encoded[indices[$0]] })
                     let labels = range.map { train[indices[$0]].label }
                     pass.forwardOnly(batch, dropoutSeed: dropoutSeed)
                     let loss = pooled.withUnsafeMutableBufferPointer { p in
                         dPooled.withUnsafeMutableBufferPointer { d in
-                            ClassifierHead.pool(pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling, into: p.baseAddress!)
-                            let loss = head.lossAndGradients(p.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer,
-                                                             gradients: headGradients, dPooled: d.baseAddress!).loss
-                            ClassifierHead.unpool(d.baseAddress!, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: head.config.pooling,
-                                                  into: pass.finalHiddenGradient)
+                            ClassifierHead.pool(
+                                pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim,
+                                pooling: head.config.pooling, into: p.baseAddress!)
+                            let loss = head.lossAndGradients(
+                                p.baseAddress!, labels: labels, classWeights: classWeights, normalizer: normalizer,
+                                gradients: headGradients, dPooled: d.baseAddress!
+                            ).loss
+                            ClassifierHead.unpool(
+                                d.baseAddress!, cumulativeLengths: batch.cumulativeLengths, dim: dim,
+                                pooling: head.config.pooling,
+                                into: pass.finalHiddenGradient)
                             return loss
                         }
                     }
@@ -422,28 +494,35 @@ public final class ClassifierTrainer {
                 trainLoss += loss[0]
                 var record = MetricRecord(step: step.count, kind: "train", loss: loss[0] / Double(normalizer))
                 record.learningRate = Double(outcome.learningRate)
-                let communication = world.isParallel
-                    ? StepCommunication(seconds: world.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
-                                        waitingSeconds: gradientWaitSeconds)
+                let communication =
+                    world.isParallel
+                    ? StepCommunication(
+                        seconds: world.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
+                        waitingSeconds: gradientWaitSeconds)
                     : nil
                 record.communicationSeconds = communication?.seconds
                 record.allReduceSeconds = communication?.allReduceSeconds
                 record.waitingSeconds = communication?.waitingSeconds
                 append(record)
-                report(.progress(epoch: epoch, done: done + 1, total: stepsPerEpoch, seconds: clock.seconds, loss: record.loss,
-                                 communication: communication))
+                report(
+                    .progress(
+                        epoch: epoch, done: done + 1, total: stepsPerEpoch, seconds: clock.seconds, loss: record.loss,
+                        communication: communication))
                 stop = try agreed(shouldStop())
                 if stop { break }
             }
-            let features = try classifier.features(encoded: validationTokens, poolings: [head.config.pooling],
-                                                   communicator: world)[head.config.pooling]!
+            let features = try classifier.features(
+                encoded: validationTokens, poolings: [head.config.pooling],
+                communicator: world)[head.config.pooling]!
             let (validationLoss, accuracy) = score(head, features: features)
             let improved = accuracy > bestAccuracy
             var record = MetricRecord(step: step.count, kind: "eval", loss: validationLoss)
             record.accuracy = accuracy
             append(record)
-            report(.epoch(epoch: epoch, trainLoss: trainLoss / Double(train.count), validationLoss: validationLoss,
-                          validationAccuracy: accuracy, best: improved, seconds: clock.seconds))
+            report(
+                .epoch(
+                    epoch: epoch, trainLoss: trainLoss / Double(train.count), validationLoss: validationLoss,
+                    validationAccuracy: accuracy, best: improved, seconds: clock.seconds))
             if improved {
                 bestAccuracy = accuracy
                 try save(epoch: epoch)
@@ -465,13 +544,16 @@ public final class ClassifierTrainer {
             return
         }
         var config = base.config
-        config.training["classifier"] = "\(options.mode.rawValue), \(head.config.pooling.rawValue) pooling, \(labels.count) classes"
+        config.training["classifier"] =
+            "\(options.mode.rawValue), \(head.config.pooling.rawValue) pooling, \(labels.count) classes"
         config.training["classifierValidationAccuracy"] = String(bestAccuracy)
         config.training["classifierEpoch"] = String(epoch)
         config.training["finetunedFrom"] = base.directory
-        try CheckpointStore.write(CheckpointContents(config: config, model: model, tokenizer: base.tokenizer, adapters: adapters, classifier: head,
-                                                     metrics: records.isEmpty ? nil : (records, "\(directory.lastComponent) — classifier, epoch \(epoch)")),
-                                  to: directory)
+        try CheckpointStore.write(
+            CheckpointContents(
+                config: config, model: model, tokenizer: base.tokenizer, adapters: adapters, classifier: head,
+                metrics: records.isEmpty ? nil : (records, "\(directory.lastComponent) — classifier, epoch \(epoch)")),
+            to: directory)
         savedEpoch = epoch
     }
 }

@@ -70,7 +70,9 @@ public enum Evaluator {
     }
 
     /// Scores the windows in packed passes of up to the pass's rows.
-    public static func evaluate(pass: some BatchScoring, tokenizer: Tokenizer, windows: [TokenWindow]) -> EvaluationResult {
+    public static func evaluate(
+        pass: some BatchScoring, tokenizer: Tokenizer, windows: [TokenWindow]
+    ) -> EvaluationResult {
         var lossSum: Double = 0, tokens = 0, bytes = 0
         var batch = Batch(windows: [])
         func flush() {
@@ -92,7 +94,8 @@ public enum Evaluator {
     public static func combine(_ results: [EvaluationResult]) -> EvaluationResult {
         let tokens = results.reduce(0) { $0 + $1.tokens }
         let lossSum = results.reduce(0.0) { $0 + $1.loss * Double($1.tokens) }
-        return EvaluationResult(loss: tokens > 0 ? lossSum / Double(tokens) : .nan, tokens: tokens,
-                                bytes: results.reduce(0) { $0 + $1.bytes })
+        return EvaluationResult(
+            loss: tokens > 0 ? lossSum / Double(tokens) : .nan, tokens: tokens,
+            bytes: results.reduce(0) { $0 + $1.bytes })
     }
 }

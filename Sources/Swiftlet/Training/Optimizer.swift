@@ -19,14 +19,17 @@ public final class Optimizer {
     }
 
     /// One update; `step` counts from 1.
-    public func step(parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float, step: Int,
-                     settings: AdamWSettings, decayEmbeddings: Bool) {
+    public func step(
+        parameters: FloatBuffer, gradients: FloatBuffer, learningRate: Float, step: Int,
+        settings: AdamWSettings, decayEmbeddings: Bool
+    ) {
         for view in views {
             let decays = view.isDecayed || (decayEmbeddings && view.offset == embedding)
-            AdamW.update(parameters: parameters.pointer + view.offset, gradients: gradients.pointer + view.offset,
-                         m: firstMoment.pointer + view.offset, v: secondMoment.pointer + view.offset, count: view.count,
-                         learningRate: learningRate, weightDecay: decays ? settings.weightDecay : 0,
-                         step: step, settings: settings)
+            AdamW.update(
+                parameters: parameters.pointer + view.offset, gradients: gradients.pointer + view.offset,
+                m: firstMoment.pointer + view.offset, v: secondMoment.pointer + view.offset, count: view.count,
+                learningRate: learningRate, weightDecay: decays ? settings.weightDecay : 0,
+                step: step, settings: settings)
         }
     }
 }

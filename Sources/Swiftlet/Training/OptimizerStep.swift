@@ -23,8 +23,10 @@ public final class OptimizerStep {
         /// Whether the group's gradients count towards (and are scaled by) the norm clip.
         public var clipped: Bool
 
-        public init(parameters: FloatBuffer, gradients: FloatBuffer, optimizer: Optimizer, schedule: LearningRateSchedule,
-                    settings: AdamWSettings = AdamWSettings(), decayEmbeddings: Bool = false, clipped: Bool = true) {
+        public init(
+            parameters: FloatBuffer, gradients: FloatBuffer, optimizer: Optimizer, schedule: LearningRateSchedule,
+            settings: AdamWSettings = AdamWSettings(), decayEmbeddings: Bool = false, clipped: Bool = true
+        ) {
             precondition(parameters.count == gradients.count && gradients.count == optimizer.firstMoment.count)
             self.parameters = parameters
             self.gradients = gradients
@@ -36,15 +38,20 @@ public final class OptimizerStep {
         }
 
         /// What a training pass trains: the LoRA adapters when it has them, else every weight.
-        public static func trained(by pass: TrainingPass, schedule: LearningRateSchedule, settings: AdamWSettings = AdamWSettings(),
-                                   decayEmbeddings: Bool = false) -> Group {
+        public static func trained(
+            by pass: TrainingPass, schedule: LearningRateSchedule, settings: AdamWSettings = AdamWSettings(),
+            decayEmbeddings: Bool = false
+        ) -> Group {
             if let adapters = pass.adapters, let gradients = pass.adapterGradients {
-                return Group(parameters: adapters.parameters, gradients: gradients,
-                             optimizer: Optimizer(views: adapters.views, count: adapters.parameters.count), schedule: schedule,
-                             settings: settings, decayEmbeddings: decayEmbeddings)
+                return Group(
+                    parameters: adapters.parameters, gradients: gradients,
+                    optimizer: Optimizer(views: adapters.views, count: adapters.parameters.count), schedule: schedule,
+                    settings: settings, decayEmbeddings: decayEmbeddings)
             }
-            return Group(parameters: pass.model.parameters, gradients: pass.gradients, optimizer: Optimizer(layout: pass.model.layout),
-                         schedule: schedule, settings: settings, decayEmbeddings: decayEmbeddings)
+            return Group(
+                parameters: pass.model.parameters, gradients: pass.gradients,
+                optimizer: Optimizer(layout: pass.model.layout),
+                schedule: schedule, settings: settings, decayEmbeddings: decayEmbeddings)
         }
     }
 
@@ -91,12 +98,15 @@ public final class OptimizerStep {
     }
 
     /// The step of one rank of a data-parallel run; see `take(microBatches:accumulate:)`.
-    public func take(microBatches: Int, firstMicroBatch: Int, sumOverRanks: (FloatBuffer) throws -> Void,
-                     accumulate: (_ microBatch: Int, _ dropoutSeed: UInt64?) -> Double) rethrows -> Outcome {
+    public func take(
+        microBatches: Int, firstMicroBatch: Int, sumOverRanks: (FloatBuffer) throws -> Void,
+        accumulate: (_ microBatch: Int, _ dropoutSeed: UInt64?) -> Double
+    ) rethrows -> Outcome {
         for group in groups { group.gradients.zero() }
         var loss = 0.0
         for i in 0..<microBatches {
-            loss += accumulate(i, dropoutSeed.map { Self.dropoutSeed(run: $0, step: count, microBatch: firstMicroBatch + i) })
+            loss += accumulate(
+                i, dropoutSeed.map { Self.dropoutSeed(run: $0, step: count, microBatch: firstMicroBatch + i) })
         }
         for group in groups { try sumOverRanks(group.gradients) }
         let norm = clip()
@@ -104,8 +114,9 @@ public final class OptimizerStep {
         guard norm.isFinite else { return Outcome(loss: loss, gradientNorm: norm, learningRate: rates.first ?? 0) }
         count += 1
         for (group, rate) in zip(groups, rates) {
-            group.optimizer.step(parameters: group.parameters, gradients: group.gradients, learningRate: rate, step: count,
-                                 settings: group.settings, decayEmbeddings: group.decayEmbeddings)
+            group.optimizer.step(
+                parameters: group.parameters, gradients: group.gradients, learningRate: rate, step: count,
+                settings: group.settings, decayEmbeddings: group.decayEmbeddings)
         }
         return Outcome(loss: loss, gradientNorm: norm, learningRate: rates.first ?? 0)
     }
@@ -114,7 +125,8 @@ public final class OptimizerStep {
     /// returns the norm before.
     private func clip() -> Double {
         let clipped = groups.filter(\.clipped)
-        let norm = clipped.reduce(0) { $0 + AdamW.sumOfSquares($1.gradients.pointer, count: $1.gradients.count) }.squareRoot()
+        let norm = clipped.reduce(0) { $0 + AdamW.sumOfSquares($1.gradients.pointer, count: $1.gradients.count) }
+            .squareRoot()
         if gradientClip > 0, norm > Double(gradientClip) {
             let scale = Float(Double(gradientClip) / norm)
             for group in clipped {
@@ -128,7 +140,8 @@ public final class OptimizerStep {
     /// One independent dropout stream per (run seed, step, micro-batch).
     public static func dropoutSeed(run seed: UInt64, step: Int, microBatch: Int) -> UInt64 {
         var mix = seed ^ 0xD809_0A7
-        return RandomGenerator.splitMix(&mix) ^ RandomGenerator.splitMix(&mix) &* UInt64(step + 1) ^ UInt64(microBatch) &* 0x9E37_79B9_7F4A_7C15
+        return RandomGenerator.splitMix(&mix) ^ RandomGenerator.splitMix(&mix) &* UInt64(step + 1) ^ UInt64(microBatch)
+            &* 0x9E37_79B9_7F4A_7C15
     }
 }
 

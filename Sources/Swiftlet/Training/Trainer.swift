@@ -8,8 +8,9 @@ import Foundation
 /// line and messages (the library prints nothing).
 public enum TrainingEvent: Sendable {
     /// `communication`: the step's time in collectives (nil for one process alone).
-    case step(step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
-              trainingSeconds: Double, etaSeconds: Double?, communication: StepCommunication? = nil)
+    case step(
+        step: Int, totalSteps: Int?, loss: Double, learningRate: Float, tokensPerSecond: Double,
+        trainingSeconds: Double, etaSeconds: Double?, communication: StepCommunication? = nil)
     /// `perCorpus` lists each validation corpus when there are several; `result` combines them.
     case evaluation(step: Int, result: EvaluationResult, perCorpus: [CorpusEvaluation])
     case saved(step: Int, directory: String)
@@ -74,16 +75,22 @@ public final class Trainer {
     public var communicator: Communicator = SingleProcess()
 
     /// A new run from freshly initialised weights.
-    public convenience init(model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
-                            training: [WeightedCorpus], validation: [ValidationSet], directory: String) throws {
+    public convenience init(
+        model: Transformer, tokenizer: Tokenizer, preset: String, options: TrainingOptions,
+        training: [WeightedCorpus], validation: [ValidationSet], directory: String
+    ) throws {
         try options.validate()
         model.initialize(seed: options.seed)
-        try self.init(model: model, tokenizer: tokenizer, state: TrainerState(options: options, preset: preset),
-                      training: training, validation: validation, directory: directory)
+        try self.init(
+            model: model, tokenizer: tokenizer, state: TrainerState(options: options, preset: preset),
+            training: training, validation: validation, directory: directory)
     }
 
-    init(model: Transformer, tokenizer: Tokenizer, state: TrainerState, training: [WeightedCorpus], validation: [ValidationSet],
-         directory: String) throws {
+    init(
+        model: Transformer, tokenizer: Tokenizer, state: TrainerState, training: [WeightedCorpus],
+        validation: [ValidationSet],
+        directory: String
+    ) throws {
         let context = state.options.context(for: model.config)
         self.model = model
         self.tokenizer = tokenizer
@@ -91,51 +98,69 @@ public final class Trainer {
         self.directory = directory
         packer = try BatchPacker(corpora: training, context: context, seed: state.options.seed, position: state.data)
         self.state.data = packer.position
-        self.validation = validation.map { ($0.name, Evaluator.windows(of: $0.documents, context: context, maxTokens: state.options.evalTokens)) }
-            .filter { !$0.windows.isEmpty }
+        self.validation = validation.map {
+            ($0.name, Evaluator.windows(of: $0.documents, context: context, maxTokens: state.options.evalTokens))
+        }
+        .filter { !$0.windows.isEmpty }
         if state.options.keepBest, self.validation.isEmpty {
-            throw SwiftletError("the validation text is too short to measure anything, and keeping the best weights needs it.")
+            throw SwiftletError(
+                "the validation text is too short to measure anything, and keeping the best weights needs it.")
         }
         // A pass holds one micro-batch, and at least one whole evaluation window.
         let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
-        memory = MemoryPlan.training(model.config, rows: max(microRows, context),
-                                     loraParameters: state.options.lora.map { $0.parameterCount(model.config) })
+        memory = MemoryPlan.training(
+            model.config, rows: max(microRows, context),
+            loraParameters: state.options.lora.map { $0.parameterCount(model.config) })
         try memory.check("this training run")
         adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
         adapters?.initialize(seed: state.options.seed)
-        pass = TrainingPass(model: model, maxRows: max(microRows, context), precision: state.options.precision, adapters: adapters)
+        pass = TrainingPass(
+            model: model, maxRows: max(microRows, context), precision: state.options.precision, adapters: adapters)
         let options = state.options
-        let schedule = LearningRateSchedule(peak: options.learningRate, floor: options.finalLearningRate, warmupSteps: state.warmupSteps,
-                                            totalSteps: state.totalSteps ?? Int.max)
-        optimizerStep = OptimizerStep(groups: [.trained(by: pass, schedule: schedule, settings: options.adam, decayEmbeddings: options.decayEmbeddings)],
-                                      gradientClip: options.gradientClip, stepsTaken: state.step,
-                                      dropoutSeed: model.config.dropout > 0 ? options.seed : nil)
+        let schedule = LearningRateSchedule(
+            peak: options.learningRate, floor: options.finalLearningRate, warmupSteps: state.warmupSteps,
+            totalSteps: state.totalSteps ?? Int.max)
+        optimizerStep = OptimizerStep(
+            groups: [
+                .trained(by: pass, schedule: schedule, settings: options.adam, decayEmbeddings: options.decayEmbeddings)
+            ],
+            gradientClip: options.gradientClip, stepsTaken: state.step,
+            dropoutSeed: model.config.dropout > 0 ? options.seed : nil)
         patience = EarlyStopping(patience: options.patience)
     }
 
     /// Fine-tuning: training continues from the checkpoint's weights with a new run's options
     /// (fresh optimizer moments, schedule and data order).
-    public convenience init(finetuning checkpoint: Checkpoint, options: TrainingOptions, training: [WeightedCorpus],
-                            validation: [ValidationSet], directory: String) throws {
+    public convenience init(
+        finetuning checkpoint: Checkpoint, options: TrainingOptions, training: [WeightedCorpus],
+        validation: [ValidationSet], directory: String
+    ) throws {
         try options.validate()
         let preset = checkpoint.config.training["preset"] ?? "custom"
-        try self.init(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: TrainerState(options: options, preset: preset),
-                      training: training, validation: validation, directory: directory)
+        try self.init(
+            model: checkpoint.model, tokenizer: checkpoint.tokenizer,
+            state: TrainerState(options: options, preset: preset),
+            training: training, validation: validation, directory: directory)
         chatTemplate = checkpoint.config.chat
     }
 
     /// Continues the run saved in `directory` exactly where it stopped.
-    public static func resume(directory: String, training: [WeightedCorpus], validation: [ValidationSet]) throws -> Trainer {
+    public static func resume(
+        directory: String, training: [WeightedCorpus], validation: [ValidationSet]
+    ) throws -> Trainer {
         try resume(from: Checkpoint.load(directory), directory: directory, training: training, validation: validation)
     }
 
     /// Continues the run of an already loaded checkpoint; saves go to `directory`.
-    public static func resume(from checkpoint: Checkpoint, directory: String, training: [WeightedCorpus],
-                              validation: [ValidationSet]) throws -> Trainer {
+    public static func resume(
+        from checkpoint: Checkpoint, directory: String, training: [WeightedCorpus],
+        validation: [ValidationSet]
+    ) throws -> Trainer {
         let dir = checkpoint.directory
         let state = try CheckpointStore.trainerState(in: dir, directory: directory)
-        let trainer = try Trainer(model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
-                                  training: training, validation: validation, directory: directory)
+        let trainer = try Trainer(
+            model: checkpoint.model, tokenizer: checkpoint.tokenizer, state: state,
+            training: training, validation: validation, directory: directory)
         trainer.chatTemplate = checkpoint.config.chat
         trainer.resumedFrom = dir
         try CheckpointStore.readMoments(in: dir, into: trainer.optimizer)
@@ -161,8 +186,10 @@ public final class Trainer {
     /// A `--resume` may repeat what shaped the saved run, but not change it: each argument is what
     /// the command line gave (nil: not given); the document separator and corpus weights always
     /// count, since the data is read again.
-    public func checkUnchanged(preset: String?, contextLength: Int?, kvHeads: Int?, vocabSize: Int?, learningRate: Float?,
-                               precision: Precision?, batchTokens: Int?, documentSeparator: String?, corpusWeights: [Double]?) throws {
+    public func checkUnchanged(
+        preset: String?, contextLength: Int?, kvHeads: Int?, vocabSize: Int?, learningRate: Float?,
+        precision: Precision?, batchTokens: Int?, documentSeparator: String?, corpusWeights: [Double]?
+    ) throws {
         let saved = state.options, shape = model.config
         var changed: [String] = []
         if let learningRate, learningRate != saved.learningRate { changed.append("--lr") }
@@ -175,7 +202,9 @@ public final class Trainer {
         if documentSeparator != saved.documentSeparator { changed.append("--doc-separator") }
         if corpusWeights != saved.corpusWeights { changed.append("the --data weights") }
         guard changed.isEmpty else {
-            throw SwiftletError("--resume continues the saved run with its own settings, but \(changed.joined(separator: ", ")) differ from them; only --steps (a new total) may change.")
+            throw SwiftletError(
+                "--resume continues the saved run with its own settings, but \(changed.joined(separator: ", ")) differ from them; only --steps (a new total) may change."
+            )
         }
     }
 
@@ -185,7 +214,8 @@ public final class Trainer {
     public func run(report: (TrainingEvent) -> Void, shouldStop: () -> Bool) throws -> TrainingOutcome {
         let options = state.options
         guard !communicator.isRoot || Checkpoint.mayWrite(directory) else {
-            throw SwiftletError("\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
+            throw SwiftletError(
+                "\(directory) holds files that are not a Swiftlet checkpoint; choose a new or empty --out.")
         }
         do {
             try checkRanksAgree()
@@ -208,7 +238,9 @@ public final class Trainer {
             try saveLatest(report: report)
             return .finished
         } catch let failure as CommunicationFailure {
-            let kept = savedStep.map { "the checkpoint of step \($0) in \(directory) is intact; continue with --resume" } ?? "nothing was saved"
+            let kept =
+                savedStep.map { "the checkpoint of step \($0) in \(directory) is intact; continue with --resume" }
+                ?? "nothing was saved"
             throw SwiftletError("\(failure.message) at step \(state.step + 1); \(kept).")
         }
     }
@@ -226,14 +258,17 @@ public final class Trainer {
     private func checkRanksAgree() throws {
         guard communicator.isParallel else { return }
         guard state.options.batchTokens >= communicator.size else {
-            throw SwiftletError("--batch-tokens (\(state.options.batchTokens)) must be at least the number of ranks (\(communicator.size)).")
+            throw SwiftletError(
+                "--batch-tokens (\(state.options.batchTokens)) must be at least the number of ranks (\(communicator.size))."
+            )
         }
         try communicator.refuseUnlessRanksAgree(on: fingerprints())
     }
 
     /// What every rank must hold alike, each part digested on its own so a refusal can name it.
     func fingerprints() -> [(String, RunFingerprint)] {
-        var settings = RunFingerprint(), data = RunFingerprint(), tokenizerPrint = RunFingerprint(), weights = RunFingerprint()
+        var settings = RunFingerprint(), data = RunFingerprint(), tokenizerPrint = RunFingerprint(),
+            weights = RunFingerprint()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var shared = state
@@ -255,8 +290,11 @@ public final class Trainer {
         weights.add(optimizer.firstMoment)
         weights.add(optimizer.secondMoment)
         if let adapters { weights.add(adapters.parameters) }
-        return [("settings (options and model shape)", settings), ("tokenizer", tokenizerPrint), ("training or validation text", data),
-                ("weights or optimizer state", weights)]
+        return [
+            ("settings (options and model shape)", settings), ("tokenizer", tokenizerPrint),
+            ("training or validation text", data),
+            ("weights or optimizer state", weights),
+        ]
     }
 
     /// One timed optimizer step, recorded and reported; a blown-up loss or gradient stops the run.
@@ -265,7 +303,10 @@ public final class Trainer {
         let communicationBefore = communicator.communicationSeconds
         let (loss, learningRate) = try trainStep()
         guard loss.isFinite, loss <= explodingLoss else {
-            throw diverged(loss.isFinite ? "the loss exploded to \(Format.fixed(loss, 1)) nats/token" : "the loss or gradient is not a number")
+            throw diverged(
+                loss.isFinite
+                    ? "the loss exploded to \(Format.fixed(loss, 1)) nats/token"
+                    : "the loss or gradient is not a number")
         }
         let seconds = try agreedSeconds(clock.seconds)
         state.trainingSeconds += seconds
@@ -276,18 +317,22 @@ public final class Trainer {
         record.learningRate = Double(learningRate)
         record.tokensPerSecond = tokensPerSecond
         record.trainingSeconds = state.trainingSeconds
-        let communication = communicator.isParallel
-            ? StepCommunication(seconds: communicator.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
-                                waitingSeconds: gradientWaitSeconds)
+        let communication =
+            communicator.isParallel
+            ? StepCommunication(
+                seconds: communicator.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
+                waitingSeconds: gradientWaitSeconds)
             : nil
         record.communicationSeconds = communication?.seconds
         record.allReduceSeconds = communication?.allReduceSeconds
         record.waitingSeconds = communication?.waitingSeconds
         records.append(record)
         appendMetric(record)
-        report(.step(step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
-                     tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta(),
-                     communication: communication))
+        report(
+            .step(
+                step: state.step, totalSteps: state.totalSteps, loss: loss, learningRate: learningRate,
+                tokensPerSecond: tokensPerSecond, trainingSeconds: state.trainingSeconds, etaSeconds: eta(),
+                communication: communication))
     }
 
     /// The slowest rank's time for the step, the same on every rank: a timed run's ranks must
@@ -331,7 +376,9 @@ public final class Trainer {
     private func diverged(_ what: String) -> Error {
         if !communicator.isRoot { return ReportedByRankZero() }
         let kept = savedStep.map { "the checkpoint of step \($0) in \(directory) is intact" } ?? "nothing was saved"
-        return SwiftletError("training diverged at step \(state.step) (\(what)); \(kept) — try a lower --lr\(savedStep == nil ? "" : ", or --resume from the checkpoint").")
+        return SwiftletError(
+            "training diverged at step \(state.step) (\(what)); \(kept) — try a lower --lr\(savedStep == nil ? "" : ", or --resume from the checkpoint")."
+        )
     }
 
     /// Live metrics go into the saved checkpoint's metrics.jsonl (the next save rewrites it whole).
@@ -350,7 +397,8 @@ public final class Trainer {
     /// refined every 10 steps during the first third of the run (the first step, which pays
     /// one-time set-up costs, is left out). It is saved, so a resumed run keeps it.
     private func estimateTotalStepsIfTimed() {
-        guard let budget = state.options.timeBudget, state.options.steps == nil, state.step >= 10, state.step % 10 == 0 else { return }
+        guard let budget = state.options.timeBudget, state.options.steps == nil, state.step >= 10, state.step % 10 == 0
+        else { return }
         if let total = state.totalSteps, state.step * 3 > total { return }
         let perStep = (state.trainingSeconds - firstStepSeconds) / Double(state.step - 1)
         state.totalSteps = max(state.step + 1, Int(budget / perStep))
@@ -379,8 +427,10 @@ public final class Trainer {
         let world = communicator
         gradientSumSeconds = 0
         gradientWaitSeconds = 0
-        let outcome = try optimizerStep.take(microBatches: batches.count, firstMicroBatch: plan.firstMicroBatch(of: world.rank),
-                                             sumOverRanks: sumOverRanks) { i, dropoutSeed in
+        let outcome = try optimizerStep.take(
+            microBatches: batches.count, firstMicroBatch: plan.firstMicroBatch(of: world.rank),
+            sumOverRanks: sumOverRanks
+        ) { i, dropoutSeed in
             pass.forwardBackward(batches[i], gradientTokens: targets, dropoutSeed: dropoutSeed)
         }
         var loss = [outcome.loss]
@@ -409,12 +459,16 @@ public final class Trainer {
     public func evaluate(report: (TrainingEvent) -> Void = { _ in }) throws -> EvaluationResult? {
         guard !validation.isEmpty else { return nil }
         let perCorpus = try validation.map {
-            CorpusEvaluation(name: $0.name, result: try Evaluator.evaluate(pass: pass, tokenizer: tokenizer, windows: $0.windows,
-                                                                           communicator: communicator))
+            CorpusEvaluation(
+                name: $0.name,
+                result: try Evaluator.evaluate(
+                    pass: pass, tokenizer: tokenizer, windows: $0.windows,
+                    communicator: communicator))
         }
         let result = Evaluator.combine(perCorpus.map(\.result))
         records.removeAll { $0.kind == "eval" && $0.step == state.step }
-        for (evaluation, corpus) in [(result, nil as String?)] + perCorpus.map({ ($0.result, $0.name) }) where corpus == nil || perCorpus.count > 1 {
+        for (evaluation, corpus) in [(result, nil as String?)] + perCorpus.map({ ($0.result, $0.name) })
+        where corpus == nil || perCorpus.count > 1 {
             var record = MetricRecord(step: state.step, kind: "eval", loss: evaluation.loss)
             record.corpus = corpus
             record.perplexity = evaluation.perplexity
@@ -435,18 +489,24 @@ public final class Trainer {
             savedStep = state.step
             return
         }
-        var summary = ["preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
-                       "trainingSeconds": String(Int(state.trainingSeconds.rounded()))].merging(provenance) { $1 }
+        var summary = [
+            "preset": state.preset, "steps": String(state.step), "tokens": String(state.tokensSeen),
+            "trainingSeconds": String(Int(state.trainingSeconds.rounded())),
+        ].merging(provenance) { $1 }
         if let lastEval = records.last(where: { $0.kind == "eval" && $0.corpus == nil }) {
             summary["validationLoss"] = String(lastEval.loss)
             summary["validationBitsPerByte"] = lastEval.bitsPerByte.map { String($0) }
         }
-        let config = CheckpointConfig(model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary, chat: chatTemplate)
-        let run = TrainingSnapshot(state: state, optimizer: optimizer, records: records,
-                                   title: "\(directory.lastComponent) — \(state.preset), step \(state.step)")
-        try CheckpointStore.write(CheckpointContents(config: config, model: model, tokenizer: tokenizer, adapters: adapters,
-                                                     mergeAdapters: state.options.mergeAdapters, training: run),
-                                  to: directory, supersedes: resumedFrom)
+        let config = CheckpointConfig(
+            model: model.config, tokenizer: TokenizerFacts(tokenizer), training: summary, chat: chatTemplate)
+        let run = TrainingSnapshot(
+            state: state, optimizer: optimizer, records: records,
+            title: "\(directory.lastComponent) — \(state.preset), step \(state.step)")
+        try CheckpointStore.write(
+            CheckpointContents(
+                config: config, model: model, tokenizer: tokenizer, adapters: adapters,
+                mergeAdapters: state.options.mergeAdapters, training: run),
+            to: directory, supersedes: resumedFrom)
         savedStep = state.step
     }
 }

@@ -21,9 +21,15 @@ public struct TrainerState: Codable, Sendable {
         guard (0...limit).contains(step), (0...limit).contains(warmupSteps), tokensSeen >= 0 else {
             throw SwiftletError("its step counts are out of range.")
         }
-        if let totalSteps, !(1...limit).contains(totalSteps) { throw SwiftletError("its total step count is out of range.") }
-        guard trainingSeconds.isFinite, trainingSeconds >= 0 else { throw SwiftletError("its training time is not a valid duration.") }
-        if let bestValidationLoss, !bestValidationLoss.isFinite { throw SwiftletError("its best validation loss is not a number.") }
+        if let totalSteps, !(1...limit).contains(totalSteps) {
+            throw SwiftletError("its total step count is out of range.")
+        }
+        guard trainingSeconds.isFinite, trainingSeconds >= 0 else {
+            throw SwiftletError("its training time is not a valid duration.")
+        }
+        if let bestValidationLoss, !bestValidationLoss.isFinite {
+            throw SwiftletError("its best validation loss is not a number.")
+        }
         if let data, data.random.state.count != 4 { throw SwiftletError("its random generator state is damaged.") }
         if let ranks, !(1...(1 << 24)).contains(ranks) { throw SwiftletError("its number of ranks is out of range.") }
     }

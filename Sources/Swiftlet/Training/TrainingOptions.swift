@@ -41,7 +41,9 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
     public var trainingContext: Int? = nil
 
     /// The training window for a model of this shape.
-    public func context(for config: ModelConfig) -> Int { min(trainingContext ?? config.contextLength, config.contextLength) }
+    public func context(for config: ModelConfig) -> Int {
+        min(trainingContext ?? config.contextLength, config.contextLength)
+    }
 
     public init() {}
 
@@ -79,22 +81,40 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
         if let steps, steps <= 0 { throw SwiftletError("--steps must be positive.") }
         if let trainingContext, trainingContext < 2 { throw SwiftletError("--context must be at least 2 tokens.") }
         if let timeBudget, timeBudget <= 0 { throw SwiftletError("--time must be positive.") }
-        guard learningRate.isFinite, learningRate > 0, learningRate < 10 else { throw SwiftletError("--lr must be a positive number below 10.") }
+        guard learningRate.isFinite, learningRate > 0, learningRate < 10 else {
+            throw SwiftletError("--lr must be a positive number below 10.")
+        }
         if let minLearningRate, !(minLearningRate.isFinite && minLearningRate >= 0 && minLearningRate <= learningRate) {
             throw SwiftletError("--min-lr must be between 0 and --lr (\(learningRate)).")
         }
-        guard batchTokens > 0, batchTokens <= 1 << 24 else { throw SwiftletError("--batch-tokens must be between 1 and 16,777,216.") }
+        guard batchTokens > 0, batchTokens <= 1 << 24 else {
+            throw SwiftletError("--batch-tokens must be between 1 and 16,777,216.")
+        }
         if let timeBudget, timeBudget > 1e8 { throw SwiftletError("--time is longer than Swiftlet can plan for.") }
         if let steps, steps > 1 << 40 { throw SwiftletError("--steps is larger than Swiftlet can plan for.") }
-        guard microBatchTokens > 0, microBatchTokens <= 1 << 20 else { throw SwiftletError("--micro-batch-tokens must be between 1 and 1,048,576.") }
-        guard gradientClip.isFinite, gradientClip >= 0 else { throw SwiftletError("--grad-clip must be a number, 0 or more.") }
-        guard adam.weightDecay.isFinite, adam.weightDecay >= 0, adam.weightDecay < 10 else { throw SwiftletError("--weight-decay must be between 0 and 10.") }
-        guard evalTokens > 0, evalTokens <= 1 << 32 else { throw SwiftletError("--eval-tokens must be between 1 and 4,294,967,296.") }
-        if let warmupSteps, warmupSteps > 1 << 40 { throw SwiftletError("--warmup is larger than Swiftlet can plan for.") }
+        guard microBatchTokens > 0, microBatchTokens <= 1 << 20 else {
+            throw SwiftletError("--micro-batch-tokens must be between 1 and 1,048,576.")
+        }
+        guard gradientClip.isFinite, gradientClip >= 0 else {
+            throw SwiftletError("--grad-clip must be a number, 0 or more.")
+        }
+        guard adam.weightDecay.isFinite, adam.weightDecay >= 0, adam.weightDecay < 10 else {
+            throw SwiftletError("--weight-decay must be between 0 and 10.")
+        }
+        guard evalTokens > 0, evalTokens <= 1 << 32 else {
+            throw SwiftletError("--eval-tokens must be between 1 and 4,294,967,296.")
+        }
+        if let warmupSteps, warmupSteps > 1 << 40 {
+            throw SwiftletError("--warmup is larger than Swiftlet can plan for.")
+        }
         try lora?.validate()
         if let patience, patience <= 0 { throw SwiftletError("--patience must be positive.") }
-        guard evalInterval > 0, evalInterval <= 1 << 40 else { throw SwiftletError("--eval-interval must be positive.") }
-        guard saveInterval > 0, saveInterval <= 1 << 40 else { throw SwiftletError("--save-interval must be positive.") }
+        guard evalInterval > 0, evalInterval <= 1 << 40 else {
+            throw SwiftletError("--eval-interval must be positive.")
+        }
+        guard saveInterval > 0, saveInterval <= 1 << 40 else {
+            throw SwiftletError("--save-interval must be positive.")
+        }
         if let corpusWeights, !corpusWeights.allSatisfy({ $0 > 0 && $0.isFinite }) {
             throw SwiftletError("corpus weights must be positive numbers.")
         }

@@ -32,7 +32,9 @@ public enum FileIO {
         defer { close(fd) }
         let regular = (info.st_mode & S_IFMT) == S_IFREG
         if regular, Int(info.st_size) > limit {
-            throw SwiftletError("\(path) is \(Format.bytes(Int(info.st_size))), more than the \(Format.bytes(limit)) this file may hold.")
+            throw SwiftletError(
+                "\(path) is \(Format.bytes(Int(info.st_size))), more than the \(Format.bytes(limit)) this file may hold."
+            )
         }
         var bytes = [UInt8]()
         bytes.reserveCapacity(regular ? Int(info.st_size) : 1 << 16)
@@ -40,7 +42,9 @@ public enum FileIO {
         while true {
             let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
             if n < 0, errno == EINTR { continue }
-            guard n >= 0 else { throw SwiftletError("\(path) could not be read (\(String(cString: strerror(errno)))).") }
+            guard n >= 0 else {
+                throw SwiftletError("\(path) could not be read (\(String(cString: strerror(errno)))).")
+            }
             if n == 0 { break }
             guard bytes.count + n <= limit else {
                 throw SwiftletError("\(path) holds more than the \(Format.bytes(limit)) this input may hold.")
@@ -103,7 +107,8 @@ public enum FileIO {
             let candidate = temporaryName(beside: path)
             if mkdir(candidate, 0o755) == 0 { return candidate }
             guard errno == EEXIST else {
-                throw SwiftletError("could not create a directory beside \(path) (\(String(cString: strerror(errno)))).")
+                throw SwiftletError(
+                    "could not create a directory beside \(path) (\(String(cString: strerror(errno)))).")
             }
         }
         throw SwiftletError("could not find a free temporary name beside \(path).")
@@ -147,7 +152,10 @@ public enum FileIO {
             while written < raw.count {
                 let n = write(fd, raw.baseAddress! + written, raw.count - written)
                 if n < 0, errno == EINTR { continue }
-                guard n > 0 else { throw SwiftletError("could not write \(path) (\(String(cString: strerror(errno))); is the disk full?).") }
+                guard n > 0 else {
+                    throw SwiftletError(
+                        "could not write \(path) (\(String(cString: strerror(errno))); is the disk full?).")
+                }
                 written += n
             }
         }
@@ -188,7 +196,8 @@ public enum FileIO {
     @discardableResult
     static func removeCheckpointDirectory(_ path: String, allowed: Set<String>) -> Bool {
         guard isDirectory(path), let names = try? FileManager.default.contentsOfDirectory(atPath: path),
-              names.allSatisfy(allowed.contains) else { return !exists(path) }
+            names.allSatisfy(allowed.contains)
+        else { return !exists(path) }
         for name in names { unlink(path + "/" + name) }
         return rmdir(path) == 0
     }

@@ -31,7 +31,11 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
-        if count == 0 { UnsafeMutableRawPointer(mutating: bytes).deallocate() } else { munmap(UnsafeMutableRawPointer(mutating: bytes), count) }
+        if count == 0 {
+            UnsafeMutableRawPointer(mutating: bytes).deallocate()
+        } else {
+            munmap(UnsafeMutableRawPointer(mutating: bytes), count)
+        }
     }
 
     /// Whether `length` bytes from `offset` lie inside the file (overflow-safe).

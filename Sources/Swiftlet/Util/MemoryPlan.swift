@@ -12,7 +12,9 @@ public struct MemoryPlan: Sendable {
     public init(_ parts: [(name: String, bytes: Int)] = []) { self.parts = parts }
 
     /// Saturating: a product that overflows Int counts as Int.max (and is refused).
-    public var total: Int { parts.reduce(0) { $0.addingReportingOverflow($1.bytes).overflow ? Int.max : $0 + $1.bytes } }
+    public var total: Int {
+        parts.reduce(0) { $0.addingReportingOverflow($1.bytes).overflow ? Int.max : $0 + $1.bytes }
+    }
 
     public mutating func add(_ name: String, floats: Int...) {
         var product = 4
@@ -37,7 +39,9 @@ public struct MemoryPlan: Sendable {
 
     /// "about 4.6 GB (weights 1.1 GB, gradients 1.1 GB, …)", the parts largest first.
     public var summary: String {
-        let parts = self.parts.filter { $0.bytes > 0 }.sorted { $0.bytes > $1.bytes }.map { "\($0.name) \(Format.bytes($0.bytes))" }
+        let parts = self.parts.filter { $0.bytes > 0 }.sorted { $0.bytes > $1.bytes }.map {
+            "\($0.name) \(Format.bytes($0.bytes))"
+        }
         return "about \(Format.bytes(total)) (\(parts.joined(separator: ", ")))"
     }
 
@@ -46,7 +50,9 @@ public struct MemoryPlan: Sendable {
         let total = total
         guard total > available else { return }
         let largest = parts.sorted { $0.bytes > $1.bytes }.prefix(3).map { "\($0.name) \(Format.bytes($0.bytes))" }
-        throw SwiftletError("\(what) needs about \(Format.bytes(total)) of memory (\(largest.joined(separator: ", "))), more than the \(Format.bytes(available)) this machine has.")
+        throw SwiftletError(
+            "\(what) needs about \(Format.bytes(total)) of memory (\(largest.joined(separator: ", "))), more than the \(Format.bytes(available)) this machine has."
+        )
     }
 
     // MARK: - The commands' plans
@@ -60,7 +66,9 @@ public struct MemoryPlan: Sendable {
 
     /// Training: weights, gradients, AdamW's two moments, and one micro-batch's activations.
     /// `logits`: whether the pass computes the language-model loss (a classifier's does not).
-    public static func training(_ c: ModelConfig, rows: Int, loraParameters: Int? = nil, logits: Bool = true) -> MemoryPlan {
+    public static func training(
+        _ c: ModelConfig, rows: Int, loraParameters: Int? = nil, logits: Bool = true
+    ) -> MemoryPlan {
         var plan = weights(c)
         let trained = loraParameters ?? c.parameterCount
         // Full gradients are always kept (the base's too under LoRA: TrainingPass allocates them).

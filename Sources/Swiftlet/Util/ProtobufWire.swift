@@ -57,7 +57,9 @@ public enum ProtobufWire {
             case 1: fields.append(Field(Int(number), .fixed64(try fixed(8))))
             case 2:
                 let length = try varint()
-                guard length <= UInt64(end - i) else { throw Malformed(reason: "a field is longer than the bytes left") }
+                guard length <= UInt64(end - i) else {
+                    throw Malformed(reason: "a field is longer than the bytes left")
+                }
                 fields.append(Field(Int(number), .bytes(Array(bytes[i..<i + Int(length)]))))
                 i += Int(length)
             case 5: fields.append(Field(Int(number), .fixed32(UInt32(try fixed(4)))))

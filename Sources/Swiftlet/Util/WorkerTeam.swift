@@ -48,11 +48,13 @@ final class WorkerTeam: @unchecked Sendable {
         for _ in 0..<workers {
             let box = Unmanaged.passRetained(self)
             var thread = pthread_t()
-            let created = pthread_create(&thread, nil, { raw in
-                let team = Unmanaged<WorkerTeam>.fromOpaque(raw!).takeRetainedValue()
-                team.workerLoop()
-                return nil
-            }, box.toOpaque())
+            let created = pthread_create(
+                &thread, nil,
+                { raw in
+                    let team = Unmanaged<WorkerTeam>.fromOpaque(raw!).takeRetainedValue()
+                    team.workerLoop()
+                    return nil
+                }, box.toOpaque())
             if created != 0 {
                 // No thread to take the reference; the team works with the threads it has.
                 box.release()
@@ -113,7 +115,8 @@ final class WorkerTeam: @unchecked Sendable {
     private func join() -> Bool {
         var current = joined.load(ordering: .acquiring)
         while current & Self.closed == 0 {
-            let (exchanged, now) = joined.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            let (exchanged, now) = joined.compareExchange(
+                expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
             if exchanged { return true }
             current = now
         }

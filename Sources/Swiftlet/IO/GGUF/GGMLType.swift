@@ -66,7 +66,8 @@ public protocol GGMLBlockEncoder: GGMLBlockCodec {
 extension GGMLBlockCodec {
     /// Decodes a whole tensor of `elements` values (a multiple of the block size), splitting
     /// large ones over the cores.
-    public static func decode(_ source: UnsafeRawPointer, elements: Int, into destination: UnsafeMutablePointer<Float>) {
+    public static func decode(_ source: UnsafeRawPointer, elements: Int, into destination: UnsafeMutablePointer<Float>)
+    {
         let blocks = elements / blockElements
         let parts = elements >= 1 << 20 ? 8 : 1
         let d = SendablePointer(destination), s = SendableRawPointer(source)
@@ -103,7 +104,9 @@ public enum F16Codec: GGMLBlockEncoder {
         for i in 0..<blocks { destination[i] = loadHalf(source, 2 * i) }
     }
     public static func encode(_ source: UnsafePointer<Float>, blocks: Int, into destination: UnsafeMutableRawPointer) {
-        for i in 0..<blocks { destination.storeBytes(of: Float16Bits.round(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        for i in 0..<blocks {
+            destination.storeBytes(of: Float16Bits.round(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+        }
     }
 }
 
@@ -111,11 +114,14 @@ public enum BF16Codec: GGMLBlockEncoder {
     public static let blockElements = 1, blockBytes = 2
     public static func decode(_ source: UnsafeRawPointer, blocks: Int, into destination: UnsafeMutablePointer<Float>) {
         for i in 0..<blocks {
-            destination[i] = BFloat16.value(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+            destination[i] = BFloat16.value(
+                UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
         }
     }
     public static func encode(_ source: UnsafePointer<Float>, blocks: Int, into destination: UnsafeMutableRawPointer) {
-        for i in 0..<blocks { destination.storeBytes(of: BFloat16.round(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+        for i in 0..<blocks {
+            destination.storeBytes(of: BFloat16.round(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+        }
     }
 }
 
@@ -140,7 +146,9 @@ public enum Q8_0Codec: GGMLBlockEncoder {
             let d = amax / 127
             let inverse: Float = d != 0 ? 1 / d : 0
             block.storeBytes(of: Float16Bits.round(d).littleEndian, as: UInt16.self)
-            for j in 0..<32 { block.storeBytes(of: Int8((x[j] * inverse).rounded()), toByteOffset: 2 + j, as: Int8.self) }
+            for j in 0..<32 {
+                block.storeBytes(of: Int8((x[j] * inverse).rounded()), toByteOffset: 2 + j, as: Int8.self)
+            }
         }
     }
 }
@@ -189,7 +197,8 @@ public enum Q4_0Codec: GGMLBlockEncoder {
             let inverse: Float = d != 0 ? 1 / d : 0
             block.storeBytes(of: Float16Bits.round(d).littleEndian, as: UInt16.self)
             for j in 0..<16 {
-                let low = truncatedLevel(x[j] * inverse + 8.5, limit: 15), high = truncatedLevel(x[j + 16] * inverse + 8.5, limit: 15)
+                let low = truncatedLevel(x[j] * inverse + 8.5, limit: 15),
+                    high = truncatedLevel(x[j + 16] * inverse + 8.5, limit: 15)
                 block.storeBytes(of: UInt8(low | high << 4), toByteOffset: 2 + j, as: UInt8.self)
             }
         }
@@ -224,7 +233,8 @@ public enum Q5_0Codec: GGMLBlockEncoder {
             block.storeBytes(of: Float16Bits.round(d).littleEndian, as: UInt16.self)
             var qh: UInt32 = 0
             for j in 0..<16 {
-                let low = truncatedLevel(x[j] * inverse + 16.5, limit: 31), high = truncatedLevel(x[j + 16] * inverse + 16.5, limit: 31)
+                let low = truncatedLevel(x[j] * inverse + 16.5, limit: 31),
+                    high = truncatedLevel(x[j + 16] * inverse + 16.5, limit: 31)
                 block.storeBytes(of: UInt8((low & 0xF) | (high & 0xF) << 4), toByteOffset: 6 + j, as: UInt8.self)
                 qh |= UInt32(low >> 4) << UInt32(j) | UInt32(high >> 4) << UInt32(j + 16)
             }
@@ -249,7 +259,8 @@ public enum Q6_KCodec: GGMLBlockCodec {
                 let ql = block + 64 * half, qh = block + 128 + 32 * half, scales = block + 192 + 8 * half
                 let out = destination + b * 256 + 128 * half
                 for l in 0..<32 {
-                    let low0 = ql.load(fromByteOffset: l, as: UInt8.self), low1 = ql.load(fromByteOffset: l + 32, as: UInt8.self)
+                    let low0 = ql.load(fromByteOffset: l, as: UInt8.self),
+                        low1 = ql.load(fromByteOffset: l + 32, as: UInt8.self)
                     let high = qh.load(fromByteOffset: l, as: UInt8.self)
                     func put(_ quarter: Int, _ q: Int) {
                         let scale = Float(scales.load(fromByteOffset: l / 16 + 2 * quarter, as: Int8.self))

@@ -90,7 +90,9 @@ public final class GGUFFile {
         let file = try MappedFile(path)
         self.file = file
         var reader = GGUFReader(file: file)
-        guard file.count >= 24, (0..<4).allSatisfy({ file.bytes.load(fromByteOffset: $0, as: UInt8.self) == GGUFFile.magic[$0] }) else {
+        guard file.count >= 24,
+            (0..<4).allSatisfy({ file.bytes.load(fromByteOffset: $0, as: UInt8.self) == GGUFFile.magic[$0] })
+        else {
             throw SwiftletError("\(path) is not a GGUF file (it does not start with \"GGUF\").")
         }
         reader.position = 4
@@ -114,16 +116,22 @@ public final class GGUFFile {
         for _ in 0..<tensorCount {
             let name = try reader.string()
             let dimensionCount = try reader.read(UInt32.self)
-            guard dimensionCount >= 1, dimensionCount <= 4 else { throw reader.corrupt("tensor \(name) has \(dimensionCount) dimensions") }
+            guard dimensionCount >= 1, dimensionCount <= 4 else {
+                throw reader.corrupt("tensor \(name) has \(dimensionCount) dimensions")
+            }
             var dimensions: [Int] = []
             for _ in 0..<dimensionCount {
                 let d = try reader.read(UInt64.self)
-                guard d <= UInt64(file.count) else { throw reader.corrupt("tensor \(name)'s shape does not fit the file") }
+                guard d <= UInt64(file.count) else {
+                    throw reader.corrupt("tensor \(name)'s shape does not fit the file")
+                }
                 dimensions.append(Int(d))
             }
             let type = GGMLType(rawValue: try reader.read(UInt32.self))
             let offset = try reader.read(UInt64.self)
-            guard offset <= UInt64(file.count) else { throw reader.corrupt("tensor \(name)'s offset does not fit the file") }
+            guard offset <= UInt64(file.count) else {
+                throw reader.corrupt("tensor \(name)'s offset does not fit the file")
+            }
             described.append((name, dimensions, type, Int(offset)))
         }
         let dataStart = (reader.position + alignment - 1) / alignment * alignment
@@ -134,7 +142,9 @@ public final class GGUFFile {
             var elements = 1
             for d in dimensions {
                 let (product, overflow) = elements.multipliedReportingOverflow(by: d)
-                guard !overflow, product <= file.count * 8 + 64 else { throw reader.corrupt("tensor \(name)'s shape does not fit the file") }
+                guard !overflow, product <= file.count * 8 + 64 else {
+                    throw reader.corrupt("tensor \(name)'s shape does not fit the file")
+                }
                 elements = product
             }
             let info = GGUFTensorInfo(name: name, dimensions: dimensions, type: type, offset: dataStart + offset)
@@ -157,10 +167,14 @@ public final class GGUFFile {
     /// Decodes a tensor to fp32 into `destination` (room for its element count).
     public func decode(_ tensor: GGUFTensorInfo, into destination: UnsafeMutablePointer<Float>) throws {
         guard let codec = tensor.type.codec else {
-            throw SwiftletError("\(file.path): tensor \(tensor.name) is \(tensor.type), which Swiftlet cannot read yet (it reads F32, F16, BF16, Q8_0, Q4_0 and Q4_K).")
+            throw SwiftletError(
+                "\(file.path): tensor \(tensor.name) is \(tensor.type), which Swiftlet cannot read yet (it reads F32, F16, BF16, Q8_0, Q4_0 and Q4_K)."
+            )
         }
         guard tensor.type.rowBytes(elements: tensor.dimensions[0]) != nil else {
-            throw SwiftletError("\(file.path): tensor \(tensor.name)'s rows of \(tensor.dimensions[0]) are not whole \(tensor.type) blocks.")
+            throw SwiftletError(
+                "\(file.path): tensor \(tensor.name)'s rows of \(tensor.dimensions[0]) are not whole \(tensor.type) blocks."
+            )
         }
         codec.decode(file.bytes + tensor.offset, elements: tensor.elementCount, into: destination)
     }
@@ -182,7 +196,9 @@ struct GGUFReader {
     /// A count of items each taking at least `minimumBytesEach`, checked against what is left.
     mutating func count(minimumBytesEach: Int) throws -> Int {
         let n = try read(UInt64.self)
-        guard n <= UInt64(max(0, file.count - position) / max(minimumBytesEach, 1)) else { throw corrupt("a count of \(n) does not fit the file") }
+        guard n <= UInt64(max(0, file.count - position) / max(minimumBytesEach, 1)) else {
+            throw corrupt("a count of \(n) does not fit the file")
+        }
         return Int(n)
     }
 
@@ -298,7 +314,9 @@ public struct GGUFWriter {
             put(t.type.rawValue)
             put(UInt64(tensorOffset))
         }
-        let pad = { (n: Int) in out += [UInt8](repeating: 0, count: (Self.alignment - n % Self.alignment) % Self.alignment) }
+        let pad = { (n: Int) in
+            out += [UInt8](repeating: 0, count: (Self.alignment - n % Self.alignment) % Self.alignment)
+        }
         pad(out.count)
         for t in tensors {
             out += t.data

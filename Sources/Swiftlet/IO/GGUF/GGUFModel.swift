@@ -24,17 +24,20 @@ public enum GGUFModel {
         guard parts.count >= 5, parts[0] == "model", parts[1] == "layers", let layer = Int(parts[2]) else { return nil }
         if gemma {
             let names = [
-                "input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q", "self_attn.k_proj.weight": "attn_k",
+                "input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q",
+                "self_attn.k_proj.weight": "attn_k",
                 "self_attn.v_proj.weight": "attn_v", "self_attn.o_proj.weight": "attn_output",
                 "self_attn.q_norm.weight": "attn_q_norm", "self_attn.k_norm.weight": "attn_k_norm",
-                "post_attention_layernorm.weight": "post_attention_norm", "pre_feedforward_layernorm.weight": "ffn_norm",
+                "post_attention_layernorm.weight": "post_attention_norm",
+                "pre_feedforward_layernorm.weight": "ffn_norm",
                 "mlp.gate_proj.weight": "ffn_gate", "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down",
                 "post_feedforward_layernorm.weight": "post_ffw_norm",
             ]
             return names[parts[3...].joined(separator: ".")].map { "blk.\(layer).\($0).weight" }
         }
         let names = [
-            "input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q", "self_attn.k_proj.weight": "attn_k",
+            "input_layernorm.weight": "attn_norm", "self_attn.q_proj.weight": "attn_q",
+            "self_attn.k_proj.weight": "attn_k",
             "self_attn.v_proj.weight": "attn_v", "self_attn.o_proj.weight": "attn_output",
             "post_attention_layernorm.weight": "ffn_norm", "mlp.gate_proj.weight": "ffn_gate",
             "mlp.up_proj.weight": "ffn_up", "mlp.down_proj.weight": "ffn_down",
@@ -44,8 +47,10 @@ public enum GGUFModel {
 
     /// Row order of a query or key projection: Hugging Face's halves ↔ llama.cpp's pairs.
     /// Row `h·d + 2i + j` of llama.cpp's layout is row `h·d + j·d/2 + i` of Hugging Face's.
-    static func permuteRows(_ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
-                            heads: Int, headDim: Int, columns: Int, toLlamaCpp: Bool) {
+    static func permuteRows(
+        _ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>,
+        heads: Int, headDim: Int, columns: Int, toLlamaCpp: Bool
+    ) {
         let half = headDim / 2
         for h in 0..<heads {
             for i in 0..<half {
@@ -75,16 +80,21 @@ public enum GGUFModel {
                 throw SwiftletError("\(path) has no tensor \(tensorName(view.name, gemma: isGemma) ?? view.name).")
             }
             guard tensor.shape == view.shape else {
-                throw SwiftletError("\(path): tensor \(tensor.name) has shape \(tensor.shape) but its metadata says \(view.shape).")
+                throw SwiftletError(
+                    "\(path): tensor \(tensor.name) has shape \(tensor.shape) but its metadata says \(view.shape).")
             }
             guard tensor.type.codec != nil else {
-                throw SwiftletError("\(path): tensor \(tensor.name) is \(tensor.type), which Swiftlet cannot read yet (it reads F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K).")
+                throw SwiftletError(
+                    "\(path): tensor \(tensor.name) is \(tensor.type), which Swiftlet cannot read yet (it reads F32, F16, BF16, Q8_0, Q4_0, Q5_0, Q4_K and Q6_K)."
+                )
             }
             sources.append((view, tensor))
         }
         let known = Set(sources.map(\.1.name))
         if let extra = gguf.tensors.first(where: { !known.contains($0.name) }) {
-            throw SwiftletError("\(path) has the tensor \(extra.name), which Swiftlet's \(isGemma ? "Gemma 3" : "Llama") does not have.")
+            throw SwiftletError(
+                "\(path) has the tensor \(extra.name), which Swiftlet's \(isGemma ? "Gemma 3" : "Llama") does not have."
+            )
         }
         try MemoryPlan.weights(config).check("loading \(path)")
         let model = Transformer(config: config)
@@ -95,8 +105,10 @@ public enum GGUFModel {
             if (isQuery || isKey) && !isGemma {
                 if scratch == nil || scratch!.count < view.count { scratch = FloatBuffer(count: view.count) }
                 try gguf.decode(tensor, into: scratch!.pointer)
-                permuteRows(scratch!.pointer, destination, heads: isQuery ? config.heads : config.kvHeads, headDim: config.headDim,
-                            columns: config.dim, toLlamaCpp: false)
+                permuteRows(
+                    scratch!.pointer, destination, heads: isQuery ? config.heads : config.kvHeads,
+                    headDim: config.headDim,
+                    columns: config.dim, toLlamaCpp: false)
             } else {
                 try gguf.decode(tensor, into: destination)
             }
@@ -107,13 +119,19 @@ public enum GGUFModel {
         let typeSummary = types.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
         var conversions = ["tensors (\(typeSummary)) decoded to fp32"]
         if !isGemma { conversions.append("query and key rows reordered from llama.cpp's RoPE layout") }
-        conversions.append("tokenizer rebuilt from the GGUF's \(tokenizer.vocabSize) tokens as a SentencePiece BPE model")
+        conversions.append(
+            "tokenizer rebuilt from the GGUF's \(tokenizer.vocabSize) tokens as a SentencePiece BPE model")
         if tokenizer.addsBOS { conversions.append("every text starts with BOS, as the file asks (add_bos_token)") }
-        let chat = m["tokenizer.chat_template"]?.string.flatMap { HuggingFaceDirectory.recognizedTemplate($0, tokenizer: tokenizer) }
+        let chat = m["tokenizer.chat_template"]?.string.flatMap {
+            HuggingFaceDirectory.recognizedTemplate($0, tokenizer: tokenizer)
+        }
         let name = m["general.name"]?.string
-        var checkpoint = Checkpoint(directory: path, config: CheckpointConfig(model: config, tokenizer: TokenizerFacts(tokenizer),
-                                                                              training: name.map { ["name": $0] } ?? [:], chat: chat),
-                                    model: model, tokenizer: tokenizer)
+        var checkpoint = Checkpoint(
+            directory: path,
+            config: CheckpointConfig(
+                model: config, tokenizer: TokenizerFacts(tokenizer),
+                training: name.map { ["name": $0] } ?? [:], chat: chat),
+            model: model, tokenizer: tokenizer)
         checkpoint.source = .gguf(version: gguf.version, fileType: typeSummary)
         checkpoint.conversions = conversions
         checkpoint.storedWeights = storedWeights
@@ -129,7 +147,8 @@ public enum GGUFModel {
         let m = gguf.metadata
         let architecture = m["general.architecture"]?.string ?? "no"
         guard architectures.contains(architecture) else {
-            throw SwiftletError("\(path) is a GGUF of the \(architecture) architecture; Swiftlet runs llama and gemma3 models only.")
+            throw SwiftletError(
+                "\(path) is a GGUF of the \(architecture) architecture; Swiftlet runs llama and gemma3 models only.")
         }
         let vocabulary = m["tokenizer.ggml.model"]?.string ?? "no"
         guard vocabulary == "llama" else {
@@ -151,14 +170,17 @@ public enum GGUFModel {
                 guard let value else { throw SwiftletError("\(path) has no \(prefix + key).") }
                 return value
             }
-            guard let n = v.integer, n > 0 else { throw SwiftletError("\(path): \(prefix + key) must be a positive whole number.") }
+            guard let n = v.integer, n > 0 else {
+                throw SwiftletError("\(path): \(prefix + key) must be a positive whole number.")
+            }
             return n
         }
         let tokenizer = try rebuiltTokenizer(m, path: path)
         let dim = try integer("embedding_length"), heads = try integer("attention.head_count")
         let headDim = try integer("attention.key_length", default: dim % heads == 0 ? dim / heads : nil)
         guard try integer("attention.value_length", default: headDim) == headDim else {
-            throw SwiftletError("\(path) has keys and values of different widths, which Swiftlet's attention does not support.")
+            throw SwiftletError(
+                "\(path) has keys and values of different widths, which Swiftlet's attention does not support.")
         }
         guard try integer("rope.dimension_count", default: headDim) == headDim else {
             throw SwiftletError("\(path) rotates only part of each head; Swiftlet's RoPE rotates whole heads.")
@@ -166,11 +188,12 @@ public enum GGUFModel {
         guard let embedding = gguf.tensor(named: "token_embd.weight"), embedding.dimensions.count == 2 else {
             throw SwiftletError("\(path) has no token_embd.weight.")
         }
-        var config = ModelConfig(dim: dim, layers: try integer("block_count"), heads: heads,
-                                 kvHeads: try integer("attention.head_count_kv", default: heads),
-                                 hiddenDim: try integer("feed_forward_length"), vocabSize: embedding.dimensions[1],
-                                 contextLength: try integer("context_length", default: 2048),
-                                 tiedEmbedding: gguf.tensor(named: "output.weight") == nil)
+        var config = ModelConfig(
+            dim: dim, layers: try integer("block_count"), heads: heads,
+            kvHeads: try integer("attention.head_count_kv", default: heads),
+            hiddenDim: try integer("feed_forward_length"), vocabSize: embedding.dimensions[1],
+            contextLength: try integer("context_length", default: 2048),
+            tiedEmbedding: gguf.tensor(named: "output.weight") == nil)
         if let eps = m[prefix + "attention.layer_norm_rms_epsilon"]?.number { config.normEpsilon = Float(eps) }
         if let theta = m[prefix + "rope.freq_base"]?.number { config.ropeTheta = Float(theta) }
         if headDim * heads != dim { config.headDimension = headDim }
@@ -179,13 +202,16 @@ public enum GGUFModel {
             // sliding_window_pattern says otherwise, local layers with RoPE base 10,000 unless
             // rope.freq_base_swa says otherwise, and queries scaled by 1/√headDim
             // (1/√(dim/heads) for the 62-layer 27B model).
-            var gemma = ModelConfig.GemmaOptions(slidingWindow: try integer("attention.sliding_window"),
-                                                 globalInterval: try integer("attention.sliding_window_pattern", default: 6))
+            var gemma = ModelConfig.GemmaOptions(
+                slidingWindow: try integer("attention.sliding_window"),
+                globalInterval: try integer("attention.sliding_window_pattern", default: 6))
             if let theta = m[prefix + "rope.freq_base_swa"]?.number { gemma.localRopeTheta = Float(theta) }
             gemma.queryPreAttentionScalar = Float(config.layers == 62 ? dim / heads : headDim)
             config.gemma = gemma
         }
-        do { try config.validate() } catch let error as SwiftletError { throw SwiftletError("\(path): \(error.message)") }
+        do { try config.validate() } catch let error as SwiftletError {
+            throw SwiftletError("\(path): \(error.message)")
+        }
         guard tokenizer.vocabSize <= config.vocabSize else {
             throw SwiftletError("\(path) has \(tokenizer.vocabSize) tokens but only \(config.vocabSize) embeddings.")
         }
@@ -195,10 +221,13 @@ public enum GGUFModel {
     /// The file's quantized product matrices that a kernel takes, packed when asked for (query
     /// and key rows reordered as the fp32 copy is; rows are whole blocks, so the blocks move
     /// with their rows). Nil when every matrix is F32, F16 or BF16.
-    static func storedWeights(_ gguf: GGUFFile, _ sources: [(TensorView, GGUFTensorInfo)], config: ModelConfig) -> StoredWeights? {
+    static func storedWeights(
+        _ gguf: GGUFFile, _ sources: [(TensorView, GGUFTensorInfo)], config: ModelConfig
+    ) -> StoredWeights? {
         let products = Set(QuantizedWeights.productMatrices(ParameterLayout(config: config)))
         let kept = sources.filter { view, tensor in
-            products.contains(view.offset) && view.shape.count == 2 && QuantizedMatrix.supports(tensor.type, columns: view.shape[1])
+            products.contains(view.offset) && view.shape.count == 2
+                && QuantizedMatrix.supports(tensor.type, columns: view.shape[1])
         }
         guard !kept.isEmpty else { return nil }
         let types = Dictionary(kept.map { ($0.0.offset, $0.1.type) }, uniquingKeysWith: { a, _ in a })
@@ -209,7 +238,8 @@ public enum GGUFModel {
                 let source = gguf.file.bytes + tensor.offset
                 let isQuery = view.name.hasSuffix("q_proj.weight"), isKey = view.name.hasSuffix("k_proj.weight")
                 guard (isQuery || isKey) && config.gemma == nil else {
-                    matrices[view.offset] = QuantizedMatrix(type: tensor.type, rows: rows, columns: columns, blocks: source)
+                    matrices[view.offset] = QuantizedMatrix(
+                        type: tensor.type, rows: rows, columns: columns, blocks: source)
                     continue
                 }
                 let reordered = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes, alignment: 64)
@@ -219,11 +249,13 @@ public enum GGUFModel {
                     for i in 0..<half {
                         for j in 0..<2 {  // as permuteRows(toLlamaCpp: false)
                             let pair = h * config.headDim + 2 * i + j, halves = h * config.headDim + j * half + i
-                            (reordered + halves * rowBytes).copyMemory(from: source + pair * rowBytes, byteCount: rowBytes)
+                            (reordered + halves * rowBytes).copyMemory(
+                                from: source + pair * rowBytes, byteCount: rowBytes)
                         }
                     }
                 }
-                matrices[view.offset] = QuantizedMatrix(type: tensor.type, rows: rows, columns: columns, blocks: UnsafeRawPointer(reordered))
+                matrices[view.offset] = QuantizedMatrix(
+                    type: tensor.type, rows: rows, columns: columns, blocks: UnsafeRawPointer(reordered))
             }
             return QuantizedWeights(model: model, matrices: matrices)
         }
@@ -240,7 +272,10 @@ public enum GGUFModel {
 
     static func rebuiltTokenizer(_ m: [String: GGUFValue], path: String) throws -> Tokenizer {
         let proto = try tokenizerModel(m, path: path)
-        do { return try Tokenizer(modelBytes: proto.serialized, addsBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false) } catch let error as SwiftletError {
+        do {
+            return try Tokenizer(
+                modelBytes: proto.serialized, addsBOS: m["tokenizer.ggml.add_bos_token"]?.bool ?? false)
+        } catch let error as SwiftletError {
             throw SwiftletError("\(path)'s vocabulary does not make a SentencePiece model: it is \(error.message)")
         }
     }
@@ -256,7 +291,8 @@ public enum GGUFModel {
             throw SwiftletError("\(path) has vocabulary tables of different lengths.")
         }
         func id(_ key: String, _ fallback: Int) -> Int { m["tokenizer.ggml." + key]?.integer ?? fallback }
-        let unknown = id("unknown_token_id", 0), bos = id("bos_token_id", 1), eos = id("eos_token_id", 2), pad = id("padding_token_id", -1)
+        let unknown = id("unknown_token_id", 0), bos = id("bos_token_id", 1), eos = id("eos_token_id", 2),
+            pad = id("padding_token_id", -1)
         let typeOf = Dictionary(uniqueKeysWithValues: tokenTypes.map { ($0.value, $0.key) })
         var pieces: [SentencePieceModelProto.Piece] = []
         // Pieces are byte strings: two spellings of one character (Gemma's vocabulary has both
@@ -274,9 +310,12 @@ public enum GGUFModel {
             // must be spelled with "▁" to be found.
             if type == .userDefined, token.utf8.contains(32) { token = token.replacingAll(" ", with: "\u{2581}") }
             guard seen.insert(Array(token.utf8)).inserted else {
-                throw SwiftletError("\(path) has the token \(token.debugDescription) twice; a SentencePiece vocabulary needs unique pieces.")
+                throw SwiftletError(
+                    "\(path) has the token \(token.debugDescription) twice; a SentencePiece vocabulary needs unique pieces."
+                )
             }
-            pieces.append(SentencePieceModelProto.Piece(piece: token, score: scores.isEmpty ? 0 : Float(scores[i]), type: type))
+            pieces.append(
+                SentencePieceModelProto.Piece(piece: token, score: scores.isEmpty ? 0 : Float(scores[i]), type: type))
         }
         guard unknown >= 0, unknown < tokens.count else { throw SwiftletError("\(path) has no unknown token.") }
         var trainer = SentencePieceModelProto.TrainerSpec()
@@ -304,7 +343,9 @@ public enum GGUFModel {
     // MARK: Writing
 
     /// What `export --format gguf --type` writes.
-    public static let exportTypes: [String: GGMLType] = ["f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q5_0": .q5_0, "q4_0": .q4_0]
+    public static let exportTypes: [String: GGMLType] = [
+        "f32": .f32, "f16": .f16, "bf16": .bf16, "q8_0": .q8_0, "q5_0": .q5_0, "q4_0": .q4_0,
+    ]
     /// llama.cpp's `llama_ftype` for a file whose matrices are all of one type.
     static let fileTypes: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q4_0: 2, .q8_0: 7, .q5_0: 8, .bf16: 32]
 
@@ -321,7 +362,9 @@ public enum GGUFModel {
             // (1/√(dim/heads) for the 62-layer 27B), with no key to say otherwise.
             let scale = c.layers == 62 ? c.dim / c.heads : c.headDim
             guard gemma.queryPreAttentionScalar == Float(scale) else {
-                throw SwiftletError("this Gemma 3 model scales its queries by 1/√\(gemma.queryPreAttentionScalar), which llama.cpp's gemma3 cannot express (it uses 1/√\(scale)); export it as a Hugging Face directory instead.")
+                throw SwiftletError(
+                    "this Gemma 3 model scales its queries by 1/√\(gemma.queryPreAttentionScalar), which llama.cpp's gemma3 cannot express (it uses 1/√\(scale)); export it as a Hugging Face directory instead."
+                )
             }
         }
         let architecture = gemma == nil ? "llama" : "gemma3", prefix = architecture + "."
@@ -373,7 +416,9 @@ public enum GGUFModel {
         if tokenizer.bosID >= 0 { w.set("tokenizer.ggml.bos_token_id", .uint32(UInt32(tokenizer.bosID))) }
         if tokenizer.eosID >= 0 { w.set("tokenizer.ggml.eos_token_id", .uint32(UInt32(tokenizer.eosID))) }
         w.set("tokenizer.ggml.unknown_token_id", .uint32(UInt32(tokenizer.unknownID)))
-        if proto.trainerSpec.padID >= 0 { w.set("tokenizer.ggml.padding_token_id", .uint32(UInt32(proto.trainerSpec.padID))) }
+        if proto.trainerSpec.padID >= 0 {
+            w.set("tokenizer.ggml.padding_token_id", .uint32(UInt32(proto.trainerSpec.padID)))
+        }
         // Swiftlet's tokenization: BOS added only for a model that expects it, no EOS, and a
         // space prepended only if the SentencePiece model itself does so.
         w.set("tokenizer.ggml.add_bos_token", .bool(tokenizer.addsBOS))
@@ -393,15 +438,19 @@ public enum GGUFModel {
             // Swiftlet does: written as they are.
             if gemma == nil && (view.name.hasSuffix("q_proj.weight") || view.name.hasSuffix("k_proj.weight")) {
                 permuted = FloatBuffer(count: view.count)
-                permuteRows(values, permuted!.pointer, heads: view.name.hasSuffix("q_proj.weight") ? c.heads : c.kvHeads,
-                            headDim: c.headDim, columns: c.dim, toLlamaCpp: true)
+                permuteRows(
+                    values, permuted!.pointer, heads: view.name.hasSuffix("q_proj.weight") ? c.heads : c.kvHeads,
+                    headDim: c.headDim, columns: c.dim, toLlamaCpp: true)
                 values = permuted!.pointer
             }
             let rowLength = view.shape.last!
-            let chosen: any GGMLBlockEncoder.Type = view.shape.count == 1 || rowLength % encoder.blockElements != 0 ? F32Codec.self : encoder
+            let chosen: any GGMLBlockEncoder.Type =
+                view.shape.count == 1 || rowLength % encoder.blockElements != 0 ? F32Codec.self : encoder
             let tensorType = view.shape.count == 1 || rowLength % encoder.blockElements != 0 ? GGMLType.f32 : type
             var data = [UInt8](repeating: 0, count: view.count / chosen.blockElements * chosen.blockBytes)
-            data.withUnsafeMutableBytes { chosen.encode(values, blocks: view.count / chosen.blockElements, into: $0.baseAddress!) }
+            data.withUnsafeMutableBytes {
+                chosen.encode(values, blocks: view.count / chosen.blockElements, into: $0.baseAddress!)
+            }
             w.tensors.append(GGUFWriter.Tensor(name: ggufName, shape: view.shape, type: tensorType, data: data))
         }
         return w.serialized()
@@ -413,7 +462,9 @@ public enum GGUFModel {
     /// chat markers (rendered by the template, never produced by tokenizing plain text),
     /// Gemma's `<mask>` and `<unusedN>`.
     static func isControlSpelling(_ piece: String) -> Bool {
-        if SpecialPieces.all.contains(piece) || piece == GemmaPieces.startOfTurn || piece == GemmaPieces.endOfTurn || piece == "<mask>" {
+        if SpecialPieces.all.contains(piece) || piece == GemmaPieces.startOfTurn || piece == GemmaPieces.endOfTurn
+            || piece == "<mask>"
+        {
             return true
         }
         let bytes = Array(piece.utf8), prefix = Array("<unused".utf8)
