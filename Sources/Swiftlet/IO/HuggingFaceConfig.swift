@@ -165,48 +165,38 @@ public enum HuggingFaceConfig {
     public static func keys(
         for c: ModelConfig, bosID: Int32, eosID: Int32, padID: Int32 = -1, dtype: String = "float32"
     ) -> [String: JSONValue] {
-        guard let gemma = c.gemma else { return llamaKeys(for: c, bosID: bosID, eosID: eosID, dtype: dtype) }
-        func id(_ v: Int32) -> JSONValue { v >= 0 ? .number(Double(v)) : .null }
-        return [
-            "architectures": .array([.string(gemmaArchitecture)]),
-            "model_type": .string(gemmaModelType),
-            "hidden_size": .number(Double(c.dim)),
-            "intermediate_size": .number(Double(c.hiddenDim)),
-            "num_hidden_layers": .number(Double(c.layers)),
-            "num_attention_heads": .number(Double(c.heads)),
-            "num_key_value_heads": .number(Double(c.kvHeads)),
-            "head_dim": .number(Double(c.headDim)),
-            "vocab_size": .number(Double(c.vocabSize)),
-            "max_position_embeddings": .number(Double(c.contextLength)),
-            "rms_norm_eps": .float(c.normEpsilon),
-            "rope_theta": .float(c.ropeTheta),
-            "rope_local_base_freq": .float(gemma.localRopeTheta),
-            "rope_scaling": .null,
-            "sliding_window": .number(Double(gemma.slidingWindow)),
-            "sliding_window_pattern": .number(Double(gemma.globalInterval)),
-            "layer_types": layerTypes(c),
-            "query_pre_attn_scalar": .float(gemma.queryPreAttentionScalar),
-            "hidden_activation": .string("gelu_pytorch_tanh"),
-            "attn_logit_softcapping": .null,
-            "final_logit_softcapping": .null,
-            "use_bidirectional_attention": .bool(false),
-            "tie_word_embeddings": .bool(c.tiedEmbedding),
-            "attention_bias": .bool(false),
-            "attention_dropout": .number(0),
-            "initializer_range": .number(0.02),
-            "use_cache": .bool(true),
-            "bos_token_id": id(bosID),
-            "eos_token_id": id(eosID),
-            "pad_token_id": id(padID),
-            "torch_dtype": .string(dtype),
-        ]
+        let shared = sharedKeys(for: c, bosID: bosID, eosID: eosID, dtype: dtype)
+        guard let gemma = c.gemma else {
+            // What transformers needs to build LlamaForCausalLM.
+            return shared.merging(
+                [
+                    "architectures": .array([.string(architecture)]),
+                    "model_type": .string("llama"),
+                    "hidden_act": .string("silu"),
+                    "mlp_bias": .bool(false),
+                    "pretraining_tp": .number(1),
+                ], uniquingKeysWith: { $1 })
+        }
+        return shared.merging(
+            [
+                "architectures": .array([.string(gemmaArchitecture)]),
+                "model_type": .string(gemmaModelType),
+                "rope_local_base_freq": .float(gemma.localRopeTheta),
+                "sliding_window": .number(Double(gemma.slidingWindow)),
+                "sliding_window_pattern": .number(Double(gemma.globalInterval)),
+                "layer_types": layerTypes(c),
+                "query_pre_attn_scalar": .float(gemma.queryPreAttentionScalar),
+                "hidden_activation": .string("gelu_pytorch_tanh"),
+                "attn_logit_softcapping": .null,
+                "final_logit_softcapping": .null,
+                "use_bidirectional_attention": .bool(false),
+                "pad_token_id": padID >= 0 ? .number(Double(padID)) : .null,
+            ], uniquingKeysWith: { $1 })
     }
 
-    /// The `LlamaConfig` keys for a model (what transformers needs to build LlamaForCausalLM).
-    static func llamaKeys(for c: ModelConfig, bosID: Int32, eosID: Int32, dtype: String) -> [String: JSONValue] {
+    /// The keys Llama's and Gemma 3's configs share: the shape, the norm, RoPE, the special ids.
+    static func sharedKeys(for c: ModelConfig, bosID: Int32, eosID: Int32, dtype: String) -> [String: JSONValue] {
         [
-            "architectures": .array([.string(architecture)]),
-            "model_type": .string("llama"),
             "hidden_size": .number(Double(c.dim)),
             "intermediate_size": .number(Double(c.hiddenDim)),
             "num_hidden_layers": .number(Double(c.layers)),
@@ -219,12 +209,9 @@ public enum HuggingFaceConfig {
             "rope_theta": .float(c.ropeTheta),
             "rope_scaling": .null,
             "tie_word_embeddings": .bool(c.tiedEmbedding),
-            "hidden_act": .string("silu"),
             "attention_bias": .bool(false),
-            "mlp_bias": .bool(false),
             "attention_dropout": .number(0),
             "initializer_range": .number(0.02),
-            "pretraining_tp": .number(1),
             "use_cache": .bool(true),
             "bos_token_id": bosID >= 0 ? .number(Double(bosID)) : .null,
             "eos_token_id": eosID >= 0 ? .number(Double(eosID)) : .null,
