@@ -494,15 +494,10 @@ public final class ClassifierTrainer {
                 trainLoss += loss[0]
                 var record = MetricRecord(step: step.count, kind: "train", loss: loss[0] / Double(normalizer))
                 record.learningRate = Double(outcome.learningRate)
-                let communication =
-                    world.isParallel
-                    ? StepCommunication(
-                        seconds: world.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
-                        waitingSeconds: gradientWaitSeconds)
-                    : nil
-                record.communicationSeconds = communication?.seconds
-                record.allReduceSeconds = communication?.allReduceSeconds
-                record.waitingSeconds = communication?.waitingSeconds
+                let communication = StepCommunication.of(
+                    world, since: communicationBefore, allReduceSeconds: gradientSumSeconds,
+                    waitingSeconds: gradientWaitSeconds)
+                record.record(communication)
                 append(record)
                 report(
                     .progress(

@@ -26,6 +26,26 @@ public struct StepCommunication: Sendable, Equatable {
     /// Waiting for the slowest rank to finish its backward before the all-reduce could start:
     /// what uneven ranks cost (another process on a core, a slower machine, a longer slice).
     public var waitingSeconds: Double
+
+    /// A step's communication since `before` (the communicator's running total), or nil when
+    /// the job has one rank.
+    static func of(
+        _ communicator: Communicator, since before: Double, allReduceSeconds: Double, waitingSeconds: Double
+    ) -> StepCommunication? {
+        guard communicator.isParallel else { return nil }
+        return StepCommunication(
+            seconds: communicator.communicationSeconds - before, allReduceSeconds: allReduceSeconds,
+            waitingSeconds: waitingSeconds)
+    }
+}
+
+extension MetricRecord {
+    /// Records a data-parallel step's time in collectives (nothing for one rank).
+    mutating func record(_ communication: StepCommunication?) {
+        communicationSeconds = communication?.seconds
+        allReduceSeconds = communication?.allReduceSeconds
+        waitingSeconds = communication?.waitingSeconds
+    }
 }
 
 public enum TrainingOutcome: Sendable, Equatable {
@@ -317,15 +337,10 @@ public final class Trainer {
         record.learningRate = Double(learningRate)
         record.tokensPerSecond = tokensPerSecond
         record.trainingSeconds = state.trainingSeconds
-        let communication =
-            communicator.isParallel
-            ? StepCommunication(
-                seconds: communicator.communicationSeconds - communicationBefore, allReduceSeconds: gradientSumSeconds,
-                waitingSeconds: gradientWaitSeconds)
-            : nil
-        record.communicationSeconds = communication?.seconds
-        record.allReduceSeconds = communication?.allReduceSeconds
-        record.waitingSeconds = communication?.waitingSeconds
+        let communication = StepCommunication.of(
+            communicator, since: communicationBefore, allReduceSeconds: gradientSumSeconds,
+            waitingSeconds: gradientWaitSeconds)
+        record.record(communication)
         records.append(record)
         appendMetric(record)
         report(
