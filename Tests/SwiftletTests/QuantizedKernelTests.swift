@@ -1,5 +1,6 @@
 import XCTest
 @testable import Swiftlet
+import CQuantKernels
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -116,6 +117,39 @@ final class QuantizedKernelTests: XCTestCase {
             }
         }
         XCTAssertEqual(QuantKernels.best, QuantKernels.inUse)
+    }
+
+    /// The activation quantizer's vector form against the portable C one: the same bytes in the
+    /// kernels' order, the same scales and block sums, for blocks with a zero block, ties (x / d
+    /// exactly halfway), a value far above the rest and an infinity.
+    func testTheActivationQuantizerOfEveryVariantGivesThePortableBytes() {
+        let best = QuantKernels.best
+        defer { QuantKernels.use(best) }
+        for kind in [SWIFTLET_KIND_Q8, SWIFTLET_KIND_Q4, SWIFTLET_KIND_Q4M, SWIFTLET_KIND_Q6, SWIFTLET_KIND_Q5] {
+            for blocks in [1, 7, 8, 9, 24, 64] {
+                var x = TestData.randoms(blocks * 32, seed: UInt64(blocks), scale: 3)
+                if blocks > 1 { x.replaceSubrange(32..<64, with: repeatElement(0, count: 32)) }
+                if blocks > 2 { for i in 64..<96 { x[i] = Float(i - 64) + 0.5 }; x[70] = 127 }
+                if blocks > 3 { x[100] = 1e30 }
+                if blocks > 4 { x[140] = .infinity }
+                func quantized(_ isa: Int) -> [[UInt32]] {
+                    QuantKernels.use(isa)
+                    let a = QuantizedActivations()
+                    a.quantize(x, count: 1, blocks: blocks, kind: Int32(kind))
+                    let n = a.blockStride
+                    let q = UnsafeRawBufferPointer(start: a.q, count: a.qStride)
+                    return [
+                        stride(from: 0, to: a.qStride, by: 4).map { q.loadUnaligned(fromByteOffset: $0, as: UInt32.self) },
+                        (0..<n).map { a.d[$0].bitPattern }, (0..<n).map { UInt32(bitPattern: a.low[$0]) },
+                        (0..<n).map { UInt32(bitPattern: a.high[$0]) },
+                    ]
+                }
+                let portable = quantized(0)
+                for isa in QuantKernels.available.dropFirst() {
+                    XCTAssertEqual(quantized(isa), portable, "kind \(kind), \(blocks) blocks, \(QuantKernels.names[isa])")
+                }
+            }
+        }
     }
 
     func testQuantizingAtLoadRoundsTheParametersToTheBlocksValues() {

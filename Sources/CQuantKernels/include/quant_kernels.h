@@ -48,7 +48,8 @@ long swiftlet_quant_row_bytes(int kind, long blocks);
 // 14 Q6_K) into `kind`'s layout. Returns 0, or -1 for a type it does not take.
 int swiftlet_quant_pack(int ggmlType, const uint8_t *source, long blocks, uint8_t *destination);
 
-// Quantizes x[blocks·32] for the weights of `kind`: q holds swiftlet_quant_activation_bytes,
+// Quantizes x[blocks·32] for the weights of `kind` (with AVX2 unless the portable C variant
+// is in use; the same bytes either way): q holds swiftlet_quant_activation_bytes,
 // d, sumLow and sumHigh one entry per block rounded up to a multiple of 8 (padding zero):
 // the scale, and the sums of the quantized values 0–15 and 16–31 of each block.
 long swiftlet_quant_activation_bytes(long blocks);
@@ -59,8 +60,9 @@ void swiftlet_quant_activation(int kind, const float *x, long blocks, int8_t *q,
 // rowBytes at w) and `count` activation rows i, each quantized by swiftlet_quant_activation
 // into q + i·qStride, d + i·blockStride, sumLow/sumHigh + i·blockStride. The weights must be
 // readable for 4 bytes past the last row (a partial group's scales are loaded as whole words).
-// Q8_0 and Q4_0 take four weight rows at a time (each activation's vectors loaded once for
-// the four), with the arithmetic of one row at a time: the same bits.
+// One weight row at a time against every activation row (a single forward stream); with
+// AVX512, Q8_0's and Q4_0's whole groups take 512-bit integer dot products (the same exact
+// block sums, the same fp32 arithmetic after them: the same bits).
 void swiftlet_quant_rows(int kind, const uint8_t *w, long rowBytes, long blocks, long rowFrom, long rowTo,
                          const int8_t *q, long qStride, const float *d, const int32_t *sumLow, const int32_t *sumHigh,
                          long blockStride, long count, float *y, long ldy, int accumulate);
