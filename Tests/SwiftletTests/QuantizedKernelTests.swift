@@ -139,14 +139,17 @@ final class QuantizedKernelTests: XCTestCase {
                     let n = a.blockStride
                     let q = UnsafeRawBufferPointer(start: a.q, count: a.qStride)
                     return [
-                        stride(from: 0, to: a.qStride, by: 4).map { q.loadUnaligned(fromByteOffset: $0, as: UInt32.self) },
+                        stride(from: 0, to: a.qStride, by: 4).map {
+                            q.loadUnaligned(fromByteOffset: $0, as: UInt32.self)
+                        },
                         (0..<n).map { a.d[$0].bitPattern }, (0..<n).map { UInt32(bitPattern: a.low[$0]) },
                         (0..<n).map { UInt32(bitPattern: a.high[$0]) },
                     ]
                 }
                 let portable = quantized(0)
                 for isa in QuantKernels.available.dropFirst() {
-                    XCTAssertEqual(quantized(isa), portable, "kind \(kind), \(blocks) blocks, \(QuantKernels.names[isa])")
+                    XCTAssertEqual(
+                        quantized(isa), portable, "kind \(kind), \(blocks) blocks, \(QuantKernels.names[isa])")
                 }
             }
         }
