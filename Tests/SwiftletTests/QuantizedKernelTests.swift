@@ -8,9 +8,11 @@ import Foundation
 #endif
 
 /// The integer dot-product kernels (CQuantKernels) against a plain reference: the weights
-/// decoded by the GGUF codecs, the activation quantized per block of 32 as llama.cpp's Q8_0
-/// (d = max|x| / 127, q = x / d rounded to nearest even), the products summed in Double. Every
-/// instruction-set variant this CPU has gives the same bits; rows do not depend on each other.
+/// decoded by the GGUF codecs, the activation quantized — per block of 32 as llama.cpp's Q8_0
+/// (d = max|x| / 127, q = x / d rounded to nearest even) for
+/// Q8_0, Q5_0 and Q4_0, per 256 as its Q8_K for Q4_K and Q6_K (KQuantKernelTests holds those to
+/// llama.cpp's arithmetic bit for bit) — the products summed in Double. Every instruction-set
+/// variant this CPU has gives the same bits; rows do not depend on each other.
 final class QuantizedKernelTests: XCTestCase {
     static let types: [GGMLType] = [.q8_0, .q5_0, .q4_0, .q4_K, .q6_K]
 
@@ -44,14 +46,19 @@ final class QuantizedKernelTests: XCTestCase {
         return bytes
     }
 
-    /// llama.cpp's activation blocks, then Σ w · q · d in Double.
-    func reference(weights: [Float], rows: Int, columns: Int, x: [Float]) -> [Double] {
+    /// llama.cpp's activation blocks for `type`, then Σ w · q · d in Double.
+    func reference(type: GGMLType, weights: [Float], rows: Int, columns: Int, x: [Float]) -> [Double] {
         var qx = [Double](repeating: 0, count: columns)
-        for b in 0..<columns / 32 {
-            let block = x[b * 32..<(b + 1) * 32]
-            let d = block.map(abs).max()! / 127
-            let inverse: Float = d != 0 ? 1 / d : 0
-            for i in block.indices { qx[i] = Double((x[i] * inverse).rounded(.toNearestOrEven)) * Double(d) }
+        if QuantizedMatrix.isKQuant(type) {
+            let (q, d) = KQuantKernelTests.q8K(x)
+            for i in 0..<columns { qx[i] = Double(q[i]) * Double(d[i / 256]) }
+        } else {
+            for b in 0..<columns / 32 {
+                let block = x[b * 32..<(b + 1) * 32]
+                let d = block.map(abs).max()! / 127
+                let inverse: Float = d != 0 ? 1 / d : 0
+                for i in block.indices { qx[i] = Double((x[i] * inverse).rounded(.toNearestOrEven)) * Double(d) }
+            }
         }
         return (0..<rows).map { r in (0..<columns).reduce(0.0) { $0 + Double(weights[r * columns + $1]) * qx[$1] } }
     }
@@ -102,7 +109,8 @@ final class QuantizedKernelTests: XCTestCase {
                 }
                 for i in 0..<3 {
                     let expected = reference(
-                        weights: weights, rows: rows, columns: columns, x: Array(x[i * columns..<(i + 1) * columns]))
+                        type: type, weights: weights, rows: rows, columns: columns,
+                        x: Array(x[i * columns..<(i + 1) * columns]))
                     let scale = (0..<rows).map { r in
                         (0..<columns).reduce(0.0) {
                             $0 + abs(Double(weights[r * columns + $1]) * Double(x[i * columns + $1]))

@@ -3,14 +3,17 @@ import CQuantKernels
 /// A weight matrix in one of ggml's quantized formats (Q8_0, Q5_0, Q4_0, Q4_K, Q6_K), for the
 /// single-row products of decoding: the rows are the GGUF blocks repacked for the integer dot
 /// products of `CQuantKernels` (same values, a vector-friendly order), and each product
-/// quantizes its activation row per block of 32 as llama.cpp does. A row's result depends only
-/// on that row and that activation: batching does not change what a sequence generates.
+/// quantizes its activation row as llama.cpp does: per block of 32 (Q8_0) for Q8_0, Q5_0 and
+/// Q4_0, per super-block of 256 (Q8_K) for the k-quants Q4_K and Q6_K, whose products are
+/// llama.cpp's to the bit (kquant_kernels.c). A row's result depends only on that row and that
+/// activation: batching does not change what a sequence generates.
 public final class QuantizedMatrix: @unchecked Sendable {
     /// The format the values are in (as in a GGUF file).
     public let type: GGMLType
     public let rows: Int
     public let columns: Int
-    let kind: Int32
+    /// The layout of quant_kernels.c for Q8_0, Q5_0 and Q4_0; nil for the k-quants.
+    let kind: Int32?
     let blocks: Int
     let rowBytes: Int
     let storage: UnsafeMutableRawPointer
@@ -24,24 +27,29 @@ public final class QuantizedMatrix: @unchecked Sendable {
         case .q8_0: Int32(SWIFTLET_KIND_Q8)
         case .q5_0: Int32(SWIFTLET_KIND_Q5)
         case .q4_0: Int32(SWIFTLET_KIND_Q4)
-        case .q4_K: Int32(SWIFTLET_KIND_Q4M)
-        case .q6_K: Int32(SWIFTLET_KIND_Q6)
         default: nil
         }
     }
 
+    /// The k-quants, whose products take Q8_K activations (kquant_kernels.c).
+    static func isKQuant(_ type: GGMLType) -> Bool { type == .q4_K || type == .q6_K }
+
     /// Whether a matrix of this type and row length can be packed.
     public static func supports(_ type: GGMLType, columns: Int) -> Bool {
-        guard kind(of: type) != nil, let codec = type.codec else { return false }
+        guard kind(of: type) != nil || isKQuant(type), let codec = type.codec else { return false }
         return columns % codec.blockElements == 0
+    }
+
+    /// Bytes of one packed row of `columns` values (`supports` holds).
+    static func packedRowBytes(_ type: GGMLType, columns: Int) -> Int {
+        if let kind = kind(of: type) { return swiftlet_quant_row_bytes(kind, columns / 32) }
+        return swiftlet_kquant_row_bytes(Int32(type.rawValue), columns / 256)
     }
 
     /// Bytes a product streams for a rows × columns matrix of `type` (packed when a kernel takes
     /// it, else its elements: 2 bytes for F16 and BF16, 4 for the rest).
     public static func streamedBytes(_ type: GGMLType, rows: Int, columns: Int) -> Int {
-        if let kind = kind(of: type), supports(type, columns: columns) {
-            return rows * swiftlet_quant_row_bytes(kind, columns / 32)
-        }
+        if supports(type, columns: columns) { return rows * packedRowBytes(type, columns: columns) }
         return rows * columns * (type == .f16 || type == .bf16 ? 2 : 4)
     }
 
@@ -51,9 +59,9 @@ public final class QuantizedMatrix: @unchecked Sendable {
         self.type = type
         self.rows = rows
         self.columns = columns
-        kind = Self.kind(of: type)!
+        kind = Self.kind(of: type)
         blocks = columns / 32
-        rowBytes = swiftlet_quant_row_bytes(kind, blocks)
+        rowBytes = Self.packedRowBytes(type, columns: columns)
         // 64 bytes past the rows: a partial group's fp16 scales are loaded as whole words.
         storage = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes + 64, alignment: 64)
         let sourceRowBytes = type.rowBytes(elements: columns)!
@@ -62,9 +70,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let parts = rows * columns >= 1 << 20 ? 2 : 1
         parallelFor(parts) { part in
             for r in rows * part / parts..<rows * (part + 1) / parts {
-                _ = swiftlet_quant_pack(
-                    ggml, (s.pointer + r * sourceRowBytes).assumingMemoryBound(to: UInt8.self), blocks,
-                    UnsafeMutableRawPointer(mutating: d.pointer + r * rowBytes).assumingMemoryBound(to: UInt8.self))
+                let from = (s.pointer + r * sourceRowBytes).assumingMemoryBound(to: UInt8.self)
+                let to = UnsafeMutableRawPointer(mutating: d.pointer + r * rowBytes).assumingMemoryBound(to: UInt8.self)
+                if Self.isKQuant(type) {
+                    _ = swiftlet_kquant_pack(ggml, from, blocks / 8, to)
+                } else {
+                    _ = swiftlet_quant_pack(ggml, from, blocks, to)
+                }
             }
         }
     }
@@ -102,10 +114,22 @@ public final class QuantizedMatrix: @unchecked Sendable {
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool,
         scratch: QuantizedActivations
     ) {
-        scratch.quantize(x, count: count, blocks: blocks, kind: kind)
         let parts = count * rows * columns >= Gemv.rowsParallelThreshold ? Gemv.sharedParts(rows) : 1
         let ys = SendablePointer(y), w = SendableRawPointer(storage)
-        let (kind, rowBytes, blocks, rows) = (kind, rowBytes, blocks, rows)
+        guard let kind else {
+            scratch.quantizeQ8K(x, count: count, superBlocks: blocks / 8)
+            let q = SendableRawPointer(scratch.q8k), qStride = scratch.q8kStride
+            let (ggml, rowBytes, superBlocks, rows) = (Int32(type.rawValue), rowBytes, blocks / 8, rows)
+            parallelFor(parts) { part in
+                swiftlet_kquant_rows(
+                    ggml, w.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, superBlocks, rows * part / parts,
+                    rows * (part + 1) / parts, q.pointer.assumingMemoryBound(to: UInt8.self), qStride, count,
+                    ys.pointer, rows, accumulate ? 1 : 0)
+            }
+            return
+        }
+        scratch.quantize(x, count: count, blocks: blocks, kind: kind)
+        let (rowBytes, blocks, rows) = (rowBytes, blocks, rows)
         let q = SendableRawPointer(scratch.q), d = SendablePointer(scratch.d), lo = SendablePointer(scratch.low),
             hi = SendablePointer(scratch.high)
         let (qStride, blockStride) = (scratch.qStride, scratch.blockStride)
@@ -120,9 +144,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
 }
 
 /// Activation rows quantized for `QuantizedMatrix` products: int8 values per block of 32 in the
-/// kernels' order, each block's scale and the sums of its two halves. Grows as needed; one per
-/// thread that runs products.
+/// kernels' order, each block's scale and the sums of its two halves; or, for the k-quants,
+/// ggml's Q8_K blocks. Grows as needed; one per thread that runs products.
 public final class QuantizedActivations {
+    private(set) var q8k = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
+    private var q8kCapacity = 64
+    private(set) var q8kStride = 0
+
     private(set) var q = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
     private(set) var d = UnsafeMutablePointer<Float>.allocate(capacity: 8)
     private(set) var low = UnsafeMutablePointer<Int32>.allocate(capacity: 8)
@@ -132,10 +160,24 @@ public final class QuantizedActivations {
 
     public init() {}
     deinit {
+        q8k.deallocate()
         q.deallocate()
         d.deallocate()
         low.deallocate()
         high.deallocate()
+    }
+
+    func quantizeQ8K(_ x: UnsafePointer<Float>, count: Int, superBlocks: Int) {
+        q8kStride = swiftlet_q8k_row_bytes(superBlocks)
+        if count * q8kStride > q8kCapacity {
+            q8k.deallocate()
+            q8kCapacity = count * q8kStride
+            q8k = UnsafeMutableRawPointer.allocate(byteCount: q8kCapacity, alignment: 64)
+        }
+        for i in 0..<count {
+            swiftlet_q8k_quantize(
+                x + i * superBlocks * 256, superBlocks, (q8k + i * q8kStride).assumingMemoryBound(to: UInt8.self))
+        }
     }
 
     func quantize(_ x: UnsafePointer<Float>, count: Int, blocks: Int, kind: Int32) {
