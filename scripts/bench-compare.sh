@@ -2,12 +2,13 @@
 # The speed of two versions of Swiftlet side by side. Builds the old one (a git ref, default
 # main) from `git archive` into a cache folder, and the new one (default: this checkout as it
 # is, uncommitted changes included; or a second ref), then runs both binaries' `bench train`
-# (fp32 and bf16), `bench decode` (fp32 and bf16 weights) and `bench generate`, interleaved
+# (fp32 and bf16), `bench decode` (fp32 and bf16 weights), `bench generate` and `bench
+# attention` (fused fp32 and bf16 forward and backward GFLOP/s), interleaved
 # round by round and alternating which goes first, and prints each figure's median for both and
 # the ratio new/old. Run it under the CPU lock:
 #   flock /work/cpu.lock bash scripts/bench-compare.sh [OLD_REF [NEW_REF [ROUNDS]]]
 # Either ref may also be the path of a swiftlet binary already built (then nothing is built for it).
-# BENCH_PARTS picks the runs (default: "train-fp32 train-bf16 decode generate").
+# BENCH_PARTS picks the runs (default: "train-fp32 train-bf16 decode generate attention").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 old_ref=${1:-main}
@@ -48,7 +49,7 @@ family=$(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 model=$(grep -m1 '^model\s*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 echo "CPU: $cpu (family $family, model $model), $(nproc) cores; old: $old_ref, new: $new_name; $rounds interleaved rounds"
 
-parts=" ${BENCH_PARTS:-train-fp32 train-bf16 decode generate} "
+parts=" ${BENCH_PARTS:-train-fp32 train-bf16 decode generate attention} "
 run_all() {  # binary, label
   local binary=$1 label=$2
   if [[ $parts == *" train-fp32 "* ]]; then
@@ -59,6 +60,10 @@ run_all() {  # binary, label
   fi
   if [[ $parts == *" decode "* ]]; then "$binary" bench decode --weights both --tokens 256 --json >>"$out/$label"; fi
   if [[ $parts == *" generate "* ]]; then "$binary" bench generate --json >>"$out/$label"; fi
+  # The fused kernels only (the unfused reference and the speedups are not this binary's speed).
+  if [[ $parts == *" attention "* ]]; then
+    "$binary" bench attention --json | grep -v '"attention.naive\|speedup' >>"$out/$label"
+  fi
 }
 
 for round in $(seq "$rounds"); do
@@ -80,7 +85,7 @@ def medians(label):
         if not line.startswith("{"):
             continue
         r = json.loads(line)
-        if r["unit"] in ("tokens/s", "ms", "s"):
+        if r["unit"] in ("tokens/s", "GFLOP/s", "ms", "s"):
             values.setdefault((r["name"], r["unit"]), []).append(r["value"])
     # The median, and the spread of the runs around it (largest distance from it, in %).
     return {k: (statistics.median(v), len(v), max(abs(x / statistics.median(v) - 1) for x in v))
@@ -93,7 +98,7 @@ for key in sorted(old):
     (name, unit), (o, n, os_), (w, _, ws) = key, old[key], new[key]
     ratio = w / o if o else float("nan")
     # For times, smaller is better: report the speed ratio either way.
-    speed = ratio if unit == "tokens/s" else (o / w if w else float("nan"))
+    speed = ratio if unit in ("tokens/s", "GFLOP/s") else (o / w if w else float("nan"))
     worst = max(worst, abs(speed - 1))
     slowest = max(slowest, 1 - speed)
     print(f"{name:42s} old {o:10.1f} ±{os_ * 100:4.1f} %  new {w:10.1f} ±{ws * 100:4.1f} % {unit:8s} "
