@@ -333,6 +333,33 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    /// A chat-tuned model ends its reply with the end-of-turn marker, not EOS: the engine stops
+    /// there too (llama.cpp's end-of-generation tokens), the marker not part of the reply.
+    func testTheEndOfTurnMarkerEndsGeneration() throws {
+        let request = GenerationRequest(
+            prompt: prompt(9, seed: 31), maxTokens: 12, sampling: SamplingSettings(temperature: 0))
+        let free = try generate([request], parallel: 1)[0]
+        let tokenizer = try TestData.tokenizer()
+        let end = tokenizer.id(ofPiece: SpecialPieces.endOfTurn)
+        XCTAssertEqual(tokenizer.endOfGenerationIDs, [tokenizer.eosID, end])
+        XCTAssertFalse(free.tokens.contains(end))
+        // The marker's output row made 4× the row of the 6th greedy token: its logit beats every
+        // other by then, so the reply ends at that token or before.
+        let edited = Transformer(config: Self.config)
+        edited.parameters.pointer.update(from: model().parameters.pointer, count: edited.parameters.count)
+        let head = edited.parameters.pointer + edited.layout.outputHead
+        let dim = Self.config.dim
+        for i in 0..<dim { head[Int(end) * dim + i] = 4 * head[Int(free.tokens[5]) * dim + i] }
+        let engine = GenerationEngine(
+            model: edited, tokenizer: tokenizer, options: GenerationEngine.Options(parallel: 1))
+        let id = try engine.submit(request)
+        let ended = engine.runUntilIdle()[id]!
+        XCTAssertEqual(ended.stopReason, .endOfSequence)
+        XCTAssertLessThanOrEqual(ended.tokens.count, 5)
+        XCTAssertEqual(ended.tokens, Array(free.tokens.prefix(ended.tokens.count)))
+        XCTAssertEqual(ended.text, tokenizer.decode(ended.tokens))
+    }
+
     func testBFloat16WeightsGenerateWhatFloatKernelsDoOnTheRoundedWeights() throws {
         func copyOfModel() -> Transformer {
             let copy = Transformer(config: Self.config)

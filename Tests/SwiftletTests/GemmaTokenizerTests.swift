@@ -64,6 +64,7 @@ final class GemmaTokenizerTests: XCTestCase {
         XCTAssertFalse(tokenizer.addsDummyPrefix)
         XCTAssertEqual(tokenizer.bosID, 2)
         XCTAssertEqual(tokenizer.eosID, 1)
+        XCTAssertEqual(tokenizer.endOfGenerationIDs, [1, tokenizer.id(ofPiece: GemmaPieces.endOfTurn)])
         try check(tokenizer, against: try expected("vocab-expected.json"))
     }
 

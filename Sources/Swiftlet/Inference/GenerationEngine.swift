@@ -92,7 +92,7 @@ public final class GenerationEngine {
         return plan
     }
 
-    /// Without a tokenizer there is no text (callbacks get nothing, stop strings are refused) and no end-of-sequence token.
+    /// Without a tokenizer there is no text (callbacks get nothing, stop strings are refused) and no token ends the text.
     public init(model: Transformer, tokenizer: Tokenizer?, options: Options = Options()) {
         self.model = model
         self.tokenizer = tokenizer
@@ -273,7 +273,7 @@ public final class GenerationEngine {
     /// Takes a sampled token: end, stream, or queue it for the next step.
     func advance(_ sequence: ActiveRequest, with token: Int32, logprobs: GeneratedToken? = nil) {
         if sequence.firstToken == nil { sequence.firstToken = Stopwatch.now() }
-        if let tokenizer, token == tokenizer.eosID { return finish(sequence, .endOfSequence) }
+        if let tokenizer, tokenizer.endOfGenerationIDs.contains(token) { return finish(sequence, .endOfSequence) }
         sequence.generated.append(token)
         sequence.sampler.observe(token, sampled: true)
         if let onToken = sequence.request.onToken {

@@ -7,7 +7,7 @@ public struct GenerationRequest {
     public var stop: [String]
     /// Receives the reply's text as it streams (whole UTF-8 characters only).
     public var onText: (String) -> Void
-    /// Hears every sampled token (not the end-of-sequence token) before its text reaches `onText`.
+    /// Hears every sampled token (not one that ends the text, `Tokenizer.endOfGenerationIDs`) before its text reaches `onText`.
     public var onToken: ((GeneratedToken) -> Void)?
     /// With `onToken`: report each token's log-probability and this many likeliest alternatives
     /// (nil: none, 0: the token's own only).
@@ -37,7 +37,7 @@ public struct GenerationResult: Sendable {
         case endOfSequence = "end_of_sequence", tokenLimit = "token_limit", contextFull = "context_full"
         case stopString = "stop_string", timeLimit = "time_limit", cancelled
     }
-    /// Every sampled token (those that spelled a stop string included; not the end-of-sequence token).
+    /// Every sampled token (those that spelled a stop string included; not the one that ended the text).
     public let tokens: [Int32]
     /// The text streamed to the callback.
     public let text: String

@@ -13,6 +13,10 @@ public final class Tokenizer: @unchecked Sendable {
     public let bosID: Int32
     public let eosID: Int32
     public let unknownID: Int32
+    /// Tokens that end a generated text, as llama.cpp's end-of-generation set: EOS, and the
+    /// end-of-turn marker of a chat vocabulary (Gemma's `<end_of_turn>`, Swiftlet's `<|end|>`),
+    /// which a chat-tuned model emits instead of EOS. Not one of them is ever part of a reply.
+    public let endOfGenerationIDs: Set<Int32>
     /// Whether the model puts "▁" before the text (SentencePiece's add_dummy_prefix, set in
     /// Llama 2's tokenizer; never in Swiftlet's). Such a model must see a text whole: cut at
     /// newlines, each line would get the prefix.
@@ -55,6 +59,12 @@ public final class Tokenizer: @unchecked Sendable {
         bosID = spm_bos_id(handle)
         eosID = spm_eos_id(handle)
         unknownID = spm_unk_id(handle)
+        var ends: Set<Int32> = eosID >= 0 ? [eosID] : []
+        for marker in [GemmaPieces.endOfTurn, SpecialPieces.endOfTurn] {
+            let id = spm_piece_to_id(handle, marker)
+            if id >= 0, id != unknownID { ends.insert(id) }
+        }
+        endOfGenerationIDs = ends
         var table: [[UInt8]] = []
         table.reserveCapacity(vocabSize)
         for id in 0..<Int32(vocabSize) {
