@@ -172,8 +172,12 @@ struct ClassifyCommand: ParsableCommand {
                 "Most tokens of one text (default: the longest text, at most the model's context and \(ClassifierTrainingOptions.longestDefaultContext))."
         )
         var context: Int?
-        @Flag(name: .long, help: "With --train full: leave the token embeddings as they are.")
-        var freezeEmbedding = false
+        @Flag(
+            name: .long, inversion: .prefixedNo,
+            help:
+                "With --train full: leave the token embeddings as they are (default: trained; frozen from a model pretrained elsewhere)."
+        )
+        var freezeEmbedding: Bool?
         @Option(
             name: .long,
             help:
@@ -218,7 +222,7 @@ struct ClassifyCommand: ParsableCommand {
             if let dropout { options.dropout = dropout }
             if let seed { options.seed = seed }
             if let context { options.context = context }
-            if freezeEmbedding { options.freezeEmbedding = true }
+            if let freezeEmbedding { options.freezeEmbedding = freezeEmbedding }
             if let warmup { options.warmupSteps = warmup }
             if let precision = precision.flatMap(Precision.init(rawValue:)) { options.precision = precision }
             return options
@@ -228,7 +232,7 @@ struct ClassifyCommand: ParsableCommand {
             try runReportingErrors {
                 Interrupt.install()
                 let world = try Communicators.world()
-                let base = try Checkpoint.load(checkpoint)
+                let base = try Checkpoint.load(checkpoint).forTraining()
                 try Checkpoint.checkNewDestination(out, resumable: false)
                 var examples = try data.read()
                 var held: [LabeledExample]

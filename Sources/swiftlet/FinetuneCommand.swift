@@ -146,7 +146,7 @@ struct FinetuneCommand: ParsableCommand {
         try runReportingErrors {
             Interrupt.install()
             let world = try Communicators.world()
-            let base = try Checkpoint.load(checkpoint)
+            let base = try Checkpoint.load(checkpoint).forTraining()
             try Checkpoint.checkNewDestination(out, resumable: false)
             let sources = try DataSource.parse(data)
             guard sources.count == 1, let source = sources.first else {

@@ -60,6 +60,17 @@ extension CLITests {
         try expectFailure(
             ["classify", "train", "--checkpoint", base, "--data", work + "/empty.csv", "--out", work + "/never"],
             mentioning: "empty")
+        try expectFailure(
+            [
+                "classify", "train", "--checkpoint", base, "--data", work + "/labeled.csv", "--out", work + "/never",
+                "--train", "lora", "--freeze-embedding",
+            ], mentioning: "--freeze-embedding goes with --train full")
+        // The default for a model pretrained elsewhere can be turned off; with LoRA it is off anyway.
+        try expectFailure(
+            [
+                "classify", "train", "--checkpoint", base, "--data", work + "/labeled.csv", "--out", work + "/never",
+                "--no-freeze-embedding", "--epochs", "0",
+            ], mentioning: "--epochs must be between")
         try FileIO.writeAtomically("text,label\nthe king,imperial\n", to: work + "/unseen.csv")
         try expectFailure(
             ["classify", "eval", "--checkpoint", out, "--data", work + "/unseen.csv"],

@@ -263,12 +263,15 @@ final class ClassifierTests: XCTestCase {
         XCTAssertEqual(scratch.modelLearningRate, 3e-4)
         XCTAssertEqual(scratch.dropout, 0.1)
         XCTAssertEqual(scratch.warmupSteps, 0)
+        XCTAssertFalse(scratch.freezeEmbedding)
         let pretrained = ClassifierTrainingOptions(mode: nil, pretrainedElsewhere: true)
         XCTAssertEqual(pretrained.mode, .full)
         XCTAssertEqual(pretrained.epochs, ClassifierTrainingOptions.pretrained.epochs)
         XCTAssertEqual(pretrained.modelLearningRate, ClassifierTrainingOptions.pretrained.fullLearningRate)
         XCTAssertEqual(pretrained.dropout, 0)
         XCTAssertEqual(pretrained.warmupSteps, ClassifierTrainingOptions.pretrained.warmupSteps)
+        XCTAssertTrue(pretrained.freezeEmbedding)
+        XCTAssertFalse(ClassifierTrainingOptions(mode: .lora, pretrainedElsewhere: true).freezeEmbedding)
         XCTAssertEqual(pretrained.precision, MatrixEngine.bf16IsNative ? .bf16 : .fp32)
         XCTAssertEqual(
             ClassifierTrainingOptions(mode: .head, pretrainedElsewhere: true).headLearningRate, 3e-3,

@@ -46,6 +46,12 @@ public final class MatrixEngine {
 
     public init(precision: Precision) { self.precision = precision }
 
+    /// Bytes of the bf16 copies held now (the weights' and the operands' scratch), for checking
+    /// the memory plan. oneDNN's scratchpads (`Product`) are not counted here or in the plan.
+    var bfloat16Bytes: Int {
+        2 * (scratchA.capacity + scratchB.capacity + weightCopies.values.reduce(0) { $0 + $1.copy.capacity })
+    }
+
     /// Marks the start of a forward/backward pass: weights may have changed since the last one.
     public func beginPass() {
         pass += 1

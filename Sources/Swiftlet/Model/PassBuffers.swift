@@ -8,6 +8,9 @@ final class PassBuffers {
 
     init(bf16: Bool) { keepsBits = bf16 }
 
+    /// Bytes of the bf16 buffers, for checking the memory plan.
+    var bfloat16Bytes: Int { halves.reduce(0) { $0 + 2 * $1.capacity } }
+
     func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
         let buffer = FloatBuffer(count: count)
         floats.append(buffer)

@@ -33,6 +33,9 @@ public final class TrainingPass {
     public var trainsEmbedding = true
     /// The last batch's sequences, refilled in place.
     var sequences: [SequenceRows] = []
+    /// Bytes of bf16 copies the pass holds now (its activations' and the products' weights and
+    /// scratch), for checking the memory plan against.
+    var bfloat16Bytes: Int { buffers.bfloat16Bytes + matrices.bfloat16Bytes }
 
     public init(model: Transformer, maxRows: Int, precision: Precision = .fp32, adapters: LoRAAdapters? = nil) {
         self.model = model

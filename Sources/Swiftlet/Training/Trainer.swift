@@ -73,7 +73,7 @@ public final class Trainer {
     var optimizer: Optimizer { optimizerStep.groups[0].optimizer }
     public let adapters: LoRAAdapters?
     /// What the run allocates (checked against this machine's memory before any of it is).
-    public let memory: MemoryPlan
+    public private(set) var memory: MemoryPlan
     let packer: BatchPacker
     let validation: [(name: String, windows: [TokenWindow])]
     private var firstStepSeconds: Double = 0
@@ -130,7 +130,12 @@ public final class Trainer {
         let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
         memory = MemoryPlan.training(
             model.config, rows: max(microRows, context),
-            loraParameters: state.options.lora.map { $0.parameterCount(model.config) })
+            loraParameters: state.options.lora.map { $0.parameterCount(model.config) },
+            precision: state.options.precision)
+        memory.addSaving(
+            model.config,
+            optimizerValues: state.options.lora.map { $0.parameterCount(model.config) } ?? model.config.parameterCount,
+            mergesAdapters: state.options.lora != nil && state.options.mergeAdapters)
         try memory.check("this training run")
         adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
         adapters?.initialize(seed: state.options.seed)
