@@ -2,6 +2,7 @@
 // the arithmetic (llama.cpp's, operation for operation).
 #include "kquant_kernels.h"
 #include "quant_kernels.h"
+#include "half_float.h"
 
 #include <math.h>
 #include <string.h>
@@ -12,24 +13,7 @@
 
 enum { Q4K = 12, Q6K = 14, Q4K_PACKED = 148, Q6K_BYTES = 210, Q8K_BYTES = 292 };
 
-static float fp16_to_fp32(const uint8_t *p) {
-    uint32_t h = (uint32_t)(p[0] | p[1] << 8);
-    uint32_t sign = (h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
-    if (exponent == 0x1F) {
-        bits = sign | 0x7F800000 | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {  // subnormal: normalize
-        int e = -1;
-        do { e++; mantissa <<= 1; } while (!(mantissa & 0x400));
-        bits = sign | ((uint32_t)(112 - e) << 23) | ((mantissa & 0x3FF) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
+static float fp16_to_fp32(const uint8_t *p) { return swiftlet_half_to_float((uint16_t)(p[0] | p[1] << 8)); }
 
 long swiftlet_kquant_row_bytes(int ggmlType, long superBlocks) {
     return ggmlType == Q4K ? superBlocks * Q4K_PACKED : ggmlType == Q6K ? superBlocks * Q6K_BYTES : 0;

@@ -1,5 +1,6 @@
 // Quantized row products; see include/quant_kernels.h for the layouts and contracts.
 #include "quant_kernels.h"
+#include "half_float.h"
 
 #include <math.h>
 #include <string.h>
@@ -9,24 +10,6 @@
 #pragma clang fp contract(off)
 
 // ---- ggml's blocks ---------------------------------------------------------------------------
-
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1F, mantissa = h & 0x3FF, bits;
-    if (exponent == 0x1F) {
-        bits = sign | 0x7F800000 | (mantissa << 13);
-    } else if (exponent != 0) {
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    } else if (mantissa == 0) {
-        bits = sign;
-    } else {  // subnormal: normalize
-        int e = -1;
-        do { e++; mantissa <<= 1; } while (!(mantissa & 0x400));
-        bits = sign | ((uint32_t)(112 - e) << 23) | ((mantissa & 0x3FF) << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 static uint16_t load16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 
@@ -65,7 +48,7 @@ static void scale_min_k4(int j, const uint8_t *s, uint8_t *scale, uint8_t *min) 
 static void q4_k_block(const uint8_t *row, long b, uint8_t nibbles[16], float *scale, float *min) {
     const uint8_t *block = row + (b / 8) * 144;
     int sub = (int)(b % 8);
-    float d = half_to_float(load16(block)), dmin = half_to_float(load16(block + 2));
+    float d = swiftlet_half_to_float(load16(block)), dmin = swiftlet_half_to_float(load16(block + 2));
     uint8_t sc, m;
     scale_min_k4(sub, block + 4, &sc, &m);
     *scale = d * (float)sc;
@@ -83,7 +66,7 @@ static void q4_k_block(const uint8_t *row, long b, uint8_t nibbles[16], float *s
 static void q6_k_block(const uint8_t *row, long b, int8_t v[32], float *scaleLow, float *scaleHigh) {
     const uint8_t *block = row + (b / 8) * 210;
     int sub = (int)(b % 8), half = sub / 4, quarter = sub % 4;
-    float d = half_to_float(load16(block + 208));
+    float d = swiftlet_half_to_float(load16(block + 208));
     const uint8_t *ql = block + 64 * half + (quarter % 2) * 32, *qh = block + 128 + 32 * half;
     const int8_t *scales = (const int8_t *)(block + 192);
     for (int l = 0; l < 32; l++) {
@@ -263,7 +246,7 @@ static float c_row(int kind, const uint8_t *w, const int8_t *q, const float *d, 
             case SWIFTLET_KIND_Q8:
                 sum = c_dot_bytes(v, x, s, j, &low, &high);
                 memcpy(&half, v + 32 * s + 2 * j, 2);
-                acc[j] = fmaf((float)sum, half_to_float(half) * dx, acc[j]);
+                acc[j] = fmaf((float)sum, swiftlet_half_to_float(half) * dx, acc[j]);
                 break;
             case SWIFTLET_KIND_Q6:
                 c_dot_bytes(v, x, s, j, &low, &high);
@@ -274,12 +257,12 @@ static float c_row(int kind, const uint8_t *w, const int8_t *q, const float *d, 
             case SWIFTLET_KIND_Q5:
                 sum = c_dot_q5(v, x, s, j) - 16 * (lo[g + j] + hi[g + j]);
                 memcpy(&half, v + 20 * s + 2 * j, 2);
-                acc[j] = fmaf((float)sum, half_to_float(half) * dx, acc[j]);
+                acc[j] = fmaf((float)sum, swiftlet_half_to_float(half) * dx, acc[j]);
                 break;
             case SWIFTLET_KIND_Q4:
                 sum = c_dot_nibbles(v, x, s, j) - 8 * (lo[g + j] + hi[g + j]);
                 memcpy(&half, v + 16 * s + 2 * j, 2);
-                acc[j] = fmaf((float)sum, half_to_float(half) * dx, acc[j]);
+                acc[j] = fmaf((float)sum, swiftlet_half_to_float(half) * dx, acc[j]);
                 break;
             default:
                 sum = c_dot_nibbles(v, x, s, j);
