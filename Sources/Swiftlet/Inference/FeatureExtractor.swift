@@ -90,10 +90,18 @@ public final class FeatureExtractor {
     public func features(
         encoded: [[Int32]], poolings: [Pooling], progress: (Int) -> Void = { _ in }
     ) -> [Pooling: [Float]] {
+        features(encoded: encoded, poolings: poolings, share: (0, 1), progress: progress)
+    }
+
+    /// Only the passes i with i mod `share.of` = `share.rank` (a rank's share of them, see the
+    /// distributed `features`); the other texts' rows stay zero.
+    func features(
+        encoded: [[Int32]], poolings: [Pooling], share: (rank: Int, of: Int), progress: (Int) -> Void
+    ) -> [Pooling: [Float]] {
         let dim = model.config.dim
         var out = Dictionary(
             uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
-        for (range, batch) in batches(encoded) {
+        for (i, (range, batch)) in batches(encoded).enumerated() where i % share.of == share.rank {
             pass.forward(batch)
             for pooling in poolings {
                 out[pooling]!.withUnsafeMutableBufferPointer { buffer in

@@ -42,6 +42,18 @@ extension Communicator {
         return values[0] == high && values[1] == low && values[2] == -high && values[3] == -low
     }
 
+    /// A step's gradient arena summed over the ranks, the wait for the slowest rank before it
+    /// timed apart (a barrier first: it costs a few microseconds, and separates uneven ranks
+    /// from the interconnect's cost in the figures). Seconds (waiting, summing); none in one process.
+    func sumGradients(_ gradients: FloatBuffer) throws -> (waiting: Double, summing: Double) {
+        guard isParallel else { return (0, 0) }
+        let start = communicationSeconds
+        try barrier()
+        let ready = communicationSeconds
+        try allReduceSum(gradients.pointer, count: gradients.count)
+        return (ready - start, communicationSeconds - ready)
+    }
+
     /// Refuses to start ranks that hold different parts (settings, data, tokenizer, weights):
     /// they would train apart while seeming to train together. Rank 0 names what differs;
     /// collective.

@@ -26,20 +26,8 @@ extension FeatureExtractor {
         progress: (Int) -> Void = { _ in }
     ) throws -> [Pooling: [Float]] {
         guard communicator.isParallel else { return features(encoded: encoded, poolings: poolings, progress: progress) }
-        let dim = model.config.dim
-        var out = Dictionary(
-            uniqueKeysWithValues: poolings.map { ($0, [Float](repeating: 0, count: encoded.count * dim)) })
-        for (i, (range, batch)) in batches(encoded).enumerated() where i % communicator.size == communicator.rank {
-            pass.forward(batch)
-            for pooling in poolings {
-                out[pooling]!.withUnsafeMutableBufferPointer { buffer in
-                    ClassifierHead.pool(
-                        pass.finalHidden, cumulativeLengths: batch.cumulativeLengths, dim: dim, pooling: pooling,
-                        into: buffer.baseAddress! + range.lowerBound * dim)
-                }
-            }
-            progress(range.upperBound)
-        }
+        var out = features(
+            encoded: encoded, poolings: poolings, share: (communicator.rank, communicator.size), progress: progress)
         for pooling in poolings {
             try out[pooling]!.withUnsafeMutableBufferPointer {
                 try communicator.allReduceSum($0.baseAddress!, count: $0.count)

@@ -92,16 +92,11 @@ extension ClassifierTrainer {
         return flag[0] > 0
     }
 
-    /// A step's gradient arena summed over the ranks, the wait for the slowest rank before it
-    /// timed apart (as the language-model trainer does).
+    /// The step's gradient all-reduce (`Communicator.sumGradients`), its times added up.
     func sumOverRanks(_ gradients: FloatBuffer) throws {
-        guard communicator.isParallel else { return }
-        let start = communicator.communicationSeconds
-        try communicator.barrier()
-        let ready = communicator.communicationSeconds
-        try communicator.allReduceSum(gradients.pointer, count: gradients.count)
-        gradientWaitSeconds += ready - start
-        gradientSumSeconds += communicator.communicationSeconds - ready
+        let (waiting, summing) = try communicator.sumGradients(gradients)
+        gradientWaitSeconds += waiting
+        gradientSumSeconds += summing
     }
 
     /// Keeps a metric, and (rank 0) appends it live to the saved checkpoint's metrics.jsonl.

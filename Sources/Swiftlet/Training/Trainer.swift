@@ -461,17 +461,11 @@ public final class Trainer {
         return (loss[0] / Double(max(targets, 1)), outcome.learningRate)
     }
 
-    /// The step's gradient all-reduce, and the wait for the slowest rank before it timed apart
-    /// (a barrier first: it costs a few microseconds, and separates uneven ranks from the
-    /// interconnect's cost in the figures).
+    /// The step's gradient all-reduce (`Communicator.sumGradients`), its times added up.
     private func sumOverRanks(_ gradients: FloatBuffer) throws {
-        guard communicator.isParallel else { return }
-        let start = communicator.communicationSeconds
-        try communicator.barrier()
-        let ready = communicator.communicationSeconds
-        try communicator.allReduceSum(gradients.pointer, count: gradients.count)
-        gradientWaitSeconds += ready - start
-        gradientSumSeconds += communicator.communicationSeconds - ready
+        let (waiting, summing) = try communicator.sumGradients(gradients)
+        gradientWaitSeconds += waiting
+        gradientSumSeconds += summing
     }
 
     /// Scores every validation corpus (dealt out among the ranks); nil when there is no validation text.
