@@ -101,6 +101,92 @@ final class EngineTests: XCTestCase {
         }
     }
 
+    /// A lone decoding sequence's row path is cut into head ranges run on both cores; the cut
+    /// must give the one-core pass's result to the bit, for every cut and for the cut `forward`
+    /// picks (decode rows deep enough to be shared, with and without grouped KV heads, alone and
+    /// beside other sequences).
+    func testDecodeAttentionSplitOverHeadsEqualsTheSerialPassExactly() {
+        for (heads, kvHeads, headDim, blockSize) in [(12, 12, 64, 16), (8, 2, 32, 7), (6, 1, 16, 5)] {
+            let rowStride = kvHeads * headDim
+            // Three decode rows at different depths, each its own sequence, with its own blocks.
+            let depths = [300, 37, 129]
+            let blocksPer = depths.map { ($0 + blockSize) / blockSize }
+            let blockCount = blocksPer.reduce(0, +)
+            let keys = TestData.randoms(blockCount * blockSize * rowStride, seed: 50),
+                values = TestData.randoms(blockCount * blockSize * rowStride, seed: 51)
+            let q = TestData.randoms(depths.count * heads * headDim, seed: 52)
+            var tables: [Int32] = [], spans: [SequenceRows] = []
+            for (i, past) in depths.enumerated() {
+                spans.append(SequenceRows(start: i, count: 1, past: past, keyStart: tables.count))
+                // Blocks in reverse order, so the table is not the identity.
+                let first = blocksPer[..<i].reduce(0, +)
+                tables += (first..<first + blocksPer[i]).reversed().map { Int32($0) }
+            }
+            let label = "heads \(heads)/\(kvHeads) size \(headDim) block \(blockSize)"
+            keys.withUnsafeBufferPointer { kp in
+                values.withUnsafeBufferPointer { vp in
+                    tables.withUnsafeBufferPointer { tp in
+                        let pages = KVPages(
+                            keys: kp.baseAddress!, values: vp.baseAddress!, blockTables: tp.baseAddress!,
+                            blockSize: blockSize, blockStride: blockSize * rowStride, rowStride: rowStride)
+                        let scale = 1 / Float(headDim).squareRoot()
+                        let maxKeys = depths.max()! + 1
+                        var scores = [Float](repeating: 0, count: heads * (maxKeys + 1))
+                        // The serial pass: every head of every row at once.
+                        var serial = [Float](repeating: .nan, count: q.count),
+                            serialLSE = [Float](repeating: .nan, count: depths.count * heads)
+                        var qCopy = q
+                        for span in spans {
+                            PagedAttention.forwardRows(
+                                q: &qCopy, out: &serial, logSumExp: &serialLSE, span: span, pages: pages, heads: heads,
+                                kvHeads: kvHeads, headDim: headDim, scale: scale, scores: &scores,
+                                scoreStride: maxKeys)
+                        }
+                        // Every cut into parts, run one range at a time.
+                        for parts in 1...heads {
+                            var cut = [Float](repeating: .nan, count: q.count),
+                                cutLSE = [Float](repeating: .nan, count: serialLSE.count)
+                            var covered = 0
+                            for span in spans {
+                                for part in 0..<parts {
+                                    let range = PagedAttention.headRange(
+                                        part, of: parts, heads: heads, kvHeads: kvHeads)
+                                    if span.start == 0 { covered += range.count }
+                                    PagedAttention.forwardRows(
+                                        q: &qCopy, out: &cut, logSumExp: &cutLSE, span: span, pages: pages,
+                                        heads: heads, kvHeads: kvHeads, headDim: headDim, scale: scale,
+                                        scores: &scores, scoreStride: maxKeys, headRange: range)
+                                }
+                            }
+                            XCTAssertEqual(covered, heads, "\(label), \(parts) parts")
+                            XCTAssertEqual(cut, serial, "\(label), \(parts) parts")
+                            XCTAssertEqual(cutLSE, serialLSE, "\(label), \(parts) parts")
+                        }
+                        // What forward picks: the deepest row alone (split over the cores), and all three.
+                        for chosen in [[spans[0]], spans] {
+                            var shared = [Float](repeating: .nan, count: q.count),
+                                sharedLSE = [Float](repeating: .nan, count: serialLSE.count)
+                            for s in spans where !chosen.contains(where: { $0.start == s.start }) {
+                                for h in 0..<heads * headDim {
+                                    shared[s.start * heads * headDim + h] = serial[s.start * heads * headDim + h]
+                                }
+                                for h in 0..<heads { sharedLSE[s.start * heads + h] = serialLSE[s.start * heads + h] }
+                            }
+                            PagedAttention.forward(
+                                q: q, out: &shared, logSumExp: &sharedLSE, spans: chosen, pages: pages, heads: heads,
+                                kvHeads: kvHeads, headDim: headDim)
+                            XCTAssertEqual(shared, serial, "\(label), \(chosen.count) sequences")
+                            XCTAssertEqual(sharedLSE, serialLSE, "\(label), \(chosen.count) sequences")
+                        }
+                    }
+                }
+            }
+        }
+        // A lone sequence is cut for every core; a batch of many is not.
+        XCTAssertEqual(PagedAttention.headParts(rowSpans: 1, heads: 12, kvHeads: 12), min(12, ComputeThreads.count * 2))
+        XCTAssertEqual(PagedAttention.headParts(rowSpans: 64, heads: 12, kvHeads: 12), 1)
+    }
+
     func testMultiRowGemvEqualsSingleRowsExactly() {
         for (rows, inFeatures, outFeatures) in [
             (5, 70, 37), (8, 64, 4096), (2, 288, 768), (3, 16, 3), (16, 48, 7), (13, 100, 11), (16, 288, 4096),
