@@ -182,7 +182,7 @@ final class GemmaCheckpointTests: XCTestCase {
         XCTAssertThrowsError(try plan.check("fine-tuning", available: 4 << 30))
         XCTAssertNoThrow(try plan.check("fine-tuning", available: 24 << 30))
         XCTAssertTrue(plan.summary.hasPrefix("about "), plan.summary)
-        let lora = MemoryPlan.training(c, rows: 2048, loraParameters: 1_000_000)
+        let lora = MemoryPlan.training(c, rows: 2048, trainedParameters: 1_000_000)
         XCTAssertEqual(plan.total - lora.total, 8 * (268_098_176 - 1_000_000))
     }
 }

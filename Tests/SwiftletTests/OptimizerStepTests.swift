@@ -7,7 +7,7 @@ final class OptimizerStepTests: XCTestCase {
         let views = [TensorView(name: "w", offset: 0, shape: [values.count], isDecayed: true)]
         return OptimizerStep.Group(
             parameters: FloatBuffer(values), gradients: FloatBuffer(count: values.count),
-            optimizer: Optimizer(views: views, count: values.count), schedule: .constant(rate), clipped: clipped)
+            optimizer: Optimizer(views: views), schedule: .constant(rate), clipped: clipped)
     }
 
     func testStepEqualsZeroAccumulateClipAdamWByHand() {
@@ -39,7 +39,7 @@ final class OptimizerStepTests: XCTestCase {
         let clippedGradient = FloatBuffer(summed.map { $0 * Float(1 / norm) })
         for (g, gradient, rate) in [(model, clippedGradient, Float(0.01)), (head, FloatBuffer(summed), Float(0.02))] {
             let parameters = FloatBuffer(start)
-            Optimizer(views: g.optimizer.views, count: 40).step(
+            Optimizer(views: g.optimizer.views).step(
                 parameters: parameters, gradients: gradient, learningRate: rate, step: 1,
                 settings: AdamWSettings(), decayEmbeddings: false)
             XCTAssertEqual(g.parameters.array, parameters.array)
@@ -80,5 +80,35 @@ final class OptimizerStepTests: XCTestCase {
         XCTAssertTrue(patience.record(improved: false))
         var endless = EarlyStopping(patience: nil)
         XCTAssertFalse((0..<100).contains { _ in endless.record(improved: false) })
+    }
+
+    /// The moments hold the updated tensors only: a frozen tensor costs none and stays as it was,
+    /// and the others step exactly as in an optimizer over the whole arena (whose moments are
+    /// laid out as the arena, which resumed runs rely on).
+    func testAFrozenTensorHasNoMomentsAndTheOthersStepAsBefore() {
+        let views = [
+            TensorView(name: "embedding", offset: 0, shape: [6], isDecayed: false),
+            TensorView(name: "w", offset: 6, shape: [2, 3], isDecayed: true),
+            TensorView(name: "gain", offset: 12, shape: [4], isDecayed: false),
+        ]
+        var rng = RandomGenerator(seed: 9)
+        let start = (0..<16).map { _ in Float(rng.uniform() - 0.5) }
+        let gradient = FloatBuffer((0..<16).map { _ in Float(rng.uniform() - 0.5) })
+        let whole = Optimizer(views: views, embedding: 0),
+            frozen = Optimizer(views: Array(views.dropFirst()), embedding: 0)
+        XCTAssertEqual(whole.firstMoment.count, 16)
+        XCTAssertEqual(frozen.firstMoment.count, 10)
+        let all = FloatBuffer(start), some = FloatBuffer(start)
+        for step in 1...3 {
+            whole.step(
+                parameters: all, gradients: gradient, learningRate: 0.01, step: step, settings: AdamWSettings(),
+                decayEmbeddings: false)
+            frozen.step(
+                parameters: some, gradients: gradient, learningRate: 0.01, step: step, settings: AdamWSettings(),
+                decayEmbeddings: false)
+        }
+        XCTAssertEqual(Array(some.array.prefix(6)), Array(start.prefix(6)), "the frozen tensor is untouched")
+        XCTAssertEqual(Array(some.array.dropFirst(6)), Array(all.array.dropFirst(6)))
+        XCTAssertEqual(Array(frozen.firstMoment.array), Array(whole.firstMoment.array.dropFirst(6)))
     }
 }

@@ -28,6 +28,31 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(parsed["layer.b"]?.values, b)
     }
 
+    /// A save streams each tensor from where it lies: the file written piece by piece is the
+    /// joined bytes exactly, and the memory a file's views point into stays alive with its
+    /// contents even when nothing else holds it (a Gemma file's gains written as gain − 1).
+    func testStreamedFilesAreTheJoinedBytesAndKeepTheirMemory() throws {
+        func gemmaFile() -> (FileBytes, expected: [UInt8]) {
+            let model = GemmaCheckpointTests.model()
+            return (Checkpoint.weightFile(model), Checkpoint.weightBytes(model))
+        }
+        let (file, expected) = gemmaFile()
+        // Memory freed by a dropped owner would likely be handed out again here.
+        let other = (0..<8).map { _ in FloatBuffer(Array(repeating: 7, count: 4096)) }
+        XCTAssertGreaterThan(file.pieces.count, 2, "the tensors are views, not one copied array")
+        XCTAssertEqual(file.count, expected.count)
+        XCTAssertEqual(file.joined, expected)
+        let path = TestData.temporaryDirectory("streamed") + "/model.safetensors"
+        try FileIO.writeAtomically(file, to: path)
+        XCTAssertEqual(try FileIO.readBytes(path), expected)
+        let parsed = try Safetensors.parse(expected, path: path)
+        let gain = try XCTUnwrap(parsed["model.norm.weight"]?.values.first)
+        let model = GemmaCheckpointTests.model()
+        let view = try XCTUnwrap(model.layout.views.first { $0.name == "model.norm.weight" })
+        XCTAssertEqual(gain, model.parameters[view.offset] - 1, "Gemma's gains are stored as gain − 1")
+        withExtendedLifetime(other) {}
+    }
+
     func testCorruptFilesGetClearErrors() {
         for bytes in [
             [UInt8](), [1, 2, 3], [255, 255, 255, 255, 0, 0, 0, 0, 1], Array(repeating: 0, count: 8) + Array("{}".utf8),

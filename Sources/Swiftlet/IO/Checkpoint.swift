@@ -254,8 +254,8 @@ public struct Checkpoint {
     /// the scale is 1 + w (`Gemma3RMSNorm`), and Swiftlet holds the gain 1 + w, as llama.cpp's
     /// files do: the gains are written as gain − 1 (exact for gains in [0.5, 2²⁴], so they read
     /// back bit for bit).
-    public static func weightBytes(_ model: Transformer) -> [UInt8] {
-        guard model.config.gemma != nil else { return tensorBytes(model.layout.views, model.parameters) }
+    public static func weightFile(_ model: Transformer) -> FileBytes {
+        guard model.config.gemma != nil else { return tensorFile(model.layout.views, model.parameters) }
         let norms = model.layout.views.filter(HuggingFaceDirectory.isGemmaNormGain)
         let stored = FloatBuffer(count: norms.reduce(0) { $0 + $1.count })
         var start: [String: Int] = [:], next = 0
@@ -269,16 +269,23 @@ public struct Checkpoint {
             return Safetensors.Tensor(
                 name: view.name, shape: view.shape, values: UnsafeBufferPointer(start: values, count: view.count))
         }
-        return withExtendedLifetime(stored) { Safetensors.serialize(tensors, metadata: ["format": "pt"]) }
+        var file = Safetensors.file(tensors, metadata: ["format": "pt"], owner: model.parameters)
+        // The gains written as gain − 1 live in `stored`, which only the file's contents hold.
+        file.keepAlive(stored)
+        return file
     }
 
-    public static func tensorBytes(_ views: [TensorView], _ buffer: FloatBuffer) -> [UInt8] {
+    /// model.safetensors' bytes in one array (`weightFile`, joined).
+    public static func weightBytes(_ model: Transformer) -> [UInt8] { weightFile(model).joined }
+
+    /// A safetensors file of `views` into `buffer`, streamed from the buffer (which it keeps alive).
+    public static func tensorFile(_ views: [TensorView], _ buffer: FloatBuffer) -> FileBytes {
         let tensors = views.map {
             Safetensors.Tensor(
                 name: $0.name, shape: $0.shape,
                 values: UnsafeBufferPointer(start: buffer.pointer + $0.offset, count: $0.count))
         }
-        return Safetensors.serialize(tensors, metadata: ["format": "pt"])
+        return Safetensors.file(tensors, metadata: ["format": "pt"], owner: buffer)
     }
 
     /// config.json: Hugging Face's LlamaConfig keys with Swiftlet's facts under "swiftlet".
@@ -290,7 +297,7 @@ public struct Checkpoint {
     /// and the tokenizer and generation files transformers reads.
     public static func modelFiles(
         _ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer
-    ) throws -> [String: [UInt8]] {
+    ) throws -> [String: FileBytes] {
         try HuggingFaceDirectory.files(config, model: model, tokenizer: tokenizer)
     }
 

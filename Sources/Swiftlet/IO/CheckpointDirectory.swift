@@ -83,6 +83,11 @@ extension Checkpoint {
     /// names the checkpoint this run continued from: when that was NAME.old (a resumed run
     /// whose last save was interrupted), it is removed once the new NAME is in place.
     public static func save(_ directory: String, files: [String: [UInt8]], supersedes: String? = nil) throws {
+        try save(directory, files: files.mapValues(FileBytes.init), supersedes: supersedes)
+    }
+
+    /// The same, each file's pieces streamed to disk from where they lie.
+    public static func save(_ directory: String, files: [String: FileBytes], supersedes: String? = nil) throws {
         let dir = normalized(directory)
         guard mayWrite(dir) else {
             throw SwiftletError("\(dir) holds files that are not a Swiftlet checkpoint; it was left alone.")
@@ -92,8 +97,8 @@ extension Checkpoint {
         let temporary = try FileIO.createTemporaryDirectory(beside: dir)
         var written: [String] = []
         do {
-            for (name, bytes) in files.sorted(by: { $0.key < $1.key }) {
-                try FileIO.writeDurably(bytes, to: temporary + "/" + name)
+            for (name, contents) in files.sorted(by: { $0.key < $1.key }) {
+                try FileIO.writeDurably(contents, to: temporary + "/" + name)
                 written.append(name)
             }
             FileIO.syncDirectory(temporary)

@@ -68,8 +68,9 @@ public enum CheckpointStore {
         try Checkpoint.save(directory, files: try files(contents, directory: directory), supersedes: supersedes)
     }
 
-    /// The files of a save, by name.
-    static func files(_ contents: CheckpointContents, directory: String) throws -> [String: [UInt8]] {
+    /// The files of a save, by name. The weights, the moments and the head are streamed from
+    /// where they lie when the files are written (`FileBytes`), not copied into arrays first.
+    static func files(_ contents: CheckpointContents, directory: String) throws -> [String: FileBytes] {
         var files = try HuggingFaceDirectory.files(
             contents.config, model: contents.model, tokenizer: contents.tokenizer)
         if let adapters = contents.adapters {
@@ -77,30 +78,32 @@ public enum CheckpointStore {
                 let merged = Transformer(config: contents.model.config)
                 merged.parameters.copy(from: contents.model.parameters)
                 adapters.merge(into: merged)
-                files[CheckpointFiles.model] = Checkpoint.weightBytes(merged)
+                files[CheckpointFiles.model] = Checkpoint.weightFile(merged)
             } else {
                 // The base weights stay as they were; the adapters go beside them.
-                files.merge(PEFTAdapter.files(adapters, baseModel: directory)) { $1 }
+                files.merge(PEFTAdapter.files(adapters, baseModel: directory).mapValues(FileBytes.init)) { $1 }
             }
         }
         if let head = contents.classifier {
-            files[CheckpointFiles.classifierConfig] = Array(try encoder.encode(head.config))
-            files[CheckpointFiles.classifier] = Checkpoint.tensorBytes(head.views, head.parameters)
+            files[CheckpointFiles.classifierConfig] = FileBytes(Array(try encoder.encode(head.config)))
+            files[CheckpointFiles.classifier] = Checkpoint.tensorFile(head.views, head.parameters)
         }
         if let training = contents.training {
             let optimizer = training.optimizer
-            files[CheckpointFiles.trainer] = Array(try encoder.encode(training.state))
-            files[CheckpointFiles.optimizer] = Safetensors.serialize(
-                [(momentNames.first, optimizer.firstMoment), (momentNames.second, optimizer.secondMoment)].map {
-                    name, buffer in
+            files[CheckpointFiles.trainer] = FileBytes(Array(try encoder.encode(training.state)))
+            let moments = [(momentNames.first, optimizer.firstMoment), (momentNames.second, optimizer.secondMoment)]
+            var file = Safetensors.file(
+                moments.map { name, buffer in
                     Safetensors.Tensor(
                         name: name, shape: [buffer.count],
                         values: UnsafeBufferPointer(start: buffer.pointer, count: buffer.count))
                 })
+            for (_, buffer) in moments { file.keepAlive(buffer) }
+            files[CheckpointFiles.optimizer] = file
         }
         if let (records, title) = contents.training.map({ ($0.records, $0.title) }) ?? contents.metrics {
-            files[CheckpointFiles.metrics] = Array(records.map { $0.jsonLine + "\n" }.joined().utf8)
-            files[CheckpointFiles.lossCurve] = Array(LossCurve.svg(records, title: title).utf8)
+            files[CheckpointFiles.metrics] = FileBytes(Array(records.map { $0.jsonLine + "\n" }.joined().utf8))
+            files[CheckpointFiles.lossCurve] = FileBytes(Array(LossCurve.svg(records, title: title).utf8))
         }
         return files
     }

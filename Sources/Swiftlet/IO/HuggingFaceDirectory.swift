@@ -80,11 +80,11 @@ public enum HuggingFaceDirectory {
     /// files transformers' AutoTokenizer and generate read).
     public static func files(
         _ config: CheckpointConfig, model: Transformer, tokenizer: Tokenizer
-    ) throws -> [String: [UInt8]] {
-        var files = tokenizerFiles(config, tokenizer: tokenizer)
-        files[CheckpointFiles.config] = Array(try configJSON(config).prettyText.utf8)
-        files[CheckpointFiles.model] = Checkpoint.weightBytes(model)
-        files[CheckpointFiles.tokenizer] = tokenizer.modelBytes
+    ) throws -> [String: FileBytes] {
+        var files = tokenizerFiles(config, tokenizer: tokenizer).mapValues(FileBytes.init)
+        files[CheckpointFiles.config] = FileBytes(Array(try configJSON(config).prettyText.utf8))
+        files[CheckpointFiles.model] = Checkpoint.weightFile(model)
+        files[CheckpointFiles.tokenizer] = FileBytes(tokenizer.modelBytes)
         return files
     }
 

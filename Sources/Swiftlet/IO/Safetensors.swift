@@ -25,8 +25,12 @@ public enum Safetensors {
         let data_offsets: [Int]
     }
 
-    /// Serializes tensors in the given order, header padded with spaces to 8-byte alignment.
-    public static func serialize(_ tensors: [Tensor], metadata: [String: String] = [:]) -> [UInt8] {
+    /// The file of tensors in the given order, header padded with spaces to 8-byte alignment:
+    /// the header made here, each tensor's values a view of where they lie (`owner`, if given,
+    /// keeps that memory alive with the file's contents; otherwise the caller does until it is
+    /// written).
+    public static func file(_ tensors: [Tensor], metadata: [String: String] = [:], owner: AnyObject? = nil) -> FileBytes
+    {
         var header = "{"
         var parts: [String] = []
         if !metadata.isEmpty {
@@ -45,14 +49,17 @@ public enum Safetensors {
         }
         header += parts.joined(separator: ",") + "}"
         while (header.utf8.count + 8) % 8 != 0 { header += " " }
-        var out = [UInt8]()
-        out.reserveCapacity(8 + header.utf8.count + offset)
-        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { out += $0 }
-        out += header.utf8
-        for t in tensors {
-            out += UnsafeRawBufferPointer(t.values)
-        }
-        return out
+        var start = [UInt8]()
+        withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { start += $0 }
+        start += header.utf8
+        var file = FileBytes(start)
+        for t in tensors { file.append(view: UnsafeRawBufferPointer(t.values), owner: owner) }
+        return file
+    }
+
+    /// The same file's bytes in one array.
+    public static func serialize(_ tensors: [Tensor], metadata: [String: String] = [:]) -> [UInt8] {
+        file(tensors, metadata: metadata).joined
     }
 
     /// Where a tensor's values lie in the file (byte offsets from the start of the file).

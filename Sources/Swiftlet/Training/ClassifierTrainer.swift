@@ -229,8 +229,10 @@ public final class ClassifierTrainer {
         plan.addSaving(c)
         guard options.mode != .head else { return plan }
         let lora = options.mode == .lora ? LoRAConfig(rank: options.loraRank).parameterCount(c) : nil
+        // A frozen embedding table has no AdamW moments.
+        let unfrozen = options.freezeEmbedding ? c.parameterCount - c.vocabSize * c.dim : nil
         var trained = MemoryPlan.training(
-            c, rows: rowsPerPass, loraParameters: lora, logits: false, precision: options.precision)
+            c, rows: rowsPerPass, trainedParameters: lora ?? unfrozen, logits: false, precision: options.precision)
         trained.parts[0].name = "weights trained"
         plan.parts += trained.parts
         plan.parts.append(("validation pass", ScoringPass.bytes(c, rows: rowsPerPass, logits: false)))
@@ -376,7 +378,7 @@ public final class ClassifierTrainer {
     ) -> OptimizerStep.Group {
         OptimizerStep.Group(
             parameters: head.parameters, gradients: gradients,
-            optimizer: Optimizer(views: head.views, count: head.parameters.count),
+            optimizer: Optimizer(views: head.views),
             schedule: schedule, settings: Self.adamSettings, clipped: false)
     }
 
@@ -428,18 +430,9 @@ public final class ClassifierTrainer {
                 peak: peak, floor: peak / 10, warmupSteps: warmup, totalSteps: max(options.epochs * stepsPerEpoch, 1),
                 decay: .linear)
         }
-        var modelGroup = OptimizerStep.Group.trained(
+        let modelGroup = OptimizerStep.Group.trained(
             by: pass, schedule: decaying(options.modelLearningRate, warmup: options.warmupSteps),
-            settings: Self.adamSettings)
-        if options.freezeEmbedding {
-            let layout = model.layout
-            modelGroup = OptimizerStep.Group(
-                parameters: model.parameters, gradients: pass.gradients,
-                optimizer: Optimizer(
-                    views: layout.views.filter { $0.offset != layout.embedding }, count: layout.totalCount,
-                    embedding: layout.embedding),
-                schedule: modelGroup.schedule, settings: modelGroup.settings)
-        }
+            settings: Self.adamSettings, freezesEmbedding: options.freezeEmbedding)
         let step = OptimizerStep(
             groups: [
                 modelGroup, headGroup(head, gradients: headGradients, schedule: decaying(options.headLearningRate)),

@@ -27,7 +27,9 @@ public final class OptimizerStep {
             parameters: FloatBuffer, gradients: FloatBuffer, optimizer: Optimizer, schedule: LearningRateSchedule,
             settings: AdamWSettings = AdamWSettings(), decayEmbeddings: Bool = false, clipped: Bool = true
         ) {
-            precondition(parameters.count == gradients.count && gradients.count == optimizer.firstMoment.count)
+            precondition(
+                parameters.count == gradients.count
+                    && optimizer.views.allSatisfy { $0.offset >= 0 && $0.offset + $0.count <= parameters.count })
             self.parameters = parameters
             self.gradients = gradients
             self.optimizer = optimizer
@@ -40,17 +42,20 @@ public final class OptimizerStep {
         /// What a training pass trains: the LoRA adapters when it has them, else every weight.
         public static func trained(
             by pass: TrainingPass, schedule: LearningRateSchedule, settings: AdamWSettings = AdamWSettings(),
-            decayEmbeddings: Bool = false
+            decayEmbeddings: Bool = false, freezesEmbedding: Bool = false
         ) -> Group {
             if let adapters = pass.adapters, let gradients = pass.adapterGradients {
                 return Group(
                     parameters: adapters.parameters, gradients: gradients,
-                    optimizer: Optimizer(views: adapters.views, count: adapters.parameters.count), schedule: schedule,
+                    optimizer: Optimizer(views: adapters.views), schedule: schedule,
                     settings: settings, decayEmbeddings: decayEmbeddings)
             }
+            let layout = pass.model.layout
+            // A frozen embedding table gets no update and no moments.
+            let views = freezesEmbedding ? layout.views.filter { $0.offset != layout.embedding } : layout.views
             return Group(
                 parameters: pass.model.parameters, gradients: pass.gradients,
-                optimizer: Optimizer(layout: pass.model.layout),
+                optimizer: Optimizer(views: views, embedding: layout.embedding),
                 schedule: schedule, settings: settings, decayEmbeddings: decayEmbeddings)
         }
     }

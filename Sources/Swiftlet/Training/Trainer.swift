@@ -130,12 +130,9 @@ public final class Trainer {
         let microRows = min(state.options.microBatchTokens, state.options.batchTokens)
         memory = MemoryPlan.training(
             model.config, rows: max(microRows, context),
-            loraParameters: state.options.lora.map { $0.parameterCount(model.config) },
+            trainedParameters: state.options.lora.map { $0.parameterCount(model.config) },
             precision: state.options.precision)
-        memory.addSaving(
-            model.config,
-            optimizerValues: state.options.lora.map { $0.parameterCount(model.config) } ?? model.config.parameterCount,
-            mergesAdapters: state.options.lora != nil && state.options.mergeAdapters)
+        memory.addSaving(model.config, mergesAdapters: state.options.lora != nil && state.options.mergeAdapters)
         try memory.check("this training run")
         adapters = state.options.lora.map { LoRAAdapters(config: $0, model: model.config) }
         adapters?.initialize(seed: state.options.seed)

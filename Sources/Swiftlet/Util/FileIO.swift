@@ -118,10 +118,10 @@ public enum FileIO {
 
     /// Writes a file atomically: a temporary file of our own, fsynced, renamed over `path`,
     /// then the directory fsynced. On failure the temporary file is removed and `path` is untouched.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+    public static func writeAtomically(_ contents: FileBytes, to path: String) throws {
         let (temporary, fd) = try createTemporaryFile(beside: path)
         do {
-            try writeAll(bytes, to: fd, path: path)
+            try writeAll(contents, to: fd, path: path)
             close(fd)
             try rename(temporary, to: path)
         } catch {
@@ -132,23 +132,27 @@ public enum FileIO {
         syncDirectory(split(path).directory)
     }
 
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        try writeAtomically(FileBytes(bytes), to: path)
+    }
+
     public static func writeAtomically(_ text: String, to path: String) throws {
         try writeAtomically(Array(text.utf8), to: path)
     }
 
     /// Writes and fsyncs a new file that must not exist yet (inside a directory of our own,
     /// whose rename is the atomic step).
-    public static func writeDurably(_ bytes: [UInt8], to path: String) throws {
+    public static func writeDurably(_ contents: FileBytes, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw SwiftletError("could not write \(path) (\(String(cString: strerror(errno)))).") }
         defer { close(fd) }
-        try writeAll(bytes, to: fd, path: path)
+        try writeAll(contents, to: fd, path: path)
     }
 
-    /// Every byte, then fsync.
-    private static func writeAll(_ bytes: [UInt8], to fd: Int32, path: String) throws {
-        var written = 0
-        try bytes.withUnsafeBytes { raw in
+    /// Every byte of every piece, then fsync.
+    private static func writeAll(_ contents: FileBytes, to fd: Int32, path: String) throws {
+        try contents.forEachPiece { raw in
+            var written = 0
             while written < raw.count {
                 let n = write(fd, raw.baseAddress! + written, raw.count - written)
                 if n < 0, errno == EINTR { continue }

@@ -64,14 +64,15 @@ public struct MemoryPlan: Sendable {
         return plan
     }
 
-    /// Training: weights, gradients, AdamW's two moments, and one micro-batch's activations
-    /// (with their bf16 copies in a bf16 pass). `logits`: whether the pass computes the
-    /// language-model loss (a classifier's does not).
+    /// Training: weights, gradients, AdamW's two moments for the `trainedParameters` (LoRA's
+    /// adapters, or every weight but a frozen embedding table; all of them by default), and one
+    /// micro-batch's activations (with their bf16 copies in a bf16 pass). `logits`: whether the
+    /// pass computes the language-model loss (a classifier's does not).
     public static func training(
-        _ c: ModelConfig, rows: Int, loraParameters: Int? = nil, logits: Bool = true, precision: Precision = .fp32
+        _ c: ModelConfig, rows: Int, trainedParameters: Int? = nil, logits: Bool = true, precision: Precision = .fp32
     ) -> MemoryPlan {
         var plan = weights(c)
-        let trained = loraParameters ?? c.parameterCount
+        let trained = trainedParameters ?? c.parameterCount
         // Full gradients are always kept (the base's too under LoRA: TrainingPass allocates them).
         plan.add("gradients", floats: c.parameterCount)
         plan.add("optimizer", floats: 2, trained)
@@ -91,11 +92,11 @@ public struct MemoryPlan: Sendable {
         return plan
     }
 
-    /// A save's files, all assembled in memory before the first is written (CheckpointStore):
-    /// the weights' file, AdamW's moments (`optimizerValues`: 2 per trained value) for a run
-    /// that can be resumed, and with adapters merged in, a merged copy of the model and its file.
-    public mutating func addSaving(_ c: ModelConfig, optimizerValues: Int = 0, mergesAdapters: Bool = false) {
-        add("saving", floats: c.parameterCount * (mergesAdapters ? 3 : 1) + 2 * optimizerValues)
+    /// What a save allocates beyond what the run already holds: its files stream the weights,
+    /// the AdamW moments and the head from where they lie (`FileBytes`), so only a merged copy
+    /// of the model, when adapters are merged in, is new (the configs and tokenizer are small).
+    public mutating func addSaving(_ c: ModelConfig, mergesAdapters: Bool = false) {
+        add("saving", floats: mergesAdapters ? c.parameterCount : 0)
     }
 
     /// A bf16 training pass's copies, 2 bytes a value: every weight matrix rounded once per pass
