@@ -1,3 +1,4 @@
+import Glibc
 import XCTest
 @testable import Swiftlet
 
@@ -192,6 +193,31 @@ final class ModelTests: XCTestCase {
         peaked = [Float](repeating: 0, count: vocab)
         peaked[7] = 50
         XCTAssertEqual(nucleus.sample(&peaked, vocab: vocab), 7, "top-p keeps only the dominant token")
+    }
+
+    func testSamplerSoftmaxMatchesTheScalarReference() {
+        // Vocabularies with and without a scalar tail, temperatures around 1, and logits the
+        // vector exp must send to 0: −∞, and more than 87 below the largest.
+        for (vocab, temperature) in [(4096, Float(0.8)), (4099, 1), (37, 0.3), (5, 2)] {
+            var logits = TestData.randoms(vocab, seed: UInt64(vocab), scale: 8)
+            logits[vocab / 2] = -.infinity
+            logits[vocab - 1] = logits.max()! - 200
+            let largest = logits.max()!
+            let exps = logits.map { Double(expf(($0 - largest) / temperature)) }
+            let total = exps.reduce(0, +)
+            var probabilities = logits
+            probabilities.withUnsafeMutableBufferPointer {
+                Sampler.softmax($0.baseAddress!, vocab: vocab, temperature: temperature)
+            }
+            for i in 0..<vocab {
+                let expected = exps[i] / total
+                XCTAssertEqual(
+                    Double(probabilities[i]), expected, accuracy: 1e-6 * expected + 1e-12, "vocab \(vocab), \(i)")
+            }
+            XCTAssertEqual(probabilities[vocab / 2], 0)
+            XCTAssertEqual(probabilities[vocab - 1], 0)
+            XCTAssertEqual(Double(probabilities.reduce(0, +)), 1, accuracy: 1e-5)
+        }
     }
 
     func testPresetsHaveTheAdvertisedShapes() {
