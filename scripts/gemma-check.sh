@@ -5,7 +5,8 @@
 #               polarity test split, 800 sentences): the number of differing ids (the bar: 0)
 #   greedy      five prompts, 16 greedy tokens each, llama-simple -n 16 against `swiftlet generate
 #               --temperature 0 --max-tokens 16` (the file's blocks as stored) on the same file:
-#               the continuations that agree (the bar: 4 of 5); GREEDY_TOKENS=N for another length
+#               the continuations that agree (the bar: 4 of 5); GREEDY_TOKENS=N for another length,
+#               KV_CACHE=f16 for Swiftlet's fp16 cache with llama.cpp's flash-attention arithmetic
 #   perplexity  12,000 bytes of Julius Caesar in chunks of 128, llama-perplexity -c 128 against
 #               `swiftlet eval --chunks 128` (the bar: within 1 %)
 #   speed       llama-bench tg128 (-p 0 -n 128) and pp256 (-p 256 -n 0), 2 threads, against `swiftlet
@@ -45,7 +46,7 @@ fi
 
 if wants greedy; then
 n=${GREEDY_TOKENS:-16}
-echo "== greedy, $n tokens (llama-simple -n $n; swiftlet generate --temperature 0 --max-tokens $n)"
+echo "== greedy, $n tokens (llama-simple -n $n; swiftlet generate --temperature 0 --max-tokens $n --kv-cache ${KV_CACHE:-f32})"
 agree=0
 prompts=("The movie was" "Once upon a time" "The capital of France is" "In 1492, Columbus" "The best way to learn programming is")
 for prompt in "${prompts[@]}"; do
@@ -54,7 +55,7 @@ import sys; t = sys.stdin.read(); p = sys.argv[1]
 t = t[len("<bos>"):] if t.startswith("<bos>") else t
 print(t[len(p):] if t.startswith(p) else t, end="")' "$prompt")
     printf '{"prompt": %s, "max_tokens": %d, "temperature": 0}\n' "$("$PY" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$prompt")" "$n" >"$work/prompt.jsonl"
-    mine=$("$BIN" generate --checkpoint "$GEMMA" --weights stored --threads 2 --prompts-file "$work/prompt.jsonl" 2>/dev/null \
+    mine=$("$BIN" generate --checkpoint "$GEMMA" --weights stored --kv-cache "${KV_CACHE:-f32}" --threads 2 --prompts-file "$work/prompt.jsonl" 2>/dev/null \
         | "$PY" -c 'import json, sys; print(json.loads(sys.stdin.readline())["completion"], end="")')
     if [ "$theirs" = "$mine" ]; then
         agree=$((agree + 1)); echo "same    \"$prompt\" →$mine"

@@ -161,7 +161,8 @@ static void c_activation(int kind, const float *x, long blocks, int8_t *q, float
         const float *xb = x + 32 * b;
         float amax = 0;
         for (int i = 0; i < 32; i++) amax = fmaxf(amax, fabsf(xb[i]));
-        float scale = amax / 127, inverse = scale != 0 ? 1 / scale : 0;
+        // llama.cpp's quantize_row_q8_0: d = amax / 127 stored in fp16, q = x · (127 / amax).
+        float scale = swiftlet_round_to_half(amax / 127), inverse = amax != 0 ? 127 / amax : 0;
         int8_t v[32];
         int32_t low = 0, high = 0;
         for (int i = 0; i < 32; i++) {
@@ -378,7 +379,7 @@ static int detect(void) {
 }
 
 // The activation rows with AVX2, c_activation's operations lane by lane (the same maximum —
-// a NaN skipped as fmaxf skips it —, divide, multiply, rounding to nearest even and clamp), so
+// a NaN skipped as fmaxf skips it —, divides, fp16 scale, multiply, rounding to nearest even and clamp), so
 // the same bytes, sums and scales: the quantizer ran on one core between the products and
 // took about 5 % of a 110M-shape Q4_0 token in its scalar form.
 __attribute__((target("avx2,fma,f16c"))) static void activation_avx2(int kind, const float *x, long blocks, int8_t *q,
@@ -407,7 +408,8 @@ __attribute__((target("avx2,fma,f16c"))) static void activation_avx2(int kind, c
         amax = _mm256_max_ps(amax, _mm256_permute2f128_ps(amax, amax, 1));
         amax = _mm256_max_ps(amax, _mm256_shuffle_ps(amax, amax, 0x4E));
         amax = _mm256_max_ps(amax, _mm256_shuffle_ps(amax, amax, 0xB1));
-        float scale = _mm256_cvtss_f32(amax) / 127, inverse = scale != 0 ? 1 / scale : 0;
+        float top = _mm256_cvtss_f32(amax), inverse = top != 0 ? 127 / top : 0;
+        float scale = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(top / 127), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
         __m256 by = _mm256_set1_ps(inverse);
         __m256i n[4];
         for (int i = 0; i < 4; i++) {

@@ -70,8 +70,16 @@ struct GenerateCommand: ParsableCommand {
         name: .long, help: "With --prompts-file: write the JSON lines here (atomically) instead of standard output.")
     var out: String?
     @OptionGroup var sampling: SamplingOptions
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "What the KV cache holds: \(KVCacheFormat.names); f16 rounds keys and values to fp16 and computes attention as llama.cpp's flash attention does over its fp16 cache (its default). (default: f32)"
+        ))
+    var kvCache: String?
     @Flag(name: .long, help: "Report speed on standard error.")
     var verbose = false
+
+    var cacheFormat: KVCacheFormat { kvCache.flatMap(KVCacheFormat.init(rawValue:)) ?? .f32 }
 
     func validate() throws {
         guard parallel > 0, parallel <= 256 else { throw ValidationError("--parallel must be between 1 and 256.") }
@@ -79,6 +87,9 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("give either --prompt or --prompts-file, not both.")
         }
         if promptsFile == nil, out != nil { throw ValidationError("--out goes with --prompts-file.") }
+        if let kvCache, KVCacheFormat(rawValue: kvCache) == nil {
+            throw ValidationError("--kv-cache takes \(KVCacheFormat.names), not \(kvCache).")
+        }
     }
 
     func run() throws {
@@ -97,7 +108,7 @@ struct GenerateCommand: ParsableCommand {
             let result = try Generator.generate(
                 model: loaded.model, tokenizer: loaded.tokenizer, prompt: tokens,
                 maxTokens: sampling.maxTokens, sampling: sampling.settings, stop: sampling.stop,
-                weights: precision, onText: Console.write, shouldStop: { Interrupt.isRequested })
+                weights: precision, kvCache: cacheFormat, onText: Console.write, shouldStop: { Interrupt.isRequested })
             Console.write("\n")
             if verbose {
                 Console.info(
@@ -111,7 +122,7 @@ struct GenerateCommand: ParsableCommand {
         let lines = try PromptsFile.parse(
             FileIO.readUTF8(file), name: file, maxTokens: sampling.maxTokens,
             sampling: sampling.settings, stop: sampling.stop)
-        let options = GenerationEngine.Options(parallel: parallel, weights: precision)
+        let options = GenerationEngine.Options(parallel: parallel, weights: precision, kvCache: cacheFormat)
         try GenerationEngine.memoryPlan(loaded.model.config, options: options).check(
             "generating \(parallel) completions at once")
         let engine = GenerationEngine(model: loaded.model, tokenizer: loaded.tokenizer, options: options)

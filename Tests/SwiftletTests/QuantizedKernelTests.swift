@@ -9,7 +9,7 @@ import Foundation
 
 /// The integer dot-product kernels (CQuantKernels) against a plain reference: the weights
 /// decoded by the GGUF codecs, the activation quantized — per block of 32 as llama.cpp's Q8_0
-/// (d = max|x| / 127, q = x / d rounded to nearest even) for
+/// (d = max|x| / 127 in fp16, q = x · 127 / max|x| rounded to nearest even) for
 /// Q8_0, Q5_0 and Q4_0, per 256 as its Q8_K for Q4_K and Q6_K (KQuantKernelTests holds those to
 /// llama.cpp's arithmetic bit for bit) — the products summed in Double. Every instruction-set
 /// variant this CPU has gives the same bits; rows do not depend on each other.
@@ -55,8 +55,8 @@ final class QuantizedKernelTests: XCTestCase {
         } else {
             for b in 0..<columns / 32 {
                 let block = x[b * 32..<(b + 1) * 32]
-                let d = block.map(abs).max()! / 127
-                let inverse: Float = d != 0 ? 1 / d : 0
+                let amax = block.map(abs).max()!
+                let d = Float16Bits.value(Float16Bits.round(amax / 127)), inverse: Float = amax != 0 ? 127 / amax : 0
                 for i in block.indices { qx[i] = Double((x[i] * inverse).rounded(.toNearestOrEven)) * Double(d) }
             }
         }

@@ -9,8 +9,9 @@
 // CPUID, so this file builds and runs on any x86-64 (and elsewhere, portable C only).
 //
 // Weights are ggml's formats repacked per row (swiftlet_quant_pack), values unchanged; the
-// activation row is quantized per block of 32 as llama.cpp does for Q8_0 (d = max|x| / 127,
-// q = x / d rounded to nearest even), kept with its block sums (swiftlet_quant_activation).
+// activation row is quantized per block of 32 as llama.cpp's quantize_row_q8_0 does (d =
+// max|x| / 127 rounded to fp16, q = x · (127 / max|x|) rounded to nearest even), kept with its
+// block sums (swiftlet_quant_activation).
 // A block's integer dot product is exact; blocks are scaled and summed in fp32 in a fixed order,
 // so a row's result depends only on that weight row and that activation row.
 //

@@ -16,15 +16,18 @@ public final class GenerationEngine {
         /// bf16: the engine rounds the model's weights to bf16 in place and decodes from a bf16
         /// copy, streaming half the bytes per token (the model is then for inference only).
         public var weights: Precision = .fp32
+        /// What the KV cache holds: f32, or f16 with llama.cpp's flash-attention arithmetic.
+        public var kvCache: KVCacheFormat = .f32
         public init(
             parallel: Int = 8, promptTokensPerStep: Int = 256, blockSize: Int = 16, blocks: Int? = nil,
-            weights: Precision = .fp32
+            weights: Precision = .fp32, kvCache: KVCacheFormat = .f32
         ) {
             self.parallel = parallel
             self.promptTokensPerStep = promptTokensPerStep
             self.blockSize = blockSize
             self.blocks = blocks
             self.weights = weights
+            self.kvCache = kvCache
         }
     }
 
@@ -103,7 +106,8 @@ public final class GenerationEngine {
         let c = model.config
         let perSequence = (c.contextLength + options.blockSize - 1) / options.blockSize
         pool = KVBlockPool(
-            config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize)
+            config: c, blockCount: options.blocks ?? options.parallel * perSequence, blockSize: options.blockSize,
+            format: options.kvCache)
         if options.weights == .bf16 { model.roundParametersToBFloat16() }
         forwardPass = GenerationPass(
             model: model, pool: pool, maxRows: options.promptTokensPerStep + options.parallel,

@@ -11,9 +11,13 @@ public final class KVBlockPool {
     public let rowStride: Int
     public let keys: FloatBuffer
     public let values: FloatBuffer
+    /// f16: keys and values are rounded to fp16 as they are stored (fp32 numbers that fp16
+    /// holds exactly) and attention runs as llama.cpp's flash attention does over its fp16 cache.
+    public let format: KVCacheFormat
     private var free: [Int32]
 
-    public init(config: ModelConfig, blockCount: Int, blockSize: Int = 16) {
+    public init(config: ModelConfig, blockCount: Int, blockSize: Int = 16, format: KVCacheFormat = .f32) {
+        self.format = format
         self.blockSize = blockSize
         self.blockCount = blockCount
         layers = config.layers
@@ -79,4 +83,16 @@ public struct BlockTable: Sendable {
         blocks.removeAll()
         length = 0
     }
+}
+
+/// What a KV cache holds.
+public enum KVCacheFormat: String, CaseIterable, Sendable {
+    /// The keys and values as computed.
+    case f32
+    /// Rounded to fp16, with llama.cpp's flash-attention arithmetic (`HalfCacheAttention`): what
+    /// llama.cpp computes by default (its fp16 cache, flash attention on).
+    case f16
+
+    /// `--kv-cache`' values, for help texts.
+    public static let names = allCases.map(\.rawValue).joined(separator: ", ")
 }

@@ -1,3 +1,5 @@
+import CQuantKernels
+
 /// The decoder block, written once: x → x + Attention(Norm(x)) → · + FeedForward(Norm(·)), with
 /// Llama's parts (RMSNorm, SwiGLU, RoPE). Training, scoring and generation all run this forward;
 /// training also runs the backward beside it. What differs between them is passed in
@@ -118,8 +120,14 @@ struct PagedCache {
     ) {
         let base = layer * pool.layerStride
         for r in 0..<rows {
-            (pool.keys.pointer + base + slots[r]).update(from: keys + r * kvDim, count: kvDim)
-            (pool.values.pointer + base + slots[r]).update(from: values + r * kvDim, count: kvDim)
+            let key = pool.keys.pointer + base + slots[r], value = pool.values.pointer + base + slots[r]
+            if pool.format == .f16 {
+                swiftlet_half_round(keys + r * kvDim, key, kvDim)
+                swiftlet_half_round(values + r * kvDim, value, kvDim)
+            } else {
+                key.update(from: keys + r * kvDim, count: kvDim)
+                value.update(from: values + r * kvDim, count: kvDim)
+            }
         }
     }
 
@@ -320,6 +328,13 @@ extension Block {
                 window: s.window, precision: p.attentionPrecision, outBits: a.attention.bits)
         case .cache(let cache):
             cache.store(layer: index, keys: a.key, values: a.value, rows: p.rows, kvDim: s.keyValueWidth)
+            if cache.pool.format == .f16 {
+                HalfCacheAttention.forward(
+                    q: a.query, out: a.attention.values, logSumExp: a.logSumExp, spans: p.sequences,
+                    pages: cache.pages(layer: index), heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
+                    scale: s.scale, window: s.window)
+                return
+            }
             PagedAttention.forward(
                 q: a.query, out: a.attention.values, logSumExp: a.logSumExp, spans: p.sequences,
                 pages: cache.pages(layer: index), heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim,
