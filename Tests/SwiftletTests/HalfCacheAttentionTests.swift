@@ -116,9 +116,11 @@ final class HalfCacheAttentionTests: XCTestCase {
                             keys: (first...position).map { rowOf(keys, $0) },
                             values: (first...position).map { rowOf(values, $0) }, scale: scale)
                         let got = Array(half[row * headDim..<(row + 1) * headDim])
-                        XCTAssertEqual(got.map(\.bitPattern), expected.map(\.bitPattern), "span \(s) row \(r) head \(h)")
+                        XCTAssertEqual(
+                            got.map(\.bitPattern), expected.map(\.bitPattern), "span \(s) row \(r) head \(h)")
                         for d in 0..<headDim {
-                            XCTAssertEqual(got[d], full[row * headDim + d], accuracy: 1e-2, "span \(s) row \(r) head \(h)")
+                            XCTAssertEqual(
+                                got[d], full[row * headDim + d], accuracy: 1e-2, "span \(s) row \(r) head \(h)")
                         }
                         XCTAssertEqual(lse[row], fullLSE[row], accuracy: 1e-2)
                     }

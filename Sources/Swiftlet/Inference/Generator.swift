@@ -6,7 +6,8 @@ public enum Generator {
         kvCache: KVCacheFormat = .f32, onText: @escaping (String) -> Void, shouldStop: () -> Bool = { false }
     ) throws -> GenerationResult {
         let engine = GenerationEngine(
-            model: model, tokenizer: tokenizer, options: GenerationEngine.Options(parallel: 1, weights: weights, kvCache: kvCache))
+            model: model, tokenizer: tokenizer,
+            options: GenerationEngine.Options(parallel: 1, weights: weights, kvCache: kvCache))
         let id = try engine.submit(
             GenerationRequest(prompt: prompt, maxTokens: maxTokens, sampling: sampling, stop: stop, onText: onText))
         guard let result = engine.runUntilIdle(shouldStop: shouldStop)[id] else {

@@ -70,7 +70,8 @@ enum HalfCacheAttention {
             acc.update(repeating: 0, count: headDim)
             var maximum = -Float.infinity, sum: Float = 0
             for j in Attention.firstKey(position: position, window: window)...position {
-                let offset = Int(table[j / pages.blockSize]) * pages.blockStride + (j % pages.blockSize) * pages.rowStride
+                let offset =
+                    Int(table[j / pages.blockSize]) * pages.blockStride + (j % pages.blockSize) * pages.rowStride
                 let s = swiftlet_half_dot(pages.keys + offset + kvOffset, query, headDim)
                 var ms: Float = 1, vs: Float = 1
                 if s > maximum {
