@@ -188,26 +188,56 @@ final class EngineTests: XCTestCase {
     }
 
     func testMultiRowGemvEqualsSingleRowsExactly() {
+        // Rows past a multiple of four (1, 2 or 3 left: the last pass alone or with its last
+        // row repeated), inputs with and without a scalar tail, outputs past a multiple of three.
         for (rows, inFeatures, outFeatures) in [
             (5, 70, 37), (8, 64, 4096), (2, 288, 768), (3, 16, 3), (16, 48, 7), (13, 100, 11), (16, 288, 4096),
+            (15, 288, 768), (14, 300, 97), (10, 48, 96), (7, 768, 290), (6, 33, 5),
         ] {
-            let w = TestData.randoms(outFeatures * inFeatures, seed: 40),
-                x = TestData.randoms(rows * inFeatures, seed: 41)
-            var batched = [Float](repeating: 0.5, count: rows * outFeatures), single = batched
-            Gemv.applyRows(
-                w, x, &batched, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: true)
-            for r in 0..<rows {
-                x.withUnsafeBufferPointer { xp in
-                    single.withUnsafeMutableBufferPointer { yp in
-                        Gemv.apply(
-                            w, xp.baseAddress! + r * inFeatures, yp.baseAddress! + r * outFeatures,
-                            inFeatures: inFeatures,
-                            outFeatures: outFeatures, accumulate: true)
+            for accumulate in [true, false] {
+                let w = TestData.randoms(outFeatures * inFeatures, seed: 40),
+                    x = TestData.randoms(rows * inFeatures, seed: 41)
+                var batched = [Float](repeating: 0.5, count: rows * outFeatures), single = batched
+                Gemv.applyRows(
+                    w, x, &batched, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures,
+                    accumulate: accumulate)
+                for r in 0..<rows {
+                    x.withUnsafeBufferPointer { xp in
+                        single.withUnsafeMutableBufferPointer { yp in
+                            Gemv.apply(
+                                w, xp.baseAddress! + r * inFeatures, yp.baseAddress! + r * outFeatures,
+                                inFeatures: inFeatures,
+                                outFeatures: outFeatures, accumulate: accumulate)
+                        }
                     }
                 }
+                XCTAssertEqual(batched, single, "\(rows)×\(outFeatures)×\(inFeatures), accumulate \(accumulate)")
             }
-            XCTAssertEqual(batched, single, "\(rows)×\(outFeatures)×\(inFeatures)")
         }
+    }
+
+    func testTwelveHorizontalSumsAtOnceEqualTwelveHorizontalSums() {
+        // Magnitudes far apart, so that any other order of the additions rounds differently.
+        var state: UInt64 = 7
+        func next() -> Float {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            let mantissa = Float(Int64(bitPattern: state >> 11) % 2_000_001 - 1_000_000) / 1_000_000
+            return mantissa * Float(1 << Int((state >> 3) % 20))
+        }
+        var reorderedWouldDiffer = false
+        for _ in 0..<200 {
+            var v = [Vec](repeating: Vec(), count: 12)
+            for i in 0..<12 { for lane in 0..<16 { v[i][lane] = next() } }
+            let sums = horizontalSums12(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11])
+            for i in 0..<12 {
+                XCTAssertEqual(sums[i].bitPattern, horizontalSum(v[i]).bitPattern, "vector \(i)")
+                var serial: Float = 0
+                for lane in 0..<16 { serial += v[i][lane] }
+                if serial != horizontalSum(v[i]) { reorderedWouldDiffer = true }
+            }
+            for lane in 12..<16 { XCTAssertEqual(sums[lane], 0) }
+        }
+        XCTAssertTrue(reorderedWouldDiffer, "the data tells summation orders apart")
     }
 
     func testBFloat16GemvEqualsFloatGemvOnTheRoundedWeightsExactly() {

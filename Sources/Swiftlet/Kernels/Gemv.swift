@@ -64,26 +64,34 @@ public enum Gemv {
             // each weight vector loaded serves four inputs and each input vector three weights
             // (twelve outputs in registers), where one weight row against four inputs loaded
             // ten vectors for eight multiply-adds and was bound by the loads.
+            // Passes over each three weight rows: four input rows each, the last with 1–4; the
+            // next three rows are fetched during the passes that run the four-row kernel.
+            let passes = (rows + 3) / 4, spread = min(rows / 4 + (rows % 4 >= 2 ? 1 : 0), 3)
             var r = lo
             while r + 3 <= hi {
                 let wr = ws.pointer + r * inFeatures
-                var i = 0
-                while i + 4 <= rows {
-                    // The first pass over these three rows also fetches the next three: each is
-                    // read from memory once and then four times from L1, and the hardware
-                    // prefetcher does not run far enough ahead of that pattern.
+                for pass in 0..<passes {
+                    let i = 4 * pass, count = min(4, rows - i)
+                    // A lone leftover input row goes alone; two or three take the four-row kernel
+                    // with the last one repeated (its extra outputs are not stored).
+                    if count == 1 {
+                        for j in 0..<3 {
+                            single(
+                                wr + j * inFeatures, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r + j,
+                                inFeatures, accumulate)
+                        }
+                        continue
+                    }
+                    // The passes over these three rows also fetch the next three, one row per pass
+                    // (all three in the first when there are fewer passes): each weight row is
+                    // read from memory once and then from L1, and the hardware prefetcher does
+                    // not run far enough ahead of that pattern; spread over the passes, the
+                    // loads from memory do not all fall in the first.
+                    let prefetch =
+                        pass < spread && r + 6 <= hi ? (3 * pass / spread)..<(3 * (pass + 1) / spread) : 0..<0
                     threeRowsAgainstFour(
                         wr, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r, inFeatures: inFeatures,
-                        outFeatures: outFeatures, accumulate: accumulate, prefetch: i == 0 && r + 6 <= hi)
-                    i += 4
-                }
-                while i < rows {
-                    for j in 0..<3 {
-                        single(
-                            wr + j * inFeatures, xs.pointer + i * inFeatures, ys.pointer + i * outFeatures + r + j,
-                            inFeatures, accumulate)
-                    }
-                    i += 1
+                        outFeatures: outFeatures, accumulate: accumulate, prefetch: prefetch, inputs: count)
                 }
                 r += 3
             }
@@ -115,21 +123,6 @@ public enum Gemv {
         min(max(2, 2 * (outFeatures / 128)), 16)
     }
 
-    /// The horizontal sum of an output's accumulators, its scalar tail from `k`, and the store.
-    @inline(__always)
-    static func finish<W: GemvWeight>(
-        _ acc: Vec, _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-        from k: Int, _ n: Int, _ accumulate: Bool
-    ) {
-        var sum = horizontalSum(acc)
-        var t = k
-        while t < n {
-            sum += w[t].value * x[t]
-            t += 1
-        }
-        y.pointee = accumulate ? y.pointee + sum : sum
-    }
-
     @inline(__always)
     static func single<W: GemvWeight>(
         _ w: UnsafePointer<W>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int,
@@ -145,11 +138,12 @@ public enum Gemv {
     @inline(__always)
     static func threeRowsAgainstFour<W: GemvWeight>(
         _ w0: UnsafePointer<W>, _ x0: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-        inFeatures n: Int, outFeatures: Int, accumulate: Bool, prefetch: Bool
+        inFeatures n: Int, outFeatures: Int, accumulate: Bool, prefetch: Range<Int>, inputs: Int
     ) {
         let w1 = w0 + n, w2 = w1 + n
         let next = UnsafeRawPointer(w0 + 3 * n), stride = MemoryLayout<W>.stride
-        let x1 = x0 + n, x2 = x1 + n, x3 = x2 + n
+        // With fewer than four input rows the last is read again in place of the missing ones.
+        let x1 = x0 + n, x2 = inputs > 2 ? x1 + n : x1, x3 = inputs > 3 ? x2 + n : x2
         // a[weight row][input row] sums the first 16 of every 32, b the second.
         var a00 = Vec(), a01 = Vec(), a02 = Vec(), a03 = Vec(), a10 = Vec(), a11 = Vec(), a12 = Vec(), a13 = Vec()
         var a20 = Vec(), a21 = Vec(), a22 = Vec(), a23 = Vec()
@@ -157,9 +151,9 @@ public enum Gemv {
         var b20 = Vec(), b21 = Vec(), b22 = Vec(), b23 = Vec()
         var k = 0
         while k + 32 <= n {
-            if prefetch {
+            if !prefetch.isEmpty {
                 // 32 weights are 128 bytes in fp32 (two lines per row), 64 in bf16.
-                for row in 0..<3 {
+                for row in prefetch {
                     let line = next + (row * n + k) * stride
                     swl_prefetch(line)
                     if stride == 4 { swl_prefetch(line + 64) }
@@ -198,18 +192,26 @@ public enum Gemv {
             a03 = a03.addingProduct(v0, u); a13 = a13.addingProduct(v1, u); a23 = a23.addingProduct(v2, u)
             k += 16
         }
-        let o = outFeatures
-        finish(a00 + b00, w0, x0, y, from: k, n, accumulate); finish(a01 + b01, w0, x1, y + o, from: k, n, accumulate)
-        finish(a02 + b02, w0, x2, y + 2 * o, from: k, n, accumulate);
-        finish(a03 + b03, w0, x3, y + 3 * o, from: k, n, accumulate)
-        finish(a10 + b10, w1, x0, y + 1, from: k, n, accumulate);
-        finish(a11 + b11, w1, x1, y + o + 1, from: k, n, accumulate)
-        finish(a12 + b12, w1, x2, y + 2 * o + 1, from: k, n, accumulate);
-        finish(a13 + b13, w1, x3, y + 3 * o + 1, from: k, n, accumulate)
-        finish(a20 + b20, w2, x0, y + 2, from: k, n, accumulate);
-        finish(a21 + b21, w2, x1, y + o + 2, from: k, n, accumulate)
-        finish(a22 + b22, w2, x2, y + 2 * o + 2, from: k, n, accumulate);
-        finish(a23 + b23, w2, x3, y + 3 * o + 2, from: k, n, accumulate)
+        // The twelve horizontal sums at once (lane 4j + i: weight row j, input row i), then
+        // each output's scalar tail in `weightDot`'s order and the store.
+        let sums = horizontalSums12(
+            a00 + b00, a01 + b01, a02 + b02, a03 + b03, a10 + b10, a11 + b11, a12 + b12, a13 + b13,
+            a20 + b20, a21 + b21, a22 + b22, a23 + b23)
+        let ws = (w0, w1, w2), xs = (x0, x1, x2, x3)
+        for i in 0..<inputs {
+            let x = i == 0 ? xs.0 : i == 1 ? xs.1 : i == 2 ? xs.2 : xs.3
+            let yi = y + i * outFeatures
+            for j in 0..<3 {
+                let w = j == 0 ? ws.0 : j == 1 ? ws.1 : ws.2
+                var sum = sums[4 * j + i]
+                var t = k
+                while t < n {
+                    sum += w[t].value * x[t]
+                    t += 1
+                }
+                yi[j] = accumulate ? yi[j] + sum : sum
+            }
+        }
     }
 
     /// One weight row against four input rows; per element exactly `weightDot`'s sums.

@@ -11,6 +11,54 @@ public let vecWidth = 16
     return c[0] + c[1]
 }
 
+/// `horizontalSum` of twelve vectors at once: lane i of the result is horizontalSum(v[i])
+/// (lanes 12–15 hold 0), bit for bit. Each step adds, lane by lane, exactly the two partial
+/// sums `horizontalSum` adds at that step, but the lanes of several vectors share every add and
+/// shuffle: twelve outputs take about five dozen vector instructions instead of twelve
+/// reductions of their own, each ending in scalar adds.
+@inline(__always) func horizontalSums12(
+    _ v0: Vec, _ v1: Vec, _ v2: Vec, _ v3: Vec, _ v4: Vec, _ v5: Vec, _ v6: Vec, _ v7: Vec, _ v8: Vec, _ v9: Vec,
+    _ v10: Vec, _ v11: Vec
+) -> Vec {
+    // 1: v.lowHalf + v.highHalf (8 partial sums), two vectors per result.
+    let h0 = sumHalves(v0, v1), h1 = sumHalves(v2, v3), h2 = sumHalves(v4, v5), h3 = sumHalves(v6, v7)
+    let h4 = sumHalves(v8, v9), h5 = sumHalves(v10, v11)
+    // 2: their halves (4 partial sums), four vectors per result, one per 128-bit quarter.
+    let q0 = sumQuarters(h0, h1), q1 = sumQuarters(h2, h3), q2 = sumQuarters(h4, h5)
+    // 3: lanes 0, 1 + lanes 2, 3 of each quarter (2 partial sums), eight vectors per result.
+    let t0 = sumLanePairs(q0, q1), t1 = sumLanePairs(q2, Vec())
+    // 4: lane 0 + lane 1.
+    return Vec(lowHalf: t0.evenHalf + t0.oddHalf, highHalf: t1.evenHalf + t1.oddHalf)
+}
+
+/// [p.lowHalf + p.highHalf, q.lowHalf + q.highHalf].
+@inline(__always) func sumHalves(_ p: Vec, _ q: Vec) -> Vec {
+    Vec(lowHalf: p.lowHalf, highHalf: q.lowHalf) + Vec(lowHalf: p.highHalf, highHalf: q.highHalf)
+}
+
+/// For vectors whose halves each hold one vector's 8 partial sums: quarter k of the result sums
+/// the two quarters of half k of [a, b] (a's low half, a's high half, b's low half, b's high half).
+@inline(__always) func sumQuarters(_ a: Vec, _ b: Vec) -> Vec {
+    let x = Vec(
+        lowHalf: SIMD8(lowHalf: a.lowHalf.lowHalf, highHalf: a.highHalf.lowHalf),
+        highHalf: SIMD8(lowHalf: b.lowHalf.lowHalf, highHalf: b.highHalf.lowHalf))
+    let y = Vec(
+        lowHalf: SIMD8(lowHalf: a.lowHalf.highHalf, highHalf: a.highHalf.highHalf),
+        highHalf: SIMD8(lowHalf: b.lowHalf.highHalf, highHalf: b.highHalf.highHalf))
+    return x + y
+}
+
+/// For vectors whose quarters each hold one vector's 4 partial sums: lanes 2k, 2k + 1 of the
+/// result are [l0 + l2, l1 + l3] of quarter k of [a, b] (a's four quarters, then b's). Written
+/// with 64-bit lanes (a lane pair each), which LLVM turns into two-source permutes, where a
+/// result built lane by lane was not.
+@inline(__always) func sumLanePairs(_ a: Vec, _ b: Vec) -> Vec {
+    let p = unsafeBitCast(a, to: SIMD8<Double>.self), q = unsafeBitCast(b, to: SIMD8<Double>.self)
+    let x = SIMD8<Double>(lowHalf: p.evenHalf, highHalf: q.evenHalf)
+    let y = SIMD8<Double>(lowHalf: p.oddHalf, highHalf: q.oddHalf)
+    return unsafeBitCast(x, to: Vec.self) + unsafeBitCast(y, to: Vec.self)
+}
+
 @inline(__always) func horizontalMax(_ v: Vec) -> Float {
     var a = v.lowHalf
     let ah = v.highHalf
