@@ -5,7 +5,7 @@ final class BFloat16Buffer {
 
     init(count: Int) {
         capacity = max(count, 16)
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(
+        pointer = LargeAllocation.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(
             to: UInt16.self, capacity: capacity)
     }
 
@@ -16,7 +16,7 @@ final class BFloat16Buffer {
         guard count > capacity else { return }
         pointer.deallocate()
         capacity = count
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(
+        pointer = LargeAllocation.allocate(byteCount: capacity * 2, alignment: 64).bindMemory(
             to: UInt16.self, capacity: capacity)
     }
 }

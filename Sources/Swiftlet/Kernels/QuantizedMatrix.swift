@@ -63,7 +63,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         blocks = columns / 32
         rowBytes = Self.packedRowBytes(type, columns: columns)
         // 64 bytes past the rows: a partial group's fp16 scales are loaded as whole words.
-        storage = UnsafeMutableRawPointer.allocate(byteCount: rows * rowBytes + 64, alignment: 64)
+        storage = LargeAllocation.allocate(byteCount: rows * rowBytes + 64, alignment: 64)
         let sourceRowBytes = type.rowBytes(elements: columns)!
         let s = SendableRawPointer(source), d = SendableRawPointer(storage)
         let (rowBytes, blocks, ggml) = (rowBytes, blocks, Int32(type.rawValue))
