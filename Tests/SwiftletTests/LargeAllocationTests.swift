@@ -25,4 +25,21 @@ final class LargeAllocationTests: XCTestCase {
         bits.reserve(2 * count)
         XCTAssertEqual(Int(bitPattern: bits.pointer) % LargeAllocation.hugePage, 0)
     }
+
+    func testSlabPiecesAreAlignedDisjointAndKeepTheirSlab() {
+        var pieces: [(UnsafeMutableRawPointer, Int, HugePageSlab)] = []
+        for size in [1, 100, 332_000, 884_800, 64, 5_000_000, 8_388_608] {
+            let (pointer, slab) = HugePageSlab.allocate(byteCount: size)
+            XCTAssertEqual(Int(bitPattern: pointer) % 64, 0)
+            let offset = pointer - slab.base
+            XCTAssertTrue(offset >= 0 && offset + size <= HugePageSlab.bytes)
+            pointer.initializeMemory(as: UInt8.self, repeating: UInt8(truncatingIfNeeded: pieces.count), count: size)
+            pieces.append((pointer, size, slab))
+        }
+        for (i, piece) in pieces.enumerated() {
+            let bytes = piece.0.assumingMemoryBound(to: UInt8.self)
+            XCTAssertEqual(bytes[0], UInt8(i))
+            XCTAssertEqual(bytes[piece.1 - 1], UInt8(i))
+        }
+    }
 }

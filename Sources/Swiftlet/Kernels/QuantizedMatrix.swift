@@ -17,6 +17,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
     let blocks: Int
     let rowBytes: Int
     let storage: UnsafeMutableRawPointer
+    /// The slab `storage` is a piece of, if it is one (it keeps the slab alive).
+    private let slab: HugePageSlab?
 
     /// Bytes streamed per product (what a decoded token reads of this matrix).
     public var byteCount: Int { rows * rowBytes }
@@ -63,7 +65,14 @@ public final class QuantizedMatrix: @unchecked Sendable {
         blocks = columns / 32
         rowBytes = Self.packedRowBytes(type, columns: columns)
         // 64 bytes past the rows: a partial group's fp16 scales are loaded as whole words.
-        storage = LargeAllocation.allocate(byteCount: rows * rowBytes + 64, alignment: 64)
+        // Smaller matrices share huge-page slabs (`HugePageSlab`); larger ones have their own.
+        let bytes = rows * rowBytes + 64
+        if bytes <= HugePageSlab.bytes / 4 {
+            (storage, slab) = HugePageSlab.allocate(byteCount: bytes)
+        } else {
+            storage = LargeAllocation.allocate(byteCount: bytes, alignment: 64)
+            slab = nil
+        }
         let sourceRowBytes = type.rowBytes(elements: columns)!
         let s = SendableRawPointer(source), d = SendableRawPointer(storage)
         let (rowBytes, blocks, ggml) = (rowBytes, blocks, Int32(type.rawValue))
@@ -81,7 +90,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
     }
 
-    deinit { storage.deallocate() }
+    deinit { if slab == nil { storage.deallocate() } }
 
     /// Quantizes fp32 rows with ggml's reference quantizer for `type` (one that Swiftlet writes:
     /// Q8_0, Q5_0, Q4_0), writing the values it now holds back over `values` (so that every

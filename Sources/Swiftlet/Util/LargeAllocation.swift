@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,5 +23,33 @@ enum LargeAllocation {
         _ = madvise(pointer, byteCount, MADV_HUGEPAGE)
         #endif
         return pointer
+    }
+}
+
+/// Room for the many smaller matrices of a model (a quantized matrix of the 110M shape is
+/// 0.3–1.7 MB, below `LargeAllocation.threshold`): 32 MB slabs from `LargeAllocation`, handed
+/// out front to back, 64-byte aligned, so they too are streamed from huge pages. Each piece
+/// keeps its slab alive; a slab is freed with its last piece.
+final class HugePageSlab: @unchecked Sendable {
+    static let bytes = 32 << 20
+    let base: UnsafeMutableRawPointer
+    private var used = 0
+
+    private init() { base = LargeAllocation.allocate(byteCount: Self.bytes, alignment: 64) }
+    deinit { base.deallocate() }
+
+    private static let current = Mutex<HugePageSlab?>(nil)
+
+    /// `byteCount` bytes (at most a quarter of a slab; larger requests should go to
+    /// `LargeAllocation`) and the slab that holds them.
+    static func allocate(byteCount: Int) -> (UnsafeMutableRawPointer, HugePageSlab) {
+        precondition(byteCount <= bytes / 4)
+        return current.withLock { slab in
+            let size = (byteCount + 63) & ~63
+            if slab == nil || slab!.used + size > bytes { slab = HugePageSlab() }
+            let pointer = slab!.base + slab!.used
+            slab!.used += size
+            return (pointer, slab!)
+        }
     }
 }
