@@ -6,7 +6,9 @@
 #   greedy      five prompts, 16 greedy tokens each, llama-simple -n 16 against `swiftlet generate
 #               --temperature 0 --max-tokens 16` (the file's blocks as stored) on the same file:
 #               the continuations that agree (the bar: 4 of 5); GREEDY_TOKENS=N for another length,
-#               KV_CACHE=f16 for Swiftlet's fp16 cache with llama.cpp's flash-attention arithmetic
+#               KV_CACHE=f16 for Swiftlet's fp16 cache with llama.cpp's flash-attention arithmetic;
+#               also llama.cpp against itself with its Q4_K weights not repacked (-nr), which
+#               shows how far its own greedy text depends on its kernels' summation order
 #   perplexity  12,000 bytes of Julius Caesar in chunks of 128, llama-perplexity -c 128 against
 #               `swiftlet eval --chunks 128` (the bar: within 1 %)
 #   speed       llama-bench tg128 (-p 0 -n 128) and pp256 (-p 256 -n 0), 2 threads, against `swiftlet
@@ -47,7 +49,7 @@ fi
 if wants greedy; then
 n=${GREEDY_TOKENS:-16}
 echo "== greedy, $n tokens (llama-simple -n $n; swiftlet generate --temperature 0 --max-tokens $n --kv-cache ${KV_CACHE:-f32})"
-agree=0
+agree=0 itself=0
 prompts=("The movie was" "Once upon a time" "The capital of France is" "In 1492, Columbus" "The best way to learn programming is")
 for prompt in "${prompts[@]}"; do
     theirs=$("$LLAMA/llama-simple" -m "$GEMMA" -n "$n" "$prompt" 2>/dev/null | "$PY" -c '
@@ -57,6 +59,11 @@ print(t[len(p):] if t.startswith(p) else t, end="")' "$prompt")
     printf '{"prompt": %s, "max_tokens": %d, "temperature": 0}\n' "$("$PY" -c 'import json, sys; print(json.dumps(sys.argv[1]))' "$prompt")" "$n" >"$work/prompt.jsonl"
     mine=$("$BIN" generate --checkpoint "$GEMMA" --weights stored --kv-cache "${KV_CACHE:-f32}" --threads 2 --prompts-file "$work/prompt.jsonl" 2>/dev/null \
         | "$PY" -c 'import json, sys; print(json.loads(sys.stdin.readline())["completion"], end="")')
+    # llama.cpp against itself: the same file with its Q4_K weights not repacked (its vec_dot
+    # kernels instead of the 8x8 GEMV/GEMM: the same integers, another fp32 summation order).
+    norepack=$("$LLAMA/llama-completion" -m "$GEMMA" -p "$prompt" -n "$n" --temp 0 -t 2 -nr -no-cnv 2>/dev/null </dev/null \
+        | "$PY" -c 'import sys; t = sys.stdin.read(); p = sys.argv[1]; print(t[len(p):] if t.startswith(p) else t, end="")' "$prompt")
+    [ "$(echo "$norepack" | sed 's/[[:space:]]*$//')" = "$(echo "$theirs" | sed 's/[[:space:]]*$//')" ] && itself=$((itself + 1))
     if [ "$theirs" = "$mine" ]; then
         agree=$((agree + 1)); echo "same    \"$prompt\" →$mine"
     else
@@ -64,6 +71,7 @@ print(t[len(p):] if t.startswith(p) else t, end="")' "$prompt")
     fi
 done
 echo "$agree of ${#prompts[@]} continuations agree for $n tokens"
+echo "llama.cpp against itself with --no-repack (llama-completion -nr): $itself of ${#prompts[@]} agree for $n tokens"
 [ "$agree" -ge 4 ] && echo "PASS  greedy agreement" || echo "FAIL  greedy agreement"
 fi
 
