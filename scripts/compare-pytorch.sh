@@ -3,7 +3,8 @@
 # bf16 autocast (scripts/reference/llama_torch.py, the project's own Llama in PyTorch) and
 # `swiftlet bench train` in fp32 and bf16, interleaved round by round, then the ratios of the
 # medians. Sets up PyTorch (CPU) once in a venv under ~/.cache/swiftlet-tools/torch-venv (or
-# $SWIFTLET_TOOLS/torch-venv). Run it under the CPU lock; it takes a few minutes per shape.
+# $SWIFTLET_TOOLS/torch-venv) unless $SWIFTLET_TOOLS/venv has it already. Run it under the CPU
+# lock; it takes a few minutes per shape.
 # Usage: scripts/compare-pytorch.sh [small|medium|all] [rounds]     (default: all, 3 rounds)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,11 @@ which=${1:-all}
 rounds=${2:-3}
 TOOLS=${SWIFTLET_TOOLS:-$HOME/.cache/swiftlet-tools}
 VENV=$TOOLS/torch-venv
+# The machine's shared reference venv ($TOOLS/venv: torch, transformers, ...) serves when it has
+# PyTorch and this script's own venv does not.
+if ! "$VENV/bin/python" -c "import torch" 2>/dev/null && "$TOOLS/venv/bin/python" -c "import torch" 2>/dev/null; then
+    VENV=$TOOLS/venv
+fi
 PY=$VENV/bin/python
 bin=.build/release/swiftlet
 
