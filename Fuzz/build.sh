@@ -28,6 +28,7 @@ sanitize=(-fsanitize=fuzzer-no-link,address)
 "$clang" -O1 -g "${sanitize[@]}" -c "$root/Sources/CQuantKernels/quant_kernels.c" -I "$root/Sources/CQuantKernels/include" -o "$build/quant_kernels.o"
 "$clang" -O1 -g "${sanitize[@]}" -c "$root/Sources/CQuantKernels/kquant_kernels.c" -I "$root/Sources/CQuantKernels/include" -o "$build/kquant_kernels.o"
 "$clang" -O1 -g "${sanitize[@]}" -c "$root/Sources/CQuantKernels/half_attention.c" -I "$root/Sources/CQuantKernels/include" -o "$build/half_attention.o"
+"$clang" -O1 -g "${sanitize[@]}" -c "$root/Sources/CQuantKernels/quant_tiles.c" -I "$root/Sources/CQuantKernels/include" -o "$build/quant_tiles.o"
 for source in openmpi openmp affinity; do
   "$clang" -O1 -g "${sanitize[@]}" -c "$root/Sources/CParallel/$source.c" -I "$root/Sources/CParallel/include" -o "$build/$source.o"
 done
@@ -37,6 +38,6 @@ sh "$root/scripts/build-info.sh" "$build/generated/BuildCommit.swift"
 mapfile -t sources < <(find "$root/Sources/Swiftlet" "$root/Fuzz/Targets" "$build/generated" -name '*.swift' | sort)
 swiftc -O -g -sanitize=fuzzer,address -parse-as-library -module-name Swiftlet -target-cpu native -enforce-exclusivity=unchecked \
   -I "$build/modules/CSentencePiece" -I "$build/modules/CSpinWait" -I "$build/modules/CBF16Kernels" -I "$build/modules/CParallel" -I "$build/modules/CQuantKernels" -I "$root/Sources/CDNNL" \
-  "${sources[@]}" "$build/spin_wait.o" "$build/bf16_kernels.o" "$build/quant_kernels.o" "$build/kquant_kernels.o" "$build/half_attention.o" "$build/openmpi.o" "$build/openmp.o" "$build/affinity.o" "$build/shim.o" \
+  "${sources[@]}" "$build/spin_wait.o" "$build/bf16_kernels.o" "$build/quant_kernels.o" "$build/kquant_kernels.o" "$build/half_attention.o" "$build/quant_tiles.o" "$build/openmpi.o" "$build/openmp.o" "$build/affinity.o" "$build/shim.o" \
   -lsentencepiece -lsentencepiece_train -ldnnl -lstdc++ -o "$build/swiftlet-fuzz" 2> >(grep -v "Cannot export local symbol" >&2)
 echo "built $build/swiftlet-fuzz"

@@ -163,6 +163,47 @@ final class QuantizedKernelTests: XCTestCase {
         }
     }
 
+    /// Prompt chunks through the tiled kernel (quant_tiles.c) give the row products' bits —
+    /// those of the portable C rows, the plain reference — for Q8_0 and Q4_0, rows that fill
+    /// tiles of 16 or not, whole and partial groups of blocks, odd and even activation counts,
+    /// and added onto what is there when accumulating.
+    func testPromptChunkTilesGiveTheRowProductsBits() throws {
+        let best = QuantKernels.best
+        defer { QuantKernels.use(best) }
+        guard swiftlet_quant_tiles_available() != 0 else {
+            throw XCTSkip("the tiled kernel needs AVX512-VNNI")
+        }
+        for type in [GGMLType.q8_0, .q4_0] {
+            for (rows, columns) in [(16, 32), (13, 256), (37, 288), (48, 768), (20, 2048)] {
+                let bytes = blocks(type, rows: rows, columns: columns, seed: UInt64(rows * columns))
+                let matrix = bytes.withUnsafeBytes {
+                    QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: $0.baseAddress!)
+                }
+                XCTAssertTrue(matrix.takesChunks, "\(type)")
+                for count in [1, 2, 5, 8] {
+                    var x = TestData.randoms(count * columns, seed: UInt64(count), scale: 2)
+                    x.replaceSubrange(0..<32, with: repeatElement(0, count: 32))  // a zero block: d = 0
+                    if count > 2 { x[columns + 3] = 1e30 }  // a block dominated by one value
+                    let scratch = QuantizedActivations()
+                    QuantKernels.use(0)
+                    var reference = [Float](repeating: 0, count: count * rows)
+                    matrix.apply(x, &reference, count: count, accumulate: false, scratch: scratch)
+                    QuantKernels.use(best)
+                    var tiled = [Float](repeating: 7, count: count * rows)
+                    matrix.applyChunk(x, &tiled, count: count, accumulate: false, scratch: scratch)
+                    XCTAssertEqual(
+                        tiled.map(\.bitPattern), reference.map(\.bitPattern),
+                        "\(type) \(rows)×\(columns), \(count) rows")
+                    var added = [Float](repeating: 0.5, count: count * rows)
+                    matrix.applyChunk(x, &added, count: count, accumulate: true, scratch: scratch)
+                    XCTAssertEqual(
+                        added.map(\.bitPattern), reference.map { (0.5 + $0).bitPattern },
+                        "\(type) \(rows)×\(columns), \(count) rows, accumulating")
+                }
+            }
+        }
+    }
+
     func testQuantizingAtLoadRoundsTheParametersToTheBlocksValues() {
         let config = ModelConfig(
             dim: 64, layers: 1, heads: 4, kvHeads: 4, hiddenDim: 96, vocabSize: 100, contextLength: 32,

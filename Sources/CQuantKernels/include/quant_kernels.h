@@ -68,6 +68,38 @@ void swiftlet_quant_rows(int kind, const uint8_t *w, long rowBytes, long blocks,
                          const int8_t *q, long qStride, const float *d, const int32_t *sumLow, const int32_t *sumHigh,
                          long blockStride, long count, float *y, long ldy, int accumulate);
 
+// Prompt chunks over quantized weights (Q8_0 and Q4_0, SWIFTLET_KIND_Q8 and SWIFTLET_KIND_Q4):
+// the products of swiftlet_quant_rows for many activation rows at once, with the weights in
+// tiles of 16 rows so that one 512-bit integer dot product (vpdpbusd) serves 16 weight rows
+// against four activation values broadcast to every lane: each lane does, for its (weight row,
+// activation row), exactly what swiftlet_quant_rows does (the same exact integer block sums,
+// then the same fp32 multiplies, fused multiply-adds into the accumulator of the block's place
+// in its group of 8 and the same final reduction), so the results are its bits.
+//
+// Tile layout (16 rows; a last tile of fewer rows is padded with zero rows): per block of 32
+// values, the weight vectors (Q8: 8, values 4k..4k+3 as q + 128; Q4: 4 of nibble bytes, low
+// nibbles values 4k..4k+3, high 16+4k..16+4k+3), each 16 words, word r from row r; then the
+// block's 16 fp16 scales. 544 bytes a block for Q8, 288 for Q4.
+//
+// The activation rows are swiftlet_quant_activation's (the same arguments as swiftlet_quant_rows).
+
+// 1 when this CPU runs the tiled kernel (AVX512-VNNI and it is the variant in use), else 0.
+int swiftlet_quant_tiles_available(void);
+
+// Bytes of the tiles of a matrix of `rows` rows of `blocks` blocks (0 for a kind without tiles).
+long swiftlet_quant_tile_bytes(int kind, long rows, long blocks);
+
+// Repacks rows packed by swiftlet_quant_pack (rowBytes apart) into tiles (tile_bytes of them).
+void swiftlet_quant_tile_pack(int kind, const uint8_t *w, long rowBytes, long blocks, long rows, uint8_t *tiles);
+
+// y[i·ldy + r] (+)= Σ_k W[r][k] · X_i[k] for the weight rows of tiles tileFrom ..< tileTo (rows
+// 16·tileFrom ..< min(16·tileTo, rows)) and `count` activation rows: the bits of
+// swiftlet_quant_rows on the same operands. Call only when swiftlet_quant_tiles_available().
+void swiftlet_quant_tile_rows(int kind, const uint8_t *tiles, long blocks, long rows, long tileFrom, long tileTo,
+                              const int8_t *q, long qStride, const float *d, const int32_t *sumLow,
+                              const int32_t *sumHigh, long blockStride, long count, float *y, long ldy,
+                              int accumulate);
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,6 +19,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     let storage: UnsafeMutableRawPointer
     /// The slab `storage` is a piece of, if it is one (it keeps the slab alive).
     private let slab: HugePageSlab?
+    /// The same blocks in tiles of 16 rows for prompt chunks (quant_tiles.c), for Q8_0 and Q4_0
+    /// on a CPU with AVX512-VNNI; nil otherwise.
+    private let tiles: UnsafeMutableRawPointer?
+    private let tileSlab: HugePageSlab?
 
     /// Bytes streamed per product (what a decoded token reads of this matrix).
     public var byteCount: Int { rows * rowBytes }
@@ -73,6 +77,17 @@ public final class QuantizedMatrix: @unchecked Sendable {
             storage = LargeAllocation.allocate(byteCount: bytes, alignment: 64)
             slab = nil
         }
+        let tileBytes = kind.map { swiftlet_quant_tile_bytes($0, rows, columns / 32) } ?? 0
+        if tileBytes > 0 && swiftlet_quant_best_isa() == Int32(SWIFTLET_ISA_AVX512VNNI) {
+            if tileBytes <= HugePageSlab.bytes / 4 {
+                let (pointer, slab) = HugePageSlab.allocate(byteCount: tileBytes)
+                (tiles, tileSlab) = (pointer, slab)
+            } else {
+                (tiles, tileSlab) = (LargeAllocation.allocate(byteCount: tileBytes, alignment: 64), nil)
+            }
+        } else {
+            (tiles, tileSlab) = (nil, nil)
+        }
         let sourceRowBytes = type.rowBytes(elements: columns)!
         let s = SendableRawPointer(source), d = SendableRawPointer(storage)
         let (rowBytes, blocks, ggml) = (rowBytes, blocks, Int32(type.rawValue))
@@ -88,9 +103,17 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 }
             }
         }
+        if let tiles, let kind {
+            swiftlet_quant_tile_pack(
+                kind, storage.assumingMemoryBound(to: UInt8.self), rowBytes, blocks, rows,
+                tiles.assumingMemoryBound(to: UInt8.self))
+        }
     }
 
-    deinit { if slab == nil { storage.deallocate() } }
+    deinit {
+        if slab == nil { storage.deallocate() }
+        if let tiles, tileSlab == nil { tiles.deallocate() }
+    }
 
     /// Quantizes fp32 rows with ggml's reference quantizer for `type` (one that Swiftlet writes:
     /// Q8_0, Q5_0, Q4_0), writing the values it now holds back over `values` (so that every
@@ -148,6 +171,37 @@ public final class QuantizedMatrix: @unchecked Sendable {
                 rows * (part + 1) / parts,
                 q.pointer.assumingMemoryBound(to: Int8.self), qStride, d.pointer, lo.pointer, hi.pointer,
                 blockStride, count, ys.pointer, rows, accumulate ? 1 : 0)
+        }
+    }
+}
+
+extension QuantizedMatrix {
+    /// Whether prompt chunks can run through the tiles on this CPU now (the tests may switch
+    /// to a narrower instruction set).
+    var takesChunks: Bool { tiles != nil && swiftlet_quant_tiles_available() != 0 }
+
+    /// Y[count×rows] (+)= X[count×columns] · Wᵀ for a prompt chunk through the tiles: the bits
+    /// `apply` gives (each lane of the tiled kernel does a row product's operations), so a
+    /// prompt's rows get what decoding them one by one would. `takesChunks` must hold. Split over
+    /// both cores by tiles of 16 weight rows.
+    func applyChunk(
+        _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool,
+        scratch: QuantizedActivations
+    ) {
+        guard let kind, let tiles else { preconditionFailure("QuantizedMatrix.applyChunk: no tiles") }
+        scratch.quantize(x, count: count, blocks: blocks, kind: kind)
+        let tileCount = (rows + 15) / 16
+        let parts = count * rows * columns >= Gemv.rowsParallelThreshold ? min(tileCount, 16) : 1
+        let ys = SendablePointer(y), t = SendableRawPointer(tiles)
+        let (blocks, rows) = (blocks, rows)
+        let q = SendableRawPointer(scratch.q), d = SendablePointer(scratch.d), lo = SendablePointer(scratch.low),
+            hi = SendablePointer(scratch.high)
+        let (qStride, blockStride) = (scratch.qStride, scratch.blockStride)
+        parallelFor(parts) { part in
+            swiftlet_quant_tile_rows(
+                kind, t.pointer.assumingMemoryBound(to: UInt8.self), blocks, rows, tileCount * part / parts,
+                tileCount * (part + 1) / parts, q.pointer.assumingMemoryBound(to: Int8.self), qStride, d.pointer,
+                lo.pointer, hi.pointer, blockStride, count, ys.pointer, rows, accumulate ? 1 : 0)
         }
     }
 }

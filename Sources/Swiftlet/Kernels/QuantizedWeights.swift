@@ -2,9 +2,11 @@
 /// `--weights q8_0` (quantized at load) or `--weights stored` (a GGUF's own blocks) gives.
 ///
 /// The model's fp32 parameters hold the very values the blocks decode to, so every other path
-/// (prompt chunks through the GEMM, scoring, classification, the embedding lookup) computes with
-/// the same weights; only the single-row products of decoding stream the blocks. A matrix whose
-/// rows are not whole blocks (or whose type has no kernel) stays fp32.
+/// (scoring, classification, the embedding lookup, prompt chunks through the GEMM) computes with
+/// the same weights; the single-row products of decoding stream the blocks, and so do the prompt
+/// chunks of Q8_0 and Q4_0 matrices on a CPU with AVX512-VNNI (tiles of 16 rows, the row
+/// products' bits). A matrix whose rows are not whole blocks (or whose type has no kernel) stays
+/// fp32.
 public final class QuantizedWeights: @unchecked Sendable {
     /// By the matrix's offset in the parameter arena.
     let matrices: [Int: QuantizedMatrix]

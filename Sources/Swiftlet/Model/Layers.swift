@@ -48,8 +48,9 @@ public enum WeightStorage {
     /// bits, which the row products stream: half the bytes, the same sums.
     case bf16(values: UnsafeMutablePointer<Float>, bits: UnsafePointer<BFloat16Bits>)
     /// The arena's values (the values the blocks decode to, read by prompt-chunk GEMMs) and the
-    /// quantized blocks the row products stream through the integer dot-product kernels, with
-    /// the pass's scratch for the activation rows quantized per block.
+    /// quantized blocks the row products stream through the integer dot-product kernels (and
+    /// Q8_0's and Q4_0's prompt chunks through their tiles, where the CPU has them), with the
+    /// pass's scratch for the activation rows quantized per block.
     case quantized(values: UnsafeMutablePointer<Float>, matrix: QuantizedMatrix, scratch: QuantizedActivations)
 
     /// The fp32 values in the arena: what GEMMs and gradients work on.
@@ -76,11 +77,16 @@ public enum WeightStorage {
         }
     }
 
-    /// Y[rows×out] (+)= X · Wᵀ for one prompt chunk (a GEMM of its own).
+    /// Y[rows×out] (+)= X · Wᵀ for one prompt chunk (a GEMM of its own; Q8_0 and Q4_0 blocks
+    /// through their tiled integer kernel where the CPU has it, the row products' bits).
     func chunkProduct(
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, inFeatures: Int, outFeatures: Int,
         accumulate: Bool
     ) {
+        if case .quantized(_, let matrix, let scratch) = self, matrix.takesChunks {
+            matrix.applyChunk(x, y, count: rows, accumulate: accumulate, scratch: scratch)
+            return
+        }
         Gemm.linear(x, values, y, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, accumulate: accumulate)
     }
 }
