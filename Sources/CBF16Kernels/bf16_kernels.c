@@ -14,6 +14,15 @@
 
 #include "bf16_kernels.h"
 
+// Twelve independent multiply-add chains, the body of the peak loops. Their operands go through
+// OPAQUE so the compiler cannot fold the chains (from 0.1, a·0.999999 + 1e-7 is a fixed point,
+// and clang removed the whole loop).
+#define OPAQUE(x) __asm__ volatile("" : "+x"(x))
+#define FMA_CHAINS(fma)                                                                            \
+    a0 = fma(a0, b, c); a1 = fma(a1, b, c); a2 = fma(a2, b, c); a3 = fma(a3, b, c);                  \
+    a4 = fma(a4, b, c); a5 = fma(a5, b, c); a6 = fma(a6, b, c); a7 = fma(a7, b, c);                  \
+    a8 = fma(a8, b, c); a9 = fma(a9, b, c); a10 = fma(a10, b, c); a11 = fma(a11, b, c)
+
 #if defined(__x86_64__)
 
 #include <cpuid.h>
@@ -75,6 +84,67 @@ BF16 float swiftlet_bf16_dot_loop(long iterations) {
                              _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
     s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
     return _mm512_reduce_add_ps(s);
+}
+
+// The fp32 FMA peak loops, one per vector width, each compiled by its own target attribute (the
+// file has no -march) and chosen by CPUID: the fp32 peak is measured like the bf16 one above.
+// (Written in C because Swift 6.3.1 compiled the same 12 SIMD16<Float> chains to 128-bit FMAs
+// with stack spills.)
+
+static int detect_fma_lanes(void) {
+    unsigned a, b, c, d;
+    if (__get_cpuid_max(0, 0) < 7) return 1;
+    __cpuid(1, a, b, c, d);
+    if (!(c & (1u << 27)) || !(c & (1u << 28)) || !(c & (1u << 12))) return 1;  // OSXSAVE, AVX, FMA
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & 0x6) != 0x6) return 1;  // the OS saves xmm and ymm
+    __cpuid_count(7, 0, a, b, c, d);
+    if ((lo & 0xE6) == 0xE6 && ((b >> 16) & 1)) return 16;  // AVX512-F, opmask and zmm state saved
+    return ((b >> 5) & 1) ? 8 : 1;                           // AVX2
+}
+
+int swiftlet_fp32_fma_lanes(void) {
+    static int cached = 0;  // a benign race: every thread computes the same value
+    if (cached == 0) cached = detect_fma_lanes();
+    return cached;
+}
+
+
+__attribute__((target("avx512f"))) static float fma_loop_512(long iterations) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m512 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    __m512 b = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    OPAQUE(b); OPAQUE(c);
+    for (long i = 0; i < iterations; i++) { FMA_CHAINS(_mm512_fmadd_ps); }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"))) static float fma_loop_256(long iterations) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m256 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    __m256 b = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
+    OPAQUE(b); OPAQUE(c);
+    for (long i = 0; i < iterations; i++) { FMA_CHAINS(_mm256_fmadd_ps); }
+    __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
+                             _mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)));
+    s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(a8, a9), _mm256_add_ps(a10, a11)));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+static float fma_loop_scalar(long iterations);
+
+float swiftlet_fp32_fma_loop(long iterations) {
+    switch (swiftlet_fp32_fma_lanes()) {
+    case 16: return fma_loop_512(iterations);
+    case 8: return fma_loop_256(iterations);
+    default: return fma_loop_scalar(iterations);
+    }
 }
 
 // ---- building blocks ----------------------------------------------------------------------
@@ -394,6 +464,9 @@ BF16 void swiftlet_bf16_attention_backward(const float *dout, const float *q, co
 int swiftlet_bf16_available(void) { return 0; }
 void swiftlet_bf16_round(const float *src, uint16_t *dst, long count) { (void)src; (void)dst; (void)count; __builtin_trap(); }
 float swiftlet_bf16_dot_loop(long iterations) { (void)iterations; __builtin_trap(); }
+int swiftlet_fp32_fma_lanes(void) { return 1; }
+static float fma_loop_scalar(long iterations);
+float swiftlet_fp32_fma_loop(long iterations) { return fma_loop_scalar(iterations); }
 void swiftlet_bf16_attention_forward(const float *q, long qStride, const float *k, const float *v, long kStride,
                                      float *out, uint16_t *outBits, float *logSumExp, long lseStride,
                                      long queryCount, long past, long headDim, float scale) {
@@ -407,6 +480,18 @@ void swiftlet_bf16_attention_backward(const float *dout, const float *q, const f
 }
 
 #endif
+
+// The portable fp32 loop: 12 scalar chains of a·b + c (2 flops each, fused or not).
+static float fma_loop_scalar(long iterations) {
+    float a0 = 0, a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0;
+    float a10 = a0, a11 = a0;
+    float b = 0.999999f, c = 1e-7f;
+    OPAQUE(b); OPAQUE(c);
+#define SCALAR_FMA(x, y, z) ((x) * (y) + (z))
+    for (long i = 0; i < iterations; i++) { FMA_CHAINS(SCALAR_FMA); }
+#undef SCALAR_FMA
+    return a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11;
+}
 
 // Not bf16, but C for the thread-local storage Swift lacks.
 #include <stdlib.h>

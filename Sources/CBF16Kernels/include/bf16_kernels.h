@@ -25,6 +25,16 @@ void swiftlet_bf16_round(const float *src, uint16_t *dst, long count);
 // the calling thread; returns a value derived from the result so the loop is kept.
 float swiftlet_bf16_dot_loop(long iterations);
 
+// The width in fp32 lanes of swiftlet_fp32_fma_loop on this CPU: 16 (AVX-512 zmm FMAs, where
+// the CPU has AVX512-F and the OS saves the zmm state), 8 (AVX2 with FMA, ymm), or 1 (portable
+// C, one float a chain). Chosen by CPUID at run time, so no unsupported instruction runs.
+int swiftlet_fp32_fma_lanes(void);
+
+// Runs `iterations` rounds of 12 independent fp32 FMA chains of swiftlet_fp32_fma_lanes() lanes
+// (12 · lanes · 2 flops a round) on the calling thread, the fp32 twin of swiftlet_bf16_dot_loop;
+// returns a value derived from the result so the loop is kept.
+float swiftlet_fp32_fma_loop(long iterations);
+
 // Causal attention forward for one (sequence, head), bf16 dot products with fp32 accumulation
 // and an fp32 softmax. Query row r (r < queryCount) is at q + r·qStride and sees keys
 // 0 ..< past + r + 1, key j at k + j·kStride and value j at v + j·kStride (headDim floats each).

@@ -1,3 +1,5 @@
+import CBF16Kernels
+
 /// Measurements behind `swiftlet bench`. Each returns numbers; the command prints them.
 public struct BenchResult: Sendable {
     public let name: String
@@ -24,25 +26,24 @@ public enum Benchmarks {
         return clock.seconds / Double(calls)
     }
 
-    /// fp32 peak from independent FMA chains on every core, in GFLOP/s: each core times its own
-    /// loop (so a late-starting thread does not count against the others), the rates add up,
-    /// and the best of three runs is kept.
+    /// fp32 peak from independent FMA chains on every core, in GFLOP/s: the C loop of
+    /// `swiftlet_fp32_fma_loop` (12 chains of zmm FMAs with AVX-512, ymm with AVX2, scalar
+    /// elsewhere, chosen by CPUID), timed like the bf16 peak: each core times its own loop (so a
+    /// late-starting thread does not count against the others), the rates add up, and the best of
+    /// three runs is kept.
     public static func fmaPeak(cores: Int = 2) -> Double {
         let iterations = 30_000_000
-        return peak(cores: cores) {
-            var a0 = Vec(repeating: 0.1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0
-            var a8 = a0, a9 = a0, a10 = a0, a11 = a0
-            let b = Vec(repeating: 0.999_999), c = Vec(repeating: 1e-7)
-            for _ in 0..<iterations {
-                a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c); a2 = a2.addingProduct(b, c)
-                a3 = a3.addingProduct(b, c); a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
-                a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c); a8 = a8.addingProduct(b, c)
-                a9 = a9.addingProduct(b, c); a10 = a10.addingProduct(b, c); a11 = a11.addingProduct(b, c)
-            }
-            let total = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
-            // The sum keeps the loop alive; it is never near this bound.
-            return Double(iterations * 12 * 16 * 2) + (horizontalSum(total) > 1e30 ? 1 : 0)
-        }
+        return peak(cores: cores) { fmaLoop(iterations: iterations) }
+    }
+
+    /// fp32 lanes of one FMA in that loop on this CPU: 16, 8 or 1 (portable C).
+    static var fmaLanes: Int { Int(swiftlet_fp32_fma_lanes()) }
+
+    /// Runs `iterations` rounds of the fp32 FMA loop on this thread; returns the FLOPs done.
+    static func fmaLoop(iterations: Int) -> Double {
+        let kept = swiftlet_fp32_fma_loop(iterations)
+        // The result keeps the loop alive; it is never near this bound.
+        return Double(iterations * 12 * fmaLanes * 2) + (kept > 1e30 ? 1 : 0)
     }
 
     /// Runs `loop` (which returns the FLOPs it did) on every core at once, three times: each core

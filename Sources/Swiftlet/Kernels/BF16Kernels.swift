@@ -25,9 +25,13 @@ public enum BF16Kernels {
     public static func dotProductPeak(cores: Int = 2) -> Double {
         guard available else { return 0 }
         let iterations = 30_000_000
-        return Benchmarks.peak(cores: cores) {
-            let kept = swiftlet_bf16_dot_loop(iterations)
-            return Double(iterations * 12 * 16 * 4) + (kept > 1e30 ? 1 : 0)
-        }
+        return Benchmarks.peak(cores: cores) { dotProductLoop(iterations: iterations) }
+    }
+
+    /// Runs `iterations` rounds of the bf16 dot-product loop on this thread; returns the FLOPs
+    /// done. Only where `available`.
+    static func dotProductLoop(iterations: Int) -> Double {
+        let kept = swiftlet_bf16_dot_loop(iterations)
+        return Double(iterations * 12 * 16 * 4) + (kept > 1e30 ? 1 : 0)
     }
 }
