@@ -142,7 +142,7 @@ struct BenchCommand: ParsableCommand {
         @Option(name: .long, help: "Timed steps.") var steps: Int = 5
         @Option(
             name: .long,
-            help: "bf16 (products and attention, fp32 accumulation; the default where the CPU has AVX512-BF16) or fp32."
+            help: "bf16 (products and attention, fp32 accumulation; the default where it pays on this CPU) or fp32."
         )
         var precision: String?
         @OptionGroup var output: Output
@@ -161,6 +161,7 @@ struct BenchCommand: ParsableCommand {
             try runReportingErrors {
                 let config = try shape.config()
                 let chosen = precision.flatMap(Precision.init(rawValue:)) ?? .trainingDefault
+                if precision == nil { Console.info(chosen.describedForTraining(requested: false)) }
                 // MFU is against the chosen precision's own peak, measured the same way.
                 let peak = chosen == .bf16 ? BF16Kernels.dotProductPeak() : Benchmarks.fmaPeak()
                 output.emit(

@@ -181,7 +181,7 @@ struct ClassifyCommand: ParsableCommand {
         @Option(
             name: .long,
             help:
-                "Products of the end-to-end training pass: fp32 or bf16 (default fp32; bf16 from a model pretrained elsewhere, where the CPU has AVX512-BF16)."
+                "Products of the end-to-end training pass: fp32 or bf16 (default fp32; bf16 from a model pretrained elsewhere, where bf16 pays on this CPU)."
         )
         var precision: String?
         @Option(

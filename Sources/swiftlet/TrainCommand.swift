@@ -89,7 +89,7 @@ struct TrainCommand: ParsableCommand {
     @Option(
         name: .long,
         help:
-            "bf16 products and attention with fp32 accumulation and master weights (the default where the CPU has AVX512-BF16), or fp32."
+            "bf16 products and attention with fp32 accumulation and master weights (the default where it pays: AVX512-BF16 dot products measured ≥ 1.3× the fp32 FMA rate), or fp32."
     )
     var precision: String?
     @Flag(name: .long, help: "Continue the run saved in --out.")
@@ -213,7 +213,7 @@ struct TrainCommand: ParsableCommand {
                 "model: \(presetValue.rawValue), \(Format.count(config.parameterCount)) parameters (dim \(config.dim), \(config.layers) layers, \(config.heads) heads, \(config.kvHeads) kv heads, context \(config.contextLength), vocabulary \(config.vocabSize))"
             )
             Console.info("batch: \(Format.grouped(options.batchTokens)) tokens per step, packed from whole documents")
-            Console.info(options.precision.describedForTraining)
+            Console.info(options.precision.describedForTraining(requested: precision != nil))
             Console.info("memory: \(trainer.memory.summary) of this machine's \(Format.bytes(MemoryPlan.machineBytes))")
             try TrainingProgress.join(trainer, world)
             try TrainingProgress.run(trainer, stopAt: stopAt)

@@ -254,8 +254,9 @@ final class CLITests: XCTestCase {
             mentioning: "has no quantized tensors to use as stored")
     }
 
-    /// Training is bf16 by default where the CPU has the instructions; without them (or with
-    /// SWIFTLET_NO_BF16=1, which hides them) it is fp32 and says so once; --precision fp32 stays.
+    /// Training is bf16 by default where the CPU has the instructions and they pay (the command
+    /// says once what it measured); without them (or with SWIFTLET_NO_BF16=1, which hides them)
+    /// it is fp32 and says so once; --precision fp32 stays.
     func testTrainingPrecisionDefaultsToBF16WhereTheCPUHasIt() throws {
         let base = [
             "train", "--data", try corpus(), "--preset", "tiny", "--vocab-size", "320", "--context", "64",
@@ -267,7 +268,12 @@ final class CLITests: XCTestCase {
         let chosen = try run(base + ["--out", saved])
         XCTAssertEqual(chosen.status, 0, chosen.stderr)
         XCTAssertTrue(
-            chosen.stderr.contains("precision: \(MatrixEngine.bf16IsNative ? "bf16" : "fp32")"), chosen.stderr)
+            chosen.stderr.contains("precision: \(Precision.trainingDefault.rawValue)"), chosen.stderr)
+        if MatrixEngine.bf16IsNative {
+            XCTAssertEqual(
+                chosen.stderr.components(separatedBy: "the fp32 FMA rate on this CPU").count, 2,
+                "says once why: \(chosen.stderr)")
+        }
         func savedPrecision() throws -> Precision {
             try JSONDecoder().decode(
                 TrainerState.self, from: Data(try FileIO.readBytes(saved + "/" + CheckpointFiles.trainer))

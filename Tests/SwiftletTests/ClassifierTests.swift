@@ -272,7 +272,7 @@ final class ClassifierTests: XCTestCase {
         XCTAssertEqual(pretrained.warmupSteps, ClassifierTrainingOptions.pretrained.warmupSteps)
         XCTAssertTrue(pretrained.freezeEmbedding)
         XCTAssertFalse(ClassifierTrainingOptions(mode: .lora, pretrainedElsewhere: true).freezeEmbedding)
-        XCTAssertEqual(pretrained.precision, MatrixEngine.bf16IsNative ? .bf16 : .fp32)
+        XCTAssertEqual(pretrained.precision, Precision.trainingDefault)
         XCTAssertEqual(
             ClassifierTrainingOptions(mode: .head, pretrainedElsewhere: true).headLearningRate, 3e-3,
             "the head alone is the same either way")

@@ -10,18 +10,22 @@ public enum Precision: String, Codable, CaseIterable, Sendable {
     case bf16
 
     /// What training uses unless told otherwise: bf16 where the CPU has bf16 dot-product
-    /// instructions (AVX512-BF16, which every CPU with AMX also has), fp32 elsewhere.
-    public static var trainingDefault: Precision { MatrixEngine.bf16IsNative ? .bf16 : .fp32 }
+    /// instructions (AVX512-BF16, which every CPU with AMX also has) and they are measured
+    /// clearly faster than its fp32 FMAs (`DefaultPrecision`), fp32 elsewhere.
+    public static var trainingDefault: Precision { DefaultPrecision.thisMachine.precision }
 
-    /// One line for the user about the precision a run trains in.
-    public var describedForTraining: String {
+    /// One line for the user about the precision a run trains in; `requested` when the user
+    /// chose it with --precision, else it is the default and the line says why.
+    public func describedForTraining(requested: Bool) -> String {
+        let why = requested ? nil : DefaultPrecision.thisMachine.why
         switch self {
         case .bf16:
-            "precision: bf16 products and attention with fp32 accumulation, fp32 master weights (--precision fp32 to change)"
+            return "precision: bf16 products and attention with fp32 accumulation, fp32 master weights"
+                + (why.map { " (the default: \($0); --precision fp32 to change)" } ?? "")
         case .fp32:
-            MatrixEngine.bf16IsNative
-                ? "precision: fp32"
-                : "precision: fp32 (this CPU has no AVX512-BF16 or AMX bf16 instructions, so bf16 is not used)"
+            guard let why else { return "precision: fp32" }
+            if DefaultPrecision.thisMachine.reason == .noBF16Instructions { return "precision: fp32 (\(why))" }
+            return "precision: fp32 (the default: \(why); --precision bf16 to use it anyway)"
         }
     }
 }

@@ -58,8 +58,8 @@ public struct ClassifierTrainingOptions: Sendable {
     /// the measured recipe for it (README, "A pretrained base") is full fine-tuning at a rate
     /// a fifteenth as large, warmed up, without dropout, for two epochs (it overfits by the third),
     /// the token embeddings frozen (they are most of a small model's weights: Gemma 3 270M's
-    /// 168 M of 268 M, and the texts at hand touch few of their rows), with bf16 products where
-    /// the CPU has them.
+    /// 168 M of 268 M, and the texts at hand touch few of their rows), in the training default
+    /// precision (bf16 where it pays, `DefaultPrecision`).
     public init(mode: ClassifierTrainingMode? = nil, pretrainedElsewhere: Bool) {
         self.init(mode: mode ?? .full)
         guard pretrainedElsewhere, self.mode != .head else { return }
@@ -70,7 +70,7 @@ public struct ClassifierTrainingOptions: Sendable {
             learningRate = Self.pretrained.fullLearningRate
             freezeEmbedding = Self.pretrained.freezesEmbedding
         }
-        if MatrixEngine.bf16IsNative { precision = .bf16 }
+        precision = .trainingDefault
     }
 
     /// The recipe for a base pretrained elsewhere, chosen on validation (README).

@@ -49,7 +49,7 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     /// `swiftlet train`: a new model from random weights. Peak 2e-3 with a cosine decay to a
     /// tenth; warmup a 15th of the run (at most 100 steps; 25 under a time budget); 8 contexts
-    /// of packed documents per step; bf16 products where the CPU has them; an evaluation every
+    /// of packed documents per step; bf16 products where they pay (`DefaultPrecision`); an evaluation every
     /// 100 steps, a save every 500; the last 5 % of the text held out when no validation text
     /// is given.
     public static func pretraining(contextLength: Int) -> TrainingOptions {
