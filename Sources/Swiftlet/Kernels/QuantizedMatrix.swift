@@ -160,17 +160,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
             }
             return
         }
-        scratch.quantize(x, count: count, blocks: blocks, kind: kind)
+        let a = scratch.quantize(x, count: count, blocks: blocks, kind: kind)
         let (rowBytes, blocks, rows) = (rowBytes, blocks, rows)
-        let q = SendableRawPointer(scratch.q), d = SendablePointer(scratch.d), lo = SendablePointer(scratch.low),
-            hi = SendablePointer(scratch.high)
-        let (qStride, blockStride) = (scratch.qStride, scratch.blockStride)
         parallelFor(parts) { part in
             swiftlet_quant_rows(
                 kind, w.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, blocks, rows * part / parts,
-                rows * (part + 1) / parts,
-                q.pointer.assumingMemoryBound(to: Int8.self), qStride, d.pointer, lo.pointer, hi.pointer,
-                blockStride, count, ys.pointer, rows, accumulate ? 1 : 0)
+                rows * (part + 1) / parts, a.q, a.qStride, a.d, a.low, a.high, a.blockStride, count, ys.pointer, rows,
+                accumulate ? 1 : 0)
         }
     }
 }
@@ -189,19 +185,16 @@ extension QuantizedMatrix {
         scratch: QuantizedActivations
     ) {
         guard let kind, let tiles else { preconditionFailure("QuantizedMatrix.applyChunk: no tiles") }
-        scratch.quantize(x, count: count, blocks: blocks, kind: kind)
+        let a = scratch.quantize(x, count: count, blocks: blocks, kind: kind)
         let tileCount = (rows + 15) / 16
         let parts = count * rows * columns >= Gemv.rowsParallelThreshold ? min(tileCount, 16) : 1
         let ys = SendablePointer(y), t = SendableRawPointer(tiles)
         let (blocks, rows) = (blocks, rows)
-        let q = SendableRawPointer(scratch.q), d = SendablePointer(scratch.d), lo = SendablePointer(scratch.low),
-            hi = SendablePointer(scratch.high)
-        let (qStride, blockStride) = (scratch.qStride, scratch.blockStride)
         parallelFor(parts) { part in
             swiftlet_quant_tile_rows(
                 kind, t.pointer.assumingMemoryBound(to: UInt8.self), blocks, rows, tileCount * part / parts,
-                tileCount * (part + 1) / parts, q.pointer.assumingMemoryBound(to: Int8.self), qStride, d.pointer,
-                lo.pointer, hi.pointer, blockStride, count, ys.pointer, rows, accumulate ? 1 : 0)
+                tileCount * (part + 1) / parts, a.q, a.qStride, a.d, a.low, a.high, a.blockStride, count, ys.pointer,
+                rows, accumulate ? 1 : 0)
         }
     }
 }
@@ -243,7 +236,20 @@ public final class QuantizedActivations {
         }
     }
 
-    func quantize(_ x: UnsafePointer<Float>, count: Int, blocks: Int, kind: Int32) {
+    /// What the block kernels read of the rows `quantize` wrote, in one value the worker
+    /// closures can capture (the pointers stay valid until the next `quantize`).
+    struct Rows: @unchecked Sendable {
+        let q: UnsafeMutablePointer<Int8>
+        let d: UnsafeMutablePointer<Float>
+        let low: UnsafeMutablePointer<Int32>
+        let high: UnsafeMutablePointer<Int32>
+        let qStride: Int
+        let blockStride: Int
+    }
+
+    /// Quantizes `count` rows of `blocks` × 32 values for the products of layout `kind`.
+    @discardableResult
+    func quantize(_ x: UnsafePointer<Float>, count: Int, blocks: Int, kind: Int32) -> Rows {
         qStride = swiftlet_quant_activation_bytes(blocks)
         blockStride = swiftlet_quant_activation_blocks(blocks)
         if count * qStride > capacity.bytes || count * blockStride > capacity.blocks {
@@ -259,6 +265,9 @@ public final class QuantizedActivations {
                 kind, x + i * blocks * 32, blocks, (q + i * qStride).assumingMemoryBound(to: Int8.self),
                 d + i * blockStride, low + i * blockStride, high + i * blockStride)
         }
+        return Rows(
+            q: q.assumingMemoryBound(to: Int8.self), d: d, low: low, high: high, qStride: qStride,
+            blockStride: blockStride)
     }
 }
 
