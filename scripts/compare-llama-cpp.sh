@@ -2,7 +2,8 @@
 # Swiftlet against llama.cpp on the same GGUF files, the same machine, interleaved (issue 16).
 #
 #   bash scripts/compare-llama-cpp.sh speed [ROUNDS]           decode (tg128) and prompt (pp256)
-#       SHAPES="15M 110M" and TESTS="tg128 pp256" (the defaults) choose a part of the table
+#       SHAPES="15M 110M" and TESTS="tg128 pp256" (the defaults) choose a part of the table;
+#       SWIFTLET=path times that binary instead of building one
 #   bash scripts/compare-llama-cpp.sh perplexity [CHECKPOINT]  quality of each weight type, both tools
 #
 # speed: GGUF files of random weights (scripts/make-random-gguf.py: N(0, 0.02), tied head) in
@@ -29,8 +30,8 @@ mode=${1:-speed}
 tools=$(bash scripts/reference-tools.sh)
 venv=$(echo "$tools" | sed -n 's/^venv=//p')
 llama=$(echo "$tools" | sed -n 's/^llama=//p')/bin
-swift build -c release >/dev/null
-S=$PWD/.build/release/swiftlet
+# SWIFTLET=path uses that binary as it is (a build with other flags, e.g. the tests' one).
+if [ -n "${SWIFTLET:-}" ]; then S=$SWIFTLET; else swift build -c release >/dev/null; S=$PWD/.build/release/swiftlet; fi
 PY=$venv/bin/python
 work=$(mktemp -d "${TMPDIR:-/tmp}/swiftlet-vs-llama.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -296,6 +296,8 @@ typedef void (*rows_fn)(int, const uint8_t *, long, long, long, long, const int8
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+// How far ahead of the row being summed the decode rows prefetch (quant_variant.h).
+#define QUANT_PREFETCH_BYTES 5120
 
 static const int32_t word_masks[9][8] = {
     {0}, {-1}, {-1, -1}, {-1, -1, -1}, {-1, -1, -1, -1}, {-1, -1, -1, -1, -1}, {-1, -1, -1, -1, -1, -1},

@@ -209,10 +209,16 @@ TARGET static void VARIANT(rows)(int kind, const uint8_t *w, long rowBytes, long
     // One weight row at a time, a single forward stream: measured here on the 110M shape's
     // matrices, four rows interleaved (each activation vector loaded once for four) streamed at
     // 17 GB/s with software prefetching of the next four, one row at a time at 35 GB/s. A row
-    // is read from memory once and from L1 for every further activation row.
+    // is read from memory once and from L1 for every further activation row. The row about
+    // 5 KB ahead is prefetched as each row starts: on Zen 5 (2 cores, 110M shape, 5 interleaved
+    // rounds) Q4_0 decoding went from a median of 470 to 572 tokens/s and Q8_0 from 275 to 294
+    // (0 and 8 KB ahead both slower); the hardware prefetcher alone lags a stream this fast.
     long r = rowFrom;
+    const long ahead = (QUANT_PREFETCH_BYTES + rowBytes - 1) / rowBytes;
     for (; r < rowTo; r++) {
         const uint8_t *row = w + r * rowBytes;
+        if (r + ahead < rowTo)
+            for (long b = 0; b < rowBytes; b += 64) _mm_prefetch((const char *)(row + ahead * rowBytes + b), _MM_HINT_T0);
         for (long i = 0; i < count; i++) {
             const int8_t *qi = q + i * qStride;
             const float *di = d + i * blockStride;
