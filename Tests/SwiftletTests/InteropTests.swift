@@ -98,6 +98,13 @@ final class InteropTests: XCTestCase {
             XCTAssertEqual(loaded.config.chat, .standard)
             XCTAssertEqual(loaded.source, .gguf(version: 3, fileType: "F32 ×\(original.model.layout.views.count)"))
             XCTAssertThrowsError(try ModelExport.gguf(original, type: .f32, to: path))  // never replaces a file
+            // Each tensor is encoded as the file is written (one tensor's bytes in memory, not the file's).
+            let streamed = try GGUFModel.serialize(original, type: .q8_0, name: name)
+            let made = streamed.pieces.filter { if case .generated = $0 { true } else { false } }
+            XCTAssertEqual(made.count, try GGUFFile(path).tensors.count)
+            let streamedPath = path + ".streamed"
+            try FileIO.writeAtomically(streamed, to: streamedPath)
+            XCTAssertEqual(try FileIO.readBytes(streamedPath), streamed.joined)
             // The narrower types load back as their rounding of the weights.
             let rounding: [(GGMLType, (Float) -> Float)] = [
                 (.f16, { Float16Bits.value(Float16Bits.round($0)) }),

@@ -2,10 +2,14 @@
 /// JSON text) and views of memory that already holds the rest (a tensor's values in the
 /// parameter arena or the optimizer's moments). A save streams the views from where they lie,
 /// so writing a checkpoint does not first copy gigabytes of weights and moments into one array.
+/// Pieces that must be computed (a tensor encoded as quantized blocks) are made as the file is
+/// written, one at a time, in a scratch buffer the size of the largest.
 public struct FileBytes {
     public enum Piece {
         case bytes([UInt8])
         case view(UnsafeRawBufferPointer)
+        /// `count` bytes that `fill` writes when the file is written.
+        case generated(count: Int, fill: (UnsafeMutableRawBufferPointer) -> Void)
     }
 
     public private(set) var pieces: [Piece] = []
@@ -30,6 +34,16 @@ public struct FileBytes {
         if let owner { keepAlive(owner) }
     }
 
+    /// Appends `count` bytes that `fill` computes only when the file is written (into memory it
+    /// must fill entirely); `owner` is kept alive until then.
+    public mutating func append(
+        generated count: Int, owner: AnyObject? = nil, fill: @escaping (UnsafeMutableRawBufferPointer) -> Void
+    ) {
+        pieces.append(.generated(count: count, fill: fill))
+        self.count += count
+        if let owner { keepAlive(owner) }
+    }
+
     /// Keeps `owner` (memory some view points into) alive as long as these contents are.
     public mutating func keepAlive(_ owner: AnyObject) {
         if !owners.contains(where: { $0 === owner }) { owners.append(owner) }
@@ -39,22 +53,24 @@ public struct FileBytes {
     public var joined: [UInt8] {
         var out = [UInt8]()
         out.reserveCapacity(count)
-        for piece in pieces {
-            switch piece {
-            case .bytes(let bytes): out += bytes
-            case .view(let view): out += view
-            }
-        }
+        forEachPiece { out += $0 }
         return out
     }
 
     /// Calls `body` with each piece's bytes in order, its owners alive throughout.
     func forEachPiece(_ body: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let largest = pieces.reduce(0) { if case .generated(let n, _) = $1 { max($0, n) } else { $0 } }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: max(largest, 1), alignment: 64)
+        defer { scratch.deallocate() }
         try withExtendedLifetime(owners) {
             for piece in pieces {
                 switch piece {
                 case .bytes(let bytes): try bytes.withUnsafeBytes(body)
                 case .view(let view): try body(view)
+                case .generated(let count, let fill):
+                    let made = UnsafeMutableRawBufferPointer(rebasing: scratch[0..<count])
+                    fill(made)
+                    try body(UnsafeRawBufferPointer(made))
                 }
             }
         }

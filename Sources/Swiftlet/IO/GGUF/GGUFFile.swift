@@ -245,12 +245,29 @@ public struct GGUFWriter {
         /// Row-major shape, outermost first (written reversed, as ggml counts).
         public let shape: [Int]
         public let type: GGMLType
-        public let data: [UInt8]
+        public let byteCount: Int
+        /// Writes the tensor's `byteCount` bytes when the file is written (so a model's tensors
+        /// are encoded one at a time, never all held at once).
+        let fill: (UnsafeMutableRawBufferPointer) -> Void
+        let owner: AnyObject?
+
         public init(name: String, shape: [Int], type: GGMLType, data: [UInt8]) {
+            self.init(name: name, shape: shape, type: type, byteCount: data.count) { out in
+                data.withUnsafeBytes { out.copyMemory(from: $0) }
+            }
+        }
+
+        /// A tensor whose bytes `fill` computes; `owner` (memory it reads) is kept alive until then.
+        public init(
+            name: String, shape: [Int], type: GGMLType, byteCount: Int, owner: AnyObject? = nil,
+            fill: @escaping (UnsafeMutableRawBufferPointer) -> Void
+        ) {
             self.name = name
             self.shape = shape
             self.type = type
-            self.data = data
+            self.byteCount = byteCount
+            self.owner = owner
+            self.fill = fill
         }
     }
 
@@ -265,7 +282,8 @@ public struct GGUFWriter {
         metadata.append((key, value))
     }
 
-    public func serialized() -> [UInt8] {
+    /// The file: the header as bytes, each tensor made as it is written.
+    public func serialized() -> FileBytes {
         var out: [UInt8] = []
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { out += $0 } }
         func put(string: String) {
@@ -305,7 +323,7 @@ public struct GGUFWriter {
         var offsets: [Int] = []
         for t in tensors {
             offsets.append(offset)
-            offset = (offset + t.data.count + Self.alignment - 1) / Self.alignment * Self.alignment
+            offset = (offset + t.byteCount + Self.alignment - 1) / Self.alignment * Self.alignment
         }
         for (t, tensorOffset) in zip(tensors, offsets) {
             put(string: t.name)
@@ -314,14 +332,14 @@ public struct GGUFWriter {
             put(t.type.rawValue)
             put(UInt64(tensorOffset))
         }
-        let pad = { (n: Int) in
-            out += [UInt8](repeating: 0, count: (Self.alignment - n % Self.alignment) % Self.alignment)
+        let padding = { (n: Int) in [UInt8](repeating: 0, count: (Self.alignment - n % Self.alignment) % Self.alignment)
         }
-        pad(out.count)
+        out += padding(out.count)
+        var file = FileBytes(out)
         for t in tensors {
-            out += t.data
-            pad(t.data.count)
+            file.append(generated: t.byteCount, owner: t.owner, fill: t.fill)
+            file.append(padding(t.byteCount))
         }
-        return out
+        return file
     }
 }

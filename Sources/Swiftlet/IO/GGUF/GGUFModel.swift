@@ -350,8 +350,10 @@ public enum GGUFModel {
     static let fileTypes: [GGMLType: UInt32] = [.f32: 0, .f16: 1, .q4_0: 2, .q8_0: 7, .q5_0: 8, .bf16: 32]
 
     /// The GGUF bytes of a checkpoint: 2-D weights in `type` (rows that are not whole blocks
-    /// stay F32), norm gains in F32, the vocabulary and chat template in the metadata.
-    public static func serialize(_ checkpoint: Checkpoint, type: GGMLType, name: String) throws -> [UInt8] {
+    /// stay F32), norm gains in F32, the vocabulary and chat template in the metadata. Each
+    /// tensor is encoded as the file is written, so a save needs one tensor's bytes beside the
+    /// model, not the whole file's.
+    public static func serialize(_ checkpoint: Checkpoint, type: GGMLType, name: String) throws -> FileBytes {
         guard let encoder = type.encoder, let fileType = fileTypes[type] else {
             throw SwiftletError("Swiftlet writes GGUF as f32, f16, bf16, q8_0, q5_0 or q4_0, not \(type).")
         }
@@ -428,30 +430,35 @@ public enum GGUFModel {
             w.set("tokenizer.chat_template", .string(HuggingFaceDirectory.jinja(chat)))
             w.set("tokenizer.ggml.eot_token_id", .uint32(UInt32(ids.endOfTurn)))
         }
-        let p = checkpoint.model.parameters.pointer
+        let parameters = checkpoint.model.parameters
         let ordered = checkpoint.model.layout.views.sorted { order($0.name) < order($1.name) }
         for view in ordered {
             guard let ggufName = tensorName(view.name, gemma: gemma != nil) else { continue }
-            var values = p + view.offset
-            var permuted: FloatBuffer? = nil
             // Gemma 3's files keep Hugging Face's row order and hold the norm gains (1 + w) as
             // Swiftlet does: written as they are.
-            if gemma == nil && (view.name.hasSuffix("q_proj.weight") || view.name.hasSuffix("k_proj.weight")) {
-                permuted = FloatBuffer(count: view.count)
-                permuteRows(
-                    values, permuted!.pointer, heads: view.name.hasSuffix("q_proj.weight") ? c.heads : c.kvHeads,
-                    headDim: c.headDim, columns: c.dim, toLlamaCpp: true)
-                values = permuted!.pointer
-            }
+            let permutedHeads: Int? =
+                gemma != nil
+                ? nil
+                : view.name.hasSuffix("q_proj.weight")
+                    ? c.heads : view.name.hasSuffix("k_proj.weight") ? c.kvHeads : nil
             let rowLength = view.shape.last!
-            let chosen: any GGMLBlockEncoder.Type =
-                view.shape.count == 1 || rowLength % encoder.blockElements != 0 ? F32Codec.self : encoder
-            let tensorType = view.shape.count == 1 || rowLength % encoder.blockElements != 0 ? GGMLType.f32 : type
-            var data = [UInt8](repeating: 0, count: view.count / chosen.blockElements * chosen.blockBytes)
-            data.withUnsafeMutableBytes {
-                chosen.encode(values, blocks: view.count / chosen.blockElements, into: $0.baseAddress!)
-            }
-            w.tensors.append(GGUFWriter.Tensor(name: ggufName, shape: view.shape, type: tensorType, data: data))
+            let whole = view.shape.count > 1 && rowLength % encoder.blockElements == 0
+            let chosen: any GGMLBlockEncoder.Type = whole ? encoder : F32Codec.self
+            let blocks = view.count / chosen.blockElements
+            w.tensors.append(
+                GGUFWriter.Tensor(
+                    name: ggufName, shape: view.shape, type: whole ? type : .f32, byteCount: blocks * chosen.blockBytes,
+                    owner: parameters
+                ) { out in
+                    let values = parameters.pointer + view.offset
+                    guard let heads = permutedHeads else {
+                        return chosen.encode(values, blocks: blocks, into: out.baseAddress!)
+                    }
+                    let permuted = FloatBuffer(count: view.count)
+                    permuteRows(
+                        values, permuted.pointer, heads: heads, headDim: c.headDim, columns: c.dim, toLlamaCpp: true)
+                    chosen.encode(permuted.pointer, blocks: blocks, into: out.baseAddress!)
+                })
         }
         return w.serialized()
     }
