@@ -110,7 +110,6 @@ int swiftlet_fp32_fma_lanes(void) {
     return cached;
 }
 
-
 __attribute__((target("avx512f"))) static float fma_loop_512(long iterations) {
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     __m512 a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;

@@ -391,6 +391,9 @@ final class CLITests: XCTestCase {
             ["generate", "--checkpoint", dir, "--prompt", "x", "--top-p", "0"], mentioning: "--top-p must be in (0, 1]")
         try expectFailure(
             ["generate", "--checkpoint", work + "/nowhere", "--prompt", "x"], mentioning: "does not exist")
+        try expectFailure(
+            ["generate", "--checkpoint", dir + "/config.json", "--prompt", "x"],
+            mentioning: "is a file, not a checkpoint")
         let longPrompt = String(repeating: "the king speaks of love ", count: 200)
         try expectFailure(["generate", "--checkpoint", dir, "--prompt", longPrompt], mentioning: "context")
 

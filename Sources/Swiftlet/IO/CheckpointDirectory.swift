@@ -35,6 +35,11 @@ extension Checkpoint {
         let dir = normalized(directory)
         if isComplete(dir) || (FileIO.isDirectory(dir) && !isComplete(dir + ".old")) { return dir }
         if isComplete(dir + ".old") { return dir + ".old" }
+        if FileIO.exists(dir) {
+            throw SwiftletError(
+                "\(directory) is a file, not a checkpoint: a checkpoint is a directory (Swiftlet's or a Hugging Face model's) or a .gguf file."
+            )
+        }
         throw SwiftletError("the checkpoint directory \(directory) does not exist.")
     }
 
