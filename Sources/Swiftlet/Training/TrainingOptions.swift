@@ -2,6 +2,7 @@
 /// with exactly the schedule it started with.
 public struct TrainingOptions: Codable, Sendable, Equatable {
     public var seed: UInt64 = 1
+    /// The peak; `pretraining` and `finetuning` each set their own.
     public var learningRate: Float = 2e-3
     /// The cosine schedule ends here (a tenth of the peak by default).
     public var minLearningRate: Float? = nil
@@ -47,19 +48,22 @@ public struct TrainingOptions: Codable, Sendable, Equatable {
 
     public init() {}
 
-    /// `swiftlet train`: a new model from random weights. Peak 2e-3 with a cosine decay to a
+    /// `swiftlet train`: a new model from random weights. Peak 1e-3 with a cosine decay to a
     /// tenth; warmup a 15th of the run (at most 100 steps; 25 under a time budget); 8 contexts
     /// of packed documents per step; bf16 products where they pay (`DefaultPrecision`); an evaluation every
     /// 100 steps, a save every 500; the last 5 % of the text held out when no validation text
-    /// is given.
+    /// is given. The peak was measured: `small` on Shakespeare for the 5-minute run's 698 steps
+    /// (Zen 4) reached 2.124 bits per byte at 1e-3 against 2.178 at 5e-4, 2.179 at 2e-3 and
+    /// 2.282 at 4e-3.
     public static func pretraining(contextLength: Int) -> TrainingOptions {
         var options = TrainingOptions()
+        options.learningRate = 1e-3
         options.batchTokens = 8 * contextLength
         options.precision = .trainingDefault
         return options
     }
 
-    /// `swiftlet finetune`: from a checkpoint's weights at a quarter of pretraining's rate
+    /// `swiftlet finetune`: from a checkpoint's weights at half of pretraining's rate
     /// (5e-4), 10 warmup steps, an evaluation every 50; the directory keeps the best weights by
     /// validation loss, and the run stops after 4 evaluations without a better one; 10 % held out.
     public static func finetuning(contextLength: Int) -> TrainingOptions {
