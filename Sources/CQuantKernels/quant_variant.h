@@ -41,7 +41,39 @@ TARGET static inline __m256i VARIANT(fold)(__m512i a) {
 }
 #endif
 
-TARGET static float VARIANT(row_q8)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks) {
+// A last group of one block (the 15M shape's 288 columns: 8 blocks and 1) of Q8_0 or Q4_0
+// weights. Its values are word 0 of each of the group's 8 activation vectors; they are gathered
+// once per activation row for all the weight rows, in value order (the nibble kinds store
+// vector 4p + c with values 4(2p + c) for c < 2, 16 + 4(2p + c − 2) else), with the integer
+// sum's start: lane 0 the block's offset (−8·Σx for Q4_0, −128·Σx for stored q + 128), the
+// other lanes 0. The block then takes one product where the group form takes eight.
+typedef struct { __m256i x, start; } VARIANT(one_x);
+
+TARGET static inline VARIANT(one_x) VARIANT(gather_one)(int kind, const int8_t *q, const int32_t *lo, const int32_t *hi, long blocks) {
+    long g = blocks - 1;
+    int nibbles = kind == SWIFTLET_KIND_Q4;
+    __m256i at = nibbles ? _mm256_setr_epi32(0, 8, 32, 40, 16, 24, 48, 56) : _mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56);
+    int32_t offset = nibbles ? 8 * (lo[g] + hi[g]) : Q8_CORRECTS ? 128 * (lo[g] + hi[g]) : 0;
+    VARIANT(one_x) t = {_mm256_i32gather_epi32((const int *)(q + g * 32), at, 4), _mm256_setr_epi32(-offset, 0, 0, 0, 0, 0, 0, 0)};
+    return t;
+}
+
+// The one block's integer lanes summed exactly (into lane 0, the others 0), times its fp16 scale
+// and the activation's, added to lane 0 of acc; lanes 1–7 add 0 · (0 · d) as the group form's
+// masked lanes do.
+TARGET static inline __m256 VARIANT(one_block)(__m256 acc, __m256i a, const uint8_t *half, const float *d) {
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    t = _mm_add_epi32(t, _mm_unpackhi_epi64(t, t));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 1));
+    __m256i sum = _mm256_zextsi128_si256(_mm_blend_epi32(_mm_setzero_si128(), t, 1));
+    uint16_t h;
+    memcpy(&h, half, 2);
+    __m256 scale = _mm256_mul_ps(_mm256_zextps128_ps256(_mm_cvtph_ps(_mm_cvtsi32_si128(h))), _mm256_loadu_ps(d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc);
+}
+
+TARGET static float VARIANT(row_q8)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks,
+                                    const VARIANT(one_x) *one) {
     (void)lo, (void)hi;  // used only where the stored q + 128 needs correcting
     __m256 acc = _mm256_setzero_ps();
     long g = 0;
@@ -66,6 +98,11 @@ TARGET static float VARIANT(row_q8)(const uint8_t *w, const int8_t *q, const flo
         long s = blocks - g < 8 ? blocks - g : 8;
         const uint8_t *v = w + g * 34;
         const int8_t *x = q + g * 32;
+        if (s == 1) {  // its 32 stored values in order
+            __m256i a = DOT_Q8(one->start, _mm256_loadu_si256((const __m256i *)v), one->x);
+            acc = VARIANT(one_block)(acc, a, v + 32, d + g);
+            break;
+        }
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
 #define W(k) VARIANT(load_words)(v + (k) * 4 * s, s)
 #define X(k) _mm256_loadu_si256((const __m256i *)(x + 32 * (k)))
@@ -112,7 +149,8 @@ TARGET static float VARIANT(row_q6)(const uint8_t *w, const int8_t *q, const flo
         highSum = DOT_U4(highSum, _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibble), X(4 * ((k) / 2) + 2 + (k) % 2)); \
     } while (0)
 
-TARGET static float VARIANT(row_q4)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks) {
+TARGET static float VARIANT(row_q4)(const uint8_t *w, const int8_t *q, const float *d, const int32_t *lo, const int32_t *hi, long blocks,
+                                    const VARIANT(one_x) *one) {
     const __m256i nibble = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
     long g = 0;
@@ -139,6 +177,12 @@ TARGET static float VARIANT(row_q4)(const uint8_t *w, const int8_t *q, const flo
         long s = blocks - g < 8 ? blocks - g : 8;
         const uint8_t *v = w + g * 18;
         const int8_t *x = q + g * 32;
+        if (s == 1) {  // byte i holds values i and 16 + i: the 16 bytes twice, shifted by 4 in the upper half
+            __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)v));
+            __m256i u = _mm256_and_si256(_mm256_srlv_epi32(bytes, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), nibble);
+            acc = VARIANT(one_block)(acc, DOT_U4(one->start, u, one->x), v + 16, d + g);
+            break;
+        }
         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
         NIBBLES(0, a0, a1); NIBBLES(1, a2, a3); NIBBLES(2, a0, a1); NIBBLES(3, a2, a3);
         __m256i sum = _mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3));
@@ -215,6 +259,14 @@ TARGET static void VARIANT(rows)(int kind, const uint8_t *w, long rowBytes, long
     // (0 and 8 KB ahead both slower); the hardware prefetcher alone lags a stream this fast.
     long r = rowFrom;
     const long ahead = (QUANT_PREFETCH_BYTES + rowBytes - 1) / rowBytes;
+    // A last group of one block: its activation words gathered once for every row (for up to
+    // 16 activation rows; beyond, once per row and activation row).
+    enum { HELD = 16 };
+    VARIANT(one_x) ones[HELD], own;
+    int one = blocks % 8 == 1 && (kind == SWIFTLET_KIND_Q8 || kind == SWIFTLET_KIND_Q4);
+    long held = one ? (count < HELD ? count : HELD) : 0;
+    for (long i = 0; i < held; i++)
+        ones[i] = VARIANT(gather_one)(kind, q + i * qStride, lo + i * blockStride, hi + i * blockStride, blocks);
     for (; r < rowTo; r++) {
         const uint8_t *row = w + r * rowBytes;
         if (r + ahead < rowTo)
@@ -223,11 +275,16 @@ TARGET static void VARIANT(rows)(int kind, const uint8_t *w, long rowBytes, long
             const int8_t *qi = q + i * qStride;
             const float *di = d + i * blockStride;
             const int32_t *li = lo + i * blockStride, *hi_ = hi + i * blockStride;
+            const VARIANT(one_x) *x1 = &ones[i < HELD ? i : 0];
+            if (one && i >= held) {
+                own = VARIANT(gather_one)(kind, qi, li, hi_, blocks);
+                x1 = &own;
+            }
             float s;
             switch (kind) {
-            case SWIFTLET_KIND_Q8: s = VARIANT(row_q8)(row, qi, di, li, hi_, blocks); break;
+            case SWIFTLET_KIND_Q8: s = VARIANT(row_q8)(row, qi, di, li, hi_, blocks, x1); break;
             case SWIFTLET_KIND_Q6: s = VARIANT(row_q6)(row, qi, di, li, hi_, blocks); break;
-            case SWIFTLET_KIND_Q4: s = VARIANT(row_q4)(row, qi, di, li, hi_, blocks); break;
+            case SWIFTLET_KIND_Q4: s = VARIANT(row_q4)(row, qi, di, li, hi_, blocks, x1); break;
             case SWIFTLET_KIND_Q5: s = VARIANT(row_q5)(row, qi, di, li, hi_, blocks); break;
             default: s = VARIANT(row_q4m)(row, qi, di, li, hi_, blocks); break;
             }
