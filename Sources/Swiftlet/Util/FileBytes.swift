@@ -35,13 +35,10 @@ public struct FileBytes {
     }
 
     /// Appends `count` bytes that `fill` computes only when the file is written (into memory it
-    /// must fill entirely); `owner` is kept alive until then.
-    public mutating func append(
-        generated count: Int, owner: AnyObject? = nil, fill: @escaping (UnsafeMutableRawBufferPointer) -> Void
-    ) {
+    /// must fill entirely); the closure holds whatever it reads.
+    public mutating func append(generated count: Int, fill: @escaping (UnsafeMutableRawBufferPointer) -> Void) {
         pieces.append(.generated(count: count, fill: fill))
         self.count += count
-        if let owner { keepAlive(owner) }
     }
 
     /// Keeps `owner` (memory some view points into) alive as long as these contents are.

@@ -247,9 +247,8 @@ public struct GGUFWriter {
         public let type: GGMLType
         public let byteCount: Int
         /// Writes the tensor's `byteCount` bytes when the file is written (so a model's tensors
-        /// are encoded one at a time, never all held at once).
+        /// are encoded one at a time, never all held at once); it holds what it reads.
         let fill: (UnsafeMutableRawBufferPointer) -> Void
-        let owner: AnyObject?
 
         public init(name: String, shape: [Int], type: GGMLType, data: [UInt8]) {
             self.init(name: name, shape: shape, type: type, byteCount: data.count) { out in
@@ -257,16 +256,15 @@ public struct GGUFWriter {
             }
         }
 
-        /// A tensor whose bytes `fill` computes; `owner` (memory it reads) is kept alive until then.
+        /// A tensor whose bytes `fill` computes when the file is written.
         public init(
-            name: String, shape: [Int], type: GGMLType, byteCount: Int, owner: AnyObject? = nil,
+            name: String, shape: [Int], type: GGMLType, byteCount: Int,
             fill: @escaping (UnsafeMutableRawBufferPointer) -> Void
         ) {
             self.name = name
             self.shape = shape
             self.type = type
             self.byteCount = byteCount
-            self.owner = owner
             self.fill = fill
         }
     }
@@ -332,12 +330,13 @@ public struct GGUFWriter {
             put(t.type.rawValue)
             put(UInt64(tensorOffset))
         }
-        let padding = { (n: Int) in [UInt8](repeating: 0, count: (Self.alignment - n % Self.alignment) % Self.alignment)
+        func padding(_ n: Int) -> [UInt8] {
+            [UInt8](repeating: 0, count: (Self.alignment - n % Self.alignment) % Self.alignment)
         }
         out += padding(out.count)
         var file = FileBytes(out)
         for t in tensors {
-            file.append(generated: t.byteCount, owner: t.owner, fill: t.fill)
+            file.append(generated: t.byteCount, fill: t.fill)
             file.append(padding(t.byteCount))
         }
         return file

@@ -436,20 +436,17 @@ public enum GGUFModel {
             guard let ggufName = tensorName(view.name, gemma: gemma != nil) else { continue }
             // Gemma 3's files keep Hugging Face's row order and hold the norm gains (1 + w) as
             // Swiftlet does: written as they are.
-            let permutedHeads: Int? =
-                gemma != nil
-                ? nil
-                : view.name.hasSuffix("q_proj.weight")
-                    ? c.heads : view.name.hasSuffix("k_proj.weight") ? c.kvHeads : nil
+            var permutedHeads: Int? = nil  // Llama's q and k rows, permuted for llama.cpp's RoPE
+            if gemma == nil, view.name.hasSuffix("q_proj.weight") { permutedHeads = c.heads }
+            if gemma == nil, view.name.hasSuffix("k_proj.weight") { permutedHeads = c.kvHeads }
             let rowLength = view.shape.last!
             let whole = view.shape.count > 1 && rowLength % encoder.blockElements == 0
             let chosen: any GGMLBlockEncoder.Type = whole ? encoder : F32Codec.self
             let blocks = view.count / chosen.blockElements
             w.tensors.append(
                 GGUFWriter.Tensor(
-                    name: ggufName, shape: view.shape, type: whole ? type : .f32, byteCount: blocks * chosen.blockBytes,
-                    owner: parameters
-                ) { out in
+                    name: ggufName, shape: view.shape, type: whole ? type : .f32, byteCount: blocks * chosen.blockBytes
+                ) { [permutedHeads] out in
                     let values = parameters.pointer + view.offset
                     guard let heads = permutedHeads else {
                         return chosen.encode(values, blocks: blocks, into: out.baseAddress!)
