@@ -298,6 +298,10 @@ typedef void (*rows_fn)(int, const uint8_t *, long, long, long, long, const int8
 #include <immintrin.h>
 // How far ahead of the row being summed the decode rows prefetch (quant_variant.h).
 #define QUANT_PREFETCH_BYTES 5120
+// The longest rows (in blocks) the AVX512 variant takes four at a time (quant_variant.h's rows4).
+#ifndef QUANT_ROWS4_BLOCKS
+#define QUANT_ROWS4_BLOCKS 16
+#endif
 
 static const int32_t word_masks[9][8] = {
     {0}, {-1}, {-1, -1}, {-1, -1, -1}, {-1, -1, -1, -1}, {-1, -1, -1, -1, -1}, {-1, -1, -1, -1, -1, -1},

@@ -247,6 +247,94 @@ TARGET static float VARIANT(row_q4m)(const uint8_t *w, const int8_t *q, const fl
 #undef X
 #undef NIBBLES
 
+#if WIDE_512
+// Four adjacent rows of Q8_0 or Q4_0 weights of whole groups and at most a one-block last group
+// (the 15M shape's 288 columns), against one activation row, into out[0..3]. Per row the same
+// operations as row_q8 / row_q4 (the same exact integer sums, fp32 multiplies, fused multiply-adds
+// and reduction order, so the same bits), with what a row spends besides its dot products shared
+// by four: the activation vectors loaded once, the one-block tails' exact lane sums of four rows
+// in three horizontal adds, their fp16 scales converted together, and the four reductions
+// interleaved (lanes j + 4, then the pairs, as reduce does) ending in one vector of the four
+// results. On short rows that per-row work is a large part of the time (a 288-column row has
+// only 9 blocks).
+TARGET static inline void VARIANT(rows4)(int kind, const uint8_t *w, long rowBytes, long blocks, const int8_t *q, const float *d,
+                                         const int32_t *lo, const int32_t *hi, const VARIANT(one_x) *one, float out[4]) {
+    const __m512i nibbles = _mm512_set1_epi8(0x0F);
+    const __m256i nibble = _mm256_set1_epi8(0x0F);
+    int q4 = kind == SWIFTLET_KIND_Q4;
+    long perBlock = q4 ? 18 : 34;
+    __m256 acc[4];
+    for (int r = 0; r < 4; r++) acc[r] = _mm256_setzero_ps();
+    long g = 0;
+    for (; g + 8 <= blocks; g += 8) {
+        const int8_t *x = q + g * 32;
+        __m512i x0 = _mm512_loadu_si512(x), x1 = _mm512_loadu_si512(x + 64), x2 = _mm512_loadu_si512(x + 128),
+                x3 = _mm512_loadu_si512(x + 192);
+        __m256i sums = _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(lo + g)), _mm256_loadu_si256((const __m256i *)(hi + g)));
+        sums = q4 ? _mm256_slli_epi32(sums, 3) : _mm256_slli_epi32(sums, 7);
+        __m256 dx = _mm256_loadu_ps(d + g);
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *v = w + r * rowBytes + g * perBlock;
+            __m512i a0, a1;
+            __m128i halfs;
+            if (q4) {
+                __m512i b0 = _mm512_loadu_si512(v), b1 = _mm512_loadu_si512(v + 64);
+                a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(b0, nibbles), x0);
+                a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(b0, 4), nibbles), x1);
+                a0 = _mm512_dpbusd_epi32(a0, _mm512_and_si512(b1, nibbles), x2);
+                a1 = _mm512_dpbusd_epi32(a1, _mm512_and_si512(_mm512_srli_epi16(b1, 4), nibbles), x3);
+                halfs = _mm_loadu_si128((const __m128i *)(v + 128));
+            } else {
+                a0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(v), x0);
+                a1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_loadu_si512(v + 64), x1);
+                a0 = _mm512_dpbusd_epi32(a0, _mm512_loadu_si512(v + 128), x2);
+                a1 = _mm512_dpbusd_epi32(a1, _mm512_loadu_si512(v + 192), x3);
+                halfs = _mm_loadu_si128((const __m128i *)(v + 256));
+            }
+            __m256i sum = _mm256_sub_epi32(VARIANT(fold)(_mm512_add_epi32(a0, a1)), sums);
+            __m256 scale = _mm256_mul_ps(_mm256_cvtph_ps(halfs), dx);
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), scale, acc[r]);
+        }
+    }
+    // Lanes 0..3 of rows 0 and 1 (2 and 3), and lanes 4..7: what reduce adds first.
+    __m256 low01 = _mm256_permute2f128_ps(acc[0], acc[1], 0x20), high01 = _mm256_permute2f128_ps(acc[0], acc[1], 0x31);
+    __m256 low23 = _mm256_permute2f128_ps(acc[2], acc[3], 0x20), high23 = _mm256_permute2f128_ps(acc[2], acc[3], 0x31);
+    if (g < blocks) {  // the one-block tail, into lane 0 of each row (lanes 4 of low01, low23)
+        __m256i t[4];
+        uint16_t h[4];
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *v = w + r * rowBytes + g * perBlock;
+            __m256i u;
+            if (q4) {
+                __m256i bytes = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)v));
+                u = _mm256_and_si256(_mm256_srlv_epi32(bytes, _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4)), nibble);
+                memcpy(&h[r], v + 16, 2);
+            } else {
+                u = _mm256_loadu_si256((const __m256i *)v);
+                memcpy(&h[r], v + 32, 2);
+            }
+            t[r] = _mm256_dpbusd_epi32(one->start, u, one->x);
+        }
+        // Exact: lanes 0..3 of the result hold rows 0..3's sums of lanes 0..3, lanes 4..7 of 4..7.
+        __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(t[0], t[1]), _mm256_hadd_epi32(t[2], t[3]));
+        __m256 sums = _mm256_castps128_ps256(
+            _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1))));
+        __m128i halfs = _mm_setr_epi16((short)h[0], (short)h[1], (short)h[2], (short)h[3], 0, 0, 0, 0);
+        __m256 scales = _mm256_castps128_ps256(_mm_mul_ps(_mm_cvtph_ps(halfs), _mm_set1_ps(d[g])));
+        // Row 0 (2) to lane 0, row 1 (3) to lane 4, the other lanes 0: they add 0 · 0, as
+        // one_block's lanes 1..7 do.
+        const __m256i at01 = _mm256_setr_epi32(0, 0, 0, 0, 1, 0, 0, 0), at23 = _mm256_setr_epi32(2, 0, 0, 0, 3, 0, 0, 0);
+        low01 = _mm256_fmadd_ps(_mm256_maskz_permutexvar_ps(0x11, at01, sums), _mm256_maskz_permutexvar_ps(0x11, at01, scales), low01);
+        low23 = _mm256_fmadd_ps(_mm256_maskz_permutexvar_ps(0x11, at23, sums), _mm256_maskz_permutexvar_ps(0x11, at23, scales), low23);
+    }
+    __m256 s01 = _mm256_add_ps(low01, high01), s23 = _mm256_add_ps(low23, high23);  // a_j + a_{j+4}
+    // (0+4)+(2+6) and (1+5)+(3+7) of rows 0, 2 | 1, 3, then their sum.
+    __m256 u = _mm256_add_ps(_mm256_shuffle_ps(s01, s23, 0x44), _mm256_shuffle_ps(s01, s23, 0xEE));
+    __m256 v = _mm256_add_ps(_mm256_shuffle_ps(u, u, 0x88), _mm256_shuffle_ps(u, u, 0xDD));  // rows 0 2 0 2 | 1 3 1 3
+    _mm_storeu_ps(out, _mm_unpacklo_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
+}
+#endif
+
 TARGET static void VARIANT(rows)(int kind, const uint8_t *w, long rowBytes, long blocks, long rowFrom, long rowTo,
                                  const int8_t *q, long qStride, const float *d, const int32_t *lo, const int32_t *hi,
                                  long blockStride, long count, float *y, long ldy, int accumulate) {
@@ -267,6 +355,28 @@ TARGET static void VARIANT(rows)(int kind, const uint8_t *w, long rowBytes, long
     long held = one ? (count < HELD ? count : HELD) : 0;
     for (long i = 0; i < held; i++)
         ones[i] = VARIANT(gather_one)(kind, q + i * qStride, lo + i * blockStride, hi + i * blockStride, blocks);
+#if WIDE_512
+    if ((kind == SWIFTLET_KIND_Q8 || kind == SWIFTLET_KIND_Q4) && blocks % 8 <= 1 && blocks <= QUANT_ROWS4_BLOCKS)
+        for (; r + 4 <= rowTo; r += 4) {
+            for (long k = 0; k < 4; k++) {
+                const uint8_t *row = w + (r + k) * rowBytes;
+                if (r + k + ahead < rowTo)
+                    for (long b = 0; b < rowBytes; b += 64) _mm_prefetch((const char *)(row + ahead * rowBytes + b), _MM_HINT_T0);
+            }
+            for (long i = 0; i < count; i++) {
+                const VARIANT(one_x) *x1 = &ones[i < HELD ? i : 0];
+                if (one && i >= held) {
+                    own = VARIANT(gather_one)(kind, q + i * qStride, lo + i * blockStride, hi + i * blockStride, blocks);
+                    x1 = &own;
+                }
+                float s[4];
+                VARIANT(rows4)(kind, w + r * rowBytes, rowBytes, blocks, q + i * qStride, d + i * blockStride, lo + i * blockStride,
+                               hi + i * blockStride, x1, s);
+                float *out = y + i * ldy + r;
+                for (int k = 0; k < 4; k++) out[k] = accumulate ? out[k] + s[k] : s[k];
+            }
+        }
+#endif
     for (; r < rowTo; r++) {
         const uint8_t *row = w + r * rowBytes;
         if (r + ahead < rowTo)
