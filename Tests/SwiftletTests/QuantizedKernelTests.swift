@@ -127,6 +127,47 @@ final class QuantizedKernelTests: XCTestCase {
         XCTAssertEqual(QuantKernels.best, QuantKernels.inUse)
     }
 
+    /// Two or three products over the same activation rows in one job
+    /// (`QuantizedMatrix.applySharingInput`, a decode step's query, key and value) give what
+    /// separate products give, bit for bit: matrices cut over both cores at uneven rows, one too
+    /// small to cut, one and three activation rows, rows of 9 blocks (four at a time on AVX512)
+    /// and of 24.
+    func testProductsSharingTheirInputGiveSeparateProductsBits() {
+        for type: GGMLType in [.q8_0, .q4_0] {
+            for columns in [288, 768] {
+                let matrices = [770, 13, 288].enumerated().map { k, rows in
+                    blocks(type, rows: rows, columns: columns, seed: UInt64(7 + k)).withUnsafeBytes {
+                        QuantizedMatrix(type: type, rows: rows, columns: columns, blocks: $0.baseAddress!)
+                    }
+                }
+                for count in [1, 3] {
+                    let x = TestData.randoms(count * columns, seed: 3)
+                    let scratch = QuantizedActivations()
+                    let separate = matrices.map { m in
+                        var y = [Float](repeating: 0, count: count * m.rows)
+                        m.apply(x, &y, count: count, accumulate: false, scratch: scratch)
+                        return y.map(\.bitPattern)
+                    }
+                    var (a, b, c) = (
+                        [Float](repeating: 7, count: count * 770), [Float](repeating: 7, count: count * 13),
+                        [Float](repeating: 7, count: count * 288)
+                    )
+                    XCTAssertTrue(
+                        QuantizedMatrix.applySharingInput(
+                            x, count: count, scratch: scratch, matrices[0], &a, matrices[1], &b, matrices[2], &c))
+                    XCTAssertEqual(
+                        [a, b, c].map { $0.map(\.bitPattern) }, separate, "\(type) \(columns) count \(count)")
+                    var (d, e) = ([Float](repeating: 7, count: count * 770), [Float](repeating: 7, count: count * 13))
+                    XCTAssertTrue(
+                        QuantizedMatrix.applySharingInput(
+                            x, count: count, scratch: scratch, matrices[0], &d, matrices[1], &e))
+                    let pair = [d, e]
+                    XCTAssertEqual(pair.map { $0.map(\.bitPattern) }, Array(separate.prefix(2)), "\(type) pair")
+                }
+            }
+        }
+    }
+
     /// The activation quantizer's vector form against the portable C one: the same bytes in the
     /// kernels' order, the same scales and block sums, for blocks with a zero block, ties (x / d
     /// exactly halfway), a value far above the rest and an infinity.

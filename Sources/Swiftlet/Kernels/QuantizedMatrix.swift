@@ -161,13 +161,51 @@ public final class QuantizedMatrix: @unchecked Sendable {
             return
         }
         let a = scratch.quantize(x, count: count, blocks: blocks, kind: kind)
-        let (rowBytes, blocks, rows) = (rowBytes, blocks, rows)
         parallelFor(parts) { part in
-            swiftlet_quant_rows(
-                kind, w.pointer.assumingMemoryBound(to: UInt8.self), rowBytes, blocks, rows * part / parts,
-                rows * (part + 1) / parts, a.q, a.qStride, a.d, a.low, a.high, a.blockStride, count, ys.pointer, rows,
-                accumulate ? 1 : 0)
+            self.rows(part, of: parts, kind: kind, a, count: count, ys.pointer, accumulate: accumulate)
         }
+    }
+
+    /// The weight rows of item `part` of `parts` of a product with activation rows `a`.
+    @inline(__always)
+    private func rows(
+        _ part: Int, of parts: Int, kind: Int32, _ a: QuantizedActivations.Rows, count: Int,
+        _ y: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        swiftlet_quant_rows(
+            kind, storage.assumingMemoryBound(to: UInt8.self), rowBytes, blocks, rows * part / parts,
+            rows * (part + 1) / parts, a.q, a.qStride, a.d, a.low, a.high, a.blockStride, count, y, rows,
+            accumulate ? 1 : 0)
+    }
+
+    /// Y_k[count×rows_k] = X · W_kᵀ for two or three matrices that read the same activation rows
+    /// (a layer's query, key and value, or its gate and up): the rows quantized once and every
+    /// matrix's items in one job of the worker team, where separate `apply`s take one each. Each
+    /// output is what `apply` gives (the same row products, however the rows are cut). False,
+    /// doing nothing, unless the matrices share a block layout and a row length.
+    static func applySharingInput(
+        _ x: UnsafePointer<Float>, count: Int, scratch: QuantizedActivations,
+        _ m0: QuantizedMatrix, _ y0: UnsafeMutablePointer<Float>, _ m1: QuantizedMatrix,
+        _ y1: UnsafeMutablePointer<Float>, _ m2: QuantizedMatrix? = nil, _ y2: UnsafeMutablePointer<Float>? = nil
+    ) -> Bool {
+        guard let kind = m0.kind, m1.kind == kind, m1.columns == m0.columns,
+            m2 == nil || (m2!.kind == kind && m2!.columns == m0.columns && y2 != nil)
+        else { return false }
+        func parts(_ m: QuantizedMatrix) -> Int {
+            count * m.rows * m.columns >= Gemv.rowsParallelThreshold ? Gemv.sharedParts(m.rows) : 1
+        }
+        let p0 = parts(m0), p1 = parts(m1), p2 = m2.map(parts) ?? 0
+        let a = scratch.quantize(x, count: count, blocks: m0.blocks, kind: kind)
+        parallelFor(p0 + p1 + p2) { item in
+            if item < p0 {
+                m0.rows(item, of: p0, kind: kind, a, count: count, y0, accumulate: false)
+            } else if item < p0 + p1 {
+                m1.rows(item - p0, of: p1, kind: kind, a, count: count, y1, accumulate: false)
+            } else {
+                m2!.rows(item - p0 - p1, of: p2, kind: kind, a, count: count, y2!, accumulate: false)
+            }
+        }
+        return true
     }
 }
 

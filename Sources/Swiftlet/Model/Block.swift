@@ -195,11 +195,18 @@ extension Block {
         let n = p.rows
         let products = p.products
         attentionNorm.forward(x, a.normed1, rstd: a.rstd1, rows: n)
-        project(
-            query, norm: queryNorm, a.normed1, raw: a.rawQuery, rstd: a.queryRstd, into: a.query,
-            heads: attention.heads, p)
-        project(key, norm: keyNorm, a.normed1, raw: a.rawKey, rstd: a.keyRstd, into: a.key, heads: attention.kvHeads, p)
-        value.forward(a.normed1, a.value, rows: n, products: products)
+        // Decode rows with quantized weights (and no per-head norms): the three products in one job.
+        if queryNorm != nil || keyNorm != nil
+            || !Linear.forwardSharingInput(
+                a.normed1, rows: n, products: products, query, a.query, key, a.key, value, a.value)
+        {
+            project(
+                query, norm: queryNorm, a.normed1, raw: a.rawQuery, rstd: a.queryRstd, into: a.query,
+                heads: attention.heads, p)
+            project(
+                key, norm: keyNorm, a.normed1, raw: a.rawKey, rstd: a.keyRstd, into: a.key, heads: attention.kvHeads, p)
+            value.forward(a.normed1, a.value, rows: n, products: products)
+        }
         RoPE.apply(a.query, positions: p.positions, rows: n, heads: attention.heads, table: rope)
         RoPE.apply(a.key, positions: p.positions, rows: n, heads: attention.kvHeads, table: rope)
         attend(a, p)
@@ -207,8 +214,10 @@ extension Block {
             output, a.attention, norm: attentionOutputNorm, raw: a.rawAttentionOutput, rstd: a.attentionOutputRstd,
             residual: a.attentionResidual, input: x, into: a.afterAttention, p)
         mlpNorm.forward(a.afterAttention, a.normed2, rstd: a.rstd2, rows: n)
-        gate.forward(a.normed2, a.gate, rows: n, products: products)
-        up.forward(a.normed2, a.up, rows: n, products: products)
+        if !Linear.forwardSharingInput(a.normed2, rows: n, products: products, gate, a.gate, up, a.up) {
+            gate.forward(a.normed2, a.gate, rows: n, products: products)
+            up.forward(a.normed2, a.up, rows: n, products: products)
+        }
         activation.forward(gate: a.gate, up: a.up, out: a.hidden, count: n * hiddenDim)
         branch(
             down, a.hidden, norm: mlpOutputNorm, raw: a.rawMLPOutput, rstd: a.mlpOutputRstd, residual: a.mlpResidual,

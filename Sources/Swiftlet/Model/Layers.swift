@@ -167,6 +167,29 @@ struct Linear {
             a: lora.projected, lda: lora.rank, b: lora.b, ldb: lora.rank, beta: 1, c: y, ldc: outFeatures)
     }
 
+    /// y0 = x·W0ᵀ, y1 = x·W1ᵀ (and y2 = x·W2ᵀ) for generation's decode rows when all the
+    /// matrices are quantized alike and have no adapter: one quantization of the rows and one
+    /// job of the worker team for them all (`QuantizedMatrix.applySharingInput`), the bits of
+    /// separate `forward`s. False, doing nothing, otherwise (prompt chunks in the step, other
+    /// weights): the caller then runs the forwards.
+    static func forwardSharingInput(
+        _ x: Activation, rows: Int, products: Products, _ first: Linear, _ y0: UnsafeMutablePointer<Float>,
+        _ second: Linear, _ y1: UnsafeMutablePointer<Float>, _ third: Linear? = nil,
+        _ y2: UnsafeMutablePointer<Float>? = nil
+    ) -> Bool {
+        guard case .batchInvariant(let chunks, let singles) = products, chunks.isEmpty, singles == 0..<rows,
+            first.adapter == nil, second.adapter == nil, third?.adapter == nil,
+            case .quantized(_, let m0, let scratch) = first.weights, case .quantized(_, let m1, _) = second.weights
+        else { return false }
+        var m2: QuantizedMatrix?
+        if let third {
+            guard case .quantized(_, let m, _) = third.weights, y2 != nil else { return false }
+            m2 = m
+        }
+        return QuantizedMatrix.applySharingInput(
+            x.values, count: rows, scratch: scratch, m0, y0, m1, y1, m2, y2)
+    }
+
     /// Given dy = ∂L/∂y: dx (+)= dy·W, dW += dyᵀ·x (unless frozen), and the adapter's
     /// dB += s·dyᵀ·(x·Aᵀ), dA += s·uᵀ·x, dx += s·u·A with u = dy·B.
     func backward(
