@@ -339,6 +339,13 @@ final class InteropTests: XCTestCase {
         refused(dir + "/cut.gguf", "is not a valid GGUF file")
         try FileIO.writeAtomically(Array(bytes[..<40]), to: dir + "/header.gguf")
         refused(dir + "/header.gguf", "is not a valid GGUF file")
+        // Cut inside the 24-byte header (magic, version, two counts): damaged, not "not GGUF" (a short read or a count that does not fit).
+        for length in [4, 5, 8, 12, 16, 23] {
+            try FileIO.writeAtomically(Array(bytes[..<length]), to: dir + "/short.gguf")
+            refused(dir + "/short.gguf", "is not a valid GGUF file")
+        }
+        try FileIO.writeAtomically(Array("GGU".utf8), to: dir + "/magic.gguf")
+        refused(dir + "/magic.gguf", "is a file, not a checkpoint")
 
         let hf = TestData.temporaryDirectory("refusals-hf") + "/m"
         try ModelExport.huggingFace(original, to: hf)

@@ -90,7 +90,9 @@ public final class GGUFFile {
         let file = try MappedFile(path)
         self.file = file
         var reader = GGUFReader(file: file)
-        guard file.count >= 24,
+        // A file that starts with the magic but is cut short inside the header is a damaged GGUF,
+        // not some other file: the reader's first short read says so ("it ends too early").
+        guard file.count >= 4,
             (0..<4).allSatisfy({ file.bytes.load(fromByteOffset: $0, as: UInt8.self) == GGUFFile.magic[$0] })
         else {
             throw SwiftletError("\(path) is not a GGUF file (it does not start with \"GGUF\").")
