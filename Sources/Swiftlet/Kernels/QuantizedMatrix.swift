@@ -146,7 +146,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int, accumulate: Bool,
         scratch: QuantizedActivations
     ) {
-        let parts = count * rows * columns >= Gemv.rowsParallelThreshold ? Gemv.sharedParts(rows) : 1
+        let parts = parts(count: count)
         let ys = SendablePointer(y), w = SendableRawPointer(storage)
         guard let kind else {
             scratch.quantizeQ8K(x, count: count, superBlocks: blocks / 8)
@@ -164,6 +164,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
         parallelFor(parts) { part in
             self.rows(part, of: parts, kind: kind, a, count: count, ys.pointer, accumulate: accumulate)
         }
+    }
+
+    /// How many items a product over `count` activation rows is cut into for the worker team.
+    private func parts(count: Int) -> Int {
+        count * rows * columns >= Gemv.rowsParallelThreshold ? Gemv.sharedParts(rows) : 1
     }
 
     /// The weight rows of item `part` of `parts` of a product with activation rows `a`.
@@ -191,10 +196,7 @@ public final class QuantizedMatrix: @unchecked Sendable {
         guard let kind = m0.kind, m1.kind == kind, m1.columns == m0.columns,
             m2 == nil || (m2!.kind == kind && m2!.columns == m0.columns && y2 != nil)
         else { return false }
-        func parts(_ m: QuantizedMatrix) -> Int {
-            count * m.rows * m.columns >= Gemv.rowsParallelThreshold ? Gemv.sharedParts(m.rows) : 1
-        }
-        let p0 = parts(m0), p1 = parts(m1), p2 = m2.map(parts) ?? 0
+        let p0 = m0.parts(count: count), p1 = m1.parts(count: count), p2 = m2?.parts(count: count) ?? 0
         let a = scratch.quantize(x, count: count, blocks: m0.blocks, kind: kind)
         parallelFor(p0 + p1 + p2) { item in
             if item < p0 {
