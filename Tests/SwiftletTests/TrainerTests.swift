@@ -9,6 +9,19 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(Format.eta(elapsed: 5, done: 0, total: 2), "?")
     }
 
+    /// A timed run's schedule is set from the time left at every estimate, so it ends with the
+    /// budget whether the speed holds, rises or falls partway.
+    func testATimedRunsScheduleEndsWithItsBudget() {
+        // 300 s at 0.5 s a step after a first step of 2 s: 10 steps took 6.5 s, 587 more fit.
+        XCTAssertEqual(Trainer.plannedSteps(step: 10, seconds: 6.5, firstStepSeconds: 2, budget: 300), 597)
+        // Late in the run, the steps already taken count as they were, not at today's speed.
+        XCTAssertEqual(Trainer.plannedSteps(step: 400, seconds: 200, firstStepSeconds: 0.5, budget: 300), 600)
+        XCTAssertEqual(Trainer.plannedSteps(step: 400, seconds: 280, firstStepSeconds: 0.5, budget: 300), 428)
+        // The budget spent (or a clock that did not move): one more step, never fewer than taken.
+        XCTAssertEqual(Trainer.plannedSteps(step: 500, seconds: 301, firstStepSeconds: 1, budget: 300), 501)
+        XCTAssertEqual(Trainer.plannedSteps(step: 10, seconds: 1, firstStepSeconds: 1, budget: 300), 11)
+    }
+
     func makeTrainer(
         _ directory: String, steps: Int, dropout: Float = 0.1
     ) throws -> (Trainer, [WeightedCorpus], [ValidationSet]) {
