@@ -12,8 +12,7 @@ struct ExportCommand: ParsableCommand {
             """)
     @OptionGroup var threading: ThreadOptions
 
-    @Argument(help: "Checkpoint directory, Hugging Face model directory or .gguf file.")
-    var checkpoint: String
+    @OptionGroup var source: CheckpointArgument
     @Option(name: .long, help: "hf or gguf.")
     var format: String
     @Option(name: [.customShort("o"), .long], help: "The directory (hf) or file (gguf) to write; it must not exist.")
@@ -37,7 +36,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
-            let loaded = try Checkpoint.load(checkpoint)
+            let loaded = try Checkpoint.load(source.path)
             let clock = Stopwatch()
             if format == "hf" {
                 try ModelExport.huggingFace(loaded, to: output)

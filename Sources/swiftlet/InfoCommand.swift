@@ -8,12 +8,11 @@ struct InfoCommand: ParsableCommand {
         abstract: "Describe a checkpoint: architecture, size, tokenizer and training.")
     @OptionGroup var threading: ThreadOptions
 
-    @Argument(help: "Checkpoint directory.")
-    var checkpoint: String
+    @OptionGroup var source: CheckpointArgument
 
     func run() throws {
         try runReportingErrors {
-            let loaded = try Checkpoint.load(checkpoint)
+            let loaded = try Checkpoint.load(source.path)
             print("swiftlet: \(SwiftletVersion.description)")
             let c = loaded.config.model
             print("checkpoint: \(loaded.directory)")

@@ -203,6 +203,25 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(decoded.stdout, "my lord 😀")
     }
 
+    /// `info` and `export` name the checkpoint first or take `--checkpoint` like the other
+    /// commands; none, or two different ones, get one sentence.
+    func testInfoAndExportTakeTheCheckpointEitherWay() throws {
+        let dir = try checkpoint()
+        let first = try run(["info", dir]), named = try run(["info", "--checkpoint", dir])
+        XCTAssertEqual(named.status, 0, named.stderr)
+        XCTAssertEqual(named.stdout, first.stdout)
+        try expectFailure(["info"], mentioning: "say which checkpoint")
+        try expectFailure(["info", dir, "--checkpoint", dir + "-other"], mentioning: "two checkpoints given")
+        let gguf = workDirectory + "/either-way.gguf"
+        try? FileManager.default.removeItem(atPath: gguf)
+        let export = try run(["export", "--checkpoint", dir, "--format", "gguf", "-o", gguf])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        let exported = try run(["info", gguf])
+        XCTAssertEqual(exported.status, 0, exported.stderr)
+        XCTAssertTrue(exported.stdout.contains("format: GGUF"), exported.stdout)
+        try expectFailure(["export", "--format", "gguf", "-o", gguf + "2"], mentioning: "say which checkpoint")
+    }
+
     func testBenchPrintsJSONLines() throws {
         let result = try run([
             "bench", "train", "--dim", "64", "--layers", "1", "--heads", "4", "--vocab", "300", "--context", "32",
